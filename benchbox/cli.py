@@ -1,0 +1,76 @@
+"""The command line: parse, call one function, render. No logic of its own."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from benchbox import __version__
+from benchbox.errors import BenchboxError
+
+app = typer.Typer(
+    name="benchbox",
+    help="Which hardware and serving configuration meets your latency target at the lowest cost.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"benchbox {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    if debug:
+        os.environ["BENCHBOX_DEBUG"] = "1"
+
+
+# Commands are registered by the modules below, one per room of the CLI, each a thin shell.
+# (See benchbox/commands/*.py.)
+
+
+def main() -> None:
+    """Console entry point: run the app, turning benchbox errors into one line and an exit code."""
+    from benchbox.commands import register_all
+
+    register_all(app)
+    try:
+        app(standalone_mode=False)
+    except BenchboxError as exc:
+        if os.environ.get("BENCHBOX_DEBUG"):
+            raise
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        if os.environ.get("BENCHBOX_DEBUG"):
+            raise
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("hint: re-run with --debug for the traceback, and report it", file=sys.stderr)
+        sys.exit(3)

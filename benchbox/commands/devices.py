@@ -1,0 +1,7 @@
+"""`benchbox devices` (not written yet)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this room's commands to the app."""

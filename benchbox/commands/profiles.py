@@ -1,0 +1,7 @@
+"""`benchbox profiles` (not written yet)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this room's commands to the app."""

@@ -1,0 +1,7 @@
+"""`benchbox sweep` (not written yet)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this room's commands to the app."""

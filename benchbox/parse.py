@@ -1,0 +1,139 @@
+"""Parsing of the small languages on the command line: lists, durations, targets, shapes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from benchbox.errors import BadInput
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(us|µs|ms|s|m|min|h)?\s*$")
+_UNIT_S = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
+
+
+@dataclass(frozen=True)
+class LatencyTarget:
+    """A bound on one latency percentile, e.g. p99 <= 20 ms."""
+
+    percentile: str  # report key: p50, p90, p95, p99, p99_9
+    value_ms: float
+
+    @property
+    def q(self) -> float:
+        """The percentile as a number in (0, 100)."""
+        return PERCENTILES[self.percentile.replace("_", ".")]
+
+    def __str__(self) -> str:
+        return f"{self.percentile.replace('_', '.')}={self.value_ms:g}ms"
+
+
+def parse_duration_s(text: str, what: str = "duration", default_unit: str = "s") -> float:
+    """'500ms', '2s', '1m' -> seconds (a bare number is in `default_unit`)."""
+    m = _DURATION.match(str(text))
+    if not m:
+        raise BadInput(
+            f"{what} {text!r} is not a duration", "write it like 500ms, 2s or 1m"
+        )
+    value = float(m.group(1)) * _UNIT_S[m.group(2) or default_unit]
+    if value <= 0:
+        raise BadInput(f"{what} {text!r} must be greater than zero")
+    return value
+
+
+def parse_int_list(text: str, what: str, minimum: int = 1) -> list[int]:
+    """'1,4,16' -> [1, 4, 16]; every value must be an integer >= minimum."""
+    items = _split(text, what)
+    out = []
+    for item in items:
+        try:
+            value = int(item)
+        except ValueError:
+            raise BadInput(
+                f"--{what} {text!r}: {item!r} is not an integer",
+                f"write a comma-separated list like --{what} 1,2,4",
+            ) from None
+        if value < minimum:
+            raise BadInput(f"--{what} {text!r}: {value} is below the minimum of {minimum}")
+        out.append(value)
+    return sorted(set(out))
+
+
+def parse_float_list(text: str, what: str) -> list[float]:
+    """'100,250.5' -> [100.0, 250.5]; every value must be > 0."""
+    out = []
+    for item in _split(text, what):
+        try:
+            value = float(item)
+        except ValueError:
+            raise BadInput(
+                f"--{what} {text!r}: {item!r} is not a number",
+                f"write a comma-separated list like --{what} 100,200",
+            ) from None
+        if not value > 0 or value == float("inf"):
+            raise BadInput(f"--{what} {text!r}: {item} must be a positive number")
+        out.append(value)
+    return sorted(set(out))
+
+
+def parse_str_list(text: str, what: str) -> list[str]:
+    """'cpu,openvino' -> ['cpu', 'openvino'] (order kept, duplicates dropped)."""
+    return list(dict.fromkeys(_split(text, what)))
+
+
+def _split(text: str, what: str) -> list[str]:
+    items = [s.strip() for s in str(text).split(",")]
+    if not text or any(not s for s in items):
+        raise BadInput(
+            f"--{what} {text!r} is not a valid list", f"write it comma-separated, like --{what} 1,2,4"
+        )
+    return items
+
+
+def parse_target(text: str) -> LatencyTarget:
+    """'p99=20ms' -> LatencyTarget('p99', 20.0)."""
+    name, sep, value = str(text).partition("=")
+    name = name.strip().lower()
+    if not sep or name not in PERCENTILES:
+        raise BadInput(
+            f"latency target {text!r} is not valid",
+            "write it as pNN=VALUE with p50, p90, p95, p99 or p99.9, e.g. p99=20ms",
+        )
+    try:
+        value_s = parse_duration_s(value, "latency target", default_unit="ms")
+    except BadInput:
+        raise BadInput(
+            f"latency target {text!r}: {value!r} is not a duration",
+            "write it as pNN=VALUE, e.g. p99=20ms or p95=0.5s",
+        ) from None
+    return LatencyTarget(name.replace(".", "_"), value_s * 1000.0)
+
+
+def parse_shapes(items: list[str] | None) -> dict[str, int]:
+    """['seq=128', 'height=224'] (or 'seq=128,height=224') -> {'seq': 128, 'height': 224}."""
+    out: dict[str, int] = {}
+    for item in items or []:
+        for part in str(item).split(","):
+            name, sep, value = part.partition("=")
+            if not sep or not name.strip():
+                raise BadInput(f"--shape {part!r} is not NAME=SIZE", "e.g. --shape seq=128")
+            try:
+                size = int(value)
+            except ValueError:
+                raise BadInput(f"--shape {part!r}: {value!r} is not an integer") from None
+            if size < 1:
+                raise BadInput(f"--shape {part!r}: the size must be at least 1")
+            out[name.strip()] = size
+    return out
+
+
+def parse_percent(text: str, what: str) -> float:
+    """'5%' or '0.05' -> 0.05."""
+    s = str(text).strip()
+    try:
+        value = float(s[:-1]) / 100.0 if s.endswith("%") else float(s)
+    except ValueError:
+        raise BadInput(f"--{what} {text!r} is not a percentage", "write it like 5%") from None
+    if value < 0:
+        raise BadInput(f"--{what} {text!r} must not be negative")
+    return value

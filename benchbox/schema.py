@@ -1,0 +1,392 @@
+"""The data every stage shares: configs, loads, cells, results and reports, as frozen dataclasses.
+
+Report format history (the JSON written by `report_to_json`; keys are stable):
+
+- benchbox.report/1 (0.1.0): schema, benchbox_version, created, host, model, profile, settings,
+  cells[id, config, load, status, reason, warnings, result], recommendation.
+  Fields that later features fill (CIs, issue delay, power, cost, queue/compute split, peak rate)
+  are present as null until measured.
+
+Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
+one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
+This module imports nothing of benchbox but `errors`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from benchbox.errors import BadInput
+
+SCHEMA_NAME = "benchbox.report"
+SCHEMA_MAJOR = 1
+SCHEMA_MINOR = 0
+SCHEMA_ID = f"{SCHEMA_NAME}/{SCHEMA_MAJOR}"
+
+Status = Literal["ok", "unstable", "failed", "skipped", "pending"]
+LoadKind = Literal["closed", "open", "offline"]
+PERCENTILE_KEYS = ("p50", "p90", "p95", "p99", "p99_9")
+
+
+# ---------------------------------------------------------------- host and model
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    name: str
+    memory_gb: float | None = None
+    driver: str | None = None
+    index: int | None = None
+    uuid: str | None = None
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    hostname: str
+    os: str
+    cpu_model: str
+    cpu_cores_logical: int
+    cpu_cores_physical: int | None
+    memory_gb: float
+    python: str
+    onnxruntime: str
+    providers: tuple[str, ...] = ()
+    gpus: tuple[GpuInfo, ...] = ()
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output: dims are ints or symbolic names (str)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int | str, ...]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: str
+    sha256: str
+    opset: int | None
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...] = ()
+    # The batch dimension: "dynamic" (symbolic first dim), a fixed int, or None (no batch axis).
+    batch: int | str | None = "dynamic"
+    # Values used for symbolic non-batch dims, and whether each came from the user or a default.
+    dims: dict[str, int] = field(default_factory=dict)
+    dims_defaulted: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- configs and loads
+
+
+@dataclass(frozen=True)
+class DynamicBatching:
+    """Server-style batching (Triton semantics): release at preferred/max size or after delay."""
+
+    max_batch: int
+    delay_ms: float
+    preferred: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    device: str = "cpu"
+    intra_op_threads: int = 1
+    instances: int = 1
+    batch_size: int = 1
+    dynamic_batching: DynamicBatching | None = None
+    graph_optimization: str = "all"
+    io_binding: bool = False
+
+
+@dataclass(frozen=True)
+class Load:
+    """How requests arrive. `concurrency` is the worker count (closed, offline) or pool cap (open)."""
+
+    kind: LoadKind = "closed"
+    concurrency: int | None = 1
+    rate_rps: float | None = None
+    distribution: str | None = None
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Latency summary in milliseconds; percentiles are nearest-rank on the raw samples."""
+
+    mean: float
+    std: float
+    min: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    p99_9: float
+    max: float
+
+
+@dataclass(frozen=True)
+class Result:
+    requests: int
+    inferences: int
+    duration_s: float
+    throughput_ips: float
+    requests_per_s: float
+    latency_ms: LatencyStats
+    # {"p50": [lo, hi] | None, ...}; None means the sample is too small for a bound.
+    latency_ci_ms: dict[str, list[float] | None] | None = None
+    confidence: float | None = None
+    issue_delay_ms: dict[str, float] | None = None
+    achieved_rate_rps: float | None = None
+    cpu_util_pct: float | None = None
+    rss_mb: float | None = None
+    gpu_mem_mb: float | None = None
+    gpu_util_pct: float | None = None
+    power_w: float | None = None
+    power_above_idle_w: float | None = None
+    energy_j_per_inference: float | None = None
+    power_source: str | None = None
+    cost_usd_per_million: float | None = None
+    histogram: dict[str, Any] | None = None
+    windows: int | None = None
+    queue_ms: dict[str, float] | None = None
+    compute_ms: dict[str, float] | None = None
+    batch_size_counts: dict[str, int] | None = None
+    peak_rate_rps: float | None = None
+    samples_ms: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    id: str
+    config: ServingConfig
+    load: Load
+    status: Status = "pending"
+    reason: str | None = None
+    result: Result | None = None
+    warnings: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- recommendation and report
+
+
+@dataclass(frozen=True)
+class Fleet:
+    qps: float
+    replicas: int
+    headroom: float
+    usd_per_hour: float | None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    objective: str
+    percentile: str
+    target_ms: float
+    profile: str | None
+    winner: str | None
+    runners_up: tuple[str, ...] = ()
+    pareto: tuple[str, ...] = ()
+    rejected: dict[str, str] = field(default_factory=dict)
+    point_estimate_used: tuple[str, ...] = ()
+    fleet: Fleet | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    host: HostInfo
+    model: ModelInfo
+    cells: tuple[Cell, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] | None = None
+    recommendation: Recommendation | None = None
+    benchbox_version: str = ""
+    created: str = ""
+    schema: str = SCHEMA_ID
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def cell_id(config: ServingConfig, load: Load) -> str:
+    """A short stable id such as `cpu/t2/i1/b8/closed-c4`."""
+    parts = [config.device, f"t{config.intra_op_threads}", f"i{config.instances}"]
+    if config.dynamic_batching is not None:
+        db = config.dynamic_batching
+        parts.append(f"db{db.max_batch}-{_num(db.delay_ms)}ms")
+    else:
+        parts.append(f"b{config.batch_size}")
+    if config.io_binding:
+        parts.append("iob")
+    if load.kind == "closed":
+        parts.append(f"closed-c{load.concurrency}")
+    elif load.kind == "open":
+        parts.append(f"open-r{_num(load.rate_rps or 0)}-c{load.concurrency}")
+    else:
+        parts.append(f"offline-c{load.concurrency}")
+    return "/".join(parts)
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def replace(obj: Any, **changes: Any) -> Any:
+    """dataclasses.replace, re-exported so callers need one import."""
+    return dataclasses.replace(obj, **changes)
+
+
+def to_dict(obj: Any) -> Any:
+    """A dataclass tree as plain JSON-ready data (tuples become lists; Load drops null keys)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        if isinstance(obj, Load):
+            out = {k: v for k, v in out.items() if v is not None}
+        if isinstance(obj, Report):
+            order = ["schema", "benchbox_version", "created", "host", "model", "profile"]
+            order += ["settings", "cells", "recommendation"]
+            out = {k: out[k] for k in order}
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(x) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def from_dict(cls: type, data: Any, where: str = "") -> Any:
+    """Build a dataclass tree from plain data, checking types; unknown keys are ignored."""
+    return _build(cls, data, where or cls.__name__)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _build(tp: Any, data: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return data
+    if origin in (typing.Union, types.UnionType):
+        if data is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _build(arg, data, where)
+            except BadInput as exc:
+                errors.append(exc)
+        raise errors[0] if errors else _bad(where, "a value", data)
+    if origin is Literal:
+        if data not in args:
+            raise _bad(where, " or ".join(map(repr, args)), data)
+        return data
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(data, dict):
+            raise _bad(where, "an object", data)
+        kwargs = {}
+        hints = _hints(tp)
+        for f in dataclasses.fields(tp):
+            if f.name in data:
+                kwargs[f.name] = _build(hints[f.name], data[f.name], f"{where}.{f.name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise BadInput(f"{where}: missing key '{f.name}'")
+        return tp(**kwargs)
+    if origin is tuple:
+        if not isinstance(data, list | tuple):
+            raise _bad(where, "a list", data)
+        item = args[0] if args else Any
+        return tuple(_build(item, x, f"{where}[{i}]") for i, x in enumerate(data))
+    if origin is list:
+        if not isinstance(data, list | tuple):
+            raise _bad(where, "a list", data)
+        item = args[0] if args else Any
+        return [_build(item, x, f"{where}[{i}]") for i, x in enumerate(data)]
+    if origin is dict:
+        if not isinstance(data, dict):
+            raise _bad(where, "an object", data)
+        vt = args[1] if len(args) == 2 else Any
+        return {str(k): _build(vt, v, f"{where}.{k}") for k, v in data.items()}
+    if tp is float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            raise _bad(where, "a number", data)
+        return float(data)
+    if tp is int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise _bad(where, "an integer", data)
+        return data
+    if tp in (str, bool):
+        if not isinstance(data, tp):
+            raise _bad(where, tp.__name__, data)
+        return data
+    return data
+
+
+def _bad(where: str, expected: str, got: Any) -> BadInput:
+    return BadInput(f"{where}: expected {expected}, got {json.dumps(got)[:60]}")
+
+
+def report_to_json(report: Report) -> str:
+    """The report as JSON text (NaN/inf are written as null)."""
+    return json.dumps(_finite(to_dict(report)), indent=1) + "\n"
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
+def parse_schema_id(value: Any) -> tuple[int, int]:
+    """(major, minor) of a `benchbox.report/M[.m]` string; BadInput when it is not one."""
+    if not isinstance(value, str) or not value.startswith(SCHEMA_NAME + "/"):
+        raise BadInput(f"not a benchbox report (schema is {value!r})")
+    version = value.split("/", 1)[1]
+    try:
+        major, _, minor = version.partition(".")
+        return int(major), int(minor or 0)
+    except ValueError:
+        raise BadInput(f"not a benchbox report (schema is {value!r})") from None
+
+
+def report_from_json(text: str, source: str = "report") -> Report:
+    """Parse a report, checking its schema version; never executes anything."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(
+            f"{source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+            "the file may be truncated or hand-edited; re-run the sweep or restore a copy",
+        ) from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{source} is not a benchbox report (top level is not an object)")
+    major, _minor = parse_schema_id(data.get("schema"))
+    if major != SCHEMA_MAJOR:
+        raise BadInput(
+            f"{source} uses report schema {SCHEMA_NAME}/{major}; "
+            f"this benchbox reads {SCHEMA_ID}",
+            f"use a benchbox version that writes {SCHEMA_NAME}/{major} to read it",
+        )
+    data = dict(data, schema=SCHEMA_ID)
+    return from_dict(Report, data, source)
