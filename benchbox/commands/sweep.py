@@ -1,7 +1,327 @@
-"""`benchbox sweep` (not written yet)."""
+"""`benchbox sweep` and `benchbox run`: measure a grid of cells, or one cell in depth."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgress
+
+from benchbox import parse, zoo
+from benchbox.devices import device_key, parse_device
+from benchbox.errors import BadInput
+from benchbox.measure.cell import MeasureSettings
+from benchbox.report.render import render_cell_detail, render_report
+from benchbox.schema import Cell, report_to_json
+from benchbox.sweep import Progress, SweepRequest, run_sweep
+from benchbox.sweep.plan import SweepSpec
+
+# The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores.
+DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2"}
+
+
+class BarProgress(Progress):
+    """A rich progress bar on stderr naming the current cell, with an ETA."""
+
+    def __init__(self, console: Console) -> None:
+        self.bar = RichProgress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = None
+
+    def planned(self, cells: list[Cell]) -> None:
+        self.bar.start()
+        self.task = self.bar.add_task("planning", total=len(cells))
+
+    def started(self, cell: Cell) -> None:
+        self.bar.update(self.task, description=cell.id)
+
+    def finished(self, cell: Cell) -> None:
+        self.bar.advance(self.task)
+        if cell.status not in ("ok", "unstable"):
+            self.bar.console.print(
+                f"[dim]{cell.id}: {cell.status} — {cell.reason}[/]", highlight=False
+            )
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.bar.stop()
+
+
+def resolve_model(model: str | None) -> tuple[str, str]:
+    """(path, label): a file, a zoo name, or the demo model when none is given."""
+    if model is None:
+        return str(zoo.path_for(zoo.DEMO_MODEL)), zoo.DEMO_MODEL
+    p = Path(model)
+    if not p.exists() and model in {e.name for e in zoo.list_models()}:
+        return str(zoo.path_for(model)), model
+    return model, model
+
+
+def measure_settings(
+    warmup: str,
+    duration: str | None,
+    window: str,
+    min_duration: str,
+    max_duration: str,
+    stability: str,
+    confidence: float,
+    save_samples: bool,
+    seed: int,
+) -> MeasureSettings:
+    """MeasureSettings from the command line's text options."""
+    if not 0.5 <= confidence < 1.0:
+        raise BadInput(f"--confidence {confidence} must be between 0.5 and 1 (e.g. 0.95)")
+    warmup_s = (
+        None if warmup.strip().lower() == "auto" else parse.parse_duration_s(warmup, "--warmup")
+    )
+    min_s = parse.parse_duration_s(min_duration, "--min-duration")
+    max_s = parse.parse_duration_s(max_duration, "--max-duration")
+    if max_s < min_s:
+        raise BadInput(
+            f"--max-duration {max_duration} is shorter than --min-duration {min_duration}"
+        )
+    return MeasureSettings(
+        warmup_s=warmup_s,
+        duration_s=parse.parse_duration_s(duration, "--duration") if duration else None,
+        window_s=parse.parse_duration_s(window, "--window"),
+        min_duration_s=min_s,
+        max_duration_s=max_s,
+        stability=parse.parse_percent(stability, "stability"),
+        confidence=confidence,
+        save_samples=save_samples,
+        seed=seed,
+    )
+
+
+def sweep_spec(
+    device: str,
+    batch: str,
+    concurrency: str,
+    threads: str,
+    instances: str,
+    load: str,
+    rate: str | None,
+    arrival: str,
+) -> SweepSpec:
+    """The sweep's axes from the command line's lists."""
+    if load not in ("closed", "open", "offline"):
+        raise BadInput(f"--load {load!r} is not a load kind", "use closed, open or offline")
+    if arrival not in ("poisson", "constant"):
+        raise BadInput(f"--arrival {arrival!r} is not known", "use poisson or constant")
+    devices = [device_key(parse_device(d)) for d in parse.parse_str_list(device, "device")]
+    rates = parse.parse_float_list(rate, "rate") if rate else []
+    if load == "open" and not rates:
+        raise BadInput("--load open needs --rate", "e.g. --load open --rate 100,200")
+    return SweepSpec(
+        devices=tuple(devices),
+        batch_sizes=tuple(parse.parse_int_list(batch, "batch")),
+        concurrencies=tuple(parse.parse_int_list(concurrency, "concurrency")),
+        threads=tuple(parse.parse_int_list(threads, "threads")),
+        instances=tuple(parse.parse_int_list(instances, "instances")),
+        load_kind=load,
+        rates_rps=tuple(rates),
+        arrival=arrival,
+    )
+
+
+ModelArg = Annotated[
+    str | None, typer.Argument(help="ONNX file or zoo model name (default: the demo model).")
+]
+DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="Devices, comma-separated.")]
+BatchOpt = Annotated[str | None, typer.Option("--batch", "-b", help="Batch sizes, e.g. 1,4,16.")]
+ConcOpt = Annotated[
+    str | None, typer.Option("--concurrency", "-c", help="Requests in flight (closed) / pool size.")
+]
+ThreadsOpt = Annotated[str | None, typer.Option("--threads", "-t", help="Intra-op threads.")]
+InstOpt = Annotated[str, typer.Option("--instances", "-i", help="Independent sessions.")]
+LoadOpt = Annotated[str, typer.Option("--load", help="closed, open or offline.")]
+RateOpt = Annotated[str | None, typer.Option("--rate", help="Open-loop rates (requests/s).")]
+ArrivalOpt = Annotated[str, typer.Option("--arrival", help="poisson or constant.")]
+DurationOpt = Annotated[
+    str | None, typer.Option("--duration", help="Fixed measuring time per cell (no early stop).")
+]
+WarmupOpt = Annotated[str, typer.Option("--warmup", help="Warm-up time, or 'auto'.")]
+WindowOpt = Annotated[str, typer.Option("--window", help="Measurement window.")]
+MinDurOpt = Annotated[str, typer.Option("--min-duration", help="Shortest measuring time.")]
+MaxDurOpt = Annotated[str, typer.Option("--max-duration", help="Longest measuring time.")]
+StabOpt = Annotated[str, typer.Option("--stability", help="Window agreement tolerance.")]
+ConfOpt = Annotated[float, typer.Option("--confidence", help="Confidence level of the CIs.")]
+ShapeOpt = Annotated[
+    list[str] | None, typer.Option("--shape", help="Symbolic dim value, e.g. seq=128 (repeatable).")
+]
+OutOpt = Annotated[str, typer.Option("--out", "-o", help="Folder for the report.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
+SamplesOpt = Annotated[bool, typer.Option("--save-samples", help="Keep raw latency samples.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for inputs and arrival times.")]
+
+
+def _run(req: SweepRequest, as_json: bool):
+    console = Console(stderr=True)
+    bar = BarProgress(console) if (console.is_terminal or not as_json) else None
+    try:
+        report, path = run_sweep(req, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return report, path
 
 
 def register(app: typer.Typer) -> None:
-    """Add this room's commands to the app."""
+    """Add `sweep` and `run`."""
+
+    @app.command()
+    def sweep(
+        model: ModelArg = None,
+        device: DeviceOpt = "cpu",
+        batch: BatchOpt = None,
+        concurrency: ConcOpt = None,
+        threads: ThreadsOpt = None,
+        instances: InstOpt = "1",
+        load: LoadOpt = "closed",
+        rate: RateOpt = None,
+        arrival: ArrivalOpt = "poisson",
+        duration: DurationOpt = None,
+        warmup: WarmupOpt = "0.5s",
+        window: WindowOpt = "0.5s",
+        min_duration: MinDurOpt = "1.5s",
+        max_duration: MaxDurOpt = "6s",
+        stability: StabOpt = "10%",
+        confidence: ConfOpt = 0.95,
+        search: Annotated[str, typer.Option("--search", help="grid (adaptive: soon).")] = "grid",
+        shape: ShapeOpt = None,
+        out: OutOpt = "reports",
+        save_samples: SamplesOpt = False,
+        seed: SeedOpt = 0,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Sweep a model across devices, batch sizes, threads, instances and load levels."""
+        if search not in ("grid",):
+            raise BadInput(f"--search {search!r} is not known", "use --search grid")
+        path, label = resolve_model(model)
+        spec = sweep_spec(
+            device,
+            batch or DEMO["batch"],
+            concurrency or DEMO["concurrency"],
+            threads or DEMO["threads"],
+            instances,
+            load,
+            rate,
+            arrival,
+        )
+        settings = measure_settings(
+            warmup,
+            duration,
+            window,
+            min_duration,
+            max_duration,
+            stability,
+            confidence,
+            save_samples,
+            seed,
+        )
+        req = SweepRequest(
+            model_path=path,
+            spec=spec,
+            settings=settings,
+            shapes=parse.parse_shapes(shape),
+            out_dir=out,
+            search=search,
+            model_label=label,
+        )
+        report, saved = _run(req, as_json)
+        if as_json:
+            sys.stdout.write(report_to_json(report))
+            return
+        console = Console()
+        render_report(report, console)
+        console.print(f"report saved: [bold]{saved}[/]", highlight=False)
+
+    @app.command()
+    def run(
+        model: Annotated[str, typer.Argument(help="ONNX file or zoo model name.")],
+        device: DeviceOpt = "cpu",
+        batch: Annotated[int, typer.Option("--batch", "-b", help="Batch size.")] = 1,
+        concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Concurrency.")] = 1,
+        threads: Annotated[int, typer.Option("--threads", "-t", help="Intra-op threads.")] = 1,
+        instances: Annotated[int, typer.Option("--instances", "-i", help="Sessions.")] = 1,
+        load: LoadOpt = "closed",
+        rate: Annotated[float | None, typer.Option("--rate", help="Open-loop rate.")] = None,
+        arrival: ArrivalOpt = "poisson",
+        duration: DurationOpt = None,
+        warmup: WarmupOpt = "1s",
+        window: WindowOpt = "1s",
+        min_duration: MinDurOpt = "3s",
+        max_duration: MaxDurOpt = "15s",
+        stability: StabOpt = "10%",
+        confidence: ConfOpt = 0.95,
+        shape: ShapeOpt = None,
+        out: OutOpt = "reports",
+        save_samples: SamplesOpt = False,
+        seed: SeedOpt = 0,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Measure one cell in depth: every percentile, the histogram, resources."""
+        for name, value in (
+            ("batch", batch),
+            ("concurrency", concurrency),
+            ("threads", threads),
+            ("instances", instances),
+        ):
+            if value < 1:
+                raise BadInput(f"--{name} {value} must be at least 1")
+        path, label = resolve_model(model)
+        spec = sweep_spec(
+            device,
+            str(batch),
+            str(concurrency),
+            str(threads),
+            str(instances),
+            load,
+            None if rate is None else str(rate),
+            arrival,
+        )
+        settings = measure_settings(
+            warmup,
+            duration,
+            window,
+            min_duration,
+            max_duration,
+            stability,
+            confidence,
+            save_samples,
+            seed,
+        )
+        req = SweepRequest(
+            model_path=path,
+            spec=spec,
+            settings=settings,
+            shapes=parse.parse_shapes(shape),
+            out_dir=out,
+            model_label=label,
+        )
+        report, saved = _run(req, as_json)
+        if as_json:
+            sys.stdout.write(report_to_json(report))
+            return
+        console = Console()
+        for cell in report.cells:
+            render_cell_detail(report, cell, console)
+        console.print(f"report saved: [bold]{saved}[/]", highlight=False)

@@ -1,1 +1,46 @@
-"""load."""
+"""Load generators: closed loop, open loop (Poisson or constant) and offline.
+
+A driver runs worker threads that call runners and record, per request, the intended time, the
+actual send time and the completion time (perf_counter_ns). Nothing else sits in the timed path:
+the controller in `benchbox.measure.cell` reads the records between windows.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass
+class Recorder:
+    """One worker's records, appended in completion order (so ends are non-decreasing)."""
+
+    intended_ns: list[int] = field(default_factory=list)
+    end_ns: list[int] = field(default_factory=list)
+    # Actual send times; empty for drivers that send at the intended time (closed, offline).
+    sent_ns: list[int] = field(default_factory=list)
+    # Optional extra per-request columns (e.g. batch size, compute start for the batcher).
+    extra: dict[str, list[int]] = field(default_factory=dict)
+
+
+class Driver(Protocol):
+    """What the measurement controller needs from a load generator."""
+
+    recorders: list[Recorder]
+    items_per_request: int
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def run_threads(targets: list, name: str) -> list[threading.Thread]:
+    """Start daemon threads for the given callables."""
+    threads = [
+        threading.Thread(target=t, name=f"benchbox-{name}-{i}", daemon=True)
+        for i, t in enumerate(targets)
+    ]
+    for t in threads:
+        t.start()
+    return threads

@@ -1,0 +1,58 @@
+"""Closed loop (N requests always outstanding) and offline (every worker flat out)."""
+
+from __future__ import annotations
+
+import threading
+from time import perf_counter_ns
+
+from benchbox.backends import Feeds, Runner
+from benchbox.load import Recorder, run_threads
+
+
+class ClosedDriver:
+    """N worker threads, each keeping one request outstanding (perf_analyzer's concurrency mode).
+
+    Workers are spread over the instances round-robin; each cycles through the input pool.
+    """
+
+    def __init__(
+        self, runners: list[Runner], pool: list[Feeds], concurrency: int, items_per_request: int
+    ) -> None:
+        self.runners = runners
+        self.pool = pool
+        self.concurrency = concurrency
+        self.items_per_request = items_per_request
+        self.recorders = [Recorder() for _ in range(concurrency)]
+        self._running = [True]
+        self._threads: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+
+    def _worker(self, k: int) -> None:
+        run = self.runners[k % len(self.runners)]
+        pool = self.pool
+        n = len(pool)
+        rec = self.recorders[k]
+        starts, ends = rec.intended_ns.append, rec.end_ns.append
+        running = self._running
+        i = k
+        try:
+            while running[0]:
+                feeds = pool[i % n]
+                i += 1
+                t0 = perf_counter_ns()
+                run(feeds)
+                t1 = perf_counter_ns()
+                starts(t0)
+                ends(t1)
+        except BaseException as exc:  # surfaced by the controller as a failed cell
+            self.errors.append(exc)
+
+    def start(self) -> None:
+        self._threads = run_threads(
+            [lambda k=k: self._worker(k) for k in range(self.concurrency)], "closed"
+        )
+
+    def stop(self) -> None:
+        self._running[0] = False
+        for t in self._threads:
+            t.join()

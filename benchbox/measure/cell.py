@@ -1,0 +1,302 @@
+"""Measuring one cell: warm up, measure in windows until stable (or for a fixed time), summarize.
+
+The controller only reads the drivers' records between windows; the timed path is the workers'.
+A window's figures come from the requests that completed in it (perf_analyzer's rule); the cell
+stops once the last three windows agree within the stability tolerance on throughput and p99.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from time import perf_counter_ns
+from typing import Protocol
+
+import numpy as np
+
+from benchbox.load import Driver
+from benchbox.measure import stats
+from benchbox.measure.sampler import ResourceStats
+from benchbox.schema import Result
+
+MIN_WINDOW_REQUESTS = 50
+LATE_SEND_MS = 1.0
+LATE_SHARE = 0.01
+
+
+class Aborted(Exception):
+    """The measurement was stopped from outside (Ctrl-C, SIGTERM)."""
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How long and how carefully each cell is measured."""
+
+    warmup_s: float | None = 1.0  # None: warm up until two consecutive windows agree
+    duration_s: float | None = None  # a fixed measuring time with no early stop
+    window_s: float = 1.0
+    min_duration_s: float = 3.0
+    max_duration_s: float = 15.0
+    stability: float = 0.10
+    confidence: float = 0.95
+    save_samples: bool = False
+    seed: int = 0
+    warmup_max_s: float = 10.0
+
+
+@dataclass
+class Measurement:
+    """The raw outcome of driving one load: per-request arrays for the measured interval."""
+
+    latency_ns: np.ndarray
+    issue_delay_ns: np.ndarray | None
+    requests: int
+    inferences: int
+    duration_s: float
+    windows: list[stats.WindowStat]
+    stable: bool | None  # None: fixed duration, no stability rule applied
+    warmup_s: float
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    probes: dict[str, object] = field(default_factory=dict)
+
+
+class Probe(Protocol):
+    """Something measured alongside the load, outside the timed path (resources, power)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> object: ...
+
+
+class _Collector:
+    """Reads what the workers recorded since the last read (records are append-only)."""
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+        self.cursors = [0] * len(driver.recorders)
+
+    def take(self) -> dict[str, np.ndarray]:
+        cols: dict[str, list[np.ndarray]] = {"intended": [], "end": [], "sent": []}
+        extra_cols: dict[str, list[np.ndarray]] = {}
+        for k, rec in enumerate(self.driver.recorders):
+            n = len(rec.end_ns)
+            lo = self.cursors[k]
+            self.cursors[k] = n
+            if n == lo:
+                continue
+            cols["intended"].append(np.asarray(rec.intended_ns[lo:n], dtype=np.int64))
+            cols["end"].append(np.asarray(rec.end_ns[lo:n], dtype=np.int64))
+            if rec.sent_ns:
+                cols["sent"].append(np.asarray(rec.sent_ns[lo:n], dtype=np.int64))
+            for key, values in rec.extra.items():
+                extra_cols.setdefault(key, []).append(np.asarray(values[lo:n], dtype=np.int64))
+        out = {k: _cat(v) for k, v in cols.items()}
+        out.update({k: _cat(v) for k, v in extra_cols.items()})
+        return out
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+
+def _window_stat(chunk: dict[str, np.ndarray], seconds: float, items: int) -> stats.WindowStat:
+    lat_ms = (chunk["end"] - chunk["intended"]) / 1e6
+    n = len(lat_ms)
+    p99 = stats.percentile(np.sort(lat_ms), 99.0) if n else float("nan")
+    return stats.WindowStat(throughput_ips=n * items / seconds, p99_ms=p99, count=n)
+
+
+def _wait(until_ns: int, abort: threading.Event | None) -> None:
+    delay = (until_ns - perf_counter_ns()) / 1e9
+    if delay <= 0:
+        return
+    if abort is None:
+        time.sleep(delay)
+    elif abort.wait(delay):
+        raise Aborted()
+
+
+def drive(
+    driver: Driver,
+    settings: MeasureSettings,
+    abort: threading.Event | None = None,
+    probes: dict[str, Probe] | None = None,
+    on_window: object = None,
+) -> Measurement:
+    """Start the driver, warm up, measure in windows, stop; return the raw measurement.
+
+    Probes (resource sampler, power meter) run over the measured interval only.
+    """
+    probes = probes or {}
+    probe_results: dict[str, object] = {}
+    collector = _Collector(driver)
+    items = driver.items_per_request
+    driver.start()
+    try:
+        t_begin = perf_counter_ns()
+        window_ns = int(settings.window_s * 1e9)
+        warm: list[stats.WindowStat] = []
+        if settings.warmup_s is not None:
+            _wait(t_begin + int(settings.warmup_s * 1e9), abort)
+            chunk = collector.take()
+            seconds = max((perf_counter_ns() - t_begin) / 1e9, 1e-9)
+            warm.append(_window_stat(chunk, seconds, items))
+        else:
+            t = t_begin
+            while True:
+                _wait(t + window_ns, abort)
+                now = perf_counter_ns()
+                warm.append(_window_stat(collector.take(), (now - t) / 1e9, items))
+                t = now
+                if len(warm) >= 2 and stats.windows_stable(warm, settings.stability, last=2):
+                    break
+                if (now - t_begin) / 1e9 >= settings.warmup_max_s:
+                    break
+        for probe in probes.values():
+            probe.start()
+        t_measure = perf_counter_ns()
+        warmup_s = (t_measure - t_begin) / 1e9
+        # Slow models: stretch the window so each one holds enough requests for a p99.
+        rate = warm[-1].count / max(
+            warmup_s if settings.warmup_s is not None else settings.window_s, 1e-9
+        )
+        if rate > 0 and settings.duration_s is None:
+            needed_s = MIN_WINDOW_REQUESTS / rate
+            window_ns = int(
+                max(settings.window_s, min(needed_s, settings.max_duration_s / 3)) * 1e9
+            )
+        chunks: list[dict[str, np.ndarray]] = []
+        windows: list[stats.WindowStat] = []
+        stable: bool | None = None
+        t = t_measure
+        while True:
+            until = t + window_ns
+            if settings.duration_s is not None:
+                until = min(until, t_measure + int(settings.duration_s * 1e9))
+            _wait(until, abort)
+            now = perf_counter_ns()
+            chunk = collector.take()
+            chunks.append(chunk)
+            windows.append(_window_stat(chunk, (now - t) / 1e9, items))
+            t = now
+            elapsed = (now - t_measure) / 1e9
+            if callable(on_window):
+                on_window(elapsed, windows[-1])
+            if settings.duration_s is not None:
+                if elapsed >= settings.duration_s - 1e-6:
+                    break
+                continue
+            if elapsed >= settings.min_duration_s and stats.windows_stable(
+                windows, settings.stability
+            ):
+                stable = True
+                break
+            if elapsed >= settings.max_duration_s:
+                stable = False
+                break
+        t_end = t
+        for name, probe in probes.items():
+            probe_results[name] = probe.stop()
+    finally:
+        driver.stop()
+    errors = getattr(driver, "errors", None)
+    if errors:
+        raise errors[0]
+    merged = {k: _cat([c[k] for c in chunks if k in c]) for k in chunks[0]} if chunks else {}
+    intended = merged.get("intended", np.empty(0, dtype=np.int64))
+    end = merged.get("end", np.empty(0, dtype=np.int64))
+    sent = merged.get("sent")
+    n = len(end)
+    extra = {k: v for k, v in merged.items() if k not in ("intended", "end", "sent")}
+    return Measurement(
+        latency_ns=end - intended,
+        issue_delay_ns=(sent - intended) if sent is not None and len(sent) == n else None,
+        requests=n,
+        inferences=n * items,
+        duration_s=(t_end - t_measure) / 1e9,
+        windows=windows,
+        stable=stable,
+        warmup_s=warmup_s,
+        extra=extra,
+        probes=probe_results,
+    )
+
+
+def summarize(
+    m: Measurement,
+    settings: MeasureSettings,
+    resources: ResourceStats | None = None,
+    rate_rps: float | None = None,
+) -> tuple[Result, list[str]]:
+    """The report's Result for a measurement, and the warnings it deserves."""
+    if m.requests == 0:
+        raise ValueError("no request completed while measuring")
+    lat_ms = np.sort(m.latency_ns / 1e6)
+    warnings: list[str] = []
+    issue = None
+    achieved = None
+    if m.issue_delay_ns is not None and len(m.issue_delay_ns):
+        d_ms = np.sort(m.issue_delay_ns / 1e6)
+        issue = {
+            "p50": stats.percentile(d_ms, 50.0),
+            "p99": stats.percentile(d_ms, 99.0),
+            "max": float(d_ms[-1]),
+        }
+        achieved = m.requests / m.duration_s
+        late = float(np.mean(d_ms > LATE_SEND_MS))
+        if late > LATE_SHARE:
+            warnings.append(
+                f"generator-behind: {late:.1%} of requests were sent over {LATE_SEND_MS:g} ms late "
+                "(the worker pool or the load generator could not keep up); their latency "
+                "includes the wait — raise --concurrency or lower --rate"
+            )
+    cis = stats.latency_cis(lat_ms, settings.confidence)
+    if cis.get("p99") is None:
+        need = stats.min_samples_for_ci(99.0, settings.confidence)
+        warnings.append(
+            f"too-few-samples: {m.requests} requests are too few for a p99 confidence bound "
+            f"(needs {need}); measure longer (--min-duration or --duration)"
+        )
+    if len(m.windows) >= 3:
+        tp = np.array([w.throughput_ips for w in m.windows])
+        cv = float(np.std(tp) / np.mean(tp)) if np.mean(tp) > 0 else 0.0
+        if cv > 0.10:
+            warnings.append(
+                f"high-variation: throughput varied by {cv:.0%} (CV) across windows; run on a quiet"
+                " machine, or measure longer"
+            )
+        first, rest = m.windows[0].p99_ms, np.median([w.p99_ms for w in m.windows[1:]])
+        if rest > 0 and first > 1.5 * rest:
+            warnings.append(
+                f"slow-first-window: the first window's p99 was {first / rest:.1f}x the others; "
+                "warm up longer (--warmup 3s or --warmup auto)"
+            )
+    if m.stable is False:
+        warnings.append(
+            f"unstable: the last windows never agreed within {settings.stability:.0%} in "
+            f"{m.duration_s:.1f}s; the figures cover the whole interval — raise --max-duration, "
+            "loosen --stability, or quiet the machine"
+        )
+    result = Result(
+        requests=m.requests,
+        inferences=m.inferences,
+        duration_s=round(m.duration_s, 4),
+        throughput_ips=m.inferences / m.duration_s,
+        requests_per_s=m.requests / m.duration_s,
+        latency_ms=stats.summarize(lat_ms),
+        latency_ci_ms=cis,
+        confidence=settings.confidence,
+        issue_delay_ms=issue,
+        achieved_rate_rps=achieved,
+        cpu_util_pct=resources.cpu_util_pct if resources else None,
+        rss_mb=resources.rss_mb if resources else None,
+        gpu_mem_mb=resources.gpu_mem_mb if resources else None,
+        gpu_util_pct=resources.gpu_util_pct if resources else None,
+        histogram=stats.histogram_to_dict(stats.histogram_from_samples(lat_ms)),
+        windows=len(m.windows),
+        samples_ms=[round(float(x), 6) for x in m.latency_ns / 1e6]
+        if settings.save_samples
+        else None,
+    )
+    return result, warnings

@@ -1,0 +1,235 @@
+"""Rendering reports in the terminal with rich: the results table, one cell in depth, warnings."""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from benchbox.measure import stats
+from benchbox.schema import Cell, Report
+
+STATUS_STYLE = {
+    "ok": "green",
+    "unstable": "yellow",
+    "failed": "red",
+    "skipped": "dim",
+    "pending": "dim",
+}
+
+
+def fmt_ms(value: float | None) -> str:
+    """A latency with a sensible number of digits."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if value < 0.1:
+        return f"{value * 1000:.1f} µs"
+    if value < 10:
+        return f"{value:.3f} ms"
+    if value < 1000:
+        return f"{value:.1f} ms"
+    return f"{value / 1000:.2f} s"
+
+
+def fmt_num(value: float | None, digits: int = 1) -> str:
+    """A number with thousands separators, or a dash."""
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def _ci(cell: Cell, key: str) -> str:
+    r = cell.result
+    if r is None or not r.latency_ci_ms:
+        return ""
+    ci = r.latency_ci_ms.get(key)
+    if ci is None:
+        return "n/a"
+    return f"{fmt_ms(ci[0])} … {fmt_ms(ci[1])}"
+
+
+def load_label(cell: Cell) -> str:
+    """`closed c=4`, `open 200/s c=8`, `offline c=2`."""
+    load = cell.load
+    if load.kind == "open":
+        return f"open {load.rate_rps:g}/s c={load.concurrency}"
+    return f"{load.kind} c={load.concurrency}"
+
+
+def config_label(cell: Cell) -> str:
+    """`cpu t2 i1 b8`, with dynamic batching when set."""
+    c = cell.config
+    batch = (
+        f"db{c.dynamic_batching.max_batch}/{c.dynamic_batching.delay_ms:g}ms"
+        if c.dynamic_batching
+        else f"b{c.batch_size}"
+    )
+    return f"{c.device} t{c.intra_op_threads} i{c.instances} {batch}"
+
+
+def cells_table(report: Report, title: str | None = None, wide: bool = True) -> Table:
+    """One row per cell: config, load, status, throughput, percentiles with the p99 CI."""
+    has_cost = any(c.result and c.result.cost_usd_per_million is not None for c in report.cells)
+    has_power = any(c.result and c.result.power_w is not None for c in report.cells)
+    winner = report.recommendation.winner if report.recommendation else None
+    table = Table(title=title, show_lines=False, header_style="bold", pad_edge=False)
+    table.add_column("config", no_wrap=True)
+    table.add_column("load", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("inf/s", justify="right", no_wrap=True)
+    table.add_column("p50", justify="right", no_wrap=True)
+    if wide:
+        table.add_column("p90", justify="right", no_wrap=True)
+    table.add_column("p99", justify="right", no_wrap=True)
+    table.add_column("p99 95% CI", justify="right")
+    if wide:
+        table.add_column("CPU %", justify="right")
+        table.add_column("RSS MB", justify="right")
+    if has_power:
+        table.add_column("W", justify="right")
+    if has_cost:
+        table.add_column("$/M inf", justify="right")
+    for cell in report.cells:
+        r = cell.result
+        status = Text(cell.status, style=STATUS_STYLE.get(cell.status, ""))
+        label = config_label(cell) + (" ★" if cell.id == winner else "")
+        if r is None:
+            row = [label, load_label(cell), status, Text(cell.reason or "", style="dim")]
+            row += [""] * (len(table.columns) - len(row))
+            table.add_row(*row)
+            continue
+        row = [label, load_label(cell), status, fmt_num(r.throughput_ips), fmt_ms(r.latency_ms.p50)]
+        if wide:
+            row.append(fmt_ms(r.latency_ms.p90))
+        row += [fmt_ms(r.latency_ms.p99), _ci(cell, "p99")]
+        if wide:
+            row += [fmt_num(r.cpu_util_pct, 0), fmt_num(r.rss_mb, 0)]
+        if has_power:
+            row.append(fmt_num(r.power_w))
+        if has_cost:
+            row.append(f"{r.cost_usd_per_million:.4g}" if r.cost_usd_per_million else "—")
+        table.add_row(*row)
+    return table
+
+
+def render_warnings(report: Report, console: Console) -> None:
+    """The cells' warnings under the table, one line per kind (with its hint)."""
+    by_kind: dict[str, list[tuple[str, str]]] = {}
+    for cell in report.cells:
+        for w in cell.warnings:
+            kind = w.split(":", 1)[0]
+            by_kind.setdefault(kind, []).append((cell.id, w))
+    for items in by_kind.values():
+        cell_id, text = items[0]
+        where = cell_id if len(items) == 1 else f"{cell_id} and {len(items) - 1} more cell(s)"
+        console.print(f"[yellow]warning[/] {where}: {text}", highlight=False)
+
+
+def render_header(report: Report, console: Console) -> None:
+    """One line on the model and one on the host."""
+    m, h = report.model, report.host
+    dims = ", ".join(f"{k}={v}" for k, v in m.dims.items())
+    defaulted = f" (defaults: {', '.join(m.dims_defaulted)})" if m.dims_defaulted else ""
+    console.print(
+        f"[bold]model[/] {m.path}  sha256 {m.sha256[:12]}  opset {m.opset}  batch {m.batch}"
+        + (f"  dims {dims}{defaulted}" if dims else ""),
+        highlight=False,
+    )
+    gpus = ", ".join(g.name for g in h.gpus) or "no GPU"
+    console.print(
+        f"[bold]host[/] {h.hostname}  {h.cpu_model} ({h.cpu_cores_logical} cores)  "
+        f"{h.memory_gb:.0f} GiB  {gpus}  onnxruntime {h.onnxruntime}",
+        highlight=False,
+    )
+
+
+def render_report(report: Report, console: Console) -> None:
+    """The whole report as the sweep shows it: header, table, warnings, recommendation."""
+    render_header(report, console)
+    console.print(cells_table(report, wide=console.width >= 120))
+    render_warnings(report, console)
+    if report.recommendation is not None:
+        try:
+            from benchbox.report.recommend_view import render_recommendation
+        except ImportError:  # pragma: no cover - the view ships with the package
+            return
+        render_recommendation(report, report.recommendation, console)
+
+
+def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
+    """One cell in depth: every percentile with its CI, min/max, throughput, a histogram."""
+    render_header(report, console)
+    console.print(
+        f"[bold]{cell.id}[/]  status [{STATUS_STYLE.get(cell.status, '')}]{cell.status}[/]"
+    )
+    r = cell.result
+    if r is None:
+        console.print(f"  {cell.reason}")
+        return
+    lat = r.latency_ms
+    console.print(
+        f"  Time (mean ± σ):  {fmt_ms(lat.mean)} ± {fmt_ms(lat.std)}    "
+        f"Range (min … max):  {fmt_ms(lat.min)} … {fmt_ms(lat.max)}",
+        highlight=False,
+    )
+    console.print(
+        f"  Throughput:       {fmt_num(r.throughput_ips)} inferences/s  "
+        f"({fmt_num(r.requests_per_s)} requests/s, {r.requests:,} requests in {r.duration_s:.2f} s)",
+        highlight=False,
+    )
+    table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
+    table.add_column("percentile")
+    table.add_column("latency", justify="right")
+    conf = f"{(r.confidence or 0.95) * 100:.0f}% CI"
+    table.add_column(conf, justify="right")
+    for key, label in (("p50", "p50"), ("p90", "p90"), ("p95", "p95"), ("p99", "p99")):
+        table.add_row(label, fmt_ms(getattr(lat, key)), _ci(cell, key))
+    table.add_row("p99.9", fmt_ms(lat.p99_9), _ci(cell, "p99_9"))
+    console.print(table)
+    if r.issue_delay_ms:
+        d = r.issue_delay_ms
+        console.print(
+            f"  Send delay:       p50 {fmt_ms(d['p50'])}  p99 {fmt_ms(d['p99'])}  "
+            f"max {fmt_ms(d['max'])}  (achieved {fmt_num(r.achieved_rate_rps)} req/s)",
+            highlight=False,
+        )
+    if r.cpu_util_pct is not None:
+        console.print(
+            f"  Resources:        CPU {r.cpu_util_pct:.0f}% of the machine, peak RSS {r.rss_mb:.0f} MB",
+            highlight=False,
+        )
+    if r.histogram:
+        console.print(histogram_text(r.histogram))
+    for w in cell.warnings:
+        console.print(f"[yellow]warning[/] {w}", highlight=False)
+
+
+def histogram_text(hist: dict, bins: int = 12, width: int = 40) -> Text:
+    """A small terminal histogram of the latency distribution (log-spaced bins)."""
+    h = stats.histogram_from_dict(hist)
+    values = stats.histogram_values(h)
+    text = Text()
+    if len(values) == 0:
+        return text
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        hi = lo * 1.01 + 1e-9
+    edges = [lo * (hi / lo) ** (i / bins) for i in range(bins + 1)] if lo > 0 else None
+    if edges is None:
+        step = (hi - lo) / bins
+        edges = [lo + i * step for i in range(bins + 1)]
+    counts = [0] * bins
+    j = 0
+    for v in sorted(values):
+        while j < bins - 1 and v > edges[j + 1]:
+            j += 1
+        counts[j] += 1
+    peak = max(counts) or 1
+    for i, c in enumerate(counts):
+        bar = "█" * max(0, round(width * c / peak))
+        text.append(f"  {fmt_ms(edges[i]):>10} … {fmt_ms(edges[i + 1]):>10} ")
+        text.append(bar, style="cyan")
+        text.append(f" {c}\n")
+    return text

@@ -1,0 +1,111 @@
+"""Saving and loading reports: atomic writes (temp file, fsync, rename), schema-checked reads."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from benchbox.errors import BadInput
+from benchbox.schema import Report, report_from_json, report_to_json
+
+DEFAULT_DIR = Path("reports")
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write text so that readers see the old file or the new one, never a mix."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise BadInput(
+            f"cannot write to {folder}: {exc.strerror or exc}",
+            "choose a folder you can write to (e.g. --out /tmp/reports)",
+        ) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+    return path
+
+
+def save_report(report: Report, path: str | Path) -> Path:
+    """Write the report atomically and return its path."""
+    return atomic_write_text(path, report_to_json(report))
+
+
+def load_report(path: str | Path) -> Report:
+    """Read and schema-check a report; BadInput with a clear message when it is not one."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInput(
+            f"report {path} does not exist", "list saved reports with `benchbox report list`"
+        )
+    if path.is_dir():
+        raise BadInput(f"{path} is a folder, not a report file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"cannot read report {path}: {exc}") from None
+    return report_from_json(text, source=str(path))
+
+
+def report_path(out_dir: str | Path, model_name: str, created: str) -> Path:
+    """reports/<model>-<UTC timestamp>.json, made unique if that name is taken."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model_name).stem)[:60] or "model"
+    stamp = re.sub(r"[^0-9T]", "", created)[:15]
+    path = Path(out_dir) / f"{stem}-{stamp}.json"
+    n = 2
+    while path.exists():
+        path = Path(out_dir) / f"{stem}-{stamp}-{n}.json"
+        n += 1
+    return path
+
+
+def check_writable(out_dir: str | Path) -> Path:
+    """Fail early (before any measuring) when the report folder cannot be written."""
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".benchbox-probe-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise BadInput(
+            f"cannot write reports to {folder}: {exc.strerror or exc}",
+            "choose a folder you can write to with --out",
+        ) from None
+    return folder
+
+
+def iter_reports(folder: str | Path) -> list[tuple[Path, Report]]:
+    """Every readable report in a folder, newest first; files that are not reports are skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BadInput(f"{folder} is not a folder of reports")
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            out.append((path, load_report(path)))
+        except BadInput:
+            continue
+    out.sort(key=lambda pr: pr[1].created, reverse=True)
+    return out

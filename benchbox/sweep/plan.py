@@ -1,0 +1,71 @@
+"""Planning a sweep: the grid of serving configs x loads, in the order they are measured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from benchbox.schema import Cell, DynamicBatching, Load, ServingConfig, cell_id
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """The axes of a sweep, as the user gave them."""
+
+    devices: tuple[str, ...] = ("cpu",)
+    batch_sizes: tuple[int, ...] = (1,)
+    concurrencies: tuple[int, ...] = (1,)
+    threads: tuple[int, ...] = (1,)
+    instances: tuple[int, ...] = (1,)
+    load_kind: str = "closed"
+    rates_rps: tuple[float, ...] = ()
+    arrival: str = "poisson"
+    dynamic_batching: tuple[DynamicBatching, ...] = ()
+    io_binding: bool = False
+
+
+def configs(spec: SweepSpec) -> list[ServingConfig]:
+    """Every serving config of the grid, grouped by device and threads (one worker group each)."""
+    out = []
+    for device in spec.devices:
+        for threads in spec.threads:
+            for instances in spec.instances:
+                if spec.dynamic_batching:
+                    for db in spec.dynamic_batching:
+                        out.append(
+                            ServingConfig(
+                                device, threads, instances, 1, db, io_binding=spec.io_binding
+                            )
+                        )
+                    continue
+                for batch in spec.batch_sizes:
+                    out.append(
+                        ServingConfig(device, threads, instances, batch, io_binding=spec.io_binding)
+                    )
+    return out
+
+
+def loads(spec: SweepSpec) -> list[Load]:
+    """The load levels each config is measured under, lightest first."""
+    if spec.load_kind == "open":
+        return [
+            Load("open", concurrency=c, rate_rps=r, distribution=spec.arrival)
+            for c in spec.concurrencies
+            for r in spec.rates_rps
+        ]
+    if spec.load_kind == "offline":
+        return [Load("offline", concurrency=c) for c in spec.concurrencies]
+    return [Load("closed", concurrency=c) for c in spec.concurrencies]
+
+
+def grid(spec: SweepSpec) -> list[Cell]:
+    """All cells of the grid, pending."""
+    return [
+        Cell(id=cell_id(cfg, load), config=cfg, load=load)
+        for cfg in configs(spec)
+        for load in loads(spec)
+    ]
+
+
+def group_key(config: ServingConfig) -> tuple:
+    """Cells sharing a device and session options run in one worker (one process each)."""
+    return (config.device, config.intra_op_threads, config.graph_optimization, config.io_binding)
