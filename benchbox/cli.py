@@ -48,7 +48,7 @@ def main() -> None:
 
     register_all(app)
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
     except BenchboxError as exc:
         if os.environ.get("BENCHBOX_DEBUG"):
             raise
@@ -58,19 +58,17 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        print("aborted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:
+        # Usage errors come from the click that typer bundles: they know how to show themselves.
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
-            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+            sys.exit(exc.exit_code)
+        if type(exc).__name__ == "Abort":
+            print("aborted", file=sys.stderr)
+            sys.exit(130)
         if os.environ.get("BENCHBOX_DEBUG"):
             raise
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         print("hint: re-run with --debug for the traceback, and report it", file=sys.stderr)
         sys.exit(3)
+    sys.exit(rc if isinstance(rc, int) else 0)

@@ -32,9 +32,7 @@ def parse_duration_s(text: str, what: str = "duration", default_unit: str = "s")
     """'500ms', '2s', '1m' -> seconds (a bare number is in `default_unit`)."""
     m = _DURATION.match(str(text))
     if not m:
-        raise BadInput(
-            f"{what} {text!r} is not a duration", "write it like 500ms, 2s or 1m"
-        )
+        raise BadInput(f"{what} {text!r} is not a duration", "write it like 500ms, 2s or 1m")
     value = float(m.group(1)) * _UNIT_S[m.group(2) or default_unit]
     if value <= 0:
         raise BadInput(f"{what} {text!r} must be greater than zero")
@@ -85,7 +83,8 @@ def _split(text: str, what: str) -> list[str]:
     items = [s.strip() for s in str(text).split(",")]
     if not text or any(not s for s in items):
         raise BadInput(
-            f"--{what} {text!r} is not a valid list", f"write it comma-separated, like --{what} 1,2,4"
+            f"--{what} {text!r} is not a valid list",
+            f"write it comma-separated, like --{what} 1,2,4",
         )
     return items
 

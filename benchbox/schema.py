@@ -384,8 +384,7 @@ def report_from_json(text: str, source: str = "report") -> Report:
     major, _minor = parse_schema_id(data.get("schema"))
     if major != SCHEMA_MAJOR:
         raise BadInput(
-            f"{source} uses report schema {SCHEMA_NAME}/{major}; "
-            f"this benchbox reads {SCHEMA_ID}",
+            f"{source} uses report schema {SCHEMA_NAME}/{major}; this benchbox reads {SCHEMA_ID}",
             f"use a benchbox version that writes {SCHEMA_NAME}/{major} to read it",
         )
     data = dict(data, schema=SCHEMA_ID)

@@ -21,7 +21,7 @@ from benchbox import parse, zoo
 from benchbox.devices import device_key, parse_device
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
-from benchbox.report.render import render_cell_detail, render_report
+from benchbox.report.render import render_cell_detail, render_report, stdout_console
 from benchbox.schema import Cell, report_to_json
 from benchbox.sweep import Progress, SweepRequest, run_sweep
 from benchbox.sweep.plan import SweepSpec
@@ -250,7 +250,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             sys.stdout.write(report_to_json(report))
             return
-        console = Console()
+        console = stdout_console()
         render_report(report, console)
         console.print(f"report saved: [bold]{saved}[/]", highlight=False)
 
@@ -321,7 +321,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             sys.stdout.write(report_to_json(report))
             return
-        console = Console()
+        console = stdout_console()
         for cell in report.cells:
             render_cell_detail(report, cell, console)
         console.print(f"report saved: [bold]{saved}[/]", highlight=False)

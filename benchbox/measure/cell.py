@@ -281,7 +281,7 @@ def summarize(
     result = Result(
         requests=m.requests,
         inferences=m.inferences,
-        duration_s=round(m.duration_s, 4),
+        duration_s=m.duration_s,
         throughput_ips=m.inferences / m.duration_s,
         requests_per_s=m.requests / m.duration_s,
         latency_ms=stats.summarize(lat_ms),

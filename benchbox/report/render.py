@@ -233,3 +233,11 @@ def histogram_text(hist: dict, bins: int = 12, width: int = 40) -> Text:
         text.append(bar, style="cyan")
         text.append(f" {c}\n")
     return text
+
+
+def stdout_console() -> Console:
+    """A console for results: the terminal's width, or a wide one when output is piped to a log."""
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    return console

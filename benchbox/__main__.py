@@ -1,0 +1,5 @@
+"""`python -m benchbox`."""
+
+from benchbox.cli import main
+
+main()

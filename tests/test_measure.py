@@ -1,0 +1,171 @@
+"""The load drivers and the measuring controller, on real onnxruntime sessions and plain runners."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import onnx
+import pytest
+
+from benchbox import model as model_mod
+from benchbox import zoo
+from benchbox.backends import open_instances
+from benchbox.load.closed import ClosedDriver
+from benchbox.load.open import OpenDriver, schedule_offsets_ns
+from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
+from benchbox.schema import ServingConfig
+
+FAST = MeasureSettings(warmup_s=0.1, duration_s=0.4, window_s=0.1)
+
+
+@pytest.fixture(scope="module")
+def mlp(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("zoo") / "mlp.onnx"
+    onnx.save(zoo.build("mlp"), path)
+    return str(path)
+
+
+def test_closed_loop_counts_inferences_as_batch_times_requests(mlp):
+    info = model_mod.inspect_model(mlp)
+    inst = open_instances(mlp, ServingConfig("cpu", 1, 1, 4))
+    pool = model_mod.synthesize_inputs(info, 4)
+    m = drive(ClosedDriver(inst.runners, pool, 2, items_per_request=4), FAST)
+    assert m.requests > 10
+    assert m.inferences == 4 * m.requests
+    assert m.duration_s == pytest.approx(0.4, abs=0.05)
+    assert len(m.windows) >= 3
+    result, _ = summarize(m, FAST)
+    assert result.throughput_ips == pytest.approx(m.inferences / m.duration_s)
+    assert result.latency_ms.min <= result.latency_ms.p50 <= result.latency_ms.p99
+    assert result.latency_ms.p99 <= result.latency_ms.max
+
+
+def test_workers_are_spread_over_instances():
+    calls = [0, 0]
+
+    def runner(k):
+        def run(feeds):
+            calls[k] += 1
+            time.sleep(0.001)
+
+        return run
+
+    driver = ClosedDriver([runner(0), runner(1)], [{}], concurrency=4, items_per_request=1)
+    drive(driver, FAST)
+    assert calls[0] > 0 and calls[1] > 0
+    assert 0.5 < calls[0] / calls[1] < 2.0
+
+
+def test_fixed_duration_measures_that_long_without_early_stop():
+    driver = ClosedDriver([lambda f: time.sleep(0.0005)], [{}], 1, 1)
+    s = MeasureSettings(warmup_s=0.05, duration_s=0.5, window_s=0.1)
+    m = drive(driver, s)
+    assert m.stable is None
+    assert m.duration_s == pytest.approx(0.5, abs=0.05)
+
+
+def test_stable_load_stops_once_three_windows_agree():
+    driver = ClosedDriver([lambda f: time.sleep(0.001)], [{}], 1, 1)
+    s = MeasureSettings(
+        warmup_s=0.1, window_s=0.1, min_duration_s=0.3, max_duration_s=5.0, stability=0.5
+    )
+    m = drive(driver, s)
+    assert m.stable is True
+    assert m.duration_s < 5.0
+
+
+def test_a_load_that_never_settles_is_unstable():
+    state = {"n": 0}
+
+    def erratic(feeds):
+        state["n"] += 1
+        # every other window-sized stretch is 20x slower
+        time.sleep(0.02 if (time.perf_counter() * 10) % 2 < 1 else 0.001)
+
+    driver = ClosedDriver([erratic], [{}], 1, 1)
+    s = MeasureSettings(
+        warmup_s=0.05, window_s=0.1, min_duration_s=0.3, max_duration_s=0.8, stability=0.05
+    )
+    m = drive(driver, s)
+    assert m.stable is False
+    result, warnings = summarize(m, s)
+    assert any(w.startswith("unstable") for w in warnings)
+
+
+def test_poisson_schedule_has_the_requested_mean_rate():
+    offsets = schedule_offsets_ns(1000.0, 20000, "poisson", seed=1)
+    gaps = np.diff(offsets) / 1e9
+    assert np.mean(gaps) == pytest.approx(1 / 1000.0, rel=0.03)
+    assert np.std(gaps) == pytest.approx(1 / 1000.0, rel=0.05)  # exponential: std == mean
+    const = np.diff(schedule_offsets_ns(200.0, 100, "constant")) / 1e9
+    assert np.allclose(const, 1 / 200.0)
+
+
+def _stalling_runner(service_s: float, stall_s: float, stall_after_s: float):
+    t_start = time.perf_counter()
+    stalled = threading.Event()
+
+    def run(feeds):
+        if not stalled.is_set() and time.perf_counter() - t_start > stall_after_s:
+            stalled.set()
+            time.sleep(stall_s)
+        time.sleep(service_s)
+
+    return run
+
+
+def test_open_loop_charges_stalls_to_latency():
+    """One 200 ms stall: open loop charges it to every request queued behind it; closed does not."""
+    s = MeasureSettings(warmup_s=0.1, duration_s=1.5, window_s=0.25)
+    open_driver = OpenDriver(
+        [_stalling_runner(0.002, 0.2, 0.5)],
+        [{}],
+        rate_rps=100.0,
+        concurrency=1,
+        items_per_request=1,
+        horizon_s=3.0,
+        distribution="constant",
+    )
+    m_open = drive(open_driver, s)
+    r_open, warnings = summarize(m_open, s)
+    m_closed = drive(ClosedDriver([_stalling_runner(0.002, 0.2, 0.5)], [{}], 1, 1), s)
+    r_closed, _ = summarize(m_closed, s)
+    # ~20 requests were scheduled during the stall: their latency includes the wait, so the
+    # open-loop p99 is large, while the closed loop saw a single slow request among hundreds.
+    late = np.sum(m_open.latency_ns / 1e6 > 50)
+    assert late >= 10
+    assert r_open.latency_ms.p99 > 100
+    assert r_closed.latency_ms.p99 < 50
+    assert r_closed.latency_ms.max >= 200
+    assert r_open.issue_delay_ms["max"] > 100
+    assert any(w.startswith("generator-behind") for w in warnings)
+
+
+def test_open_loop_latency_is_measured_from_the_intended_time():
+    s = MeasureSettings(warmup_s=0.05, duration_s=0.5, window_s=0.1)
+    driver = OpenDriver([lambda f: time.sleep(0.002)], [{}], 50.0, 2, 1, 2.0, "constant")
+    m = drive(driver, s)
+    r, _ = summarize(m, s)
+    assert r.latency_ms.p50 >= 2.0
+    assert r.issue_delay_ms["p50"] < 2.0
+    assert r.achieved_rate_rps == pytest.approx(50.0, rel=0.2)
+
+
+def test_abort_stops_the_measurement_promptly():
+    abort = threading.Event()
+    driver = ClosedDriver([lambda f: time.sleep(0.001)], [{}], 1, 1)
+    threading.Timer(0.2, abort.set).start()
+    t0 = time.perf_counter()
+    with pytest.raises(Aborted):
+        drive(driver, MeasureSettings(warmup_s=0.05, duration_s=30.0), abort=abort)
+    assert time.perf_counter() - t0 < 20.0  # far less than the 30 s asked for
+
+
+def test_a_runner_error_surfaces_from_the_measurement():
+    def broken(feeds):
+        raise RuntimeError("kernel exploded")
+
+    with pytest.raises(RuntimeError, match="kernel exploded"):
+        drive(ClosedDriver([broken], [{}], 1, 1), FAST)
