@@ -260,3 +260,14 @@ def _power_sources(nvml=None) -> list[dict]:
         {"name": s.name, "available": s.available, "why": s.why}
         for s in detect_power_sources(nvml=nvml)
     ]
+
+
+def gpu_probes(device: str) -> dict:
+    """ResourceSampler keyword arguments that read this device's GPU memory and utilisation."""
+    spec = parse_device(device)
+    if spec.kind not in ("cuda", "tensorrt"):
+        return {}
+    from benchbox.measure.power import gpu_memory_mb, gpu_util_pct
+
+    index = spec.index or 0
+    return {"gpu_mem_mb": lambda: gpu_memory_mb(index), "gpu_util_pct": lambda: gpu_util_pct(index)}

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from benchbox import model as model_mod
 from benchbox.backends import CellFailure, Instances, open_instances
+from benchbox.devices import gpu_probes
 from benchbox.load.closed import ClosedDriver
 from benchbox.load.open import OpenDriver
 from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
 from benchbox.measure.sampler import ResourceSampler
-from benchbox.schema import Cell, Load, ModelInfo, ServingConfig, replace
+from benchbox.schema import Cell, Load, ModelInfo, Result, ServingConfig, replace
 
 POOL_SIZE = 4
 Emit = Callable[[Cell], None]
@@ -25,12 +26,14 @@ Emit = Callable[[Cell], None]
 
 @dataclass(frozen=True)
 class CellContext:
-    """What every cell of a sweep shares: the model and how to measure."""
+    """What every cell of a sweep shares: the model, how to measure, the profile for power."""
 
     model_path: str
     model: ModelInfo
     settings: MeasureSettings
     cores: int = 1
+    profile: dict | None = None  # cost.profile_to_dict form; picklable for worker processes
+    idle_power_w: float | None = None
 
 
 def skip_reason(ctx: CellContext, cell: Cell) -> str | None:
@@ -80,18 +83,104 @@ def measure_one(
 ) -> Cell:
     """Measure one cell on already-open instances."""
     driver = make_driver(instances, pool, cell, ctx.settings)
-    sampler = ResourceSampler()
-    m = drive(driver, ctx.settings, abort=abort, probes={"resources": sampler})
+    probes: dict = {"resources": ResourceSampler(**gpu_probes(cell.config.device))}
+    meter = power_meter(ctx, cell.config.device)
+    if meter is not None:
+        probes["power"] = meter
+    m = drive(driver, ctx.settings, abort=abort, probes=probes)
     if m.requests == 0:
         return replace(cell, status="failed", reason="no request completed while measuring")
     result, warnings = summarize(
         m, ctx.settings, m.probes.get("resources"), rate_rps=cell.load.rate_rps
     )
+    reading = m.probes.get("power")
+    if reading is not None:
+        result, note = with_power(result, reading, ctx.idle_power_w)
+        if note:
+            warnings.append(note)
     extra = contention_warning(cell.config, cell.load, ctx.cores)
     if extra:
         warnings.append(extra)
     status = "unstable" if m.stable is False else "ok"
     return replace(cell, status=status, reason=None, result=result, warnings=tuple(warnings))
+
+
+def power_meter(ctx: CellContext, device: str):
+    """The power meter for a device (NVML, RAPL, or the profile's estimate), or None."""
+    from benchbox.cost import profile_from_dict
+    from benchbox.measure.power import select_meter
+
+    profile = profile_from_dict(ctx.profile) if ctx.profile else None
+    try:
+        return select_meter(device, profile)
+    except Exception:  # a broken meter must not cost the measurement
+        return None
+
+
+def with_power(result: Result, reading, idle_power_w: float | None) -> tuple[Result, str | None]:
+    """The result with power, energy per inference and the source filled from a meter reading."""
+    if reading.power_w is None:
+        return result, f"no-power: {reading.detail}" if reading.detail else None
+    energy = reading.power_w / result.throughput_ips if result.throughput_ips > 0 else None
+    above = reading.power_w - idle_power_w if idle_power_w is not None else None
+    return (
+        replace(
+            result,
+            power_w=reading.power_w,
+            power_above_idle_w=above,
+            energy_j_per_inference=energy,
+            power_source=reading.source,
+        ),
+        None,
+    )
+
+
+class InProcessWorker:
+    """Measures the cells of one device group in this process.
+
+    The sessions of the last serving config stay open, so the loads of one config share them.
+    """
+
+    def __init__(self, ctx: CellContext, abort: threading.Event | None = None) -> None:
+        self.ctx = ctx
+        self.abort = abort
+        self._config: ServingConfig | None = None
+        self._instances: Instances | None = None
+        self._pool: list = []
+        self._open_error: str | None = None
+
+    def _open(self, config: ServingConfig) -> None:
+        self.close()
+        self._config = config
+        try:
+            self._instances = open_instances(self.ctx.model_path, config)
+        except CellFailure as exc:
+            self._open_error = str(exc)
+            return
+        self._pool = model_mod.synthesize_inputs(
+            self.ctx.model, config.batch_size, pool_size=POOL_SIZE, seed=self.ctx.settings.seed
+        )
+
+    def measure(self, cell: Cell) -> Cell:
+        """The cell measured (ok/unstable), or skipped/failed with the reason."""
+        reason = skip_reason(self.ctx, cell)
+        if reason:
+            return replace(cell, status="skipped", reason=reason, result=None)
+        if cell.config != self._config:
+            self._open(cell.config)
+        if self._instances is None:
+            return replace(cell, status="failed", reason=self._open_error, result=None)
+        try:
+            return measure_one(self.ctx, self._instances, self._pool, cell, self.abort)
+        except (Aborted, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # an onnxruntime error while running is the cell's
+            return replace(cell, status="failed", reason=_reason(exc), result=None)
+
+    def close(self) -> None:
+        if self._instances is not None:
+            self._instances.close()
+        self._instances, self._config, self._open_error, self._pool = None, None, None, []
 
 
 def run_group(
@@ -102,43 +191,16 @@ def run_group(
     on_start: Callable[[Cell], None] | None = None,
 ) -> None:
     """Measure cells (of one device group) in order, emitting each as soon as it is done."""
-    by_config: dict[ServingConfig, list[Cell]] = {}
-    for cell in cells:
-        by_config.setdefault(cell.config, []).append(cell)
-    for config, group in by_config.items():
-        runnable = []
-        for cell in group:
-            reason = skip_reason(ctx, cell)
-            if reason:
-                emit(replace(cell, status="skipped", reason=reason))
-            else:
-                runnable.append(cell)
-        if not runnable:
-            continue
-        try:
-            instances = open_instances(ctx.model_path, config)
-        except CellFailure as exc:
-            for cell in runnable:
-                emit(replace(cell, status="failed", reason=str(exc)))
-            continue
-        try:
-            pool = model_mod.synthesize_inputs(
-                ctx.model, config.batch_size, pool_size=POOL_SIZE, seed=ctx.settings.seed
-            )
-            for cell in runnable:
-                if abort is not None and abort.is_set():
-                    raise Aborted()
-                if on_start:
-                    on_start(cell)
-                try:
-                    done = measure_one(ctx, instances, pool, cell, abort)
-                except (Aborted, KeyboardInterrupt):
-                    raise
-                except Exception as exc:  # an onnxruntime error while running is the cell's
-                    done = replace(cell, status="failed", reason=_reason(exc))
-                emit(done)
-        finally:
-            instances.close()
+    worker = InProcessWorker(ctx, abort)
+    try:
+        for cell in cells:
+            if abort is not None and abort.is_set():
+                raise Aborted()
+            if on_start:
+                on_start(cell)
+            emit(worker.measure(cell))
+    finally:
+        worker.close()
 
 
 def _reason(exc: BaseException) -> str:
