@@ -1,4 +1,4 @@
-"""Devices: parsing device specs (`cpu`, `cuda:0?opt=v`, `openvino:GPU`) and discovering the host."""
+"""Devices: parsing specs (`cpu`, `cuda:0?opt=v`, `openvino:GPU`) and discovering the host."""
 
 from __future__ import annotations
 
