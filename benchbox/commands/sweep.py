@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 
 from benchbox import parse, zoo
+from benchbox.cost import load_profile
 from benchbox.devices import device_key, parse_device
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
@@ -27,7 +28,7 @@ from benchbox.sweep import Progress, SweepRequest, run_sweep
 from benchbox.sweep.plan import SweepSpec
 
 # The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores.
-DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2"}
+DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2", "latency_target": "p99=50ms"}
 
 
 class BarProgress(Progress):
@@ -169,6 +170,12 @@ ShapeOpt = Annotated[
 ]
 OutOpt = Annotated[str, typer.Option("--out", "-o", help="Folder for the report.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
+TargetOpt = Annotated[
+    str | None, typer.Option("--latency-target", help="e.g. p99=20ms: recommend at the end.")
+]
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", help="Price/power profile: name or .toml file.")
+]
 SamplesOpt = Annotated[bool, typer.Option("--save-samples", help="Keep raw latency samples.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for inputs and arrival times.")]
 
@@ -205,7 +212,11 @@ def register(app: typer.Typer) -> None:
         max_duration: MaxDurOpt = "6s",
         stability: StabOpt = "10%",
         confidence: ConfOpt = 0.95,
-        search: Annotated[str, typer.Option("--search", help="grid (adaptive: soon).")] = "grid",
+        search: Annotated[
+            str, typer.Option("--search", help="adaptive (skip what cannot win) or grid (all).")
+        ] = "adaptive",
+        latency_target: TargetOpt = None,
+        profile: ProfileOpt = None,
         shape: ShapeOpt = None,
         out: OutOpt = "reports",
         save_samples: SamplesOpt = False,
@@ -213,8 +224,12 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Sweep a model across devices, batch sizes, threads, instances and load levels."""
-        if search not in ("grid",):
-            raise BadInput(f"--search {search!r} is not known", "use --search grid")
+        if search not in ("grid", "adaptive"):
+            raise BadInput(f"--search {search!r} is not known", "use --search adaptive or grid")
+        if latency_target is None and model is None:
+            latency_target = DEMO["latency_target"]
+        if latency_target is not None:
+            parse.parse_target(latency_target)  # fail before measuring
         path, label = resolve_model(model)
         spec = sweep_spec(
             device,
@@ -244,8 +259,12 @@ def register(app: typer.Typer) -> None:
             shapes=parse.parse_shapes(shape),
             out_dir=out,
             search=search,
+            latency_target=latency_target,
+            profile=profile,
             model_label=label,
         )
+        if profile:
+            load_profile(profile)  # fail before measuring
         report, saved = _run(req, as_json)
         if as_json:
             sys.stdout.write(report_to_json(report))

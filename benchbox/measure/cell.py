@@ -166,6 +166,8 @@ def drive(
             window_ns = int(
                 max(settings.window_s, min(needed_s, settings.max_duration_s / 3)) * 1e9
             )
+        # Enough requests for a p99 confidence bound, unless the maximum duration comes first.
+        min_samples = stats.min_samples_for_ci(99.0, settings.confidence)
         chunks: list[dict[str, np.ndarray]] = []
         windows: list[stats.WindowStat] = []
         stable: bool | None = None
@@ -187,8 +189,11 @@ def drive(
                 if elapsed >= settings.duration_s - 1e-6:
                     break
                 continue
-            if elapsed >= settings.min_duration_s and stats.windows_stable(
-                windows, settings.stability
+            enough = sum(w.count for w in windows) >= min_samples
+            if (
+                elapsed >= settings.min_duration_s
+                and enough
+                and stats.windows_stable(windows, settings.stability)
             ):
                 stable = True
                 break

@@ -83,22 +83,22 @@ def cells_table(report: Report, title: str | None = None, wide: bool = True) -> 
     if wide:
         table.add_column("p90", justify="right", no_wrap=True)
     table.add_column("p99", justify="right", no_wrap=True)
-    table.add_column("p99 95% CI", justify="right")
+    table.add_column("p99 95% CI", justify="right", no_wrap=True)
     if wide:
-        table.add_column("CPU %", justify="right")
-        table.add_column("RSS MB", justify="right")
+        table.add_column("CPU%", justify="right", no_wrap=True)
+        table.add_column("RSS MB", justify="right", no_wrap=True)
     if has_power:
         table.add_column("W", justify="right")
     if has_cost:
         table.add_column("$/M inf", justify="right")
+    table.add_column("note", style="dim", max_width=48, overflow="ellipsis", no_wrap=True)
     for cell in report.cells:
         r = cell.result
         status = Text(cell.status, style=STATUS_STYLE.get(cell.status, ""))
         label = config_label(cell) + (" ★" if cell.id == winner else "")
         if r is None:
-            row = [label, load_label(cell), status, Text(cell.reason or "", style="dim")]
-            row += [""] * (len(table.columns) - len(row))
-            table.add_row(*row)
+            row = [label, load_label(cell), status] + [""] * (len(table.columns) - 4)
+            table.add_row(*row, Text(cell.reason or "", style="dim"))
             continue
         row = [label, load_label(cell), status, fmt_num(r.throughput_ips), fmt_ms(r.latency_ms.p50)]
         if wide:
@@ -110,7 +110,7 @@ def cells_table(report: Report, title: str | None = None, wide: bool = True) -> 
             row.append(fmt_num(r.power_w))
         if has_cost:
             row.append(f"{r.cost_usd_per_million:.4g}" if r.cost_usd_per_million else "—")
-        table.add_row(*row)
+        table.add_row(*row, "")
     return table
 
 

@@ -1,0 +1,191 @@
+"""Search strategies: which cells of the grid to measure, in which order.
+
+`grid` measures every cell. `adaptive` follows Model Analyzer's method: along each config's load
+ladder it steps up exponentially (in the ladder's index) until throughput gains less than
+`gain` or the latency target is broken with confidence, then bisects the boundary; batch sizes
+and thread counts are raised the same way, and configs that are already dominated are skipped.
+Every cell it does not measure is reported `skipped`, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from benchbox.parse import LatencyTarget
+from benchbox.schema import Cell, Load, replace
+
+Measure = Callable[[Cell], Cell]
+GAIN = 0.05
+
+
+def grid(cells: list[Cell], measure: Measure) -> list[Cell]:
+    """Measure every cell, in order."""
+    return [measure(c) for c in cells]
+
+
+def load_level(load: Load) -> float:
+    """How heavy a load is: the rate for open loop, else the concurrency."""
+    return float(load.rate_rps if load.kind == "open" else load.concurrency or 1)
+
+
+def breaks_target(cell: Cell, target: LatencyTarget | None) -> bool:
+    """True when the cell's percentile is above the target with confidence (its lower CI bound).
+
+    Where no bound exists, the point value decides.
+    """
+    if target is None or cell.result is None:
+        return False
+    r = cell.result
+    ci = (r.latency_ci_ms or {}).get(target.percentile)
+    value = ci[0] if ci else getattr(r.latency_ms, target.percentile)
+    return value > target.value_ms
+
+
+def meets_target(cell: Cell, target: LatencyTarget | None) -> bool:
+    """True when the cell was measured and does not break the target with confidence."""
+    return cell.status == "ok" and cell.result is not None and not breaks_target(cell, target)
+
+
+def throughput(cell: Cell) -> float:
+    return cell.result.throughput_ips if cell.result is not None else 0.0
+
+
+def ladder_indices(n: int) -> list[int]:
+    """0, 1, 3, 7, ...: exponential steps through a ladder of n loads, ending at n - 1."""
+    out, k = [], 1
+    while k - 1 < n - 1:
+        out.append(k - 1)
+        k *= 2
+    out.append(n - 1)
+    return sorted(set(out))
+
+
+@dataclass
+class LadderOutcome:
+    cells: dict[int, Cell]
+    best_tp: float  # best throughput among cells that meet the target
+    lowest_breaks: bool  # the lightest load already breaks the target
+
+
+def run_ladder(
+    ladder: list[Cell], measure: Measure, target: LatencyTarget | None, gain: float
+) -> LadderOutcome:
+    """Measure a config's loads (lightest first) adaptively; unmeasured ones are skipped."""
+    done: dict[int, Cell] = {}
+    best_tp, best_i, stop_reason = 0.0, None, None
+    broke_at = None
+    for i in ladder_indices(len(ladder)):
+        cell = measure(ladder[i])
+        done[i] = cell
+        if cell.status not in ("ok", "unstable"):
+            stop_reason = f"{_lvl(ladder[i])} {cell.status}: {cell.reason}"
+            break
+        if breaks_target(cell, target):
+            broke_at = i
+            stop_reason = f"{target} is already broken with confidence at {_lvl(ladder[i])}"
+            break
+        tp = throughput(cell)
+        if best_i is not None and tp < best_tp * (1 + gain):
+            stop_reason = (
+                f"throughput saturated: {_lvl(ladder[i])} gained {tp / best_tp - 1:+.1%} over "
+                f"{_lvl(ladder[best_i])} (< {gain:.0%})"
+            )
+            if tp > best_tp:
+                best_tp, best_i = tp, i
+            break
+        if tp > best_tp and meets_target(cell, target):
+            best_tp, best_i = tp, i
+    # Bisect between the last good load and the first that broke the target.
+    if broke_at is not None:
+        lo = max((i for i in done if i < broke_at), default=-1)
+        hi = broke_at
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            cell = measure(ladder[mid])
+            done[mid] = cell
+            if cell.status in ("ok", "unstable") and not breaks_target(cell, target):
+                lo = mid
+                if throughput(cell) > best_tp and meets_target(cell, target):
+                    best_tp, best_i = throughput(cell), mid
+            else:
+                hi = mid
+    for i, cell in enumerate(ladder):
+        if i not in done:
+            why = stop_reason or "not needed"
+            if broke_at is not None and i < broke_at:
+                why = f"between measured loads that bracket the target ({why})"
+            done[i] = replace(cell, status="skipped", reason=f"adaptive search: {why}")
+    lowest = done[0]
+    lowest_breaks = lowest.status in ("ok", "unstable") and breaks_target(lowest, target)
+    return LadderOutcome(done, best_tp, lowest_breaks)
+
+
+def _lvl(cell: Cell) -> str:
+    load = cell.load
+    return f"rate {load.rate_rps:g}/s" if load.kind == "open" else f"c={load.concurrency}"
+
+
+def adaptive(
+    cells: list[Cell], measure: Measure, target: LatencyTarget | None, gain: float = GAIN
+) -> list[Cell]:
+    """Measure what the search needs; the rest come back `skipped` with the reason."""
+    # config -> its load ladder (lightest first)
+    ladders: dict = {}
+    for cell in cells:
+        ladders.setdefault(cell.config, []).append(cell)
+    for key in ladders:
+        ladders[key].sort(key=lambda c: load_level(c.load))
+    # family (device, instances, batching) -> threads -> batch -> config
+    families: dict = {}
+    for cfg in ladders:
+        fam = (cfg.device, cfg.instances, cfg.dynamic_batching, cfg.io_binding)
+        families.setdefault(fam, {}).setdefault(cfg.intra_op_threads, {})[cfg.batch_size] = cfg
+    out: dict[str, Cell] = {}
+
+    def skip(cfg, reason: str) -> None:
+        for c in ladders[cfg]:
+            out[c.id] = replace(c, status="skipped", reason=f"adaptive search: {reason}")
+
+    for by_threads in families.values():
+        prev_threads_tp, prev_t = None, None
+        thread_list = sorted(by_threads)
+        for ti, t in enumerate(thread_list):
+            by_batch = by_threads[t]
+            best_t_tp, prev_batch_tp, prev_b = 0.0, None, None
+            batch_list = sorted(by_batch)
+            for bi, b in enumerate(batch_list):
+                outcome = run_ladder(ladders[by_batch[b]], measure, target, gain)
+                for c in outcome.cells.values():
+                    out[c.id] = c
+                best_t_tp = max(best_t_tp, outcome.best_tp)
+                rest = batch_list[bi + 1 :]
+                if outcome.lowest_breaks:
+                    for nb in rest:
+                        skip(
+                            by_batch[nb],
+                            f"dominated: batch {b} already breaks {target} at the lightest load,"
+                            f" and batch {nb} only adds latency",
+                        )
+                    break
+                if prev_batch_tp is not None and outcome.best_tp < prev_batch_tp * (1 + gain):
+                    for nb in rest:
+                        skip(
+                            by_batch[nb],
+                            f"batch saturated: batch {b} gained < {gain:.0%} over batch {prev_b}",
+                        )
+                    break
+                prev_batch_tp = max(prev_batch_tp or 0.0, outcome.best_tp)
+                prev_b = b
+            rest_t = thread_list[ti + 1 :]
+            if prev_threads_tp is not None and best_t_tp < prev_threads_tp * (1 + gain):
+                for nt in rest_t:
+                    for cfg in by_threads[nt].values():
+                        skip(
+                            cfg,
+                            f"threads saturated: {t} threads gained < {gain:.0%} over {prev_t}",
+                        )
+                break
+            prev_threads_tp = max(prev_threads_tp or 0.0, best_t_tp)
+            prev_t = t
+    return [out.get(c.id, c) for c in cells]
