@@ -1,0 +1,288 @@
+"""The recommendation: the cell meeting the constraints at the best objective, and why others lost.
+
+Pure functions over `schema` data. A cell meets a latency target only when the upper confidence
+bound of its percentile does (the point value stands in, and is flagged, where a cell has too
+few samples for a bound). Fleet sizing for a target rate comes from `cost.fleet_size`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from benchbox import cost, schema
+from benchbox.devices import parse_device
+from benchbox.errors import BadInput
+from benchbox.parse import LatencyTarget
+
+OBJECTIVES = ("cost", "throughput", "energy")
+# What each objective ranks by, and the field of Result it reads (lower is better after sign).
+_METRIC = {
+    "cost": "cost_usd_per_million",
+    "throughput": "throughput_ips",
+    "energy": "energy_j_per_inference",
+}
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One measured cell as the recommendation saw it."""
+
+    cell: schema.Cell
+    latency_ms: float  # the value held to the target: the CI upper bound, else the point value
+    point_estimate: bool  # True when no upper bound existed and the point value was used
+    broken: tuple[str, ...]  # the constraints it broke, with numbers; empty when it passed
+
+
+def percentile_label(key: str) -> str:
+    """'p99_9' -> 'p99.9' (the way users write it)."""
+    return key.replace("_", ".")
+
+
+def latency_bound(result: schema.Result, percentile: str) -> tuple[float, bool]:
+    """(value held to the target, whether it is a point estimate) for one percentile."""
+    ci = (result.latency_ci_ms or {}).get(percentile)
+    if ci is not None and len(ci) == 2 and ci[1] is not None and math.isfinite(ci[1]):
+        return float(ci[1]), False
+    return float(getattr(result.latency_ms, percentile)), True
+
+
+def memory_mb(cell: schema.Cell) -> float | None:
+    """The memory a cell needs on its device: GPU memory for GPU cells when known, else RSS."""
+    r = cell.result
+    if r is None:
+        return None
+    try:
+        on_gpu = parse_device(cell.config.device).is_gpu
+    except BadInput:
+        on_gpu = False
+    if on_gpu and r.gpu_mem_mb is not None:
+        return r.gpu_mem_mb
+    return r.rss_mb
+
+
+def judge(
+    cell: schema.Cell,
+    target: LatencyTarget,
+    min_throughput_ips: float | None = None,
+    max_memory_mb: float | None = None,
+) -> Judged:
+    """Check one measured cell against the latency target and the optional bounds."""
+    assert cell.result is not None
+    r = cell.result
+    label = percentile_label(target.percentile)
+    value, point = latency_bound(r, target.percentile)
+    broken = []
+    if not value <= target.value_ms:
+        shown = _ms(value, target.value_ms)
+        what = (
+            f"{label} {shown} ms (point estimate, no CI)"
+            if point
+            else f"{label} upper bound {shown} ms"
+        )
+        broken.append(f"{what} > target {target.value_ms:g} ms")
+    if min_throughput_ips is not None and not r.throughput_ips >= min_throughput_ips:
+        broken.append(f"throughput {_num(r.throughput_ips)} ips < min {min_throughput_ips:g}")
+    if max_memory_mb is not None:
+        mem = memory_mb(cell)
+        if mem is None:
+            broken.append(f"memory not measured, cannot check max {max_memory_mb:g} MB")
+        elif mem > max_memory_mb:
+            broken.append(f"memory {_num(mem)} MB > max {max_memory_mb:g} MB")
+    return Judged(cell, value, point, tuple(broken))
+
+
+def recommend(
+    report: schema.Report,
+    target: LatencyTarget,
+    objective: str = "cost",
+    qps: float | None = None,
+    headroom: float = 0.8,
+    min_throughput_ips: float | None = None,
+    max_memory_mb: float | None = None,
+) -> schema.Recommendation:
+    """The best cell meeting the target (by its CI upper bound) and the bounds, for an objective."""
+    if objective not in OBJECTIVES:
+        raise BadInput(
+            f"unknown objective {objective!r}", "choose one of: " + ", ".join(OBJECTIVES)
+        )
+    if target.percentile not in schema.PERCENTILE_KEYS:
+        raise BadInput(f"unknown percentile {target.percentile!r} in the latency target")
+    if not 0.0 < headroom <= 1.0:
+        raise BadInput(f"headroom {headroom:g} must be in (0, 1]", "e.g. --headroom 0.8")
+    if qps is not None and not (qps > 0 and math.isfinite(qps)):
+        raise BadInput(f"--qps {qps:g} must be a positive number")
+
+    rejected: dict[str, str] = {}
+    judged: list[Judged] = []
+    for cell in report.cells:
+        if cell.status != "ok" or cell.result is None:
+            rejected[cell.id] = _status_reason(cell)
+            continue
+        judged.append(judge(cell, target, min_throughput_ips, max_memory_mb))
+
+    notes: list[str] = []
+    used = _effective_objective(objective, report, judged, notes)
+    metric = _METRIC[used]
+
+    passing: list[Judged] = []
+    for j in judged:
+        if j.broken:
+            rejected[j.cell.id] = "; ".join(j.broken)
+        elif getattr(j.cell.result, metric) is None:
+            rejected[j.cell.id] = f"no {_METRIC_WORDS[used]} to rank by ({metric} is null)"
+        else:
+            passing.append(j)
+    passing.sort(key=lambda j: _rank_key(j, used))
+
+    rejected = {c.id: rejected[c.id] for c in report.cells if c.id in rejected}  # report order
+    winner = passing[0] if passing else None
+    if winner is None:
+        notes.append(_nothing_met(target, judged, min_throughput_ips, max_memory_mb))
+
+    fleet = None
+    if qps is not None and winner is not None:
+        price = (report.profile or {}).get("price_per_hour_usd")
+        fleet = cost.fleet_size(
+            qps, winner.cell.result.throughput_ips, headroom=headroom, price_per_hour_usd=price
+        )
+
+    return schema.Recommendation(
+        objective=used,
+        percentile=target.percentile,
+        target_ms=target.value_ms,
+        profile=(report.profile or {}).get("name"),
+        winner=winner.cell.id if winner else None,
+        runners_up=tuple(j.cell.id for j in passing[1:4]),
+        pareto=tuple(pareto_front(judged)),
+        rejected=rejected,
+        point_estimate_used=tuple(j.cell.id for j in judged if j.point_estimate),
+        fleet=fleet,
+        note=" ".join(notes) or None,
+    )
+
+
+def with_recommendation(report: schema.Report, rec: schema.Recommendation) -> schema.Report:
+    """The report with its recommendation set (replacing any earlier one)."""
+    return schema.replace(report, recommendation=rec)
+
+
+def pareto_front(judged: list[Judged]) -> list[str]:
+    """Ids of the measured cells no other beats on both latency and cost (or 1/throughput).
+
+    Latency is the value held to the target (upper bound, else point); the second axis is cost per
+    million when the cells are priced, else seconds per inference (1/throughput). Sorted by latency.
+    """
+    priced = any(j.cell.result.cost_usd_per_million is not None for j in judged)
+    points = []
+    for j in judged:
+        r = j.cell.result
+        if priced:
+            other = r.cost_usd_per_million
+        else:
+            other = 1.0 / r.throughput_ips if r.throughput_ips > 0 else None
+        if other is not None and math.isfinite(j.latency_ms):
+            points.append((j.latency_ms, other, j.cell.id))
+    points.sort()
+    front: list[str] = []
+    best_other = math.inf
+    last: tuple[float, float] | None = None
+    for lat, other, cid in points:
+        if other < best_other:
+            front.append(cid)
+            best_other = other
+            last = (lat, other)
+        elif last == (lat, other):  # an exact tie with a front point: neither dominates
+            front.append(cid)
+    return front
+
+
+# ---------------------------------------------------------------- helpers
+
+_METRIC_WORDS = {"cost": "cost", "throughput": "throughput", "energy": "energy per inference"}
+
+
+def _effective_objective(
+    objective: str, report: schema.Report, judged: list[Judged], notes: list[str]
+) -> str:
+    metric = _METRIC[objective]
+    if objective == "throughput" or any(getattr(j.cell.result, metric) is not None for j in judged):
+        return objective
+    if not judged:
+        return objective
+    if objective == "cost":
+        why = "the report has no price profile" if report.profile is None else "no cell is priced"
+        notes.append(f"{why}, so cells are ranked by throughput (pass --profile to rank by cost).")
+    else:
+        notes.append(
+            "no cell has an energy figure, so cells are ranked by throughput "
+            "(pass --profile to estimate power from the profile)."
+        )
+    return "throughput"
+
+
+def _rank_key(j: Judged, objective: str) -> tuple[float, float, str]:
+    value = getattr(j.cell.result, _METRIC[objective])
+    if objective == "throughput":
+        value = -value
+    return (value, j.latency_ms, j.cell.id)
+
+
+def _status_reason(cell: schema.Cell) -> str:
+    if cell.status == "unstable":
+        return f"unstable measurement: {cell.reason or 'throughput or latency never settled'}"
+    if cell.status == "ok":
+        return "no result recorded"
+    if cell.status == "pending":
+        return "pending: never measured" + (f" ({cell.reason})" if cell.reason else "")
+    return f"{cell.status}: {cell.reason or 'no reason given'}"
+
+
+def _nothing_met(
+    target: LatencyTarget,
+    judged: list[Judged],
+    min_throughput_ips: float | None,
+    max_memory_mb: float | None,
+) -> str:
+    label = percentile_label(target.percentile)
+    if not judged:
+        return "No cell was measured successfully, so nothing can be recommended."
+    closest = min(judged, key=lambda j: (j.latency_ms, j.cell.id))
+    r = closest.cell.result
+    kind = "point estimate" if closest.point_estimate else "upper bound"
+    needs = []
+    if closest.latency_ms > target.value_ms:
+        needs.append(f"a target of {label}={_nice_up(closest.latency_ms):g}ms")
+    if min_throughput_ips is not None and r.throughput_ips < min_throughput_ips:
+        needs.append(f"a minimum throughput of {math.floor(r.throughput_ips):g} ips")
+    mem = memory_mb(closest.cell)
+    if max_memory_mb is not None and (mem is None or mem > max_memory_mb):
+        needs.append("no memory bound" if mem is None else f"a memory bound of {math.ceil(mem)} MB")
+    text = (
+        f"No configuration meets {target}. The closest is {closest.cell.id} "
+        f"({label} {kind} {_ms(closest.latency_ms)} ms)"
+    )
+    if needs:
+        text += f": {' and '.join(needs)} would admit it, or try another device"
+    return text + "."
+
+
+def _nice_up(x: float) -> float:
+    """x rounded up to a twentieth of its decade: 23.1 -> 23.5, 0.731 -> 0.735, 231 -> 235."""
+    if not (x > 0 and math.isfinite(x)):
+        return x
+    step = 10.0 ** math.floor(math.log10(x)) / 20.0
+    return round(math.ceil(x / step - 1e-9) * step, 12)
+
+
+def _ms(x: float, versus: float | None = None) -> str:
+    """Milliseconds in 3 significant digits, more when needed to tell `x` from `versus`."""
+    for digits in range(3, 8):
+        text = f"{x:.{digits}g}" if x < 10**digits else f"{x:.0f}"
+        if versus is None or float(text) != versus:
+            return text
+    return text
+
+
+def _num(x: float) -> str:
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"

@@ -1,0 +1,55 @@
+"""Shared fixtures: the zoo models, built once per session into a temporary cache."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Iterator
+
+import pytest
+
+from benchbox import zoo
+
+
+@pytest.fixture(scope="session", autouse=True)
+def zoo_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pathlib.Path]:
+    """BENCHBOX_CACHE in a temp folder for the session, so tests and the CLIs they start never
+    write to ~/.cache; yields the zoo folder inside it."""
+    root = tmp_path_factory.mktemp("benchbox-cache")
+    old = os.environ.get("BENCHBOX_CACHE")
+    os.environ["BENCHBOX_CACHE"] = str(root)
+    yield root / "zoo"
+    if old is None:
+        os.environ.pop("BENCHBOX_CACHE", None)
+    else:
+        os.environ["BENCHBOX_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def mlp_path(zoo_cache: pathlib.Path) -> pathlib.Path:
+    """The tiny MLP: x float32 [batch, 64] -> logits [batch, 10]."""
+    return zoo.path_for("mlp", cache=zoo_cache)
+
+
+@pytest.fixture(scope="session")
+def fixed_batch_path(zoo_cache: pathlib.Path) -> pathlib.Path:
+    """The MLP with a fixed batch dimension of 1."""
+    return zoo.path_for("mlp_fixed", cache=zoo_cache)
+
+
+@pytest.fixture(scope="session")
+def resnet_path(zoo_cache: pathlib.Path) -> pathlib.Path:
+    """ResNet-18 at 64x64: input float32 [batch, 3, 64, 64] -> logits [batch, 1000]."""
+    return zoo.path_for("resnet18", cache=zoo_cache)
+
+
+@pytest.fixture(scope="session")
+def bert_path(zoo_cache: pathlib.Path) -> pathlib.Path:
+    """The 2-layer BERT-style encoder: input_ids, attention_mask int64 [batch, seq]."""
+    return zoo.path_for("bert", cache=zoo_cache)
+
+
+@pytest.fixture(scope="session")
+def mixed_path(zoo_cache: pathlib.Path) -> pathlib.Path:
+    """Inputs of every common dtype: float32, float16, int32 (ids < 50), bool; dynamic batch."""
+    return zoo.path_for("mixed", cache=zoo_cache)
