@@ -1,0 +1,349 @@
+"""Comparing reports of one model: across machines (the cheapest) or versions (what changed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from benchbox import cost, recommend
+from benchbox.errors import BadInput
+from benchbox.measure import stats
+from benchbox.parse import LatencyTarget
+from benchbox.schema import Cell, Report
+
+Mode = Literal["auto", "machines", "versions"]
+MEASURED = ("ok", "unstable")
+
+
+@dataclass(frozen=True)
+class MachineRow:
+    """One machine's best configuration (under the target when there is one)."""
+
+    label: str
+    hostname: str
+    hardware: str
+    profile: str | None
+    profile_from_flag: bool
+    cell_id: str | None
+    percentile: str
+    latency_ms: float | None
+    latency_ci_ms: tuple[float, float] | None
+    throughput_ips: float | None
+    usd_per_million: float | None
+    energy_j_per_inference: float | None
+    how: str
+    cheapest: bool = False
+
+
+@dataclass(frozen=True)
+class MachineComparison:
+    """Reports of one model on different machines, cheapest per million first."""
+
+    target: LatencyTarget | None
+    rows: tuple[MachineRow, ...]
+    warnings: tuple[str, ...]
+    mode: str = "machines"
+
+
+@dataclass(frozen=True)
+class CellDelta:
+    """One cell measured in the baseline and in a candidate; ratio = candidate / baseline median."""
+
+    cell_id: str
+    baseline: str
+    candidate: str
+    baseline_p50_ms: float
+    baseline_p99_ms: float
+    candidate_p50_ms: float
+    candidate_p99_ms: float
+    baseline_throughput_ips: float
+    candidate_throughput_ips: float
+    ratio: float
+    ratio_lo: float
+    ratio_hi: float
+    p_value: float
+    verdict: str
+    method: str  # "samples" (raw latencies in both reports) or "histograms"
+
+
+@dataclass(frozen=True)
+class VersionComparison:
+    """The same model on comparable hosts: every candidate's cells matched to the baseline's."""
+
+    baseline: str
+    candidates: tuple[str, ...]
+    confidence: float
+    threshold: float
+    cells: tuple[CellDelta, ...]
+    unmatched: tuple[str, ...]
+    newly_failed: tuple[str, ...]
+    warnings: tuple[str, ...]
+    mode: str = "versions"
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def compare_reports(
+    reports: list[Report],
+    target: LatencyTarget | None = None,
+    profile: cost.Profile | None = None,
+    threshold: float = 0.0,
+    confidence: float = 0.95,
+    mode: Mode = "auto",
+    labels: list[str] | None = None,
+) -> MachineComparison | VersionComparison:
+    """Compare reports of one model: across machines, or across versions on one machine."""
+    if len(reports) < 2:
+        raise BadInput(
+            f"compare needs at least two reports, got {len(reports)}",
+            "pass two or more report files, e.g. benchbox compare a.json b.json",
+        )
+    labels = labels or [f"report {i + 1} ({r.host.hostname})" for i, r in enumerate(reports)]
+    if len(labels) != len(reports):
+        raise ValueError("one label per report")
+    check_same_model(reports, labels)
+    if mode not in ("auto", "machines", "versions"):
+        raise BadInput(f"--mode {mode!r} is not one of auto, machines, versions")
+    if mode == "auto":
+        same_host = len({host_key(r) for r in reports}) == 1
+        mode = "versions" if same_host else "machines"
+    if mode == "versions":
+        return compare_versions(reports, labels, threshold, confidence)
+    return compare_machines(reports, labels, target, profile)
+
+
+def check_same_model(reports: list[Report], labels: list[str]) -> None:
+    """BadInput naming the files and hashes when the reports are not of one model."""
+    first = reports[0].model.sha256
+    for report, label in zip(reports[1:], labels[1:], strict=True):
+        if report.model.sha256 != first:
+            raise BadInput(
+                f"the reports measure different models: {labels[0]} has sha256 {first[:16]}…, "
+                f"{label} has sha256 {report.model.sha256[:16]}…",
+                "compare reports of the same ONNX file "
+                "(its sha256 is in each report's model section)",
+            )
+
+
+def host_key(report: Report) -> tuple:
+    """What makes two reports come from the same machine: hostname, CPU model and GPUs."""
+    h = report.host
+    return (h.hostname, h.cpu_model, tuple(g.name for g in h.gpus))
+
+
+# ---------------------------------------------------------------- metadata
+
+
+_METADATA = (
+    ("cpu_model", "CPU model"),
+    ("onnxruntime", "onnxruntime"),
+    ("providers", "provider set"),
+    ("benchbox_version", "benchbox"),
+    ("python", "python"),
+)
+
+
+def metadata_differences(reports: list[Report], ignore: tuple[str, ...] = ()) -> list[str]:
+    """One line per host metadata field whose value differs between the reports (as pyperf does)."""
+    out = []
+    for key, name in _METADATA:
+        if key in ignore:
+            continue
+        values = []
+        for r in reports:
+            if key == "benchbox_version":
+                value = r.benchbox_version or "unknown"
+            elif key == "providers":
+                value = ", ".join(sorted(r.host.providers)) or "none"
+            else:
+                value = str(getattr(r.host, key)) or "unknown"
+            if value not in values:
+                values.append(value)
+        if len(values) > 1:
+            out.append(f"{name} differs: {' vs '.join(values)} — the comparison may not be fair")
+    return out
+
+
+# ---------------------------------------------------------------- machines
+
+
+def compare_machines(
+    reports: list[Report],
+    labels: list[str],
+    target: LatencyTarget | None,
+    profile: cost.Profile | None,
+) -> MachineComparison:
+    """One row per report, its best configuration, cheapest per million first."""
+    rows = [
+        _machine_row(r, label, target, profile) for r, label in zip(reports, labels, strict=True)
+    ]
+    rows.sort(key=_machine_rank)
+    if rows and rows[0].usd_per_million is not None:
+        rows[0] = _with_cheapest(rows[0])
+    # Different hardware is the point of this comparison, so only software differences warn.
+    warnings = metadata_differences(reports, ignore=("cpu_model",))
+    return MachineComparison(target=target, rows=tuple(rows), warnings=tuple(warnings))
+
+
+def _with_cheapest(row: MachineRow) -> MachineRow:
+    from dataclasses import replace
+
+    return replace(row, cheapest=True)
+
+
+def _machine_rank(row: MachineRow) -> tuple:
+    if row.usd_per_million is not None:
+        return (0, row.usd_per_million)
+    if row.throughput_ips is not None:
+        return (1, -row.throughput_ips)
+    return (2, 0.0)
+
+
+def _machine_row(
+    report: Report, label: str, target: LatencyTarget | None, profile: cost.Profile | None
+) -> MachineRow:
+    profile_name = (report.profile or {}).get("name") if report.profile else None
+    from_flag = False
+    if profile is not None and report.profile is None:
+        report = cost.price_report(report, profile)
+        profile_name, from_flag = profile.name, True
+    cells = {c.id: c for c in report.cells}
+    cell: Cell | None = None
+    percentile = target.percentile if target else "p99"
+    if target is not None:
+        priced = any(_cost(c) is not None for c in report.cells)
+        rec = recommend.recommend(report, target, objective="cost" if priced else "throughput")
+        cell = cells.get(rec.winner) if rec.winner else None
+        how = f"best under {target}" if cell else f"no configuration meets {target}"
+    elif report.recommendation is not None and report.recommendation.winner in cells:
+        rec = report.recommendation
+        cell, percentile = cells[rec.winner], rec.percentile
+        how = f"stored recommendation ({percentile.replace('_', '.')}={rec.target_ms:g}ms)"
+    else:
+        measured = [c for c in report.cells if c.status == "ok" and c.result is not None]
+        cell = max(measured, key=lambda c: c.result.throughput_ips, default=None)
+        how = "highest throughput (no target)" if cell else "no measured cell"
+    h = report.host
+    hardware = h.cpu_model + "".join(f" + {g.name}" for g in h.gpus)
+    res = cell.result if cell is not None else None
+    return MachineRow(
+        label=label,
+        hostname=h.hostname,
+        hardware=hardware,
+        profile=profile_name,
+        profile_from_flag=from_flag,
+        cell_id=cell.id if cell else None,
+        percentile=percentile,
+        latency_ms=getattr(res.latency_ms, percentile) if res else None,
+        latency_ci_ms=_ci(cell, percentile) if cell else None,
+        throughput_ips=res.throughput_ips if res else None,
+        usd_per_million=res.cost_usd_per_million if res else None,
+        energy_j_per_inference=res.energy_j_per_inference if res else None,
+        how=how,
+    )
+
+
+def _cost(cell: Cell) -> float | None:
+    return cell.result.cost_usd_per_million if cell.result is not None else None
+
+
+def _ci(cell: Cell, percentile: str) -> tuple[float, float] | None:
+    ci = ((cell.result.latency_ci_ms if cell.result else None) or {}).get(percentile)
+    return (float(ci[0]), float(ci[1])) if ci else None
+
+
+# ---------------------------------------------------------------- versions
+
+
+def compare_versions(
+    reports: list[Report], labels: list[str], threshold: float = 0.0, confidence: float = 0.95
+) -> VersionComparison:
+    """Match every candidate's cells to the first report's by id and test each latency change."""
+    base, base_label = reports[0], labels[0]
+    base_cells = {c.id: c for c in base.cells}
+    deltas: list[CellDelta] = []
+    unmatched: list[str] = []
+    newly_failed: list[str] = []
+    for report, label in zip(reports[1:], labels[1:], strict=True):
+        cand_cells = {c.id: c for c in report.cells}
+        for cid in base_cells.keys() - cand_cells.keys():
+            unmatched.append(f"{cid} only in {base_label}")
+        for cid in cand_cells.keys() - base_cells.keys():
+            unmatched.append(f"{cid} only in {label}")
+        for cid, b in base_cells.items():
+            c = cand_cells.get(cid)
+            if c is None:
+                continue
+            b_ok, c_ok = _measured(b), _measured(c)
+            if b_ok and c_ok:
+                delta = _delta(b, c, base_label, label, threshold, confidence)
+                if delta is None:
+                    unmatched.append(f"{cid} has no latency samples or histogram in both reports")
+                else:
+                    deltas.append(delta)
+            elif b_ok and not c_ok:
+                why = f" ({c.reason})" if c.reason else ""
+                newly_failed.append(
+                    f"{cid} is {c.status} in {label}{why}, {b.status} in {base_label}"
+                )
+    return VersionComparison(
+        baseline=base_label,
+        candidates=tuple(labels[1:]),
+        confidence=confidence,
+        threshold=threshold,
+        cells=tuple(deltas),
+        unmatched=tuple(sorted(unmatched)),
+        newly_failed=tuple(newly_failed),
+        warnings=tuple(metadata_differences(reports)),
+    )
+
+
+def _measured(cell: Cell) -> bool:
+    return cell.status in MEASURED and cell.result is not None
+
+
+def _delta(
+    b: Cell, c: Cell, base_label: str, label: str, threshold: float, confidence: float
+) -> CellDelta | None:
+    br, cr = b.result, c.result
+    assert br is not None and cr is not None
+    if br.samples_ms and cr.samples_ms:
+        cmp = stats.compare_samples(
+            np.asarray(br.samples_ms), np.asarray(cr.samples_ms), confidence, threshold
+        )
+        method = "samples"
+    elif br.histogram and cr.histogram:
+        cmp = stats.compare_histograms(
+            stats.histogram_from_dict(br.histogram),
+            stats.histogram_from_dict(cr.histogram),
+            confidence,
+            threshold,
+        )
+        method = "histograms"
+    else:
+        return None
+    return CellDelta(
+        cell_id=b.id,
+        baseline=base_label,
+        candidate=label,
+        baseline_p50_ms=br.latency_ms.p50,
+        baseline_p99_ms=br.latency_ms.p99,
+        candidate_p50_ms=cr.latency_ms.p50,
+        candidate_p99_ms=cr.latency_ms.p99,
+        baseline_throughput_ips=br.throughput_ips,
+        candidate_throughput_ips=cr.throughput_ips,
+        ratio=cmp.ratio,
+        ratio_lo=cmp.ratio_lo,
+        ratio_hi=cmp.ratio_hi,
+        p_value=cmp.p_value,
+        verdict=cmp.verdict,
+        method=method,
+    )
+
+
+def regressions(cmp: VersionComparison, threshold: float) -> list[CellDelta]:
+    """Matched cells significantly slower by more than `threshold` (CI lower bound > 1 + it)."""
+    return [d for d in cmp.cells if d.verdict == "slower" and d.ratio_lo > 1.0 + threshold]
