@@ -3,6 +3,9 @@
 Latency is charged from the intended time (coordinated-omission correction, as LoadGen's Server
 scenario and wrk2 do), so a stall is paid by every request it delays. `concurrency` caps the
 requests in flight: when every worker is busy, the next request waits, and that wait counts.
+
+Each request records when a worker took it: a request taken after its intended time waited for the
+pool; the time from max(intended, taken) to the actual send is the generator's own lateness.
 """
 
 from __future__ import annotations
@@ -60,21 +63,24 @@ class OpenDriver:
         pool, n = self.pool, len(self.pool)
         rec = self.recorders[k]
         intended, sent, ends = rec.intended_ns.append, rec.sent_ns.append, rec.end_ns.append
+        taken = rec.extra.setdefault("taken", []).append
         offsets, limit = self.offsets_ns, len(self.offsets_ns)
         t0, stop, take = self.t0_ns, self._stop, self._next.__next__
         try:
             while not stop.is_set():
                 i = take()
+                t_take = perf_counter_ns()
                 if i >= limit:
                     return
                 t_int = t0 + offsets[i]
-                wait_ns = t_int - perf_counter_ns()
+                wait_ns = t_int - t_take
                 if wait_ns > 0 and stop.wait(wait_ns / 1e9):
                     return
                 t_send = perf_counter_ns()
                 run(pool[i % n])
                 t_end = perf_counter_ns()
                 intended(t_int)
+                taken(t_take)
                 sent(t_send)
                 ends(t_end)
         except BaseException as exc:

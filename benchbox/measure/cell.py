@@ -21,6 +21,7 @@ from benchbox.measure.sampler import ResourceStats
 from benchbox.schema import Result
 
 MIN_WINDOW_REQUESTS = 50
+RELATIVE_EXTRA = ("taken",)
 LATE_SEND_MS = 1.0
 LATE_SHARE = 0.01
 
@@ -213,7 +214,12 @@ def drive(
     end = merged.get("end", np.empty(0, dtype=np.int64))
     sent = merged.get("sent")
     n = len(end)
-    extra = {k: v for k, v in merged.items() if k not in ("intended", "end", "sent")}
+    # Per-request extra times are kept relative to the intended time.
+    extra = {
+        k: (v - intended if k in RELATIVE_EXTRA else v)
+        for k, v in merged.items()
+        if k not in ("intended", "end", "sent")
+    }
     return Measurement(
         latency_ns=end - intended,
         issue_delay_ns=(sent - intended) if sent is not None and len(sent) == n else None,
@@ -226,6 +232,48 @@ def drive(
         extra=extra,
         probes=probe_results,
     )
+
+
+def pool_wait_ns(m: Measurement) -> np.ndarray | None:
+    """How long each open-loop request waited for a free worker after its intended time."""
+    taken = m.extra.get("taken")
+    if taken is None or m.issue_delay_ns is None or len(taken) != len(m.issue_delay_ns):
+        return None
+    return np.maximum(taken, 0)
+
+
+def generator_delay_ns(m: Measurement) -> np.ndarray:
+    """How late the load generator itself sent each request (pool waits excluded)."""
+    wait = pool_wait_ns(m)
+    if wait is None:
+        return m.issue_delay_ns
+    return np.maximum(m.issue_delay_ns - wait, 0)
+
+
+def pool_wait_share(m: Measurement) -> float:
+    """The share of requests that waited more than LATE_SEND_MS for a free worker."""
+    wait = pool_wait_ns(m)
+    return float(np.mean(wait / 1e6 > LATE_SEND_MS)) if wait is not None and len(wait) else 0.0
+
+
+def spread_ms(values_ns: np.ndarray | None) -> dict[str, float] | None:
+    """Mean, p50, p90, p99 and max in ms of a per-request duration column (None when absent)."""
+    if values_ns is None or not len(values_ns):
+        return None
+    a = np.sort(np.asarray(values_ns, dtype=np.float64) / 1e6)
+    out = {"mean": float(np.mean(a))}
+    for key, q in (("p50", 50.0), ("p90", 90.0), ("p99", 99.0)):
+        out[key] = stats.percentile(a, q)
+    out["max"] = float(a[-1])
+    return out
+
+
+def batch_counts(sizes: np.ndarray | None) -> dict[str, int] | None:
+    """Batches formed per size, from each request's batch size (a batch of b holds b requests)."""
+    if sizes is None or not len(sizes):
+        return None
+    values, requests = np.unique(np.asarray(sizes, dtype=np.int64), return_counts=True)
+    return {str(int(b)): int(round(n / b)) for b, n in zip(values, requests, strict=True) if b > 0}
 
 
 def summarize(
@@ -242,19 +290,26 @@ def summarize(
     issue = None
     achieved = None
     if m.issue_delay_ns is not None and len(m.issue_delay_ns):
-        d_ms = np.sort(m.issue_delay_ns / 1e6)
+        achieved = m.requests / m.duration_s
+        d_ms = np.sort(generator_delay_ns(m) / 1e6)
         issue = {
             "p50": stats.percentile(d_ms, 50.0),
             "p99": stats.percentile(d_ms, 99.0),
             "max": float(d_ms[-1]),
         }
-        achieved = m.requests / m.duration_s
         late = float(np.mean(d_ms > LATE_SEND_MS))
         if late > LATE_SHARE:
             warnings.append(
                 f"generator-behind: {late:.1%} of requests were sent over {LATE_SEND_MS:g} ms late "
-                "(the worker pool or the load generator could not keep up); their latency "
-                "includes the wait — raise --concurrency or lower --rate"
+                "by the load generator (the machine is too busy to keep the schedule); their "
+                "latency includes the delay — lower --rate or quiet the machine"
+            )
+        waited = pool_wait_share(m)
+        if waited > LATE_SHARE:
+            warnings.append(
+                f"pool-exhausted: {waited:.1%} of requests waited over {LATE_SEND_MS:g} ms for a "
+                "free worker; that wait counts in their latency — raise --concurrency if the "
+                "server you model accepts more requests in flight"
             )
     cis = stats.latency_cis(lat_ms, settings.confidence)
     if cis.get("p99") is None:
@@ -300,6 +355,9 @@ def summarize(
         gpu_util_pct=resources.gpu_util_pct if resources else None,
         histogram=stats.histogram_to_dict(stats.histogram_from_samples(lat_ms)),
         windows=len(m.windows),
+        queue_ms=spread_ms(m.extra.get("queue_ns")),
+        compute_ms=spread_ms(m.extra.get("compute_ns")),
+        batch_size_counts=batch_counts(m.extra.get("batch")),
         samples_ms=[round(float(x), 6) for x in m.latency_ns / 1e6]
         if settings.save_samples
         else None,
