@@ -107,7 +107,7 @@ class ServingConfig:
 
 @dataclass(frozen=True)
 class Load:
-    """How requests arrive. `concurrency` is the worker count (closed, offline) or pool cap (open)."""
+    """How requests arrive; `concurrency` is the worker count (closed, offline) or pool cap."""
 
     kind: LoadKind = "closed"
     concurrency: int | None = 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+import threading
 from typing import Annotated
 
 import typer
@@ -24,7 +24,7 @@ from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
 from benchbox.report.render import render_cell_detail, render_report, stdout_console
 from benchbox.schema import Cell, report_to_json
-from benchbox.sweep import Progress, SweepRequest, run_sweep
+from benchbox.sweep import Progress, SweepRequest, resume_sweep, run_sweep, stop_on_signals
 from benchbox.sweep.plan import SweepSpec
 
 # The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores.
@@ -70,10 +70,7 @@ def resolve_model(model: str | None) -> tuple[str, str]:
     """(path, label): a file, a zoo name, or the demo model when none is given."""
     if model is None:
         return str(zoo.path_for(zoo.DEMO_MODEL)), zoo.DEMO_MODEL
-    p = Path(model)
-    if not p.exists() and model in {e.name for e in zoo.list_models()}:
-        return str(zoo.path_for(model)), model
-    return model, model
+    return str(zoo.resolve(model)), model
 
 
 def measure_settings(
@@ -178,13 +175,42 @@ ProfileOpt = Annotated[
 ]
 SamplesOpt = Annotated[bool, typer.Option("--save-samples", help="Keep raw latency samples.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for inputs and arrival times.")]
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--resume",
+        metavar="REPORT",
+        help="Measure the pending and failed cells of a saved report, with its settings.",
+    ),
+]
+CellTimeoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--cell-timeout", help="Stop a cell's worker after this long ('auto': from the durations)."
+    ),
+]
+NoIsolationOpt = Annotated[
+    bool,
+    typer.Option("--no-isolation", help="Measure in this process (for debugging; no crash guard)."),
+]
 
 
-def _run(req: SweepRequest, as_json: bool):
+def cell_timeout_s(text: str) -> float | None:
+    """--cell-timeout: None for 'auto', else seconds."""
+    if text.strip().lower() == "auto":
+        return None
+    return parse.parse_duration_s(text, "--cell-timeout")
+
+
+def _run(req: SweepRequest | None, as_json: bool, resume: dict | None = None):
     console = Console(stderr=True)
     bar = BarProgress(console) if (console.is_terminal or not as_json) else None
     try:
-        report, path = run_sweep(req, progress=bar)
+        with stop_on_signals(threading.Event()) as abort:  # Ctrl-C, SIGTERM: save and exit 130
+            if resume is not None:
+                report, path = resume_sweep(progress=bar, abort=abort, **resume)
+            else:
+                report, path = run_sweep(req, progress=bar, abort=abort)
     finally:
         if bar is not None:
             bar.close()
@@ -222,8 +248,29 @@ def register(app: typer.Typer) -> None:
         save_samples: SamplesOpt = False,
         seed: SeedOpt = 0,
         as_json: JsonOpt = False,
+        resume: ResumeOpt = None,
+        cell_timeout: CellTimeoutOpt = "auto",
+        no_isolation: NoIsolationOpt = False,
     ) -> None:
         """Sweep a model across devices, batch sizes, threads, instances and load levels."""
+        if resume is not None:  # the report's settings, not the options, say what to measure
+            report, saved = _run(
+                None,
+                as_json,
+                resume={
+                    "report_file": resume,
+                    "model_path": resolve_model(model)[0] if model else None,
+                    "isolate": not no_isolation,
+                    "cell_timeout_s": cell_timeout_s(cell_timeout),
+                },
+            )
+            if as_json:
+                sys.stdout.write(report_to_json(report))
+                return
+            console = stdout_console()
+            render_report(report, console)
+            console.print(f"report saved: [bold]{saved}[/]", highlight=False)
+            return
         if search not in ("grid", "adaptive"):
             raise BadInput(f"--search {search!r} is not known", "use --search adaptive or grid")
         if latency_target is None and model is None:
@@ -262,6 +309,8 @@ def register(app: typer.Typer) -> None:
             latency_target=latency_target,
             profile=profile,
             model_label=label,
+            isolate=not no_isolation,
+            cell_timeout_s=cell_timeout_s(cell_timeout),
         )
         if profile:
             load_profile(profile)  # fail before measuring

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -176,7 +177,8 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     )
     console.print(
         f"  Throughput:       {fmt_num(r.throughput_ips)} inferences/s  "
-        f"({fmt_num(r.requests_per_s)} requests/s, {r.requests:,} requests in {r.duration_s:.2f} s)",
+        f"({fmt_num(r.requests_per_s)} requests/s, "
+        f"{r.requests:,} requests in {r.duration_s:.2f} s)",
         highlight=False,
     )
     table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
@@ -197,7 +199,8 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
         )
     if r.cpu_util_pct is not None:
         console.print(
-            f"  Resources:        CPU {r.cpu_util_pct:.0f}% of the machine, peak RSS {r.rss_mb:.0f} MB",
+            f"  Resources:        CPU {r.cpu_util_pct:.0f}% of the machine, "
+            f"peak RSS {r.rss_mb:.0f} MB",
             highlight=False,
         )
     if r.histogram:
@@ -209,29 +212,24 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
 def histogram_text(hist: dict, bins: int = 12, width: int = 40) -> Text:
     """A small terminal histogram of the latency distribution (log-spaced bins)."""
     h = stats.histogram_from_dict(hist)
-    values = stats.histogram_values(h)
+    n = stats.histogram_count(h)
     text = Text()
-    if len(values) == 0:
+    if n == 0:
         return text
-    lo, hi = float(values.min()), float(values.max())
+    cdf = stats.histogram_cdf(h)
+    values = np.array([v for v, _ in cdf])
+    counts_per_bucket = np.diff(np.concatenate([[0.0], [f for _, f in cdf]])) * n
+    lo, hi = max(float(values.min()), 1e-6), float(values.max())
     if hi <= lo:
-        hi = lo * 1.01 + 1e-9
-    edges = [lo * (hi / lo) ** (i / bins) for i in range(bins + 1)] if lo > 0 else None
-    if edges is None:
-        step = (hi - lo) / bins
-        edges = [lo + i * step for i in range(bins + 1)]
-    counts = [0] * bins
-    j = 0
-    for v in sorted(values):
-        while j < bins - 1 and v > edges[j + 1]:
-            j += 1
-        counts[j] += 1
-    peak = max(counts) or 1
+        hi = lo * 1.01
+    edges = lo * (hi / lo) ** (np.arange(bins + 1) / bins)
+    which = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, bins - 1)
+    counts = np.bincount(which, weights=counts_per_bucket, minlength=bins).round().astype(int)
+    peak = max(int(counts.max()), 1)
     for i, c in enumerate(counts):
-        bar = "█" * max(0, round(width * c / peak))
         text.append(f"  {fmt_ms(edges[i]):>10} … {fmt_ms(edges[i + 1]):>10} ")
-        text.append(bar, style="cyan")
-        text.append(f" {c}\n")
+        text.append("█" * round(width * int(c) / peak), style="cyan")
+        text.append(f" {int(c)}\n")
     return text
 
 
