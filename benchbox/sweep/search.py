@@ -51,14 +51,15 @@ def throughput(cell: Cell) -> float:
     return cell.result.throughput_ips if cell.result is not None else 0.0
 
 
-def ladder_indices(n: int) -> list[int]:
-    """0, 1, 3, 7, ...: exponential steps through a ladder of n loads, ending at n - 1."""
-    out, k = [], 1
-    while k - 1 < n - 1:
-        out.append(k - 1)
-        k *= 2
-    out.append(n - 1)
-    return sorted(set(out))
+def ladder_indices(levels: list[float]) -> list[int]:
+    """Indices to measure first: each step at least doubles the load (the last one included)."""
+    out = [0]
+    for i, level in enumerate(levels):
+        if level >= 2 * levels[out[-1]]:
+            out.append(i)
+    if out[-1] != len(levels) - 1:
+        out.append(len(levels) - 1)
+    return out
 
 
 @dataclass
@@ -75,7 +76,7 @@ def run_ladder(
     done: dict[int, Cell] = {}
     best_tp, best_i, stop_reason = 0.0, None, None
     broke_at = None
-    for i in ladder_indices(len(ladder)):
+    for i in ladder_indices([load_level(c.load) for c in ladder]):
         cell = measure(ladder[i])
         done[i] = cell
         if cell.status not in ("ok", "unstable"):
@@ -143,22 +144,49 @@ def adaptive(
         families.setdefault(fam, {}).setdefault(cfg.intra_op_threads, {})[cfg.batch_size] = cfg
     out: dict[str, Cell] = {}
 
+    def measured(cell: Cell) -> Cell:
+        if cell.id not in out:
+            out[cell.id] = measure(cell)
+        return out[cell.id]
+
     def skip(cfg, reason: str) -> None:
         for c in ladders[cfg]:
-            out[c.id] = replace(c, status="skipped", reason=f"adaptive search: {reason}")
+            if c.id not in out:
+                out[c.id] = replace(c, status="skipped", reason=f"adaptive search: {reason}")
+
+    def best_of(level_cells: list[Cell]) -> Cell | None:
+        good = [c for c in level_cells if c.id in out and meets_target(out[c.id], target)]
+        return max((out[c.id] for c in good), key=throughput, default=None)
 
     for by_threads in families.values():
-        prev_threads_tp, prev_t = None, None
+        prev_best: Cell | None = None  # the best cell of the previous thread count
         thread_list = sorted(by_threads)
         for ti, t in enumerate(thread_list):
             by_batch = by_threads[t]
-            best_t_tp, prev_batch_tp, prev_b = 0.0, None, None
+            rest_t = thread_list[ti:]
+            # Probe: the previous thread count's best (batch, load) at t threads first.
+            probe_cfg = by_batch.get(prev_best.config.batch_size) if prev_best else None
+            if prev_best is not None and probe_cfg is not None:
+                probe = next((c for c in ladders[probe_cfg] if c.load == prev_best.load), None)
+                if probe is not None:
+                    done = measured(probe)
+                    if throughput(done) < throughput(prev_best) * (1 + gain):
+                        for nt in rest_t:
+                            for cfg in by_threads[nt].values():
+                                skip(
+                                    cfg,
+                                    f"threads saturated: {t} threads gained "
+                                    f"{throughput(done) / throughput(prev_best) - 1:+.1%} over "
+                                    f"{prev_best.config.intra_op_threads} at "
+                                    f"batch {prev_best.config.batch_size} {_lvl(prev_best)}",
+                                )
+                        break
+            prev_batch_tp, prev_b = None, None
             batch_list = sorted(by_batch)
             for bi, b in enumerate(batch_list):
-                outcome = run_ladder(ladders[by_batch[b]], measure, target, gain)
+                outcome = run_ladder(ladders[by_batch[b]], measured, target, gain)
                 for c in outcome.cells.values():
-                    out[c.id] = c
-                best_t_tp = max(best_t_tp, outcome.best_tp)
+                    out.setdefault(c.id, c)
                 rest = batch_list[bi + 1 :]
                 if outcome.lowest_breaks:
                     for nb in rest:
@@ -177,15 +205,9 @@ def adaptive(
                     break
                 prev_batch_tp = max(prev_batch_tp or 0.0, outcome.best_tp)
                 prev_b = b
-            rest_t = thread_list[ti + 1 :]
-            if prev_threads_tp is not None and best_t_tp < prev_threads_tp * (1 + gain):
-                for nt in rest_t:
-                    for cfg in by_threads[nt].values():
-                        skip(
-                            cfg,
-                            f"threads saturated: {t} threads gained < {gain:.0%} over {prev_t}",
-                        )
-                break
-            prev_threads_tp = max(prev_threads_tp or 0.0, best_t_tp)
-            prev_t = t
+            level_best = best_of([c for cfg in by_batch.values() for c in ladders[cfg]])
+            if level_best is not None and (
+                prev_best is None or throughput(level_best) > throughput(prev_best)
+            ):
+                prev_best = level_best
     return [out.get(c.id, c) for c in cells]
