@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from benchbox.errors import BadInput
+from benchbox.schema import DynamicBatching
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(us|µs|ms|s|m|min|h)?\s*$")
 _UNIT_S = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
@@ -136,3 +137,79 @@ def parse_percent(text: str, what: str) -> float:
     if value < 0:
         raise BadInput(f"--{what} {text!r} must not be negative")
     return value
+
+
+_DB_HINT = "write it like max_batch=16,delay=2ms[,preferred=4|8] (';' between several), or auto"
+AUTO_MAX_BATCH = 32
+AUTO_DELAYS_MS = (0.0, 0.5, 1.0, 2.0, 5.0)
+
+
+def parse_dynamic_batching(
+    text: str, auto_max_batch: int = AUTO_MAX_BATCH, target_ms: float | None = None
+) -> list[DynamicBatching]:
+    """'max_batch=16,delay=2ms,preferred=4|8' (';' between several) -> DynamicBatching settings.
+
+    `auto` is no batching (max_batch 1), then max_batch in powers of two up to `auto_max_batch`,
+    each with the delays 0, 0.5, 1, 2 and 5 ms that are below `target_ms`.
+    """
+    if str(text).strip().lower() == "auto":
+        delays = [d for d in AUTO_DELAYS_MS if target_ms is None or d < target_ms]
+        auto = [DynamicBatching(1, 0.0)]
+        b = 2
+        while b <= auto_max_batch:
+            auto += [DynamicBatching(b, d) for d in delays]
+            b *= 2
+        return auto
+    out: list[DynamicBatching] = []
+    for chunk in str(text).split(";"):
+        if not chunk.strip():
+            raise BadInput(f"--dynamic-batching {text!r} has an empty setting", _DB_HINT)
+        fields: dict[str, str] = {}
+        for part in chunk.split(","):
+            key, sep, value = part.partition("=")
+            key = key.strip().lower().replace("-", "_")
+            if not sep or key not in ("max_batch", "delay", "preferred") or key in fields:
+                raise BadInput(f"--dynamic-batching {chunk.strip()!r}: {part.strip()!r}", _DB_HINT)
+            fields[key] = value.strip()
+        if "max_batch" not in fields:
+            raise BadInput(f"--dynamic-batching {chunk.strip()!r} needs max_batch", _DB_HINT)
+        max_batch = _db_int(fields["max_batch"], "max_batch", chunk)
+        delay = fields.get("delay", "0")
+        zero = _DURATION.match(delay)
+        if zero and float(zero.group(1)) == 0:
+            delay_ms = 0.0
+        else:
+            try:
+                delay_ms = parse_duration_s(delay, "delay", default_unit="ms") * 1000.0
+            except BadInput:
+                raise BadInput(
+                    f"--dynamic-batching {chunk.strip()!r}: delay {delay!r} is not a duration",
+                    "write it like delay=2ms, delay=500us or delay=0",
+                ) from None
+        preferred = tuple(
+            sorted({_db_int(p, "preferred", chunk) for p in fields.get("preferred", "").split("|")})
+            if fields.get("preferred")
+            else ()
+        )
+        too_big = [b for b in preferred if b > max_batch]
+        if too_big:
+            raise BadInput(
+                f"--dynamic-batching {chunk.strip()!r}: preferred size {too_big[0]} is above "
+                f"max_batch {max_batch}",
+                "preferred sizes must be at most max_batch, as Triton requires",
+            )
+        out.append(DynamicBatching(max_batch, delay_ms, preferred))
+    return list(dict.fromkeys(out))
+
+
+def _db_int(value: str, what: str, chunk: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise BadInput(
+            f"--dynamic-batching {chunk.strip()!r}: {what} {value!r} must be a whole number >= 1",
+            _DB_HINT,
+        )
+    return n

@@ -92,7 +92,9 @@ def main() -> None:
             ratio = x / b
             worst = min(worst, ratio)
             spread = (max(bench) - min(bench)) / x
-            print(f"{name:10} {conc:>4} {b:>12,.0f} {x:>15,.0f} {ratio:>7.3f}  (spread {spread:.1%})")
+            print(
+                f"{name:10} {conc:>4} {b:>12,.0f} {x:>15,.0f} {ratio:>7.3f}  (spread {spread:.1%})"
+            )
     print(f"worst ratio {worst:.3f} (goal >= 0.97)")
 
 

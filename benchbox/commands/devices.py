@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from benchbox.devices import device_inventory
@@ -20,44 +21,55 @@ def register(app: typer.Typer) -> None:
     def devices(
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     ) -> None:
-        """Show the CPU, memory, onnxruntime providers, GPUs and power sources."""
+        """List every device: usable or not (why, what to install), its memory and power source."""
         inv = device_inventory()
         if as_json:
             sys.stdout.write(json.dumps(inv, indent=1) + "\n")
             return
-        console = Console()
-        h = inv["host"]
-        console.print(
-            f"[bold]CPU[/] {h['cpu_model']}: {h['cpu_cores_logical']} logical / "
-            f"{h['cpu_cores_physical']} physical cores, {h['memory_gb']:.1f} GiB memory",
-            highlight=False,
+        render_inventory(inv, Console())
+
+
+def render_inventory(inv: dict, console: Console) -> None:
+    """The inventory as a few header lines and one table row per device."""
+    h = inv["host"]
+
+    def line(text: str) -> None:
+        console.print(text, highlight=False)
+
+    line(
+        f"[bold]CPU[/] {escape(h['cpu_model'])}: {h['cpu_cores_logical']} logical / "
+        f"{h['cpu_cores_physical']} physical cores, {h['memory_gb']:.1f} GiB memory"
+    )
+    line(f"[bold]onnxruntime[/] {h['onnxruntime']}: providers {', '.join(h['providers'])}")
+    for p in inv.get("plugins", []):
+        line(f"[bold]plugin[/] {escape(p['package'])}: {escape(p['status'])}")
+    ov = inv.get("openvino")
+    line(f"[bold]OpenVINO[/] {ov}" if ov else "[bold]OpenVINO[/] not installed")
+    for g in inv["gpus"]:
+        line(
+            f"[bold]GPU {g['index']}[/] {escape(g['name'])}, {g['memory_gb']} GiB, "
+            f"driver {g['driver']}"
         )
-        console.print(
-            f"[bold]onnxruntime[/] {h['onnxruntime']}: providers {', '.join(h['providers'])}",
-            highlight=False,
-        )
-        gpus = inv["gpus"]
-        if gpus:
-            for g in gpus:
-                console.print(
-                    f"[bold]GPU {g['index']}[/] {g['name']}, {g['memory_gb']} GiB, driver {g['driver']}",
-                    highlight=False,
-                )
+    if inv.get("gpu_note"):
+        line(f"[bold]GPUs[/] {escape(inv['gpu_note'])}")
+    table = Table(title="devices", header_style="bold")
+    for col in ("device", "runtime", "usable", "memory", "power", "notes"):
+        table.add_column(col, overflow="fold")
+    for d in inv["devices"]:
+        if d["usable"]:
+            notes = escape(d.get("note") or "")
         else:
-            console.print(f"[bold]GPUs[/] none ({inv['gpu_note']})", highlight=False)
-        table = Table(title="devices", header_style="bold")
-        for col in ("device", "usable", "memory", "power", "note"):
-            table.add_column(col)
-        for d in inv["devices"]:
-            table.add_row(
-                d["device"],
-                "[green]yes[/]" if d["usable"] else "[red]no[/]",
-                f"{d['memory_gb']} GiB" if d.get("memory_gb") else "—",
-                d.get("power") or "—",
-                d.get("why") or "",
-            )
-        console.print(table)
-        if inv.get("power_sources"):
-            for p in inv["power_sources"]:
-                mark = "[green]yes[/]" if p["available"] else "[dim]no[/]"
-                console.print(f"[bold]power[/] {p['name']}: {mark} {p['why']}", highlight=False)
+            notes = f"{escape(d['why'] or '')}\n[dim]{escape(d['install'] or '')}[/]"
+        table.add_row(
+            escape(d["device"]),
+            escape(d["runtime"]),
+            "[green]yes[/]" if d["usable"] else "[red]no[/]",
+            f"{d['memory_gb']:g} GiB" if d.get("memory_gb") else "—",
+            escape(d.get("power") or "—"),
+            notes,
+        )
+    console.print(table)
+    line(f"[bold]--device all[/] = {', '.join(inv.get('all') or []) or 'nothing'}")
+    for p in inv.get("power_sources", []):
+        mark = "[green]yes[/]" if p["available"] else "[dim]no[/]"
+        line(f"[bold]power[/] {p['name']}: {mark} {escape(p['why'])}")

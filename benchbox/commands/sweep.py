@@ -17,14 +17,15 @@ from rich.progress import (
 )
 from rich.progress import Progress as RichProgress
 
+from benchbox import model as model_mod
 from benchbox import parse, zoo
 from benchbox.cost import load_profile
 from benchbox.devices import device_key, parse_device
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
 from benchbox.report.render import render_cell_detail, render_report, stdout_console
-from benchbox.schema import Cell, report_to_json
-from benchbox.sweep import Progress, SweepRequest, resume_sweep, run_sweep, stop_on_signals
+from benchbox.schema import Cell, replace, report_to_json
+from benchbox.sweep import Progress, SweepRequest, peak, resume_sweep, run_sweep, stop_on_signals
 from benchbox.sweep.plan import SweepSpec
 
 # The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores.
@@ -118,16 +119,21 @@ def sweep_spec(
     load: str,
     rate: str | None,
     arrival: str,
+    peak_search: bool = False,
 ) -> SweepSpec:
-    """The sweep's axes from the command line's lists."""
+    """The sweep's axes from the command line's lists (`peak_search`: open loop may omit --rate)."""
     if load not in ("closed", "open", "offline"):
         raise BadInput(f"--load {load!r} is not a load kind", "use closed, open or offline")
     if arrival not in ("poisson", "constant"):
         raise BadInput(f"--arrival {arrival!r} is not known", "use poisson or constant")
     devices = [device_key(parse_device(d)) for d in parse.parse_str_list(device, "device")]
     rates = parse.parse_float_list(rate, "rate") if rate else []
-    if load == "open" and not rates:
-        raise BadInput("--load open needs --rate", "e.g. --load open --rate 100,200")
+    if load == "open" and not rates and not peak_search:
+        raise BadInput(
+            "--load open needs --rate",
+            "e.g. --load open --rate 100,200 (or, in a sweep, --latency-target p99=20ms without"
+            " --rate to search each config's peak rate)",
+        )
     return SweepSpec(
         devices=tuple(devices),
         batch_sizes=tuple(parse.parse_int_list(batch, "batch")),
@@ -138,6 +144,26 @@ def sweep_spec(
         rates_rps=tuple(rates),
         arrival=arrival,
     )
+
+
+def dynamic_batching_spec(
+    spec: SweepSpec,
+    text: str,
+    model_path: str,
+    shapes: dict[str, int],
+    latency_target: str | None,
+    concurrency_given: bool,
+) -> SweepSpec:
+    """The spec with `--dynamic-batching` settings (`auto` expanded for the model and target)."""
+    if spec.load_kind != "open":
+        raise BadInput(
+            "--dynamic-batching batches one-sample requests arriving on an open-loop schedule",
+            "add --load open (and --latency-target p99=20ms to find each config's peak rate)",
+        )
+    target = parse.parse_target(latency_target) if latency_target else None
+    batchings = peak.batching_grid(text, model_mod.inspect_model(model_path, shapes), target)
+    concurrencies = spec.concurrencies if concurrency_given else (1,)
+    return replace(spec, dynamic_batching=tuple(batchings), concurrencies=concurrencies)
 
 
 ModelArg = Annotated[
@@ -175,12 +201,21 @@ ProfileOpt = Annotated[
 ]
 SamplesOpt = Annotated[bool, typer.Option("--save-samples", help="Keep raw latency samples.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for inputs and arrival times.")]
+DynBatchOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dynamic-batching",
+        help="Server-style batching of one-sample requests (open loop): "
+        "max_batch=16,delay=2ms[,preferred=4|8] (';' between several), or auto.",
+    ),
+]
 ResumeOpt = Annotated[
     str | None,
     typer.Option(
         "--resume",
         metavar="REPORT",
-        help="Measure the pending and failed cells of a saved report, with its settings.",
+        help="Finish a saved report: measure its pending and failed cells with the report's "
+        "own settings (the grid and measuring options given here are not used).",
     ),
 ]
 CellTimeoutOpt = Annotated[
@@ -249,6 +284,7 @@ def register(app: typer.Typer) -> None:
         seed: SeedOpt = 0,
         as_json: JsonOpt = False,
         resume: ResumeOpt = None,
+        dynamic_batching: DynBatchOpt = None,
         cell_timeout: CellTimeoutOpt = "auto",
         no_isolation: NoIsolationOpt = False,
     ) -> None:
@@ -287,7 +323,17 @@ def register(app: typer.Typer) -> None:
             load,
             rate,
             arrival,
+            peak_search=latency_target is not None,
         )
+        if dynamic_batching is not None:
+            spec = dynamic_batching_spec(
+                spec,
+                dynamic_batching,
+                path,
+                parse.parse_shapes(shape),
+                latency_target,
+                concurrency is not None,
+            )
         settings = measure_settings(
             warmup,
             duration,

@@ -18,10 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as _sps
 
 from benchbox.errors import BadInput
 from benchbox.schema import PERCENTILE_KEYS, LatencyStats
+
+
+def _scipy_stats() -> Any:
+    """scipy.stats, imported on first use (it costs about a second at start-up)."""
+    from scipy import stats
+
+    return stats
+
 
 # The percentile each key of LatencyStats / latency_ci_ms stands for.
 PERCENTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99_9": 99.9}
@@ -97,9 +104,11 @@ def _check_confidence(confidence: float) -> float:
 
 def _largest_k_cdf_le(n: int, p: float, a: float) -> int:
     """Largest k in [0, n] with P(Bin(n, p) <= k) <= a, or -1 if there is none."""
-    guess = int(_sps.binom.ppf(a, n, p))  # smallest k with cdf(k) >= a: the answer is near it
+    guess = int(
+        _scipy_stats().binom.ppf(a, n, p)
+    )  # smallest k with cdf(k) >= a: the answer is near it
     ks = np.arange(max(guess - 3, 0), min(guess + 3, n) + 1)
-    cdf = _sps.binom.cdf(ks, n, p)
+    cdf = _scipy_stats().binom.cdf(ks, n, p)
     ok = ks[cdf <= a]
     if ok.size == 0 and ks[0] == 0:
         return -1
@@ -107,7 +116,7 @@ def _largest_k_cdf_le(n: int, p: float, a: float) -> int:
         return int(ok[-1])
     # ppf missed by more than the window (extreme tails): scan all of [0, n] at once.
     ks = np.arange(n + 1)
-    ok = ks[_sps.binom.cdf(ks, n, p) <= a]
+    ok = ks[_scipy_stats().binom.cdf(ks, n, p) <= a]
     return int(ok[-1]) if ok.size else -1
 
 
@@ -473,7 +482,7 @@ def compare_samples(
 
     mwu_base = _subsample(base, MWU_MAX_SAMPLES, rng)
     mwu_cand = _subsample(cand, MWU_MAX_SAMPLES, rng)
-    p_value = float(_sps.mannwhitneyu(mwu_cand, mwu_base, alternative="two-sided").pvalue)
+    p_value = float(_scipy_stats().mannwhitneyu(mwu_cand, mwu_base, alternative="two-sided").pvalue)
     if not math.isfinite(p_value):
         p_value = 1.0  # all values tied (e.g. two identical constants): no evidence of a shift
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -13,8 +14,43 @@ from benchbox.schema import Report, report_from_json, report_to_json
 DEFAULT_DIR = Path("reports")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import (single-threaded): os.umask can only be read by setting it.
+_UMASK = _umask()
+
+
+def folder_problem(folder: Path, exc: OSError) -> str:
+    """Why a folder cannot take a file, in words: a file in the way, or the OS's reason."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                return f"{part} is a file, not a folder"
+            break
+    return f"cannot write to {folder}: {exc.strerror or exc}"
+
+
+def _write_error(path: Path, exc: OSError) -> BadInput:
+    if path.is_dir():
+        return BadInput(f"{path} is a folder", "give a file name, e.g. --out report.csv")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return BadInput(
+            f"cannot write {path}: {exc.strerror}", "free some space, or choose another folder"
+        )
+    return BadInput(f"cannot write {path}: {exc.strerror or exc}", "choose another file or folder")
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write text so that readers see the old file or the new one, never a mix."""
+    """Write text so that readers see the old file or the new one, never a mix.
+
+    The text goes to a temporary file in the same folder, is fsynced, then renamed over the
+    target; a writer killed at any point leaves the old file intact (and at worst a stray
+    `.NAME.*.tmp`). The new file keeps the old one's permissions (else 0666 less the umask).
+    """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     try:
@@ -22,20 +58,27 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise BadInput(
-            f"cannot write to {folder}: {exc.strerror or exc}",
+            folder_problem(folder, exc),
             "choose a folder you can write to (e.g. --out /tmp/reports)",
         ) from None
     try:
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except OSError:
+            mode = 0o666 & ~_UMASK
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
+            os.fchmod(fh.fileno(), mode)
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from None
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(folder, os.O_RDONLY)
@@ -89,10 +132,8 @@ def check_writable(out_dir: str | Path) -> Path:
         probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".benchbox-probe-", delete=True)
         probe.close()
     except OSError as exc:
-        raise BadInput(
-            f"cannot write reports to {folder}: {exc.strerror or exc}",
-            "choose a folder you can write to with --out",
-        ) from None
+        problem = folder_problem(folder, exc).replace("cannot write to", "cannot write reports to")
+        raise BadInput(problem, "choose a folder you can write to with --out") from None
     return folder
 
 

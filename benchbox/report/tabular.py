@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 from benchbox.errors import BadInput
 from benchbox.report.store import atomic_write_text
@@ -114,6 +116,8 @@ def cell_roles(report: Report) -> dict[str, str]:
 
 def cells_frame(report: Report) -> pd.DataFrame:
     """One row per cell, flattened; units in the column names (p99_ms, throughput_ips, ...)."""
+    import pandas as pd
+
     roles = cell_roles(report)
     rows = [cell_row(c, roles) for c in report.cells]
     columns = list(cell_row(_EMPTY_CELL, {}).keys())
@@ -236,7 +240,7 @@ def to_markdown(report: Report) -> str:
 
 
 def _present(value: Any) -> bool:
-    if value is None or value is pd.NA:
+    if value is None or type(value).__name__ == "NAType":
         return False
     return not (isinstance(value, float) and math.isnan(value))
 

@@ -1,9 +1,17 @@
-"""A sweep end to end: plan the cells, measure them group by group, save the report as it grows."""
+"""A sweep end to end: plan the cells, measure them group by group, save the report as it grows.
+
+Each device group runs in a worker process of its own (`sweep.worker`), so a crash or a hang costs
+one cell, not the sweep. An interrupted sweep leaves its unmeasured cells `pending`; `resume_sweep`
+measures those (and the failed ones) later with the report's own settings.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,15 +21,17 @@ import psutil
 
 from benchbox import __version__
 from benchbox import model as model_mod
-from benchbox.devices import host_info
-from benchbox.errors import Interrupted, NothingMeasured
+from benchbox.devices import device_problem, host_info, parse_device
+from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
-from benchbox.report.store import check_writable, report_path, save_report
-from benchbox.schema import Cell, Report, replace, to_dict
-from benchbox.sweep import search
+from benchbox.report.store import check_writable, load_report, report_path, save_report
+from benchbox.schema import Cell, Report, from_dict, replace, to_dict
+from benchbox.sweep import peak, search
 from benchbox.sweep.plan import SweepSpec, grid, group_key
 from benchbox.sweep.runner import CellContext, InProcessWorker
+
+NO_ISOLATION_ENV = "BENCHBOX_NO_ISOLATION"
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,8 @@ class SweepRequest:
     latency_target: str | None = None
     profile: str | None = None
     model_label: str | None = None
+    isolate: bool = True  # each device group in its own worker process
+    cell_timeout_s: float | None = None  # None: worker.default_cell_timeout_s(settings)
 
 
 class Progress:
@@ -108,30 +120,177 @@ def run_sweep(
 ) -> tuple[Report, Path]:
     """Measure the planned cells, saving the report after each; return it and its path."""
     progress = progress or Progress()
-    make_worker = make_worker or make_in_process_worker
+    make_worker = make_worker or worker_factory(req.isolate, req.cell_timeout_s)
+    check_devices(req.spec.devices)
     out_dir = check_writable(req.out_dir)
     target = parse_target(req.latency_target) if req.latency_target else None
     profile = None
     if req.profile:
-        from benchbox.cost import load_profile, profile_to_dict
+        from benchbox.cost import load_profile
 
         profile = load_profile(req.profile)
     info = model_mod.inspect_model(req.model_path, req.shapes)
-    cells = grid(req.spec)
+    cells = peak.plan_cells(req.spec) if peak.wanted(req.spec) else grid(req.spec)
     created = now_iso()
     path = report_path(out_dir, req.model_label or req.model_path, created)
-    settings = settings_dict(req)
     report = Report(
         host=host_info(),
         model=info,
         cells=tuple(cells),
-        settings=settings,
-        profile=profile_to_dict(profile) if profile else None,
+        settings=settings_dict(req),
+        profile=_profile_dict(profile),
         benchbox_version=__version__,
         created=created,
     )
     save_report(report, path)
     progress.planned(cells)
+    idle = idle_baseline(profile)
+    if idle is not None:
+        report = replace(report, settings=dict(report.settings, idle_power=idle))
+    ctx = CellContext(
+        model_path=req.model_path,
+        model=info,
+        settings=req.settings,
+        cores=psutil.cpu_count(logical=True) or 1,
+        profile=_profile_dict(profile),
+        idle_power_w=(idle or {}).get("power_w"),
+    )
+    return execute(report, path, ctx, req.search, target, profile, progress, abort, make_worker)
+
+
+def check_devices(devices: Iterable[str]) -> None:
+    """BadInput, with what to install, for the first device that cannot run here."""
+    for text in devices:
+        spec = parse_device(text)
+        problem = device_problem(spec)
+        if problem is not None:
+            why, fix = problem
+            raise BadInput(f"device {spec.name} cannot run here: {why}", fix)
+
+
+def resume_sweep(
+    report_file: str | Path,
+    model_path: str | None = None,
+    progress: Progress | None = None,
+    abort: threading.Event | None = None,
+    make_worker: Callable[[CellContext, threading.Event | None], Any] | None = None,
+    isolate: bool = True,
+    cell_timeout_s: float | None = None,
+) -> tuple[Report, Path]:
+    """Measure the pending and failed cells of a saved report with its original settings, writing
+    into the same file.
+
+    With `search = adaptive` the search runs again over the whole plan, taking the cells already
+    measured (ok or unstable) as done; cells it skipped before may be measured when a cell that had
+    failed now changes its course, and cells it no longer needs are skipped.
+    """
+    progress = progress or Progress()
+    make_worker = make_worker or worker_factory(isolate, cell_timeout_s)
+    path = Path(report_file)
+    report = load_report(path)
+    check_writable(path.parent if str(path.parent) else ".")
+    stored = report.settings or {}
+    try:
+        settings = from_dict(MeasureSettings, stored["measure"], "settings.measure")
+        search_kind = stored.get("search") or "grid"
+    except (KeyError, TypeError, BadInput):
+        raise BadInput(
+            f"{path} does not hold the settings of a sweep, so it cannot be resumed",
+            "start a new sweep with `benchbox sweep`",
+        ) from None
+    if search_kind not in ("grid", "adaptive"):
+        raise BadInput(f"{path}: unknown search {search_kind!r} in its settings")
+    target = parse_target(stored["latency_target"]) if stored.get("latency_target") else None
+    profile = None
+    if report.profile:
+        from benchbox.cost import profile_from_dict
+
+        profile = profile_from_dict(report.profile)
+    model_file = resume_model_path(report, model_path)
+    ctx = CellContext(
+        model_path=model_file,
+        model=report.model,
+        settings=settings,
+        cores=psutil.cpu_count(logical=True) or 1,
+        profile=report.profile,
+        idle_power_w=(stored.get("idle_power") or {}).get("power_w"),
+    )
+    if search_kind == "adaptive":
+        keep = {c.id: c for c in report.cells if c.status in ("ok", "unstable")}
+        keep.update(
+            (c.id, c)
+            for c in report.cells
+            if c.status == "skipped" and not (c.reason or "").startswith("adaptive search:")
+        )
+    else:
+        keep = {c.id: c for c in report.cells if c.status not in ("pending", "failed")}
+    check_devices(sorted({c.config.device for c in report.cells if c.id not in keep}))
+    # The earlier answer no longer holds once cells change; `execute` makes a new one.
+    report = replace(report, recommendation=None)
+    progress.planned([c for c in report.cells if c.id not in keep])
+    return execute(
+        report, path, ctx, search_kind, target, profile, progress, abort, make_worker, keep
+    )
+
+
+def resume_model_path(report: Report, model_path: str | None = None) -> str:
+    """The model file to resume a report with; BadInput when it is gone or its sha256 changed."""
+    from benchbox import zoo
+
+    label = str((report.settings or {}).get("model") or "")
+    if model_path is not None:
+        candidates = [model_path]
+    else:
+        candidates = [report.model.path]
+        if label and label != report.model.path:
+            candidates.append(str(zoo.resolve(label)))
+    found = next((c for c in candidates if Path(c).is_file()), None)
+    if found is None:
+        raise BadInput(
+            f"the model of this report, {candidates[0]}, is not found",
+            "pass the model file too: `benchbox sweep MODEL --resume REPORT`",
+        )
+    sha = model_mod.sha256_file(found)
+    if sha != report.model.sha256:
+        raise BadInput(
+            f"{found} changed since the sweep (sha256 {report.model.sha256[:12]}... is now "
+            f"{sha[:12]}...), so its cells cannot be resumed",
+            "resume with the original model file, or start a new sweep for this one",
+        )
+    return found
+
+
+def worker_factory(
+    isolate: bool = True, cell_timeout_s: float | None = None
+) -> Callable[[CellContext, threading.Event | None], Any]:
+    """Workers in their own processes (the default), or in this one (BENCHBOX_NO_ISOLATION=1)."""
+    if not isolate or os.environ.get(NO_ISOLATION_ENV, "") not in ("", "0"):
+        return make_in_process_worker
+
+    def make(ctx: CellContext, abort: threading.Event | None) -> Any:
+        from benchbox.sweep.worker import ProcessWorker
+
+        return ProcessWorker(ctx, abort, cell_timeout_s)
+
+    return make
+
+
+def execute(
+    report: Report,
+    path: Path,
+    ctx: CellContext,
+    search_kind: str,
+    target: LatencyTarget | None,
+    profile: Any,
+    progress: Progress,
+    abort: threading.Event | None,
+    make_worker: Callable[[CellContext, threading.Event | None], Any],
+    keep: dict[str, Cell] | None = None,
+) -> tuple[Report, Path]:
+    """Run the search over the report's cells (those in `keep` count as done), saving the report
+    after every cell; price, recommend and save it at the end."""
+    keep = keep or {}
+    cells = list(report.cells)
     index = {c.id: i for i, c in enumerate(cells)}
     state = {"report": report}
 
@@ -143,21 +302,11 @@ def run_sweep(
         save_report(state["report"], path)
         progress.finished(cell)
 
-    idle = idle_baseline(profile)
-    if idle is not None:
-        settings = dict(settings, idle_power=idle)
-        state["report"] = replace(state["report"], settings=settings)
-    ctx = CellContext(
-        model_path=req.model_path,
-        model=info,
-        settings=req.settings,
-        cores=psutil.cpu_count(logical=True) or 1,
-        profile=profile_to_dict(profile) if profile else None,
-        idle_power_w=(idle or {}).get("power_w"),
-    )
     workers: dict[tuple, Any] = {}
 
     def measure(cell: Cell) -> Cell:
+        if cell.id in keep:
+            return keep[cell.id]
         if abort is not None and abort.is_set():
             raise Aborted()
         key = group_key(cell.config)
@@ -169,11 +318,15 @@ def run_sweep(
         return done
 
     try:
-        if req.search == "adaptive":
+        if any(peak.is_peak_cell(c) for c in cells):
+            final = peak.search(cells, measure, target, adaptive=search_kind == "adaptive")
+        elif search_kind == "adaptive":
             final = search.adaptive(cells, measure, target)
         else:
             final = search.grid(cells, measure)
         for cell in final:
+            if cell.id in keep and cell.status == "skipped":
+                cell = keep[cell.id]  # a measurement is never thrown away
             if state["report"].cells[index[cell.id]] != cell:
                 emit(cell)
     except (Aborted, KeyboardInterrupt):
@@ -188,9 +341,38 @@ def run_sweep(
     report = finalize_report(state["report"], profile, target)
     save_report(report, path)
     if not any(c.status in ("ok", "unstable") for c in report.cells):
-        reasons = {c.reason for c in report.cells if c.reason}
+        reasons = dict.fromkeys(f"{c.status}: {c.reason}" for c in report.cells if c.reason)
         raise NothingMeasured(
             f"no cell could be measured (report saved in {path})",
-            "; ".join(sorted(reasons))[:300] or None,
+            "; ".join(reasons)[:300] or None,
         )
     return report, path
+
+
+@contextlib.contextmanager
+def stop_on_signals(abort: threading.Event) -> Iterator[threading.Event]:
+    """While inside, SIGINT and SIGTERM set `abort` (the sweep stops and saves); a second signal
+    raises KeyboardInterrupt at once. Outside the main thread this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield abort
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        if abort.is_set():
+            raise KeyboardInterrupt()
+        abort.set()
+
+    old = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield abort
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _profile_dict(profile: Any) -> dict[str, Any] | None:
+    if profile is None:
+        return None
+    from benchbox.cost import profile_to_dict
+
+    return profile_to_dict(profile)

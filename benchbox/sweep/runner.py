@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from benchbox import model as model_mod
 from benchbox.backends import CellFailure, Instances, open_instances
 from benchbox.devices import gpu_probes
+from benchbox.load.batcher import BatcherDriver, batch_feeds
 from benchbox.load.closed import ClosedDriver
 from benchbox.load.open import OpenDriver
 from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
@@ -49,6 +50,17 @@ def make_driver(instances: Instances, pool: list, cell: Cell, settings: MeasureS
         horizon = (settings.warmup_s or settings.warmup_max_s) + (
             settings.duration_s or settings.max_duration_s
         )
+        db = cell.config.dynamic_batching
+        if db is not None:
+            return BatcherDriver(
+                instances.runners,
+                batch_feeds(pool, db.max_batch),
+                rate_rps=float(load.rate_rps or 1.0),
+                batching=db,
+                horizon_s=horizon + 2.0,
+                distribution=load.distribution or "poisson",
+                seed=settings.seed,
+            )
         return OpenDriver(
             instances.runners,
             pool,
@@ -175,7 +187,7 @@ class InProcessWorker:
         except (Aborted, KeyboardInterrupt):
             raise
         except Exception as exc:  # an onnxruntime error while running is the cell's
-            return replace(cell, status="failed", reason=_reason(exc), result=None)
+            return replace(cell, status="failed", reason=failure_reason(exc), result=None)
 
     def close(self) -> None:
         if self._instances is not None:
@@ -203,7 +215,8 @@ def run_group(
         worker.close()
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
+    """An exception as a one-line cell reason: type, first line, where it was raised."""
     text = str(exc).strip().splitlines()
     first = text[0] if text else type(exc).__name__
     where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []

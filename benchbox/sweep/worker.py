@@ -1,0 +1,215 @@
+"""Crash isolation: the cells of one device group are measured in a worker process of their own.
+
+`ProcessWorker` has the same face as `runner.InProcessWorker` (`measure(cell) -> Cell`, `close()`)
+but runs the cells in a child started with multiprocessing's spawn method, one cell at a time over
+a pipe, so each result comes back (and is saved by the sweep) as soon as it is measured. When the
+child dies while measuring (segfault, OOM kill, abort) or a cell runs past its timeout, the cell
+comes back `failed` with the reason, and the next cell starts a fresh child. The child ignores
+SIGINT: the parent handles Ctrl-C (through the sweep's `abort` event) and kills the child.
+
+A script that calls `run_sweep` needs the usual `if __name__ == "__main__":` guard, since spawn
+imports the main module again in the child.
+
+Test hook (tests only): `BENCHBOX_TEST_WORKER_FAULT=KIND:CELL_ID` makes the worker fault when it
+is handed that cell, with KIND one of `segv` (SIGSEGV), `exit` (exit code 3) or `hang`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from multiprocessing.connection import wait
+
+from benchbox.measure.cell import Aborted, MeasureSettings
+from benchbox.schema import Cell, replace
+from benchbox.sweep.runner import CellContext, InProcessWorker, failure_reason, skip_reason
+
+# Time to open a config's sessions (TensorRT builds its engines then), on top of measuring.
+SESSION_MARGIN_S = 120.0
+STARTUP_TIMEOUT_S = 120.0
+POLL_S = 0.1
+TAKEN = "taken"
+FAULT_ENV = "BENCHBOX_TEST_WORKER_FAULT"
+
+
+def default_cell_timeout_s(settings: MeasureSettings) -> float:
+    """How long one cell may take, from when its worker takes it, before the worker is stopped:
+    twice the warm-up plus the longest measuring time (windows stretch, requests drain), plus
+    the margin for opening the sessions."""
+    warmup_s = settings.warmup_s if settings.warmup_s is not None else settings.warmup_max_s
+    measure_s = settings.duration_s if settings.duration_s is not None else settings.max_duration_s
+    return 2.0 * (warmup_s + measure_s) + SESSION_MARGIN_S
+
+
+def exit_reason(exitcode: int | None) -> str:
+    """How a worker process ended, in words: the signal that killed it, or its exit code."""
+    if exitcode is None:
+        return "the worker process stopped answering"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        text = f"the worker process was killed by {name} (signal {-exitcode})"
+        if -exitcode == signal.SIGKILL:
+            text += "; the kernel's OOM killer sends SIGKILL when memory runs out"
+        return text
+    return f"the worker process exited with code {exitcode}"
+
+
+class ProcessWorker:
+    """Measures the cells of one device group in a spawned child process, restarting it after a
+    crash or a timeout."""
+
+    def __init__(
+        self,
+        ctx: CellContext,
+        abort: threading.Event | None = None,
+        cell_timeout_s: float | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.abort = abort
+        self.cell_timeout_s = cell_timeout_s or default_cell_timeout_s(ctx.settings)
+        self.processes_started = 0
+        self._proc = None
+        self._conn = None
+
+    @property
+    def pid(self) -> int | None:
+        """The current child's process id (None before the first cell or after a crash)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def _start(self) -> None:
+        mp = multiprocessing.get_context("spawn")
+        parent_conn, child_conn = mp.Pipe()
+        proc = mp.Process(target=serve, args=(self.ctx, child_conn), daemon=True)
+        proc.start()
+        child_conn.close()
+        self._proc, self._conn = proc, parent_conn
+        self.processes_started += 1
+
+    def measure(self, cell: Cell) -> Cell:
+        """The cell measured in the child, or failed with how the child died or timed out."""
+        reason = skip_reason(self.ctx, cell)
+        if reason:  # no need to start a process to say so
+            return replace(cell, status="skipped", reason=reason, result=None)
+        if self._aborted():
+            raise Aborted()
+        if self._proc is None or not self._proc.is_alive():
+            self._discard()
+            self._start()
+        assert self._proc is not None and self._conn is not None
+        # Until the child takes the cell it may still be starting (importing onnxruntime); the
+        # cell's own timeout runs from then.
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        taken = False
+        try:
+            self._conn.send(cell)
+        except OSError:  # the child died before it could take the cell
+            return self._died(cell)
+        while True:
+            if self._aborted():
+                self._discard()
+                raise Aborted()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._discard()
+                return replace(cell, status="failed", result=None, reason=self._late(taken))
+            ready = wait([self._conn, self._proc.sentinel], timeout=min(POLL_S, left))
+            if self._conn in ready:
+                try:
+                    message = self._conn.recv()
+                except (EOFError, OSError):
+                    return self._died(cell)
+                if message == TAKEN:
+                    taken = True
+                    deadline = time.monotonic() + self.cell_timeout_s
+                    continue
+                return message
+            if self._proc.sentinel in ready:
+                return self._died(cell)
+
+    def _late(self, taken: bool) -> str:
+        if taken:
+            return (
+                f"timed out after {self.cell_timeout_s:g}s (--cell-timeout); the worker process "
+                "was stopped and the sweep went on"
+            )
+        return f"the worker process did not start within {STARTUP_TIMEOUT_S:g}s"
+
+    def _aborted(self) -> bool:
+        return self.abort is not None and self.abort.is_set()
+
+    def _died(self, cell: Cell) -> Cell:
+        assert self._proc is not None
+        self._proc.join(2.0)
+        why = exit_reason(self._proc.exitcode)
+        self._discard()
+        if self._aborted():  # a Ctrl-C or SIGTERM reached the whole process group
+            raise Aborted()
+        return replace(
+            cell, status="failed", result=None, reason=f"{why} while measuring this cell"
+        )
+
+    def _discard(self) -> None:
+        """Kill the child (if alive) and forget it."""
+        proc, conn = self._proc, self._conn
+        self._proc, self._conn = None, None
+        if proc is not None:
+            if proc.is_alive():
+                proc.kill()
+            proc.join(2.0)
+            if proc.exitcode is not None:
+                proc.close()
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        """Ask the child to finish (it closes its sessions); kill it if it does not."""
+        if self._proc is not None and self._proc.is_alive() and not self._aborted():
+            try:
+                self._conn.send(None)
+                self._proc.join(2.0)
+            except OSError:
+                pass
+        self._discard()
+
+
+def serve(ctx: CellContext, conn) -> None:
+    """The child's loop: take a cell, measure it, send it back; stop on None or a closed pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.dup2(2, 1)  # keep the parent's stdout clean (`--json`): anything printed goes to stderr
+    worker = InProcessWorker(ctx, None)
+    try:
+        while True:
+            try:
+                cell = conn.recv()
+                if cell is None:
+                    return
+                conn.send(TAKEN)
+                _test_fault(cell.id)
+                try:
+                    done = worker.measure(cell)
+                except Exception as exc:  # the cell's own failure, not the worker's
+                    done = replace(cell, status="failed", result=None, reason=failure_reason(exc))
+                conn.send(done)
+            except (EOFError, OSError):  # the parent is gone: nobody to measure for
+                return
+    finally:
+        worker.close()
+
+
+def _test_fault(cell_id: str) -> None:
+    """Tests only: fault as BENCHBOX_TEST_WORKER_FAULT asks when handed that cell."""
+    kind, _, target = os.environ.get(FAULT_ENV, "").partition(":")
+    if not target or target != cell_id:
+        return
+    if kind == "segv":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    elif kind == "exit":
+        os._exit(3)
+    elif kind == "hang":
+        time.sleep(3600)

@@ -1,0 +1,230 @@
+"""The dynamic batcher: Triton's release rules, and its behaviour with a runner of known cost.
+
+The fake runner sleeps 1 ms + 0.2 ms x batch (sub-linear per request). Timing assertions only
+bound what the batcher itself controls (when it releases a batch), with margins wide enough for a
+busy 2-core machine; throughput comparisons are ratios between configs run the same way.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from benchbox import model as model_mod
+from benchbox.load.batcher import (
+    BATCH,
+    COMPUTE_NS,
+    QUEUE_NS,
+    BatcherDriver,
+    batch_feeds,
+    next_release_size,
+    release_size,
+)
+from benchbox.measure.cell import MeasureSettings, drive, summarize
+from benchbox.schema import Cell, DynamicBatching, Load, ServingConfig
+from benchbox.sweep.runner import CellContext, InProcessWorker
+
+MS = 1_000_000
+POOL = [{"x": np.full((1, 4), float(i), dtype=np.float32)} for i in range(3)]
+SERVICE_MS = (1.0, 0.2)  # fixed + per-request cost of one batch
+
+
+def service(feeds: dict) -> None:
+    """A batch of b takes 1 ms + 0.2 ms x b."""
+    time.sleep((SERVICE_MS[0] + SERVICE_MS[1] * feeds["x"].shape[0]) / 1e3)
+
+
+def run_driver(db: DynamicBatching, rate: float, instances: int, seconds: float, **kw):
+    d = BatcherDriver(
+        [service] * instances,
+        batch_feeds(POOL, db.max_batch),
+        rate,
+        db,
+        horizon_s=seconds + 2,
+        **kw,
+    )
+    d.start()
+    time.sleep(seconds)
+    d.stop()
+    assert not d.errors
+    return d
+
+
+def measure(db: DynamicBatching, rate: float, instances: int = 1, seconds: float = 1.0, **kw):
+    d = BatcherDriver(
+        [service] * instances, batch_feeds(POOL, db.max_batch), rate, db, seconds + 3, **kw
+    )
+    settings = MeasureSettings(warmup_s=0.2, duration_s=seconds)
+    result, _ = summarize(drive(d, settings), settings)
+    return result
+
+
+# ---------------------------------------------------------------- the release rule
+
+
+def test_release_rule_follows_triton():
+    db = DynamicBatching(max_batch=8, delay_ms=2.0)
+    assert release_size(0, 10 * MS, db) == 0  # nothing queued
+    assert release_size(3, 1 * MS, db) == 0  # within the delay: wait for more
+    assert release_size(3, 2 * MS, db) == 3  # the oldest waited `delay`: take all
+    assert release_size(8, 0, db) == 8  # max_batch reached
+    assert release_size(20, 0, db) == 8  # never more than max_batch
+    pref = DynamicBatching(max_batch=16, delay_ms=2.0, preferred=(4, 8))
+    assert release_size(3, 0, pref) == 0
+    assert release_size(5, 0, pref) == 4  # the largest preferred size the queue fills
+    assert release_size(11, 0, pref) == 8
+    assert release_size(11, 2 * MS, pref) == 11  # delay expired: everything, up to max_batch
+    no_delay = DynamicBatching(max_batch=8, delay_ms=0.0)
+    assert release_size(3, 0, no_delay) == 3  # delay 0: whatever is queued, at once
+    assert release_size(5, 0, DynamicBatching(8, 0.0, (4,))) == 4
+    assert next_release_size(5, pref) == 8
+    assert next_release_size(9, pref) == 16
+    assert next_release_size(2, db) == 8
+
+
+@given(
+    queued=st.integers(0, 100),
+    waited_ms=st.floats(0, 20),
+    max_batch=st.integers(1, 32),
+    delay_ms=st.sampled_from([0.0, 0.5, 1.0, 2.0, 5.0]),
+    preferred=st.lists(st.integers(1, 32), max_size=3),
+)
+def test_release_never_exceeds_max_batch_and_never_holds_past_the_delay(
+    queued, waited_ms, max_batch, delay_ms, preferred
+):
+    db = DynamicBatching(
+        max_batch, delay_ms, tuple(sorted({p for p in preferred if p <= max_batch}))
+    )
+    size = release_size(queued, int(waited_ms * MS), db)
+    assert 0 <= size <= min(queued, max_batch)
+    if queued and waited_ms >= delay_ms:
+        assert size > 0  # once the oldest has waited `delay`, a free instance takes a batch
+    if queued and waited_ms >= delay_ms > 0:
+        assert size == min(queued, max_batch)
+    if size == 0 and queued:
+        assert waited_ms < delay_ms and queued < max_batch
+
+
+def test_batch_feeds_are_views_of_one_array():
+    feeds = batch_feeds(POOL, 5)
+    assert [f["x"].shape[0] for f in feeds] == [0, 1, 2, 3, 4, 5]
+    assert np.shares_memory(feeds[2]["x"], feeds[5]["x"])
+    assert feeds[5]["x"][:, 0].tolist() == [0.0, 1.0, 2.0, 0.0, 1.0]  # the pool, cycled
+    assert all(f["x"].flags["C_CONTIGUOUS"] for f in feeds)
+
+
+# ---------------------------------------------------------------- with a runner of known cost
+
+
+def test_light_load_latency_is_delay_plus_batch_one_service():
+    # 20 requests/s, evenly spaced: every request is alone in the queue for its whole delay.
+    db = DynamicBatching(max_batch=8, delay_ms=5.0)
+    r = measure(db, 20.0, seconds=1.0, distribution="constant")
+    service_1 = SERVICE_MS[0] + SERVICE_MS[1]
+    assert r.batch_size_counts == {"1": r.requests}
+    assert 5.0 <= r.queue_ms["p50"] < 5.0 + 3.0
+    assert r.compute_ms["p50"] >= service_1
+    assert 5.0 + service_1 <= r.latency_ms.min
+    assert r.latency_ms.p50 < 5.0 + service_1 + 4.0
+    d = run_driver(db, 20.0, instances=1, seconds=0.5, distribution="constant")
+    queue = d.recorders[0].extra[QUEUE_NS]
+    assert queue and min(queue) >= 5 * MS  # never released before the delay
+
+
+def test_light_load_with_no_delay_runs_each_request_at_once():
+    r = measure(
+        DynamicBatching(max_batch=8, delay_ms=0.0), 20.0, seconds=1.0, distribution="constant"
+    )
+    assert r.batch_size_counts == {"1": r.requests}
+    assert r.queue_ms["p50"] < 2.0  # nothing waits on purpose; only wake-up jitter
+    assert r.latency_ms.p50 < SERVICE_MS[0] + SERVICE_MS[1] + 3.0
+
+
+def test_batch_is_never_larger_than_max_batch_under_overload():
+    # 5000/s into one instance serving at most 4 / 1.8 ms (~2200/s): the queue always holds 4+.
+    r = measure(DynamicBatching(max_batch=4, delay_ms=1.0), 5000.0, seconds=0.6)
+    sizes = {int(b): n for b, n in r.batch_size_counts.items()}
+    assert max(sizes) == 4
+    assert sizes[4] > 0.9 * sum(sizes.values())
+    assert sum(b * n for b, n in sizes.items()) == r.requests  # every request is in one batch
+
+
+def test_no_request_waits_past_the_delay_while_an_instance_is_idle():
+    db = DynamicBatching(max_batch=16, delay_ms=2.0)
+    d = run_driver(db, 300.0, instances=2, seconds=1.5)
+    busy = []  # (start, end) of every batch on every instance
+    waits = []  # (deadline, queue wait) of every request
+    for rec in d.recorders:
+        for t_int, q, c in zip(
+            rec.intended_ns, rec.extra[QUEUE_NS], rec.extra[COMPUTE_NS], strict=False
+        ):
+            busy.append((t_int + q, t_int + q + c))
+            waits.append((t_int + 2 * MS, q))
+    assert len(waits) > 200
+    starts = np.array(sorted(set(busy)))
+
+    def all_busy(t: int) -> bool:
+        running = np.sum((starts[:, 0] <= t) & (starts[:, 1] > t))
+        return running >= 2
+
+    late = [q for deadline, q in waits if q > 2 * MS + 5 * MS and not all_busy(deadline)]
+    assert len(late) <= 0.02 * len(waits), f"{len(late)} requests waited past the delay"
+    sizes = [b for rec in d.recorders for b in rec.extra[BATCH]]
+    assert max(sizes) <= 16
+
+
+def test_capacity_grows_with_batching_when_service_is_sublinear():
+    # Same overload (3000/s) on one instance: one at a time serves ~1/1.2 ms; batches of 8 take
+    # 2.6 ms, so batching more than doubles the requests served per second.
+    single = measure(DynamicBatching(max_batch=1, delay_ms=0.0), 3000.0, seconds=0.6)
+    batched = measure(DynamicBatching(max_batch=8, delay_ms=0.0), 3000.0, seconds=0.6)
+    assert single.batch_size_counts.keys() == {"1"}
+    assert batched.throughput_ips > 2.0 * single.throughput_ips
+    assert max(int(b) for b in batched.batch_size_counts) == 8
+
+
+def test_more_instances_take_batches_in_parallel():
+    one = measure(DynamicBatching(max_batch=1, delay_ms=0.0), 3000.0, instances=1, seconds=0.6)
+    two = measure(DynamicBatching(max_batch=1, delay_ms=0.0), 3000.0, instances=2, seconds=0.6)
+    assert two.throughput_ips > 1.5 * one.throughput_ips
+
+
+def test_runner_errors_stop_the_driver_and_surface():
+    def broken(feeds):
+        raise RuntimeError("model exploded")
+
+    d = BatcherDriver([broken], batch_feeds(POOL, 2), 200.0, DynamicBatching(2, 0.0), 3.0)
+    d.start()
+    time.sleep(0.2)
+    d.stop()
+    assert d.errors and "model exploded" in str(d.errors[0])
+
+
+# ---------------------------------------------------------------- real onnxruntime, via the runner
+
+
+def test_sweep_runner_batches_a_real_model(mlp_path):
+    info = model_mod.inspect_model(mlp_path)
+    ctx = CellContext(
+        model_path=str(mlp_path),
+        model=info,
+        settings=MeasureSettings(warmup_s=0.2, duration_s=0.8),
+    )
+    config = ServingConfig(instances=1, dynamic_batching=DynamicBatching(4, 1.0, (2,)))
+    cell = Cell("db", config, Load("open", concurrency=1, rate_rps=2000.0))
+    worker = InProcessWorker(ctx)
+    try:
+        done = worker.measure(cell)
+    finally:
+        worker.close()
+    assert done.status in ("ok", "unstable"), done.reason
+    r = done.result
+    sizes = {int(b): n for b, n in r.batch_size_counts.items()}
+    assert set(sizes) <= {1, 2, 3, 4} and 2 in sizes
+    assert sum(b * n for b, n in sizes.items()) == r.requests
+    assert r.queue_ms["p50"] >= 0 and r.compute_ms["p50"] > 0
+    # Latency is queue + compute for every request, so the medians cannot exceed it by much.
+    assert r.latency_ms.max >= r.compute_ms["max"]
