@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from benchbox import schema
-from benchbox.errors import BadInput, GateFailed
+from benchbox.errors import BadInput, GateFailed, NothingMeasured
 
 OBJECTIVES = ("cost", "throughput", "energy")
 EXPORTS = ("triton", "onnxruntime", "kserve")
@@ -101,6 +101,16 @@ def register(app: typer.Typer) -> None:
             from benchbox import cost
 
             report = cost.price_report(report, cost.load_profile(profile))
+        if not any(c.status in ("ok", "unstable") for c in report.cells):
+            counts = ", ".join(
+                f"{sum(c.status == s for c in report.cells)} {s}"
+                for s in ("failed", "skipped", "pending")
+                if any(c.status == s for c in report.cells)
+            )
+            raise NothingMeasured(
+                f"no cell of this report was measured ({counts}): nothing to recommend",
+                f"fix the failures, then `benchbox sweep --resume {report_path}`",
+            )
         rec = recommend(
             report,
             target,
