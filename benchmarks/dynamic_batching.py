@@ -13,10 +13,12 @@ Takes about 1-2 minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from benchbox import model as model_mod
 from benchbox import zoo
+from benchbox.measure import stats
 from benchbox.measure.cell import MeasureSettings
 from benchbox.parse import LatencyTarget
 from benchbox.schema import Cell, DynamicBatching, Load, ServingConfig
@@ -67,6 +69,9 @@ def main() -> None:
     ap.add_argument("--start", type=float, default=40.0, help="first probed rate (req/s)")
     args = ap.parse_args()
 
+    # scipy.stats loads on first use (about a second, holding the GIL); load it before any load
+    # runs, or the first probe's workers stall while it imports.
+    stats.min_samples_for_ci(99.0, 0.95)
     path = str(zoo.path_for(zoo.DEMO_MODEL))
     ctx = CellContext(
         model_path=path,
@@ -92,7 +97,8 @@ def main() -> None:
     pb = b.result.peak_rate_rps if b.result else None
     if pa and pb:
         print(f"\npeak rate at {target}: {pa:.1f} -> {pb:.1f} req/s ({pb / pa:.2f}x with batching)")
-    print(f"took {time.perf_counter() - t0:.0f}s")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"took {time.perf_counter() - t0:.0f}s; load average (1, 5, 15 min) {load}")
 
 
 if __name__ == "__main__":

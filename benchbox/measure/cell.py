@@ -133,6 +133,9 @@ def drive(
     probe_results: dict[str, object] = {}
     collector = _Collector(driver)
     items = driver.items_per_request
+    # Enough requests for a p99 confidence bound, unless the maximum duration comes first.
+    # (Computed before the load starts: its first call imports scipy, which holds the GIL.)
+    min_samples = stats.min_samples_for_ci(99.0, settings.confidence)
     driver.start()
     try:
         t_begin = perf_counter_ns()
@@ -167,8 +170,6 @@ def drive(
             window_ns = int(
                 max(settings.window_s, min(needed_s, settings.max_duration_s / 3)) * 1e9
             )
-        # Enough requests for a p99 confidence bound, unless the maximum duration comes first.
-        min_samples = stats.min_samples_for_ci(99.0, settings.confidence)
         chunks: list[dict[str, np.ndarray]] = []
         windows: list[stats.WindowStat] = []
         stable: bool | None = None

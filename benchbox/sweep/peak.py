@@ -2,8 +2,11 @@
 
 A sweep with `--load open` and no `--rate` plans one cell per serving config (id ending in
 `/open-peak-cN`) and searches its rate the way LoadGen's FindPeakPerformance does: from a start
-rate it halves until a rate passes, doubles until one fails, then bisects (geometrically) between
-the highest pass and the lowest fail until they are within `precision` of each other.
+rate it halves until a rate passes, doubles until one fails (jumping ahead to 80% of the capacity
+the service time suggests when that is further), then bisects (geometrically) between the
+highest pass and the lowest fail until they are within `precision` of each other. A miss without
+a backlog and with the median within the target is measured once more before it bounds the
+search: in a short probe one stall (another process, a page fault) can decide a p99.
 
 A rate passes when its cell was measured, the upper confidence bound of the target percentile
 (the point value where the sample is too small for a bound, as `recommend` does) is within the
