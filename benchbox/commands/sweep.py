@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,11 +21,11 @@ from rich.progress import Progress as RichProgress
 from benchbox import model as model_mod
 from benchbox import parse, zoo
 from benchbox.cost import load_profile
-from benchbox.devices import device_key, parse_device
-from benchbox.errors import BadInput
+from benchbox.devices import expand_devices
+from benchbox.errors import BadInput, GateFailed
 from benchbox.measure.cell import MeasureSettings
 from benchbox.report.render import render_cell_detail, render_report, stdout_console
-from benchbox.schema import Cell, replace, report_to_json
+from benchbox.schema import Cell, Report, replace, report_to_json
 from benchbox.sweep import Progress, SweepRequest, peak, resume_sweep, run_sweep, stop_on_signals
 from benchbox.sweep.plan import SweepSpec
 
@@ -47,17 +48,23 @@ class BarProgress(Progress):
             transient=True,
         )
         self.task = None
+        self.done: set[str] = set()
 
     def planned(self, cells: list[Cell]) -> None:
         self.bar.start()
         self.task = self.bar.add_task("planning", total=len(cells))
 
     def started(self, cell: Cell) -> None:
-        self.bar.update(self.task, description=cell.id)
+        label = cell.id
+        if cell.id in self.done or (cell.load.kind == "open" and "peak" in cell.id):
+            label = f"{cell.id} (probing {cell.load.rate_rps:g}/s)"  # a peak-rate search step
+        self.bar.update(self.task, description=label)
 
     def finished(self, cell: Cell) -> None:
-        self.bar.advance(self.task)
-        if cell.status not in ("ok", "unstable"):
+        if cell.id not in self.done:  # a peak search measures one cell at several rates
+            self.done.add(cell.id)
+            self.bar.advance(self.task)
+        if cell.status == "failed":
             self.bar.console.print(
                 f"[dim]{cell.id}: {cell.status} — {cell.reason}[/]", highlight=False
             )
@@ -65,6 +72,23 @@ class BarProgress(Progress):
     def close(self) -> None:
         if self.task is not None:
             self.bar.stop()
+
+
+def show_sweep(report: Report, saved: Path, as_json: bool) -> None:
+    """Print the finished sweep; exit 1 when a latency target was set and nothing meets it."""
+    if as_json:
+        sys.stdout.write(report_to_json(report))
+    else:
+        console = stdout_console()
+        render_report(report, console)
+        console.print(f"report saved: [bold]{saved}[/]", highlight=False)
+    rec = report.recommendation
+    if rec is not None and rec.winner is None:
+        raise GateFailed(
+            f"no configuration meets {rec.percentile.replace('_', '.')}={rec.target_ms:g}ms"
+            f" (report saved in {saved})",
+            "see the closest cell above; relax the target, or measure other devices or configs",
+        )
 
 
 def resolve_model(model: str | None) -> tuple[str, str]:
@@ -126,7 +150,7 @@ def sweep_spec(
         raise BadInput(f"--load {load!r} is not a load kind", "use closed, open or offline")
     if arrival not in ("poisson", "constant"):
         raise BadInput(f"--arrival {arrival!r} is not known", "use poisson or constant")
-    devices = [device_key(parse_device(d)) for d in parse.parse_str_list(device, "device")]
+    devices = expand_devices(device)
     rates = parse.parse_float_list(rate, "rate") if rate else []
     if load == "open" and not rates and not peak_search:
         raise BadInput(
@@ -300,12 +324,7 @@ def register(app: typer.Typer) -> None:
                     "cell_timeout_s": cell_timeout_s(cell_timeout),
                 },
             )
-            if as_json:
-                sys.stdout.write(report_to_json(report))
-                return
-            console = stdout_console()
-            render_report(report, console)
-            console.print(f"report saved: [bold]{saved}[/]", highlight=False)
+            show_sweep(report, saved, as_json)
             return
         if search not in ("grid", "adaptive"):
             raise BadInput(f"--search {search!r} is not known", "use --search adaptive or grid")
@@ -361,12 +380,7 @@ def register(app: typer.Typer) -> None:
         if profile:
             load_profile(profile)  # fail before measuring
         report, saved = _run(req, as_json)
-        if as_json:
-            sys.stdout.write(report_to_json(report))
-            return
-        console = stdout_console()
-        render_report(report, console)
-        console.print(f"report saved: [bold]{saved}[/]", highlight=False)
+        show_sweep(report, saved, as_json)
 
     @app.command()
     def run(

@@ -54,8 +54,12 @@ def _ci(cell: Cell, key: str) -> str:
 def load_label(cell: Cell) -> str:
     """`closed c=4`, `open 200/s c=8`, `offline c=2`."""
     load = cell.load
-    if load.kind == "open":
+    if cell.result is not None and cell.result.peak_rate_rps is not None:
+        return f"open peak {cell.result.peak_rate_rps:,.0f}/s"
+    if load.kind == "open" and load.rate_rps is not None:
         return f"open {load.rate_rps:g}/s c={load.concurrency}"
+    if load.kind == "open":
+        return f"open peak c={load.concurrency}"
     return f"{load.kind} c={load.concurrency}"
 
 
@@ -197,6 +201,24 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
             f"max {fmt_ms(d['max'])}  (achieved {fmt_num(r.achieved_rate_rps)} req/s)",
             highlight=False,
         )
+    if r.peak_rate_rps is not None:
+        console.print(
+            f"  Peak rate:        {fmt_num(r.peak_rate_rps)} requests/s meet the target "
+            "(the figures above are measured at that rate)",
+            highlight=False,
+        )
+    if r.queue_ms and r.compute_ms:
+        q, c = r.queue_ms, r.compute_ms
+        console.print(
+            f"  Server split:     queue p50 {fmt_ms(q.get('p50'))} p99 {fmt_ms(q.get('p99'))}  "
+            f"compute p50 {fmt_ms(c.get('p50'))} p99 {fmt_ms(c.get('p99'))}",
+            highlight=False,
+        )
+    if r.batch_size_counts:
+        total = sum(r.batch_size_counts.values()) or 1
+        sizes = sorted(r.batch_size_counts.items(), key=lambda kv: int(kv[0]))
+        shown = "  ".join(f"{k}: {v / total:.0%}" for k, v in sizes if v / total >= 0.005)
+        console.print(f"  Batch sizes:      {shown}", highlight=False)
     if r.cpu_util_pct is not None:
         console.print(
             f"  Resources:        CPU {r.cpu_util_pct:.0f}% of the machine, "
