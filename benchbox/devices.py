@@ -498,7 +498,25 @@ def _host(gpus: tuple[GpuInfo, ...]) -> HostInfo:
         onnxruntime=ort.__version__,
         providers=tuple(available_providers()),
         gpus=tuple(gpus),
+        runtimes=installed_runtimes(),
     )
+
+
+def installed_runtimes() -> dict[str, str]:
+    """Versions of the inference runtimes installed here (read from package metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name, dist in (("onnxruntime", "onnxruntime"), ("openvino", "openvino")):
+        try:
+            out[name] = version(dist)
+        except PackageNotFoundError:
+            continue
+    if "onnxruntime" not in out:  # a GPU or vendor build under another distribution name
+        import onnxruntime as ort
+
+        out["onnxruntime"] = ort.__version__
+    return out
 
 
 # ---------------------------------------------------------------- the inventory

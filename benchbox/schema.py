@@ -6,6 +6,9 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   cells[id, config, load, status, reason, warnings, result], recommendation.
   Fields that later features fill (CIs, issue delay, power, cost, queue/compute split, peak rate)
   are present as null until measured.
+  Within 1: host.runtimes (versions of every runtime: onnxruntime, openvino), cell warnings that
+  label how a cell ran (host-copies, io-binding, precision), result.peak_rate_rps/queue_ms/
+  compute_ms/batch_size_counts for the serving emulation, settings.idle_power.
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -57,6 +60,8 @@ class HostInfo:
     onnxruntime: str
     providers: tuple[str, ...] = ()
     gpus: tuple[GpuInfo, ...] = ()
+    # Every inference runtime installed, with its version ({"onnxruntime": .., "openvino": ..}).
+    runtimes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

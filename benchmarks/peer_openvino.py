@@ -34,6 +34,7 @@ class PeerRun:
     """What benchmark_app printed: its figures and the configuration it chose."""
 
     median_ms: float
+    mean_ms: float
     throughput_ips: float
     streams: int
     threads: int
@@ -54,12 +55,25 @@ def _number(pattern: str, text: str, what: str) -> float:
     return float(m.group(1))
 
 
+def _latency_ms(text: str, label: str = "Median") -> float:
+    m = re.search(label + r":\s+([\d.]+) (ms|us)", text)  # below 1 ms it prints microseconds
+    if not m:
+        raise SystemExit(f"could not find the {label} latency in benchmark_app's output:\n{text}")
+    return float(m.group(1)) / (1000.0 if m.group(2) == "us" else 1.0)
+
+
+def occupancy(throughput_ips: float, mean_ms: float, in_flight: int) -> float:
+    """Little's law: the share of the request slots that were busy (1.0 = never idle)."""
+    return throughput_ips * mean_ms / 1000.0 / in_flight
+
+
 def parse_benchmark_app(text: str) -> PeerRun:
     """The figures and chosen configuration from benchmark_app's printed report."""
     asynchronous = re.search(r"Start inference asynchronously, (\d+) inference requests", text)
     precision = re.search(r"INFERENCE_PRECISION_HINT: <Type: '(\w+)'>", text)
     return PeerRun(
-        median_ms=_number(r"Median:\s+([\d.]+) ms", text, "the median latency"),
+        median_ms=_latency_ms(text),
+        mean_ms=_latency_ms(text, "Average"),
         throughput_ips=_number(r"Throughput:\s+([\d.]+) FPS", text, "the throughput"),
         streams=int(_number(r"\bNUM_STREAMS: (\d+)", text, "NUM_STREAMS")),
         threads=int(_number(r"\bINFERENCE_NUM_THREADS: (\d+)", text, "INFERENCE_NUM_THREADS")),
@@ -117,6 +131,7 @@ def run_benchbox(path: str, hint: str, peer: PeerRun, seconds: float, out: str) 
         raise SystemExit(f"benchbox measured nothing: {cell['status']} {cell['reason']}")
     return {
         "median_ms": cell["result"]["latency_ms"]["p50"],
+        "mean_ms": cell["result"]["latency_ms"]["mean"],
         "throughput_ips": cell["result"]["throughput_ips"],
         "config": f"i{instances} t{threads} c{peer.nireq}",
         "warnings": cell.get("warnings", []),
@@ -148,6 +163,12 @@ def main() -> None:
                     "peer_p50": statistics.median(p.median_ms for p in peers),
                     "ours_tput": statistics.median(o["throughput_ips"] for o in ours),
                     "peer_tput": statistics.median(p.throughput_ips for p in peers),
+                    "ours_busy": statistics.median(
+                        occupancy(o["throughput_ips"], o["mean_ms"], peers[0].nireq) for o in ours
+                    ),
+                    "peer_busy": statistics.median(
+                        occupancy(p.throughput_ips, p.mean_ms, p.nireq) for p in peers
+                    ),
                 }
                 rows.append(row)
                 med_runs = _runs([o["median_ms"] for o in ours], [p.median_ms for p in peers])
@@ -165,15 +186,25 @@ def main() -> None:
         f"benchbox / benchmark_app, medians of {args.rounds} alternating runs of {args.seconds:g} s"
     )
     print(f"(goal: within 5%; OpenVINO's CPU precision here: {precision})")
-    print(f"{'model':9} {'hint':10} {'config':12} {'median ratio':>12} {'throughput ratio':>16}")
+    print(
+        f"{'model':9} {'hint':10} {'config':12} {'median ratio':>12} {'throughput ratio':>16}"
+        f" {'slots busy (benchbox/benchmark_app)':>36}"
+    )
     worst = 0.0
     for r in rows:
         r_med = r["ours_p50"] / r["peer_p50"]
         r_tp = r["ours_tput"] / r["peer_tput"]
         worst = max(worst, abs(r_med - 1), abs(r_tp - 1))
-        print(f"{r['model']:9} {r['hint']:10} {r['config']:12} {r_med:12.3f} {r_tp:16.3f}")
+        busy = f"{r['ours_busy']:.2f} / {r['peer_busy']:.2f}"
+        print(
+            f"{r['model']:9} {r['hint']:10} {r['config']:12} {r_med:12.3f} {r_tp:16.3f} {busy:>36}"
+        )
     verdict = "within" if worst <= 0.05 else "NOT within"
     print(f"largest deviation {worst:.1%}: {verdict} 5%")
+    print(
+        "slots busy = throughput x mean latency / requests in flight (Little's law); below 1.0 "
+        "a tool's load loop left request slots idle, which lowers its throughput, not its latency"
+    )
 
 
 def _runs(ours: list[float], peers: list[float]) -> str:

@@ -193,7 +193,15 @@ def dynamic_batching_spec(
 ModelArg = Annotated[
     str | None, typer.Argument(help="ONNX file or zoo model name (default: the demo model).")
 ]
-DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="Devices, comma-separated.")]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        "-d",
+        help="Devices, comma-separated: cpu, cuda:0, tensorrt:0, openvino (onnxruntime's EP), "
+        "ov:CPU (the OpenVINO runtime), ... or all (every usable device; see `benchbox devices`).",
+    ),
+]
 BatchOpt = Annotated[str | None, typer.Option("--batch", "-b", help="Batch sizes, e.g. 1,4,16.")]
 ConcOpt = Annotated[
     str | None, typer.Option("--concurrency", "-c", help="Requests in flight (closed) / pool size.")

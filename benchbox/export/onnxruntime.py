@@ -32,6 +32,12 @@ def onnxruntime_settings(report: schema.Report, cell: schema.Cell) -> dict[str, 
     """The export as a dict (what export_onnxruntime writes)."""
     cfg = cell.config
     spec = parse_device(cfg.device)
+    if spec.runtime != "onnxruntime":
+        raise BadInput(
+            f"{cell.id} ran on the {spec.runtime} runtime, not onnxruntime: "
+            "an onnxruntime export would not reproduce it",
+            "export a cell measured on an onnxruntime device (cpu, cuda:0, openvino, ...)",
+        )
     providers: list[str] = []
     provider_options: list[dict[str, str]] = []
     # The same providers, in the same order, as the measurement opened (benchbox.backends).

@@ -6,11 +6,24 @@ import math
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from benchbox.measure import stats
 from benchbox.schema import Cell, Report
+
+# Cell labels that say how a cell ran rather than what went wrong.
+NOTE_KINDS = {
+    "openvino",
+    "precision",
+    "plugin-ep",
+    "host-copies",
+    "io-binding",
+    "placement",
+    "graph-optimization",
+    "peak-search",
+}
 
 STATUS_STYLE = {
     "ok": "green",
@@ -126,10 +139,11 @@ def render_warnings(report: Report, console: Console) -> None:
         for w in cell.warnings:
             kind = w.split(":", 1)[0]
             by_kind.setdefault(kind, []).append((cell.id, w))
-    for items in by_kind.values():
+    for kind, items in by_kind.items():
         cell_id, text = items[0]
         where = cell_id if len(items) == 1 else f"{cell_id} and {len(items) - 1} more cell(s)"
-        console.print(f"[yellow]warning[/] {where}: {text}", highlight=False)
+        label = "[cyan]note[/]" if kind in NOTE_KINDS else "[yellow]warning[/]"
+        console.print(f"{label} {where}: {escape(text)}", highlight=False)
 
 
 def render_header(report: Report, console: Console) -> None:
@@ -228,7 +242,8 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     if r.histogram:
         console.print(histogram_text(r.histogram))
     for w in cell.warnings:
-        console.print(f"[yellow]warning[/] {w}", highlight=False)
+        label = "[cyan]note[/]" if w.split(":", 1)[0] in NOTE_KINDS else "[yellow]warning[/]"
+        console.print(f"{label} {escape(w)}", highlight=False)
 
 
 def histogram_text(hist: dict, bins: int = 12, width: int = 40) -> Text:

@@ -114,7 +114,9 @@ def measure_one(
     if extra:
         warnings.append(extra)
     status = "unstable" if m.stable is False else "ok"
-    return replace(cell, status=status, reason=None, result=result, warnings=tuple(warnings))
+    # The backend's labels (host copies, io binding, precision, settings) come first.
+    notes = [*instances.notes, *warnings]
+    return replace(cell, status=status, reason=None, result=result, warnings=tuple(notes))
 
 
 def power_meter(ctx: CellContext, device: str):
