@@ -120,3 +120,14 @@ def test_batches_that_break_the_target_at_the_lightest_load_are_dominated():
     assert "cpu/t1/i1/b16/closed-c1" in log
     assert by_id["cpu/t1/i1/b32/closed-c1"].status == "skipped"
     assert "dominated" in by_id["cpu/t1/i1/b32/closed-c1"].reason
+
+
+def test_a_bigger_batch_starts_at_the_previous_batchs_best_load():
+    spec = SweepSpec(batch_sizes=(1, 2), concurrencies=(1, 2, 4, 8), threads=(1,))
+    log = []
+    out = search.adaptive(grid(spec), make_measure(log), None)
+    by_id = {c.id: c for c in out}
+    # batch 1 saturates at c=2 (c=4 gains nothing); batch 2 starts at c=2, so c=1 is dominated
+    assert "cpu/t1/i1/b2/closed-c1" not in log
+    assert "dominated" in by_id["cpu/t1/i1/b2/closed-c1"].reason
+    assert "cpu/t1/i1/b2/closed-c2" in log

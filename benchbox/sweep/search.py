@@ -51,11 +51,12 @@ def throughput(cell: Cell) -> float:
     return cell.result.throughput_ips if cell.result is not None else 0.0
 
 
-def ladder_indices(levels: list[float]) -> list[int]:
-    """Indices to measure first: each step at least doubles the load (the last one included)."""
-    out = [0]
+def ladder_indices(levels: list[float], start: int = 0) -> list[int]:
+    """Indices to measure first, from `start`: each step at least doubles the load (the last one
+    included)."""
+    out = [start]
     for i, level in enumerate(levels):
-        if level >= 2 * levels[out[-1]]:
+        if i > start and level >= 2 * levels[out[-1]]:
             out.append(i)
     if out[-1] != len(levels) - 1:
         out.append(len(levels) - 1)
@@ -67,16 +68,25 @@ class LadderOutcome:
     cells: dict[int, Cell]
     best_tp: float  # best throughput among cells that meet the target
     lowest_breaks: bool  # the lightest load already breaks the target
+    best_level: float | None = None  # the load of the best cell that meets the target
 
 
 def run_ladder(
-    ladder: list[Cell], measure: Measure, target: LatencyTarget | None, gain: float
+    ladder: list[Cell],
+    measure: Measure,
+    target: LatencyTarget | None,
+    gain: float,
+    start: int = 0,
 ) -> LadderOutcome:
-    """Measure a config's loads (lightest first) adaptively; unmeasured ones are skipped."""
+    """Measure a config's loads adaptively from `start`; unmeasured ones are skipped.
+
+    Lighter loads than `start` are measured only when `start` already breaks the target (by
+    bisection): when it meets the target, a lighter load cannot give more throughput under it.
+    """
     done: dict[int, Cell] = {}
     best_tp, best_i, stop_reason = 0.0, None, None
     broke_at = None
-    for i in ladder_indices([load_level(c.load) for c in ladder]):
+    for i in ladder_indices([load_level(c.load) for c in ladder], start):
         cell = measure(ladder[i])
         done[i] = cell
         if cell.status not in ("ok", "unstable"):
@@ -114,12 +124,18 @@ def run_ladder(
     for i, cell in enumerate(ladder):
         if i not in done:
             why = stop_reason or "not needed"
-            if broke_at is not None and i < broke_at:
+            if i < start and broke_at != start:
+                why = (
+                    f"dominated: {_lvl(ladder[start])} already meets the target with more "
+                    "throughput than a lighter load can give"
+                )
+            elif broke_at is not None and i < broke_at:
                 why = f"between measured loads that bracket the target ({why})"
             done[i] = replace(cell, status="skipped", reason=f"adaptive search: {why}")
     lowest = done[0]
     lowest_breaks = lowest.status in ("ok", "unstable") and breaks_target(lowest, target)
-    return LadderOutcome(done, best_tp, lowest_breaks)
+    best_level = load_level(ladder[best_i].load) if best_i is not None else None
+    return LadderOutcome(done, best_tp, lowest_breaks, best_level)
 
 
 def _lvl(cell: Cell) -> str:
@@ -181,10 +197,19 @@ def adaptive(
                                     f"batch {prev_best.config.batch_size} {_lvl(prev_best)}",
                                 )
                         break
-            prev_batch_tp, prev_b = None, None
+            prev_batch_tp, prev_b, prev_level = None, None, None
             batch_list = sorted(by_batch)
             for bi, b in enumerate(batch_list):
-                outcome = run_ladder(ladders[by_batch[b]], measured, target, gain)
+                ladder = ladders[by_batch[b]]
+                # Start where the previous batch size did best: a bigger batch rarely wants more
+                # requests in flight, and a lighter load only matters if this one breaks the target.
+                start = 0
+                if prev_level is not None:
+                    start = max(
+                        (i for i, c in enumerate(ladder) if load_level(c.load) <= prev_level),
+                        default=0,
+                    )
+                outcome = run_ladder(ladder, measured, target, gain, start)
                 for c in outcome.cells.values():
                     out.setdefault(c.id, c)
                 rest = batch_list[bi + 1 :]
@@ -205,6 +230,7 @@ def adaptive(
                     break
                 prev_batch_tp = max(prev_batch_tp or 0.0, outcome.best_tp)
                 prev_b = b
+                prev_level = outcome.best_level
             level_best = best_of([c for cfg in by_batch.values() for c in ladders[cfg]])
             if level_best is not None and (
                 prev_best is None or throughput(level_best) > throughput(prev_best)
