@@ -171,3 +171,16 @@ def test_a_runner_error_surfaces_from_the_measurement():
 
     with pytest.raises(RuntimeError, match="kernel exploded"):
         drive(ClosedDriver([broken], [{}], 1, 1), FAST)
+
+
+def test_a_cell_above_the_bound_with_confidence_stops_early():
+    driver = ClosedDriver([lambda f: time.sleep(0.004)], [{}], 1, 1)
+    s = MeasureSettings(
+        warmup_s=0.05, window_s=0.1, min_duration_s=0.3, max_duration_s=10.0,
+        stop_above=(99.0, 1.0),
+    )  # fmt: skip
+    m = drive(driver, s)
+    assert m.stopped_above is not None and m.stopped_above[2] > 1.0
+    assert m.duration_s < 10.0
+    _, warnings = summarize(m, s)
+    assert any(w.startswith("early-stop") for w in warnings)

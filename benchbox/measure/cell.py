@@ -44,6 +44,9 @@ class MeasureSettings:
     save_samples: bool = False
     seed: int = 0
     warmup_max_s: float = 10.0
+    # (percentile, ms): stop as soon as that percentile is above the bound with confidence (its
+    # lower CI bound), since the cell cannot meet the target; used by the adaptive search.
+    stop_above: tuple[float, float] | None = None
 
 
 @dataclass
@@ -60,6 +63,8 @@ class Measurement:
     warmup_s: float
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     probes: dict[str, object] = field(default_factory=dict)
+    # (percentile, bound_ms, lower CI bound) when measuring stopped early above the target
+    stopped_above: tuple[float, float, float] | None = None
 
 
 class Probe(Protocol):
@@ -171,6 +176,7 @@ def drive(
                 max(settings.window_s, min(needed_s, settings.max_duration_s / 3)) * 1e9
             )
         chunks: list[dict[str, np.ndarray]] = []
+        stopped_above: tuple[float, float, float] | None = None
         windows: list[stats.WindowStat] = []
         stable: bool | None = None
         t = t_measure
@@ -191,6 +197,13 @@ def drive(
                 if elapsed >= settings.duration_s - 1e-6:
                     break
                 continue
+            if settings.stop_above is not None and len(windows) >= 2:
+                q, bound_ms = settings.stop_above
+                lat_ms = np.sort(np.concatenate([c["end"] - c["intended"] for c in chunks]) / 1e6)
+                ci = stats.quantile_ci(lat_ms, q, settings.confidence)
+                if ci is not None and ci[0] > bound_ms:
+                    stopped_above = (q, bound_ms, ci[0])
+                    break
             enough = sum(w.count for w in windows) >= min_samples
             if (
                 elapsed >= settings.min_duration_s
@@ -232,6 +245,7 @@ def drive(
         warmup_s=warmup_s,
         extra=extra,
         probes=probe_results,
+        stopped_above=stopped_above,
     )
 
 
@@ -333,6 +347,13 @@ def summarize(
                 f"slow-first-window: the first window's p99 was {first / rest:.1f}x the others; "
                 "warm up longer (--warmup 3s or --warmup auto)"
             )
+    if m.stopped_above is not None:
+        q, bound_ms, lo = m.stopped_above
+        warnings.append(
+            f"early-stop: p{q:g} was above {bound_ms:g} ms with confidence (lower bound "
+            f"{lo:.3g} ms) after {m.duration_s:.1f}s, so measuring stopped early; use "
+            "--search grid to measure every cell in full"
+        )
     if m.stable is False:
         warnings.append(
             f"unstable: the last windows never agreed within {settings.stability:.0%} in "

@@ -290,6 +290,10 @@ def execute(
     """Run the search over the report's cells (those in `keep` count as done), saving the report
     after every cell; price, recommend and save it at the end."""
     keep = keep or {}
+    if search_kind == "adaptive" and target is not None and ctx.settings.duration_s is None:
+        # A cell that breaks the target with confidence cannot win: stop measuring it early.
+        early = replace(ctx.settings, stop_above=(target.q, target.value_ms))
+        ctx = replace(ctx, settings=early)
     cells = list(report.cells)
     index = {c.id: i for i, c in enumerate(cells)}
     state = {"report": report}
