@@ -131,3 +131,24 @@ def test_a_bigger_batch_starts_at_the_previous_batchs_best_load():
     assert "cpu/t1/i1/b2/closed-c1" not in log
     assert "dominated" in by_id["cpu/t1/i1/b2/closed-c1"].reason
     assert "cpu/t1/i1/b2/closed-c2" in log
+
+
+def test_a_start_load_whose_bound_straddles_the_target_walks_down():
+    # p99 = 3 ms x c with a wide CI: at c=8 the bound straddles 25 ms (24 +- 4), so lighter loads
+    # are measured until one meets the target by its upper bound.
+    spec = SweepSpec(batch_sizes=(1,), concurrencies=(1, 2, 4, 8, 16), threads=(1,))
+    target = parse_target("p99=25ms")
+    log = []
+
+    def measure(cell):
+        log.append(cell.load.concurrency)
+        c = cell.load.concurrency
+        p99 = 3.0 * c
+        lat = LatencyStats(p99, 0.1, p99, p99, p99, p99, p99, p99, p99)
+        r = Result(1000, 1000, 1.0, 100.0 * c, 100.0 * c, lat, {"p99": [p99 - 4, p99 + 4]})
+        return replace(cell, status="ok", result=r)
+
+    cells = grid(spec)
+    outcome = search.run_ladder(cells, measure, target, 0.05, start=3)
+    assert log[0] == 8 and 4 in log  # started at c=8, which does not meet 25 ms by its bound
+    assert outcome.best_level == 4.0

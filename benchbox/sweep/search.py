@@ -43,8 +43,16 @@ def breaks_target(cell: Cell, target: LatencyTarget | None) -> bool:
 
 
 def meets_target(cell: Cell, target: LatencyTarget | None) -> bool:
-    """True when the cell was measured and does not break the target with confidence."""
-    return cell.status == "ok" and cell.result is not None and not breaks_target(cell, target)
+    """True when the cell measured ok and its percentile's upper CI bound (or, without a bound,
+    the point value) is within the target, as the recommendation requires."""
+    if cell.status != "ok" or cell.result is None:
+        return False
+    if target is None:
+        return True
+    r = cell.result
+    ci = (r.latency_ci_ms or {}).get(target.percentile)
+    value = ci[1] if ci else getattr(r.latency_ms, target.percentile)
+    return value <= target.value_ms
 
 
 def throughput(cell: Cell) -> float:
@@ -85,7 +93,6 @@ def run_ladder(
     """
     done: dict[int, Cell] = {}
     best_tp, best_i, stop_reason = 0.0, None, None
-    broke_at = None
     for i in ladder_indices([load_level(c.load) for c in ladder], start):
         cell = measure(ladder[i])
         done[i] = cell
@@ -93,7 +100,6 @@ def run_ladder(
             stop_reason = f"{_lvl(ladder[i])} {cell.status}: {cell.reason}"
             break
         if breaks_target(cell, target):
-            broke_at = i
             stop_reason = f"{target} is already broken with confidence at {_lvl(ladder[i])}"
             break
         tp = throughput(cell)
@@ -102,34 +108,41 @@ def run_ladder(
                 f"throughput saturated: {_lvl(ladder[i])} gained {tp / best_tp - 1:+.1%} over "
                 f"{_lvl(ladder[best_i])} (< {gain:.0%})"
             )
-            if tp > best_tp:
-                best_tp, best_i = tp, i
             break
         if tp > best_tp and meets_target(cell, target):
             best_tp, best_i = tp, i
-    # Bisect between the last good load and the first that broke the target.
-    if broke_at is not None:
-        lo = max((i for i in done if i < broke_at), default=-1)
-        hi = broke_at
-        while hi - lo > 1:
+    # Bisect the boundary: between the heaviest load that meets the target and the lightest
+    # heavier one that does not (it broke the target, or its bound straddles it). When the
+    # starting load does not meet the target, this walks down to lighter loads.
+    if target is not None:
+        good = [i for i, c in done.items() if meets_target(c, target)]
+        lo = max(good, default=-1)
+        bad = [
+            i
+            for i, c in done.items()
+            if i > lo and c.status in ("ok", "unstable") and not meets_target(c, target)
+        ]
+        hi = min(bad, default=None)
+        while hi is not None and hi - lo > 1:
             mid = (lo + hi) // 2
             cell = measure(ladder[mid])
             done[mid] = cell
-            if cell.status in ("ok", "unstable") and not breaks_target(cell, target):
+            if meets_target(cell, target):
                 lo = mid
-                if throughput(cell) > best_tp and meets_target(cell, target):
+                if throughput(cell) > best_tp:
                     best_tp, best_i = throughput(cell), mid
             else:
                 hi = mid
+    start_meets = meets_target(done[start], target)
     for i, cell in enumerate(ladder):
         if i not in done:
             why = stop_reason or "not needed"
-            if i < start and broke_at != start:
+            if i < start and start_meets:
                 why = (
                     f"dominated: {_lvl(ladder[start])} already meets the target with more "
                     "throughput than a lighter load can give"
                 )
-            elif broke_at is not None and i < broke_at:
+            elif i < max(done):
                 why = f"between measured loads that bracket the target ({why})"
             done[i] = replace(cell, status="skipped", reason=f"adaptive search: {why}")
     lowest = done[0]
