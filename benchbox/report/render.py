@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from rich.console import Console
@@ -87,36 +88,55 @@ def config_label(cell: Cell) -> str:
     return f"{c.device} t{c.intra_op_threads} i{c.instances} {batch}"
 
 
-def cells_table(report: Report, title: str | None = None, wide: bool = True) -> Table:
-    """One row per cell: config, load, status, throughput, percentiles with the p99 CI."""
+def cells_table(report: Report, title: str | None = None, width: int = 160) -> Table:
+    """One row per cell: config, load, status, throughput, percentiles with the p99 CI.
+
+    Every column but the last keeps its full width; the note (why a cell was skipped or
+    failed) takes what is left of `width`. p90, CPU and RSS are dropped when they do not fit.
+    """
+    headers, rows = _table_rows(report, wide=True)
+    if _width(headers, rows) + 24 > width:
+        headers, rows = _table_rows(report, wide=False)
+    table = Table(title=title, show_lines=False, header_style="bold", pad_edge=False)
+    for k, name in enumerate(headers):
+        justify = "left" if k < 3 else "right"
+        table.add_column(
+            name, justify=justify, no_wrap=True, min_width=_col_width(k, headers, rows)
+        )
+    room = max(width - _width(headers, rows) - 4, 8)
+    table.add_column("note", style="dim", overflow="ellipsis", no_wrap=True, max_width=room)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _col_width(k: int, headers: list[str], rows: list[list]) -> int:
+    return max([len(headers[k])] + [len(str(row[k])) for row in rows])
+
+
+def _width(headers: list[str], rows: list[list]) -> int:
+    return sum(_col_width(k, headers, rows) + 3 for k in range(len(headers)))
+
+
+def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
+    """The table's headers (without the note) and rows (with the note last)."""
     has_cost = any(c.result and c.result.cost_usd_per_million is not None for c in report.cells)
     has_power = any(c.result and c.result.power_w is not None for c in report.cells)
     winner = report.recommendation.winner if report.recommendation else None
-    table = Table(title=title, show_lines=False, header_style="bold", pad_edge=False)
-    table.add_column("config", no_wrap=True)
-    table.add_column("load", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("inf/s", justify="right", no_wrap=True)
-    table.add_column("p50", justify="right", no_wrap=True)
-    if wide:
-        table.add_column("p90", justify="right", no_wrap=True)
-    table.add_column("p99", justify="right", no_wrap=True)
-    table.add_column("p99 95% CI", justify="right", no_wrap=True)
-    if wide:
-        table.add_column("CPU%", justify="right", no_wrap=True)
-        table.add_column("RSS MB", justify="right", no_wrap=True)
-    if has_power:
-        table.add_column("W", justify="right")
-    if has_cost:
-        table.add_column("$/M inf", justify="right")
-    table.add_column("note", style="dim", max_width=48, overflow="ellipsis", no_wrap=True)
+    headers = ["config", "load", "status", "inf/s", "p50"]
+    headers += ["p90"] if wide else []
+    headers += ["p99", "p99 95% CI"]
+    headers += ["CPU%", "RSS MB"] if wide else []
+    headers += ["W"] if has_power else []
+    headers += ["$/M inf"] if has_cost else []
+    rows: list[list] = []
     for cell in report.cells:
         r = cell.result
         status = Text(cell.status, style=STATUS_STYLE.get(cell.status, ""))
         label = config_label(cell) + (" ★" if cell.id == winner else "")
         if r is None:
-            row = [label, load_label(cell), status] + [""] * (len(table.columns) - 4)
-            table.add_row(*row, Text(cell.reason or "", style="dim"))
+            rows.append([label, load_label(cell), status] + [""] * (len(headers) - 3))
+            rows[-1].append(Text(cell.reason or "", style="dim"))
             continue
         row = [label, load_label(cell), status, fmt_num(r.throughput_ips), fmt_ms(r.latency_ms.p50)]
         if wide:
@@ -128,8 +148,8 @@ def cells_table(report: Report, title: str | None = None, wide: bool = True) -> 
             row.append(fmt_num(r.power_w))
         if has_cost:
             row.append(f"{r.cost_usd_per_million:.4g}" if r.cost_usd_per_million else "—")
-        table.add_row(*row, "")
-    return table
+        rows.append(row + [""])
+    return headers, rows
 
 
 def render_warnings(report: Report, console: Console) -> None:
@@ -167,7 +187,7 @@ def render_header(report: Report, console: Console) -> None:
 def render_report(report: Report, console: Console) -> None:
     """The whole report as the sweep shows it: header, table, warnings, recommendation."""
     render_header(report, console)
-    console.print(cells_table(report, wide=console.width >= 120))
+    console.print(cells_table(report, width=console.width))
     render_warnings(report, console)
     if report.recommendation is not None:
         try:
@@ -271,8 +291,8 @@ def histogram_text(hist: dict, bins: int = 12, width: int = 40) -> Text:
 
 
 def stdout_console() -> Console:
-    """A console for results: the terminal's width, or a wide one when output is piped to a log."""
+    """A console for results: the terminal's width, or (piped to a log) $COLUMNS or 160."""
     console = Console()
     if not console.is_terminal:
-        console = Console(width=160)
+        console = Console(width=int(os.environ.get("COLUMNS") or 160))
     return console
