@@ -209,3 +209,18 @@ def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
     assert needle in p.stderr
     assert "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) <= 2
+
+
+def test_offline_warmup_auto_and_saved_samples(models, tmp_path):
+    p = cli("sweep", models["mlp"], "--load", "offline", "--concurrency", "2", "--batch", "4",
+            "--threads", "1", "--warmup", "auto", "--window", "0.1s", "--min-duration", "0.3s",
+            "--max-duration", "1s", "--save-samples", "--search", "grid", "--out", str(tmp_path),
+            "--json")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    cell = json.loads(p.stdout)["cells"][0]
+    assert cell["id"] == "cpu/t1/i1/b4/offline-c2"
+    assert cell["load"] == {"kind": "offline", "concurrency": 2}
+    r = cell["result"]
+    assert len(r["samples_ms"]) == r["requests"]  # every request's latency, kept on request
+    assert min(r["samples_ms"]) == pytest.approx(r["latency_ms"]["min"], rel=1e-4)
+    assert r["histogram"]["count"] == r["requests"]
