@@ -350,16 +350,17 @@ def _bad(where: str, expected: str, got: Any) -> BadInput:
 
 def report_to_json(report: Report) -> str:
     """The report as JSON text (NaN/inf are written as null)."""
-    return json.dumps(_finite(to_dict(report)), indent=1) + "\n"
+    return json.dumps(finite(to_dict(report)), indent=1) + "\n"
 
 
-def _finite(x: Any) -> Any:
+def finite(x: Any) -> Any:
+    """Plain JSON data with NaN and infinities replaced by null (strict JSON has neither)."""
     if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
         return None
     if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
+        return {k: finite(v) for k, v in x.items()}
     if isinstance(x, list):
-        return [_finite(v) for v in x]
+        return [finite(v) for v in x]
     return x
 
 

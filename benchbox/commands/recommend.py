@@ -133,7 +133,7 @@ def register(app: typer.Typer) -> None:
                 "winner": schema.to_dict(winner) if winner else None,
                 "exported": [str(p) for p in written],
             }
-            sys.stdout.write(json.dumps(_finite(doc), indent=1) + "\n")
+            sys.stdout.write(json.dumps(schema.finite(doc), indent=1) + "\n")
         else:
             from benchbox.report.recommend_view import render_recommendation
 
@@ -175,13 +175,3 @@ def _export(
             name=name,
         )
     return export(kind, report, rec.winner, out)
-
-
-def _finite(x):
-    if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    return x
