@@ -13,7 +13,8 @@ import pytest
 from benchbox import zoo
 from benchbox.report.store import load_report
 
-QUICK = ["--duration", "0.3s", "--warmup", "0.1s", "--window", "0.1s"]
+RUN_QUICK = ["--duration", "0.3s", "--warmup", "0.1s", "--window", "0.1s"]
+QUICK = [*RUN_QUICK, "--search", "grid"]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -178,7 +179,15 @@ def test_sweep_runs_models_with_int_and_mixed_dtype_inputs(models, tmp_path):
 
 def test_run_prints_every_percentile_and_a_histogram(models, tmp_path):
     p = cli(
-        "run", models["mlp"], "--batch", "2", "--concurrency", "2", "--out", str(tmp_path), *QUICK
+        "run",
+        models["mlp"],
+        "--batch",
+        "2",
+        "--concurrency",
+        "2",
+        "--out",
+        str(tmp_path),
+        *RUN_QUICK,
     )
     assert p.returncode == 0, p.stderr
     for word in ("p50", "p90", "p95", "p99", "p99.9", "Range (min … max)", "inferences/s", "█"):

@@ -29,7 +29,7 @@ from time import perf_counter_ns
 import numpy as np
 
 from benchbox.backends import Feeds, Runner
-from benchbox.load import Recorder, run_threads
+from benchbox.load import Recorder, column, run_threads
 from benchbox.load.open import schedule_offsets_ns
 from benchbox.schema import DynamicBatching
 
@@ -95,7 +95,8 @@ class BatcherDriver:
         self.offsets_ns = schedule_offsets_ns(rate_rps, count, distribution, seed)
         self.arrivals_ns: list[int] = []
         self.recorders = [
-            Recorder(extra={QUEUE_NS: [], COMPUTE_NS: [], BATCH: []}) for _ in runners
+            Recorder(extra={QUEUE_NS: column(), COMPUTE_NS: column(), BATCH: column()})
+            for _ in runners
         ]
         self._cond = threading.Condition()
         self._next = 0  # index of the oldest request not yet taken

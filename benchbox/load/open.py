@@ -17,7 +17,7 @@ from time import perf_counter_ns
 import numpy as np
 
 from benchbox.backends import Feeds, Runner
-from benchbox.load import Recorder, run_threads
+from benchbox.load import Recorder, column, run_threads
 
 
 def schedule_offsets_ns(
@@ -63,7 +63,7 @@ class OpenDriver:
         pool, n = self.pool, len(self.pool)
         rec = self.recorders[k]
         intended, sent, ends = rec.intended_ns.append, rec.sent_ns.append, rec.end_ns.append
-        taken = rec.extra.setdefault("taken", []).append
+        taken = rec.extra.setdefault("taken", column()).append
         offsets, limit = self.offsets_ns, len(self.offsets_ns)
         t0, stop, take = self.t0_ns, self._stop, self._next.__next__
         try:
