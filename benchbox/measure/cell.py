@@ -224,6 +224,7 @@ def drive(
     if errors:
         raise errors[0]
     merged = {k: _cat([c[k] for c in chunks if k in c]) for k in chunks[0]} if chunks else {}
+    chunks.clear()  # the per-window copies are merged: free them before summarizing
     intended = merged.get("intended", np.empty(0, dtype=np.int64))
     end = merged.get("end", np.empty(0, dtype=np.int64))
     sent = merged.get("sent")

@@ -6,6 +6,8 @@ each finished cell to `emit` as soon as it is measured; the sweep decides where 
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterable
@@ -149,6 +151,17 @@ def with_power(result: Result, reading, idle_power_w: float | None) -> tuple[Res
     )
 
 
+def release_memory() -> None:
+    """Hand the freed per-request arrays of the last cell back to the OS (glibc keeps them
+    otherwise, so a long sweep's RSS would show the largest cell's peak forever)."""
+    if sys.platform != "linux":
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # musl and other libcs have no malloc_trim
+        pass
+
+
 class InProcessWorker:
     """Measures the cells of one device group in this process.
 
@@ -190,6 +203,8 @@ class InProcessWorker:
             raise
         except Exception as exc:  # an onnxruntime error while running is the cell's
             return replace(cell, status="failed", reason=failure_reason(exc), result=None)
+        finally:
+            release_memory()
 
     def close(self) -> None:
         if self._instances is not None:
