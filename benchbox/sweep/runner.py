@@ -151,15 +151,34 @@ def with_power(result: Result, reading, idle_power_w: float | None) -> tuple[Res
     )
 
 
-def release_memory() -> None:
-    """Hand the freed per-request arrays of the last cell back to the OS (glibc keeps them
-    otherwise, so a long sweep's RSS would show the largest cell's peak forever)."""
+_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+
+
+def _libc():
     if sys.platform != "linux":
-        return
+        return None
     try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # musl and other libcs have no malloc_trim
-        pass
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018 - musl and other libcs have none
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def configure_malloc() -> None:
+    """Keep large blocks (per-request arrays) in their own mappings, returned to the OS when
+    freed: glibc's default raises that threshold after each free, so a long sweep's heap would
+    fragment and its RSS would creep up cell by cell."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, 256 * 1024)
+
+
+def release_memory() -> None:
+    """Hand the freed memory of the last cell back to the OS."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 class InProcessWorker:
@@ -169,6 +188,7 @@ class InProcessWorker:
     """
 
     def __init__(self, ctx: CellContext, abort: threading.Event | None = None) -> None:
+        configure_malloc()
         self.ctx = ctx
         self.abort = abort
         self._config: ServingConfig | None = None
