@@ -38,12 +38,13 @@ class ClosedDriver:
         rec = self.recorders[k]
         starts, ends = rec.intended_ns.append, rec.end_ns.append
         running = self._running
+        clock = perf_counter_ns  # a local name: one lookup less per request
         try:
             while running[0]:
                 feeds = next_feeds()
-                t0 = perf_counter_ns()
+                t0 = clock()
                 run(feeds)
-                t1 = perf_counter_ns()
+                t1 = clock()
                 starts(t0)
                 ends(t1)
         except BaseException as exc:  # surfaced by the controller as a failed cell
