@@ -152,3 +152,23 @@ def test_a_start_load_whose_bound_straddles_the_target_walks_down():
     outcome = search.run_ladder(cells, measure, target, 0.05, start=3)
     assert log[0] == 8 and 4 in log  # started at c=8, which does not meet 25 ms by its bound
     assert outcome.best_level == 4.0
+
+
+def test_an_unstable_cell_still_brackets_the_target():
+    # start at c=8 (breaks); c=2 comes back unstable but well under the target: the bisection
+    # must go on up to c=4 rather than turn down to c=1 at the unstable cell.
+    spec = SweepSpec(batch_sizes=(1,), concurrencies=(1, 2, 4, 8), threads=(1,))
+    target = parse_target("p99=20ms")
+    log = []
+
+    def measure(cell):
+        c = cell.load.concurrency
+        log.append(c)
+        p99 = 4.0 * c
+        lat = LatencyStats(p99, 0.1, p99, p99, p99, p99, p99, p99, p99)
+        r = Result(1000, 1000, 1.0, 100.0 * c, 100.0 * c, lat, {"p99": [p99 * 0.9, p99 * 1.1]})
+        return replace(cell, status="unstable" if c == 2 else "ok", result=r)
+
+    outcome = search.run_ladder(grid(spec), measure, target, 0.05, start=3)
+    assert log == [8, 2, 4]  # 8 breaks; bisect: 2 (unstable) is under, 4 meets (17.6 <= 20)
+    assert outcome.best_level == 4.0

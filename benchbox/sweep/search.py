@@ -42,10 +42,14 @@ def breaks_target(cell: Cell, target: LatencyTarget | None) -> bool:
     return value > target.value_ms
 
 
-def meets_target(cell: Cell, target: LatencyTarget | None) -> bool:
+def meets_target(cell: Cell, target: LatencyTarget | None, unstable_ok: bool = False) -> bool:
     """True when the cell measured ok and its percentile's upper CI bound (or, without a bound,
-    the point value) is within the target, as the recommendation requires."""
-    if cell.status != "ok" or cell.result is None:
+    the point value) is within the target, as the recommendation requires.
+
+    `unstable_ok` also admits unstable cells: their latency still says which side of the target
+    a load is on, though they cannot be recommended."""
+    allowed = ("ok", "unstable") if unstable_ok else ("ok",)
+    if cell.status not in allowed or cell.result is None:
         return False
     if target is None:
         return True
@@ -115,21 +119,23 @@ def run_ladder(
     # heavier one that does not (it broke the target, or its bound straddles it). When the
     # starting load does not meet the target, this walks down to lighter loads.
     if target is not None:
-        good = [i for i, c in done.items() if meets_target(c, target)]
+        good = [i for i, c in done.items() if meets_target(c, target, unstable_ok=True)]
         lo = max(good, default=-1)
         bad = [
             i
             for i, c in done.items()
-            if i > lo and c.status in ("ok", "unstable") and not meets_target(c, target)
+            if i > lo
+            and c.status in ("ok", "unstable")
+            and not meets_target(c, target, unstable_ok=True)
         ]
         hi = min(bad, default=None)
         while hi is not None and hi - lo > 1:
             mid = (lo + hi) // 2
             cell = measure(ladder[mid])
             done[mid] = cell
-            if meets_target(cell, target):
+            if meets_target(cell, target, unstable_ok=True):
                 lo = mid
-                if throughput(cell) > best_tp:
+                if throughput(cell) > best_tp and meets_target(cell, target):
                     best_tp, best_i = throughput(cell), mid
             else:
                 hi = mid
