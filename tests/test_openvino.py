@@ -108,7 +108,7 @@ def test_running_on_another_device_than_asked_is_a_fallback():
     assert ov_backend.execution_check(parse_device("ov:AUTO"), ["CPU"]) is None
 
 
-QUICK = ["--duration", "0.3s", "--warmup", "0.1s", "--window", "0.1s", "--json"]
+QUICK = ["--duration", "0.3s", "--warmup", "0.1s", "--window", "0.1s", "--search", "grid", "--json"]
 
 
 def sweep(*args: str) -> dict:
