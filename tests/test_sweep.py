@@ -137,38 +137,10 @@ def test_fixed_batch_model_skips_other_batch_sizes(models, tmp_path):
 
 
 def test_sweep_runs_models_with_int_and_mixed_dtype_inputs(models, tmp_path):
-    for name in ("bert", "mixed"):
-        p = (
-            cli(
-                "sweep",
-                models[name],
-                "--batch",
-                "2",
-                "--concurrency",
-                "1",
-                "--threads",
-                "1",
-                "--shape",
-                "seq=16",
-                "--out",
-                str(tmp_path / name),
-                *QUICK,
-            )
-            if name == "bert"
-            else cli(
-                "sweep",
-                models[name],
-                "--batch",
-                "2",
-                "--concurrency",
-                "1",
-                "--threads",
-                "1",
-                "--out",
-                str(tmp_path / name),
-                *QUICK,
-            )
-        )
+    for name, extra in (("bert", ["--shape", "seq=16"]), ("mixed", [])):
+        out = str(tmp_path / name)
+        one = ["--batch", "2", "--concurrency", "1", "--threads", "1"]
+        p = cli("sweep", models[name], *one, *extra, "--out", out, *QUICK)
         assert p.returncode == 0, p.stderr
         report = load_report(next((tmp_path / name).glob("*.json")))
         assert [c.status for c in report.cells] == ["ok"]
