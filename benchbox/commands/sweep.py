@@ -134,6 +134,27 @@ def measure_settings(
     )
 
 
+def build_request(
+    path: str,
+    label: str,
+    spec: SweepSpec,
+    shape: list[str] | None,
+    out: str,
+    settings: MeasureSettings,
+    **extra,
+) -> SweepRequest:
+    """The SweepRequest both `sweep` and `run` hand to the sweep."""
+    return SweepRequest(
+        model_path=path,
+        spec=spec,
+        settings=settings,
+        shapes=parse.parse_shapes(shape),
+        out_dir=out,
+        model_label=label,
+        **extra,
+    )
+
+
 def sweep_spec(
     device: str,
     batch: str,
@@ -361,27 +382,17 @@ def register(app: typer.Typer) -> None:
                 latency_target,
                 concurrency is not None,
             )
-        settings = measure_settings(
-            warmup,
-            duration,
-            window,
-            min_duration,
-            max_duration,
-            stability,
-            confidence,
-            save_samples,
-            seed,
-        )
-        req = SweepRequest(
-            model_path=path,
-            spec=spec,
-            settings=settings,
-            shapes=parse.parse_shapes(shape),
-            out_dir=out,
+        timing = (warmup, duration, window, min_duration, max_duration, stability, confidence)
+        req = build_request(
+            path,
+            label,
+            spec,
+            shape,
+            out,
+            measure_settings(*timing, save_samples, seed),
             search=search,
             latency_target=latency_target,
             profile=profile,
-            model_label=label,
             isolate=not no_isolation,
             cell_timeout_s=cell_timeout_s(cell_timeout),
         )
@@ -434,24 +445,14 @@ def register(app: typer.Typer) -> None:
             None if rate is None else str(rate),
             arrival,
         )
-        settings = measure_settings(
-            warmup,
-            duration,
-            window,
-            min_duration,
-            max_duration,
-            stability,
-            confidence,
-            save_samples,
-            seed,
-        )
-        req = SweepRequest(
-            model_path=path,
-            spec=spec,
-            settings=settings,
-            shapes=parse.parse_shapes(shape),
-            out_dir=out,
-            model_label=label,
+        timing = (warmup, duration, window, min_duration, max_duration, stability, confidence)
+        req = build_request(
+            path,
+            label,
+            spec,
+            shape,
+            out,
+            measure_settings(*timing, save_samples, seed),
         )
         report, saved = _run(req, as_json)
         if as_json:
