@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from benchbox.devices import device_inventory
+from benchbox.devices.inventory import device_inventory
 
 
 def register(app: typer.Typer) -> None:
