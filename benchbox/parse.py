@@ -13,6 +13,11 @@ _UNIT_S = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
 
 
+def percentile_label(key: str) -> str:
+    """'p99_9' -> 'p99.9': a report's percentile key the way users write it."""
+    return key.replace("_", ".")
+
+
 @dataclass(frozen=True)
 class LatencyTarget:
     """A bound on one latency percentile, e.g. p99 <= 20 ms."""
@@ -23,10 +28,10 @@ class LatencyTarget:
     @property
     def q(self) -> float:
         """The percentile as a number in (0, 100)."""
-        return PERCENTILES[self.percentile.replace("_", ".")]
+        return PERCENTILES[percentile_label(self.percentile)]
 
     def __str__(self) -> str:
-        return f"{self.percentile.replace('_', '.')}={self.value_ms:g}ms"
+        return f"{percentile_label(self.percentile)}={self.value_ms:g}ms"
 
 
 def parse_duration_s(text: str, what: str = "duration", default_unit: str = "s") -> float:

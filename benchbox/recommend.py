@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from benchbox import cost, schema
 from benchbox.devices import parse_device
 from benchbox.errors import BadInput
-from benchbox.parse import LatencyTarget
+from benchbox.parse import LatencyTarget, percentile_label
 
 OBJECTIVES = ("cost", "throughput", "energy")
 # What each objective ranks by, and the field of Result it reads (lower is better after sign).
@@ -32,11 +32,6 @@ class Judged:
     latency_ms: float  # the value held to the target: the CI upper bound, else the point value
     point_estimate: bool  # True when no upper bound existed and the point value was used
     broken: tuple[str, ...]  # the constraints it broke, with numbers; empty when it passed
-
-
-def percentile_label(key: str) -> str:
-    """'p99_9' -> 'p99.9' (the way users write it)."""
-    return key.replace("_", ".")
 
 
 def latency_bound(result: schema.Result, percentile: str) -> tuple[float, bool]:

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from benchbox.devices.spec import parse_device
+
 Feeds = dict[str, np.ndarray]
 Runner = Callable[[Feeds], Any]
 # runtime name (DeviceSpec.runtime) -> the module that implements it
@@ -47,7 +49,5 @@ class CellFailure(Exception):
 
 def open_instances(model_path: str, config: Any) -> Instances:
     """Open `config.instances` sessions for `config.device` on the runtime that owns it."""
-    from benchbox.devices import parse_device
-
     runtime = parse_device(config.device).runtime
     return importlib.import_module(RUNTIMES[runtime]).open_instances(model_path, config)

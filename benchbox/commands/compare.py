@@ -22,8 +22,8 @@ from benchbox.report.compare import (
     compare_reports,
     regressions,
 )
+from benchbox.report.format import ci_label, common_confidence, fmt_number
 from benchbox.report.render import stdout_console
-from benchbox.report.tabular import fmt_number
 
 MODES = ("auto", "machines", "versions")
 VERDICT_STYLE = {"faster": "green", "slower": "bold red", "not significant": "dim"}
@@ -169,7 +169,8 @@ def _print_machines(result: MachineComparison, console: Console) -> None:
     table.add_column("host")
     table.add_column("profile")
     table.add_column("best configuration")
-    table.add_column(f"{pname} ms (95% CI)", justify="right")
+    level = ci_label(common_confidence(row.confidence for row in result.rows))
+    table.add_column(f"{pname} ms ({level})", justify="right")
     table.add_column("inf/s", justify="right")
     table.add_column("USD / million", justify="right")
     table.add_column("J / inference", justify="right")
@@ -211,7 +212,7 @@ def _print_machines(result: MachineComparison, console: Console) -> None:
 
 
 def _print_versions(result: VersionComparison, console: Console) -> None:
-    level = f"{result.confidence * 100:g}%"
+    level = ci_label(result.confidence)
     title = escape(f"{' / '.join(result.candidates)} against {result.baseline}")
     table = Table(title=title, header_style="bold")
     table.add_column("cell")
@@ -219,7 +220,7 @@ def _print_versions(result: VersionComparison, console: Console) -> None:
         table.add_column("candidate")
     table.add_column("p50 ms", justify="right")
     table.add_column("p99 ms", justify="right")
-    table.add_column(f"median ratio ({level} CI)", justify="right")
+    table.add_column(f"median ratio ({level})", justify="right")
     table.add_column("verdict")
     for d in result.cells:
         style = VERDICT_STYLE.get(d.verdict, "")

@@ -13,8 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from benchbox.report import store
+from benchbox.report.format import fmt_number
 from benchbox.report.render import render_report, stdout_console
-from benchbox.report.tabular import FORMATS, default_out_path, export_table, fmt_number
+from benchbox.report.tabular import FORMATS, default_out_path, export_table
 from benchbox.schema import Report, report_to_json
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]

@@ -21,7 +21,7 @@ from rich.progress import Progress as RichProgress
 from benchbox import model as model_mod
 from benchbox import parse, zoo
 from benchbox.cost import load_profile
-from benchbox.devices import expand_devices
+from benchbox.devices.inventory import expand_devices
 from benchbox.errors import BadInput, GateFailed
 from benchbox.measure.cell import MeasureSettings
 from benchbox.report.render import render_cell_detail, render_report, stdout_console

@@ -35,6 +35,7 @@ class MachineRow:
     energy_j_per_inference: float | None
     how: str
     cheapest: bool = False
+    confidence: float | None = None  # the level of latency_ci_ms (the cell's own)
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,7 @@ def _machine_row(
         usd_per_million=res.cost_usd_per_million if res else None,
         energy_j_per_inference=res.energy_j_per_inference if res else None,
         how=how,
+        confidence=res.confidence if res else None,
     )
 
 
