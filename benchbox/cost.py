@@ -11,43 +11,18 @@ import datetime as _dt
 import math
 import os
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchbox import schema
 from benchbox.errors import BadInput
+from benchbox.schema import PowerSpec, Profile
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
 ENV_VAR = "BENCHBOX_PROFILES"
 SECONDS_PER_HOUR = 3600.0
 JOULES_PER_KWH = 3.6e6
 MILLION = 1e6
-
-
-@dataclass(frozen=True)
-class PowerSpec:
-    """What a machine draws: idle and full-load watts, facility overhead and the price of power."""
-
-    idle_w: float
-    tdp_w: float
-    pue: float = 1.0
-    usd_per_kwh: float | None = None
-    energy_included: bool = True  # cloud prices include power; on-premises machines pay for it
-
-
-@dataclass(frozen=True)
-class Profile:
-    """A machine's price and power, with the public source of its price."""
-
-    name: str
-    description: str
-    price_per_hour_usd: float
-    price_source: str
-    price_date: str
-    power: PowerSpec
-    hardware: dict[str, Any] = field(default_factory=dict)
-    path: str | None = None
 
 
 # ---------------------------------------------------------------- formulas (pure)
@@ -130,7 +105,7 @@ def price_report(report: schema.Report, profile: Profile) -> schema.Report:
     profile when the CPU utilisation is known. Cells without a result are left as they are.
     """
     cells = tuple(_price_cell(cell, profile) for cell in report.cells)
-    return schema.replace(report, cells=cells, profile=profile_to_dict(profile))
+    return schema.replace(report, cells=cells, profile=profile)
 
 
 def _price_cell(cell: schema.Cell, profile: Profile) -> schema.Cell:
@@ -243,24 +218,8 @@ def _load_file(path: Path) -> Profile:
 
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
-    """The profile as plain JSON-ready data (stored in `Report.profile`)."""
-    spec = profile.power
-    return {
-        "name": profile.name,
-        "description": profile.description,
-        "price_per_hour_usd": profile.price_per_hour_usd,
-        "price_source": profile.price_source,
-        "price_date": profile.price_date,
-        "power": {
-            "idle_w": spec.idle_w,
-            "tdp_w": spec.tdp_w,
-            "pue": spec.pue,
-            "usd_per_kwh": spec.usd_per_kwh,
-            "energy_included": spec.energy_included,
-        },
-        "hardware": dict(profile.hardware),
-        "path": profile.path,
-    }
+    """The profile as plain JSON-ready data (its form in a report's `profile`)."""
+    return schema.to_dict(profile)
 
 
 def profile_from_dict(data: dict[str, Any]) -> Profile:

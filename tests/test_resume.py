@@ -19,7 +19,7 @@ from benchbox import zoo
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
 from benchbox.report.store import load_report, save_report
-from benchbox.schema import replace, to_dict
+from benchbox.schema import SweepSettings, replace
 from benchbox.sweep import SweepRequest, resume_model_path, resume_sweep, run_sweep
 from benchbox.sweep.plan import SweepSpec
 from benchbox.sweep.worker import FAULT_ENV
@@ -203,5 +203,5 @@ def _report_for(info):
     from benchbox.schema import Report
     from benchbox.sweep.plan import grid
 
-    settings = {"model": info.path, "measure": to_dict(MeasureSettings()), "search": "grid"}
+    settings = SweepSettings(model=info.path, measure=MeasureSettings(), search="grid")
     return Report(host_info(), info, tuple(grid(SweepSpec())), settings=settings)

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from benchbox.schema import CellWarning
+
 Feeds = dict[str, np.ndarray]
 Runner = Callable[[Feeds], Any]
 # runtime name (DeviceSpec.runtime) -> the module that implements it
@@ -38,7 +40,7 @@ class Instances:
     runtime: str
     providers: list[str] = field(default_factory=list)
     close: Callable[[], None] = lambda: None
-    notes: list[str] = field(default_factory=list)
+    notes: list[CellWarning] = field(default_factory=list)
 
 
 class CellFailure(Exception):

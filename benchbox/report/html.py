@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from benchbox.measure import stats
 from benchbox.report.tabular import cell_roles, fmt_number
-from benchbox.schema import Cell, Report
+from benchbox.schema import Cell, Report, to_dict
 
 PALETTE = (
     "#1f77b4",
@@ -604,7 +604,7 @@ def cdf_plot(report: Report) -> str:
     rec = report.recommendation
     series = []
     for i, cell in enumerate(chosen):
-        cdf = stats.histogram_cdf(stats.histogram_from_dict(cell.result.histogram))
+        cdf = stats.histogram_cdf(cell.result.histogram)
         first = (cell.result.latency_ms.min, 0.0)
         role = "recommended" if rec is not None and cell.id == rec.winner else "runner-up"
         if rec is None or rec.winner is None:
@@ -899,10 +899,9 @@ def _metadata_html(report: Report) -> str:
     ]
     if report.profile:
         p = report.profile
-        price = p.get("price_per_hour_usd")
-        priced = f" (${price:g}/hour)" if isinstance(price, int | float) else ""
-        items.append(("price profile", f"{p.get('name', '?')}{priced}"))
+        items.append(("price profile", f"{p.name} (${p.price_per_hour_usd:g}/hour)"))
     if report.settings:
-        items.append(("settings", ", ".join(f"{k}={v}" for k, v in report.settings.items())))
+        settings = to_dict(report.settings).items()
+        items.append(("settings", ", ".join(f"{k}={v}" for k, v in settings)))
     model = _kv_table("Model and run", items)
     return f'<div class="meta">{host}{model}</div>'
