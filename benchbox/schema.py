@@ -12,8 +12,7 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
 - benchbox.report/1.1 (0.1.0, same keys, now typed): cell warnings are {kind, text} objects (1.0
   wrote "kind: text" strings; both load); issue_delay_ms gains mean and p90 (queue_ms/compute_ms
   had them), so all three are one spread; settings, profile and histogram are typed (keys
-  unchanged; settings.idle_power always has power_w, source, seconds, detail); batch_size_counts
-  keys are batch sizes (ints in memory, strings in JSON).
+  unchanged); batch_size_counts keys are batch sizes (ints in memory, strings in JSON).
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -412,11 +411,14 @@ def replace(obj: Any, **changes: Any) -> Any:
 
 
 def to_dict(obj: Any) -> Any:
-    """A dataclass tree as plain JSON-ready data (tuples become lists; Load drops null keys)."""
+    """A dataclass tree as plain JSON-ready data (tuples become lists; Load and IdlePower drop
+    null keys they never wrote)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         if isinstance(obj, Load):
             out = {k: v for k, v in out.items() if v is not None}
+        if isinstance(obj, IdlePower):  # `seconds` when it was read, `detail` when it was not
+            out = {k: v for k, v in out.items() if v is not None or k in ("power_w", "source")}
         if isinstance(obj, Report):
             order = ["schema", "benchbox_version", "created", "host", "model", "profile"]
             order += ["settings", "cells", "recommendation"]

@@ -92,6 +92,10 @@ def test_a_1_0_report_is_written_back_as_1_1_with_every_old_key():
                 keys_kept(a, b, f"{where}[{i}]")
 
     keys_kept(data, new, "report")
+    # settings, profile and histogram are written exactly as 1.0 wrote them
+    assert new["settings"] == data["settings"] and new["profile"] == data["profile"]
+    old_result, new_result = data["cells"][0]["result"], new["cells"][0]["result"]
+    assert new_result["histogram"] == old_result["histogram"]
     # what is read back from 1.1 is what was read from 1.0
     again = report_from_json(json.dumps(new))
     assert again == report_from_json(REPORT_1_0.read_text())
@@ -182,3 +186,15 @@ def test_a_bad_value_in_a_typed_field_names_its_path(path, value, message):
     with pytest.raises(BadInput) as err:
         report_from_json(json.dumps(data))
     assert message in err.value.message
+
+
+def test_idle_power_writes_the_keys_1_0_wrote():
+    read = IdlePower(power_w=7.5, source="rapl", seconds=1.0)
+    failed = IdlePower(power_w=None, source=None, detail="permission denied")
+    assert schema.to_dict(read) == {"power_w": 7.5, "source": "rapl", "seconds": 1.0}
+    assert schema.to_dict(failed) == {
+        "power_w": None,
+        "source": None,
+        "detail": "permission denied",
+    }
+    assert schema.from_dict(IdlePower, schema.to_dict(failed)) == failed
