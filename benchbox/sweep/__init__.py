@@ -21,6 +21,7 @@ import psutil
 
 from benchbox import __version__
 from benchbox import model as model_mod
+from benchbox.cost import check_profile
 from benchbox.devices import device_problem, host_info, parse_device
 from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.measure.cell import Aborted, MeasureSettings
@@ -200,6 +201,8 @@ def resume_sweep(
         raise BadInput(f"{path}: unknown search {search_kind!r} in its settings")
     target = parse_target(stored.latency_target) if stored.latency_target else None
     profile = report.profile
+    if profile is not None:  # the decoder checked its types; these are its values
+        check_profile(profile, f"{path}: profile")
     model_file = resume_model_path(report, model_path)
     ctx = CellContext(
         model_path=model_file,
