@@ -137,7 +137,7 @@ def recommend(
 
     fleet = None
     if qps is not None and winner is not None:
-        price = (report.profile or {}).get("price_per_hour_usd")
+        price = report.profile.price_per_hour_usd if report.profile else None
         fleet = cost.fleet_size(
             qps, winner.cell.result.throughput_ips, headroom=headroom, price_per_hour_usd=price
         )
@@ -146,7 +146,7 @@ def recommend(
         objective=used,
         percentile=target.percentile,
         target_ms=target.value_ms,
-        profile=(report.profile or {}).get("name"),
+        profile=report.profile.name if report.profile else None,
         winner=winner.cell.id if winner else None,
         runners_up=tuple(j.cell.id for j in passing[1:4]),
         pareto=tuple(pareto_front(judged)),

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from benchbox.devices.spec import parse_device
+from benchbox.schema import CellWarning
 
 Feeds = dict[str, np.ndarray]
 Runner = Callable[[Feeds], Any]
@@ -40,7 +41,7 @@ class Instances:
     runtime: str
     providers: list[str] = field(default_factory=list)
     close: Callable[[], None] = lambda: None
-    notes: list[str] = field(default_factory=list)
+    notes: list[CellWarning] = field(default_factory=list)
 
 
 class CellFailure(Exception):

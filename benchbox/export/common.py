@@ -86,5 +86,5 @@ def provenance(report: schema.Report, cell: schema.Cell) -> dict[str, Any]:
         out["target"] = f"{rec.percentile.replace('_', '.')}<={rec.target_ms:g}ms"
         out["objective"] = rec.objective
     if report.profile:
-        out["profile"] = report.profile.get("name")
+        out["profile"] = report.profile.name
     return out

@@ -206,7 +206,7 @@ def _machine_rank(row: MachineRow) -> tuple:
 def _machine_row(
     report: Report, label: str, target: LatencyTarget | None, profile: cost.Profile | None
 ) -> MachineRow:
-    profile_name = (report.profile or {}).get("name") if report.profile else None
+    profile_name = report.profile.name if report.profile else None
     from_flag = False
     if profile is not None and report.profile is None:
         report = cost.price_report(report, profile)
@@ -318,12 +318,7 @@ def _delta(
         )
         method = "samples"
     elif br.histogram and cr.histogram:
-        cmp = stats.compare_histograms(
-            stats.histogram_from_dict(br.histogram),
-            stats.histogram_from_dict(cr.histogram),
-            confidence,
-            threshold,
-        )
+        cmp = stats.compare_histograms(br.histogram, cr.histogram, confidence, threshold)
         method = "histograms"
     else:
         return None

@@ -23,7 +23,7 @@ from benchbox.report.plots import (
     throughput_plot,
 )
 from benchbox.report.svg import FONT, esc
-from benchbox.schema import Cell, Report
+from benchbox.schema import Cell, Report, to_dict
 
 CSS = """
 :root { color-scheme: light; }
@@ -285,10 +285,9 @@ def _metadata_html(report: Report) -> str:
     ]
     if report.profile:
         p = report.profile
-        price = p.get("price_per_hour_usd")
-        priced = f" (${price:g}/hour)" if isinstance(price, int | float) else ""
-        items.append(("price profile", f"{p.get('name', '?')}{priced}"))
+        items.append(("price profile", f"{p.name} (${p.price_per_hour_usd:g}/hour)"))
     if report.settings:
-        items.append(("settings", ", ".join(f"{k}={v}" for k, v in report.settings.items())))
+        settings = to_dict(report.settings).items()
+        items.append(("settings", ", ".join(f"{k}={v}" for k, v in settings)))
     model = _kv_table("Model and run", items)
     return f'<div class="meta">{host}{model}</div>'

@@ -213,7 +213,7 @@ def cdf_plot(report: Report) -> str:
     rec = report.recommendation
     series = []
     for i, cell in enumerate(chosen):
-        cdf = stats.histogram_cdf(stats.histogram_from_dict(cell.result.histogram))
+        cdf = stats.histogram_cdf(cell.result.histogram)
         first = (cell.result.latency_ms.min, 0.0)
         role = "recommended" if rec is not None and cell.id == rec.winner else "runner-up"
         if rec is None or rec.winner is None:

@@ -23,7 +23,7 @@ from benchbox.report.format import (
     report_confidence,
 )
 from benchbox.report.recommend_view import render_recommendation
-from benchbox.schema import Cell, Report
+from benchbox.schema import Cell, CellWarning, Histogram, Report
 
 # Cell labels that say how a cell ran rather than what went wrong.
 NOTE_KINDS = {
@@ -131,16 +131,15 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
 
 def render_warnings(report: Report, console: Console) -> None:
     """The cells' warnings under the table, one line per kind (with its hint)."""
-    by_kind: dict[str, list[tuple[str, str]]] = {}
+    by_kind: dict[str, list[tuple[str, CellWarning]]] = {}
     for cell in report.cells:
         for w in cell.warnings:
-            kind = w.split(":", 1)[0]
-            by_kind.setdefault(kind, []).append((cell.id, w))
+            by_kind.setdefault(w.kind, []).append((cell.id, w))
     for kind, items in by_kind.items():
-        cell_id, text = items[0]
+        cell_id, first = items[0]
         where = cell_id if len(items) == 1 else f"{cell_id} and {len(items) - 1} more cell(s)"
         label = "[cyan]note[/]" if kind in NOTE_KINDS else "[yellow]warning[/]"
-        console.print(f"{label} {where}: {escape(text)}", highlight=False)
+        console.print(f"{label} {where}: {escape(str(first))}", highlight=False)
 
 
 def render_header(report: Report, console: Console) -> None:
@@ -203,8 +202,8 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     if r.issue_delay_ms:
         d = r.issue_delay_ms
         console.print(
-            f"  Send delay:       p50 {fmt_ms(d['p50'])}  p99 {fmt_ms(d['p99'])}  "
-            f"max {fmt_ms(d['max'])}  "
+            f"  Send delay:       p50 {fmt_ms(d.p50)}  p99 {fmt_ms(d.p99)}  "
+            f"max {fmt_ms(d.max)}  "
             f"(achieved {fmt_number(r.achieved_rate_rps, 1, MISSING)} req/s)",
             highlight=False,
         )
@@ -217,13 +216,13 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     if r.queue_ms and r.compute_ms:
         q, c = r.queue_ms, r.compute_ms
         console.print(
-            f"  Server split:     queue p50 {fmt_ms(q.get('p50'))} p99 {fmt_ms(q.get('p99'))}  "
-            f"compute p50 {fmt_ms(c.get('p50'))} p99 {fmt_ms(c.get('p99'))}",
+            f"  Server split:     queue p50 {fmt_ms(q.p50)} p99 {fmt_ms(q.p99)}  "
+            f"compute p50 {fmt_ms(c.p50)} p99 {fmt_ms(c.p99)}",
             highlight=False,
         )
     if r.batch_size_counts:
         total = sum(r.batch_size_counts.values()) or 1
-        sizes = sorted(r.batch_size_counts.items(), key=lambda kv: int(kv[0]))
+        sizes = sorted(r.batch_size_counts.items())
         shown = "  ".join(f"{k}: {v / total:.0%}" for k, v in sizes if v / total >= 0.005)
         console.print(f"  Batch sizes:      {shown}", highlight=False)
     if r.cpu_util_pct is not None:
@@ -235,13 +234,12 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     if r.histogram:
         console.print(histogram_text(r.histogram))
     for w in cell.warnings:
-        label = "[cyan]note[/]" if w.split(":", 1)[0] in NOTE_KINDS else "[yellow]warning[/]"
-        console.print(f"{label} {escape(w)}", highlight=False)
+        label = "[cyan]note[/]" if w.kind in NOTE_KINDS else "[yellow]warning[/]"
+        console.print(f"{label} {escape(str(w))}", highlight=False)
 
 
-def histogram_text(hist: dict, bins: int = 12, width: int = 40) -> Text:
+def histogram_text(h: Histogram, bins: int = 12, width: int = 40) -> Text:
     """A small terminal histogram of the latency distribution (log-spaced bins)."""
-    h = stats.histogram_from_dict(hist)
     n = stats.histogram_count(h)
     text = Text()
     if n == 0:

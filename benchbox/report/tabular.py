@@ -56,11 +56,11 @@ def cell_row(cell: Cell, roles: dict[str, str]) -> dict[str, Any]:
         "distribution": load.distribution,
         "status": cell.status,
         "reason": cell.reason,
-        "warnings": "; ".join(cell.warnings) or None,
+        "warnings": "; ".join(map(str, cell.warnings)) or None,
     }
     lat = res.latency_ms if res else None
     cis = (res.latency_ci_ms if res else None) or {}
-    delay = (res.issue_delay_ms if res else None) or {}
+    delay = res.issue_delay_ms if res else None
     row.update(
         {
             "requests": res.requests if res else None,
@@ -82,7 +82,7 @@ def cell_row(cell: Cell, roles: dict[str, str]) -> dict[str, Any]:
         row[f"{key}_ci_lo_ms"] = ci[0] if ci else None
         row[f"{key}_ci_hi_ms"] = ci[1] if ci else None
     for key in ("p50", "p99", "max"):
-        row[f"issue_delay_{key}_ms"] = delay.get(key)
+        row[f"issue_delay_{key}_ms"] = getattr(delay, key) if delay else None
     for name in (
         "cpu_util_pct",
         "rss_mb",
