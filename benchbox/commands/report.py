@@ -12,89 +12,88 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from benchbox.commands.options import JsonOption, choice_option
 from benchbox.report import store
 from benchbox.report.render import render_report, stdout_console
-from benchbox.report.tabular import FORMATS, default_out_path, export_table, fmt_number
+from benchbox.report.tabular import TableFormat, default_out_path, export_table, fmt_number
 from benchbox.schema import Report, report_to_json
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+app = typer.Typer(
+    name="report",
+    help="Saved reports: show one, list a folder of them, export one.",
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
-def register(app: typer.Typer) -> None:
-    """Add `report show | list | export`."""
-    if any(group.name == "report" for group in app.registered_groups):
-        return  # register_all may run more than once in one process (tests)
-    report_app = typer.Typer(
-        help="Saved reports: show one, list a folder of them, export one.",
-        add_completion=False,
-        no_args_is_help=True,
-        rich_markup_mode=None,
-    )
+@app.command("show")
+def show(
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="A report JSON file.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a saved report: its cells, warnings and recommendation."""
+    report = store.load_report(path)
+    if as_json:
+        sys.stdout.write(report_to_json(report))
+        return
+    render_report(report, stdout_console())
 
-    @report_app.command("show")
-    def show(
-        path: Annotated[Path, typer.Argument(metavar="FILE", help="A report JSON file.")],
-        as_json: JsonOption = False,
-    ) -> None:
-        """Show a saved report: its cells, warnings and recommendation."""
-        report = store.load_report(path)
-        if as_json:
-            sys.stdout.write(report_to_json(report))
-            return
-        render_report(report, stdout_console())
 
-    @report_app.command("list")
-    def list_(
-        folder: Annotated[
-            Path, typer.Argument(metavar="[DIR]", help="A folder of reports.")
-        ] = store.DEFAULT_DIR,
-        as_json: JsonOption = False,
-    ) -> None:
-        """List the reports in a folder (default reports/), newest first."""
-        if folder == store.DEFAULT_DIR and not folder.exists():
-            rows = []  # no sweep has run here yet: an empty list, not an error
-        else:
-            rows = [summary_row(path, report) for path, report in store.iter_reports(folder)]
-        if as_json:
-            sys.stdout.write(json.dumps(rows, indent=1) + "\n")
-            return
-        console = stdout_console()
-        if not rows:
-            console.print(f"no reports in {escape(str(folder))}; run `benchbox sweep` to make one")
-            return
-        table = Table(title=f"reports in {escape(str(folder))}", header_style="bold")
-        for col in ("file", "created", "host", "model", "cells ok", "best configuration"):
-            table.add_column(col, justify="right" if col == "cells ok" else "left")
-        for row in rows:
-            best = row["best"] or "[dim]none measured[/]"
-            if row["best"]:
-                best = escape(row["best"]) + f" [dim]({escape(row['best_why'])})[/]"
-            table.add_row(
-                escape(Path(row["path"]).name),
-                escape(row["created"]),
-                escape(row["host"]),
-                escape(row["model"]),
-                f"{row['cells_ok']}/{row['cells']}",
-                best,
-            )
-        console.print(table)
+@app.command("list")
+def list_(
+    folder: Annotated[
+        Path, typer.Argument(metavar="[DIR]", help="A folder of reports.")
+    ] = store.DEFAULT_DIR,
+    as_json: JsonOption = False,
+) -> None:
+    """List the reports in a folder (default reports/), newest first."""
+    if folder == store.DEFAULT_DIR and not folder.exists():
+        rows = []  # no sweep has run here yet: an empty list, not an error
+    else:
+        rows = [summary_row(path, report) for path, report in store.iter_reports(folder)]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        return
+    console = stdout_console()
+    if not rows:
+        console.print(f"no reports in {escape(str(folder))}; run `benchbox sweep` to make one")
+        return
+    table = Table(title=f"reports in {escape(str(folder))}", header_style="bold")
+    for col in ("file", "created", "host", "model", "cells ok", "best configuration"):
+        table.add_column(col, justify="right" if col == "cells ok" else "left")
+    for row in rows:
+        best = row["best"] or "[dim]none measured[/]"
+        if row["best"]:
+            best = escape(row["best"]) + f" [dim]({escape(row['best_why'])})[/]"
+        table.add_row(
+            escape(Path(row["path"]).name),
+            escape(row["created"]),
+            escape(row["host"]),
+            escape(row["model"]),
+            f"{row['cells_ok']}/{row['cells']}",
+            best,
+        )
+    console.print(table)
 
-    @report_app.command("export")
-    def export(
-        path: Annotated[Path, typer.Argument(metavar="FILE", help="A report JSON file.")],
-        fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)}.")],
-        out: Annotated[
-            Path | None,
-            typer.Option("--out", "-o", help="Where to write (default: next to the report)."),
-        ] = None,
-    ) -> None:
-        """Export the cells as CSV, Parquet or a Markdown table, or the whole report as HTML."""
-        target = out if out is not None else default_out_path(path, fmt)
-        report = store.load_report(path)
-        written = export_table(report, fmt, target)
-        Console(stderr=True, highlight=False).print(f"wrote {escape(str(written))}")
 
-    app.add_typer(report_app, name="report")
+@app.command("export")
+def export(
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="A report JSON file.")],
+    fmt: Annotated[
+        TableFormat,
+        choice_option(TableFormat, "--format", "export format", "-f", help="What to write."),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Where to write (default: next to the report)."),
+    ] = None,
+) -> None:
+    """Export the cells as CSV, Parquet or a Markdown table, or the whole report as HTML."""
+    target = out if out is not None else default_out_path(path, fmt)
+    report = store.load_report(path)
+    written = export_table(report, fmt, target)
+    Console(stderr=True, highlight=False).print(f"wrote {escape(str(written))}")
 
 
 def best_configuration(report: Report) -> tuple[str | None, str]:

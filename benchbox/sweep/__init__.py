@@ -198,7 +198,7 @@ def resume_sweep(
             f"{path} does not hold the settings of a sweep, so it cannot be resumed",
             "start a new sweep with `benchbox sweep`",
         ) from None
-    if search_kind not in ("grid", "adaptive"):
+    if search_kind not in list(search.SearchKind):
         raise BadInput(f"{path}: unknown search {search_kind!r} in its settings")
     target = parse_target(stored["latency_target"]) if stored.get("latency_target") else None
     profile = None
