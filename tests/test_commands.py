@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 import typer
@@ -27,6 +28,7 @@ from benchbox.report.compare import (
     file_labels,
 )
 from benchbox.report.compare_view import comparison_json, regression_gate
+from benchbox.report.listing import listing_rows
 
 
 def _cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
@@ -208,3 +210,22 @@ def test_export_recommended_maps_the_options_onto_each_format(tmp_path) -> None:
     assert doc["metadata"]["name"] == "my-model" and manifest.name == "my-model.yaml"
     assert doc["spec"]["predictor"]["minReplicas"] == 3
     assert "s3://bucket/m" in manifest.read_text()
+
+
+# ---------------------------------------------------------------- report list
+
+
+def test_listing_rows_name_the_recommended_or_else_the_fastest_cell(tmp_path, monkeypatch) -> None:
+    a = make_report(seed=1, created="2025-05-01T12:00:00Z")
+    b = make_report(seed=2, hostname="bench-b", target_ms=None, created="2025-05-02T09:30:00Z")
+    store.save_report(a, tmp_path / "a.json")
+    store.save_report(b, tmp_path / "b.json")
+    rows = {Path(r["path"]).name: r for r in listing_rows(tmp_path)}
+    assert rows["a.json"]["best"] == a.recommendation.winner
+    assert rows["a.json"]["best_why"] == "recommended, p99≤20ms"
+    fastest = max((c for c in b.cells if c.status == "ok"), key=lambda c: c.result.throughput_ips)
+    assert rows["b.json"]["best"] == fastest.id and rows["b.json"]["host"] == "bench-b"
+    assert rows["b.json"]["cells_ok"] == sum(c.status == "ok" for c in b.cells)
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path / "empty")
+    assert not store.DEFAULT_DIR.exists() and listing_rows(store.DEFAULT_DIR) == []
