@@ -1,4 +1,5 @@
-"""What the export writers share: the cell to export, its output folder, the model, its tensors."""
+"""What the export writers share: the output folder, the model file and its tensors, names and
+provenance."""
 
 from __future__ import annotations
 
@@ -10,21 +11,6 @@ from typing import Any
 from benchbox import schema
 from benchbox.errors import BadInput
 from benchbox.model import inspect_model
-
-
-def resolve_cell(report: schema.Report, cell: schema.Cell | str) -> schema.Cell:
-    """The cell itself, or the report's cell with this id; it must have been measured."""
-    if isinstance(cell, str):
-        found = next((c for c in report.cells if c.id == cell), None)
-        if found is None:
-            raise BadInput(f"the report has no cell {cell!r}")
-        cell = found
-    if cell.status != "ok" or cell.result is None:
-        raise BadInput(
-            f"cell {cell.id} was not measured successfully ({cell.status}); nothing to export",
-            "export the recommended cell, or one whose status is ok",
-        )
-    return cell
 
 
 def prepare_out_dir(out_dir: str | Path) -> Path:
