@@ -4,30 +4,27 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from benchbox.commands.options import JsonOption
 from benchbox.devices.inventory import device_inventory
 from benchbox.report.format import fmt_gib
 
+app = typer.Typer()
 
-def register(app: typer.Typer) -> None:
-    """Add `devices`."""
 
-    @app.command()
-    def devices(
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
-    ) -> None:
-        """List every device: usable or not (why, what to install), its memory and power source."""
-        inv = device_inventory()
-        if as_json:
-            sys.stdout.write(json.dumps(inv, indent=1) + "\n")
-            return
-        render_inventory(inv, Console())
+@app.command()
+def devices(as_json: JsonOption = False) -> None:
+    """List every device: usable or not (why, what to install), its memory and power source."""
+    inv = device_inventory()
+    if as_json:
+        sys.stdout.write(json.dumps(inv, indent=1) + "\n")
+        return
+    render_inventory(inv, Console())
 
 
 def render_inventory(inv: dict, console: Console) -> None:

@@ -1,11 +1,13 @@
 """Exports of a measured serving config in the formats servers read: Triton, onnxruntime, KServe.
 
-`export(kind, report, cell, out_dir)` dispatches; each writer returns the paths it wrote. The
-helpers the writers share (output folder, model file and tensors, provenance) are in `common`.
+`export(kind, report, cell, out_dir)` dispatches; each writer returns the paths it wrote.
+`export_recommended` exports a recommendation's winner with the options the command line gives.
+The helpers the writers share (output folder, model file and tensors, provenance) are in `common`.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +16,26 @@ from benchbox.errors import BadInput
 from benchbox.export.kserve import export_kserve
 from benchbox.export.onnxruntime import export_onnxruntime
 from benchbox.export.triton import export_triton
+from benchbox.parse import parse_choice
 
-KINDS = ("triton", "onnxruntime", "kserve")
+
+class ExportKind(StrEnum):
+    """The formats a serving config can be exported in."""
+
+    TRITON = "triton"
+    ONNXRUNTIME = "onnxruntime"
+    KSERVE = "kserve"
 
 
 def export(
     kind: str, report: schema.Report, cell: schema.Cell | str, out_dir: str | Path, **kw: Any
 ) -> list[Path]:
     """Write `cell`'s serving config as `kind` (triton, onnxruntime, kserve) under `out_dir`."""
-    if kind not in KINDS:
-        raise BadInput(f"unknown export format {kind!r}", "choose one of: " + ", ".join(KINDS))
+    kind = parse_choice(ExportKind, kind, "export format")
     cell = resolve_cell(report, cell)
-    if kind == "triton":
+    if kind == ExportKind.TRITON:
         return export_triton(report, cell, out_dir, **kw)
-    if kind == "onnxruntime":
+    if kind == ExportKind.ONNXRUNTIME:
         return [export_onnxruntime(report, cell, out_dir, **kw)]
     return [export_kserve(report, cell, out_dir, **kw)]
 
@@ -45,3 +53,31 @@ def resolve_cell(report: schema.Report, cell: schema.Cell | str) -> schema.Cell:
             "export the recommended cell, or one whose status is ok",
         )
     return cell
+
+
+def export_recommended(
+    kind: str,
+    report: schema.Report,
+    rec: schema.Recommendation,
+    out_dir: str | Path,
+    model_path: str | Path | None = None,
+    storage_uri: str | None = None,
+    name: str | None = None,
+) -> list[Path]:
+    """Write the recommendation's winner as `kind`: Triton ships the model file, KServe sizes the
+    fleet and prices it; `name` names the model or InferenceService."""
+    kind = parse_choice(ExportKind, kind, "export format")
+    if kind == ExportKind.TRITON:
+        return export(kind, report, rec.winner, out_dir, model_name=name, model_path=model_path)
+    if kind == ExportKind.KSERVE:
+        return export(
+            kind,
+            report,
+            rec.winner,
+            out_dir,
+            fleet=rec.fleet,
+            profile=report.profile,
+            model_uri=storage_uri,
+            name=name,
+        )
+    return export(kind, report, rec.winner, out_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,13 +12,27 @@ if TYPE_CHECKING:
 
 
 from benchbox.errors import BadInput
+from benchbox.parse import parse_choice
 from benchbox.report.format import cell_roles, ci_label, fmt_number, present, report_confidence
 from benchbox.report.html import render_html
 from benchbox.report.store import atomic_write_text
 from benchbox.schema import PERCENTILE_KEYS, Cell, Load, Report, ServingConfig
 
-FORMATS = ("csv", "parquet", "md", "html")
-SUFFIXES = {"csv": ".csv", "parquet": ".parquet", "md": ".md", "html": ".html"}
+
+class TableFormat(StrEnum):
+    """The formats `report export` writes; the value is the file suffix without its dot."""
+
+    CSV = "csv"
+    PARQUET = "parquet"
+    MD = "md"
+    HTML = "html"
+
+    @classmethod
+    def _missing_(cls, value: object) -> TableFormat | None:
+        """Also take a suffix with its dot ('.csv') and 'markdown'."""
+        text = str(value).lower().lstrip(".")
+        return cls.MD if text == "markdown" else next((f for f in cls if f.value == text), None)
+
 
 # The columns of the Markdown table (a pull-request comment should fit a screen).
 MD_COLUMNS = (
@@ -150,17 +165,12 @@ _EMPTY_CELL = Cell(id="", config=ServingConfig(), load=Load())
 
 def default_out_path(report_path: str | Path, fmt: str) -> Path:
     """Next to the report, with the format's suffix: reports/x.json -> reports/x.csv."""
-    return Path(report_path).with_suffix(SUFFIXES[check_format(fmt)])
+    return Path(report_path).with_suffix("." + check_format(fmt))
 
 
-def check_format(fmt: str) -> str:
-    """The format name, or BadInput listing the ones there are."""
-    fmt = str(fmt).lower().lstrip(".")
-    if fmt == "markdown":
-        fmt = "md"
-    if fmt not in FORMATS:
-        raise BadInput(f"unknown export format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
-    return fmt
+def check_format(fmt: str) -> TableFormat:
+    """The format, or BadInput listing the ones there are."""
+    return parse_choice(TableFormat, fmt, "export format")
 
 
 def export_table(report: Report, fmt: str, out_path: str | Path) -> Path:

@@ -197,7 +197,7 @@ def resume_sweep(
             "start a new sweep with `benchbox sweep`",
         )
     search_kind = stored.search or "grid"
-    if search_kind not in ("grid", "adaptive"):
+    if search_kind not in list(search.SearchKind):
         raise BadInput(f"{path}: unknown search {search_kind!r} in its settings")
     target = parse_target(stored.latency_target) if stored.latency_target else None
     profile = report.profile
