@@ -14,6 +14,7 @@ from benchbox import cost, schema
 from benchbox.devices import parse_device
 from benchbox.errors import BadInput
 from benchbox.parse import LatencyTarget
+from benchbox.verdict import latency_bound, result_meets
 
 OBJECTIVES = ("cost", "throughput", "energy")
 # What each objective ranks by, and the field of Result it reads (lower is better after sign).
@@ -37,14 +38,6 @@ class Judged:
 def percentile_label(key: str) -> str:
     """'p99_9' -> 'p99.9' (the way users write it)."""
     return key.replace("_", ".")
-
-
-def latency_bound(result: schema.Result, percentile: str) -> tuple[float, bool]:
-    """(value held to the target, whether it is a point estimate) for one percentile."""
-    ci = (result.latency_ci_ms or {}).get(percentile)
-    if ci is not None and len(ci) == 2 and ci[1] is not None and math.isfinite(ci[1]):
-        return float(ci[1]), False
-    return float(getattr(result.latency_ms, percentile)), True
 
 
 def memory_mb(cell: schema.Cell) -> float | None:
@@ -71,9 +64,10 @@ def judge(
     assert cell.result is not None
     r = cell.result
     label = percentile_label(target.percentile)
-    value, point = latency_bound(r, target.percentile)
+    bound = latency_bound(r, target.percentile)
+    value, point = bound.value_ms, bound.point_estimate
     broken = []
-    if not value <= target.value_ms:
+    if not result_meets(r, target):
         shown = _ms(value, target.value_ms)
         what = (
             f"{label} {shown} ms (point estimate, no CI)"

@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
             from benchbox import cost
 
             report = cost.price_report(report, cost.load_profile(profile))
-        if not any(c.status in ("ok", "unstable") for c in report.cells):
+        if not any(c.status in schema.MEASURED for c in report.cells):
             counts = ", ".join(
                 f"{sum(c.status == s for c in report.cells)} {s}"
                 for s in ("failed", "skipped", "pending")

@@ -11,10 +11,9 @@ from benchbox import cost, recommend
 from benchbox.errors import BadInput
 from benchbox.measure import stats
 from benchbox.parse import LatencyTarget
-from benchbox.schema import Cell, Report
+from benchbox.schema import MEASURED, Cell, Report
 
 Mode = Literal["auto", "machines", "versions"]
-MEASURED = ("ok", "unstable")
 
 
 @dataclass(frozen=True)

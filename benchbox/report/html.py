@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from benchbox.measure import stats
 from benchbox.report.tabular import cell_roles, fmt_number
-from benchbox.schema import Cell, Report
+from benchbox.schema import MEASURED, Cell, Report
 
 PALETTE = (
     "#1f77b4",
@@ -26,7 +26,6 @@ PALETTE = (
 DASHES = ("", "6 3", "2 3", "8 3 2 3")
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', 'Liberation Sans', sans-serif"
 CHAR_W = 6.8  # approximate width of one 12 px character, for layout without measuring text
-MEASURED = ("ok", "unstable")
 
 
 # ---------------------------------------------------------------- a small SVG plotter

@@ -32,13 +32,22 @@ from dataclasses import dataclass
 
 from benchbox.errors import BadInput
 from benchbox.parse import AUTO_MAX_BATCH, LatencyTarget, parse_dynamic_batching
-from benchbox.schema import Cell, DynamicBatching, Load, ModelInfo, ServingConfig, cell_id, replace
+from benchbox.schema import (
+    MEASURED,
+    Cell,
+    DynamicBatching,
+    Load,
+    ModelInfo,
+    ServingConfig,
+    cell_id,
+    replace,
+)
 from benchbox.sweep.plan import SweepSpec, configs
 from benchbox.sweep.search import GAIN
+from benchbox.verdict import latency_bound, meets_target
 
 Measure = Callable[[Cell], Cell]
 _PEAK_ID = re.compile(r"/open-peak-c\d+$")
-_MEASURED = ("ok", "unstable")
 
 
 @dataclass(frozen=True)
@@ -111,17 +120,6 @@ def batching_grid(
 # ---------------------------------------------------------------- one config
 
 
-def latency_bound_ms(cell: Cell, target: LatencyTarget) -> float:
-    """The value held to the target: the percentile's upper CI bound, else its point value."""
-    r = cell.result
-    if r is None:
-        return math.inf
-    ci = (r.latency_ci_ms or {}).get(target.percentile)
-    if ci and len(ci) == 2 and ci[1] is not None and math.isfinite(ci[1]):
-        return float(ci[1])
-    return float(getattr(r.latency_ms, target.percentile))
-
-
 def kept_up(cell: Cell) -> bool:
     """True when the requests completed are within 3 Poisson sigmas of the rate offered."""
     r, rate = cell.result, cell.load.rate_rps
@@ -133,11 +131,7 @@ def kept_up(cell: Cell) -> bool:
 
 def sustains(cell: Cell, target: LatencyTarget) -> bool:
     """True when the cell was measured, kept up with its rate and met the target with confidence."""
-    return (
-        cell.status in _MEASURED
-        and kept_up(cell)
-        and latency_bound_ms(cell, target) <= target.value_ms
-    )
+    return meets_target(cell, target, MEASURED) and kept_up(cell)
 
 
 def capacity_estimate_rps(cell: Cell) -> float | None:
@@ -182,7 +176,7 @@ def find_peak(
             return cell
         probes[rate] = cell
         trail.append(_probe_text(rate, cell, target) + (" on retry" if retry else ""))
-        if cell.status not in _MEASURED:
+        if cell.status not in MEASURED:
             break
         if retry:
             retry = False
@@ -237,7 +231,7 @@ def _peak_cell(
         result = replace(cell.result, peak_rate_rps=peak)
         return replace(cell, id=seed.id, result=result, warnings=(*cell.warnings, note))
     lightest = probes[min(probes)]
-    if lightest.status not in _MEASURED:
+    if lightest.status not in MEASURED:
         return replace(lightest, id=seed.id)
     note = (
         f"peak-search: {text} -> no rate met {target} (down to {min(probes):g}/s); "
@@ -247,12 +241,13 @@ def _peak_cell(
 
 
 def _probe_text(rate: float, cell: Cell, target: LatencyTarget) -> str:
-    if cell.status not in _MEASURED:
+    if cell.status not in MEASURED:
         return f"{rate:g}/s {cell.status}"
     label = target.percentile.replace("_", ".")
     verdict = "ok" if sustains(cell, target) else "missed"
     behind = "" if kept_up(cell) else ", fell behind"
-    return f"{rate:g}/s {verdict} ({label}<={latency_bound_ms(cell, target):.3g}ms{behind})"
+    bound_ms = latency_bound(cell.result, target.percentile).value_ms if cell.result else math.inf
+    return f"{rate:g}/s {verdict} ({label}<={bound_ms:.3g}ms{behind})"
 
 
 # ---------------------------------------------------------------- the sweep
@@ -345,7 +340,7 @@ def search(
                     cap = run(seed)
                     rest = seeds[di + 1 :]
                     done = out[seed.id]
-                    if cap == 0 and done.status in _MEASURED:
+                    if cap == 0 and done.status in MEASURED:
                         skip(
                             rest,
                             f"dominated: {_label(seed.config)} meets {target} at no rate, and a "
