@@ -335,8 +335,7 @@ def summarize(
             f"(needs {need}); measure longer (--min-duration or --duration)"
         )
     if len(m.windows) >= 3:
-        tp = np.array([w.throughput_ips for w in m.windows])
-        cv = float(np.std(tp) / np.mean(tp)) if np.mean(tp) > 0 else 0.0
+        cv = stats.coefficient_of_variation(np.array([w.throughput_ips for w in m.windows]))
         if cv > 0.10:
             warnings.append(
                 f"high-variation: throughput varied by {cv:.0%} (CV) across windows; run on a quiet"
