@@ -341,6 +341,52 @@ def batch_counts(sizes: np.ndarray | None) -> dict[str, int] | None:
     return {str(int(b)): int(round(n / b)) for b, n in zip(values, requests, strict=True) if b > 0}
 
 
+def _issue_delay_ms(m: Measurement, warnings: list[str]) -> dict[str, float] | None:
+    """The generator's own lateness (open loop), warning when it or the worker pool lagged."""
+    if m.issue_delay_ns is None or not len(m.issue_delay_ns):
+        return None
+    d_ms = np.sort(generator_delay_ns(m) / 1e6)
+    late = float(np.mean(d_ms > LATE_SEND_MS))
+    if late > LATE_SHARE:
+        warnings.append(
+            f"generator-behind: {late:.1%} of requests were sent over {LATE_SEND_MS:g} ms late "
+            "by the load generator (the machine is too busy to keep the schedule); their "
+            "latency includes the delay — lower --rate or quiet the machine"
+        )
+    waited = pool_wait_share(m)
+    if waited > LATE_SHARE:
+        warnings.append(
+            f"pool-exhausted: {waited:.1%} of requests waited over {LATE_SEND_MS:g} ms for a "
+            "free worker; that wait counts in their latency — raise --concurrency if the "
+            "server you model accepts more requests in flight"
+        )
+    return {
+        "p50": stats.percentile(d_ms, 50.0),
+        "p99": stats.percentile(d_ms, 99.0),
+        "max": float(d_ms[-1]),
+    }
+
+
+def _window_warnings(windows: list[stats.WindowStat]) -> list[str]:
+    """Warnings the windows deserve: throughput that varied, a slow first window."""
+    if len(windows) < 3:
+        return []
+    out = []
+    cv = stats.coefficient_of_variation(np.array([w.throughput_ips for w in windows]))
+    if cv > 0.10:
+        out.append(
+            f"high-variation: throughput varied by {cv:.0%} (CV) across windows; run on a quiet"
+            " machine, or measure longer"
+        )
+    first, rest = windows[0].p99_ms, np.median([w.p99_ms for w in windows[1:]])
+    if rest > 0 and first > 1.5 * rest:
+        out.append(
+            f"slow-first-window: the first window's p99 was {first / rest:.1f}x the others; "
+            "warm up longer (--warmup 3s or --warmup auto)"
+        )
+    return out
+
+
 def summarize(
     m: Measurement,
     settings: MeasureSettings,
@@ -352,30 +398,8 @@ def summarize(
         raise ValueError("no request completed while measuring")
     lat_ms = np.sort(m.latency_ns / 1e6)
     warnings: list[str] = []
-    issue = None
-    achieved = None
-    if m.issue_delay_ns is not None and len(m.issue_delay_ns):
-        achieved = m.requests / m.duration_s
-        d_ms = np.sort(generator_delay_ns(m) / 1e6)
-        issue = {
-            "p50": stats.percentile(d_ms, 50.0),
-            "p99": stats.percentile(d_ms, 99.0),
-            "max": float(d_ms[-1]),
-        }
-        late = float(np.mean(d_ms > LATE_SEND_MS))
-        if late > LATE_SHARE:
-            warnings.append(
-                f"generator-behind: {late:.1%} of requests were sent over {LATE_SEND_MS:g} ms late "
-                "by the load generator (the machine is too busy to keep the schedule); their "
-                "latency includes the delay — lower --rate or quiet the machine"
-            )
-        waited = pool_wait_share(m)
-        if waited > LATE_SHARE:
-            warnings.append(
-                f"pool-exhausted: {waited:.1%} of requests waited over {LATE_SEND_MS:g} ms for a "
-                "free worker; that wait counts in their latency — raise --concurrency if the "
-                "server you model accepts more requests in flight"
-            )
+    issue = _issue_delay_ms(m, warnings)
+    achieved = m.requests / m.duration_s if issue is not None else None
     cis = stats.latency_cis(lat_ms, settings.confidence)
     if cis.get("p99") is None:
         need = stats.min_samples_for_ci(99.0, settings.confidence)
@@ -383,19 +407,7 @@ def summarize(
             f"too-few-samples: {m.requests} requests are too few for a p99 confidence bound "
             f"(needs {need}); measure longer (--min-duration or --duration)"
         )
-    if len(m.windows) >= 3:
-        cv = stats.coefficient_of_variation(np.array([w.throughput_ips for w in m.windows]))
-        if cv > 0.10:
-            warnings.append(
-                f"high-variation: throughput varied by {cv:.0%} (CV) across windows; run on a quiet"
-                " machine, or measure longer"
-            )
-        first, rest = m.windows[0].p99_ms, np.median([w.p99_ms for w in m.windows[1:]])
-        if rest > 0 and first > 1.5 * rest:
-            warnings.append(
-                f"slow-first-window: the first window's p99 was {first / rest:.1f}x the others; "
-                "warm up longer (--warmup 3s or --warmup auto)"
-            )
+    warnings += _window_warnings(m.windows)
     if m.stopped_above is not None:
         q, bound_ms, lo = m.stopped_above
         warnings.append(
