@@ -38,6 +38,7 @@ SCHEMA_MINOR = 1
 SCHEMA_ID = f"{SCHEMA_NAME}/{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 
 Status = Literal["ok", "unstable", "failed", "skipped", "pending"]
+MEASURED: frozenset[str] = frozenset({"ok", "unstable"})  # statuses whose cells hold a result
 LoadKind = Literal["closed", "open", "offline"]
 PERCENTILE_KEYS = ("p50", "p90", "p95", "p99", "p99_9")
 

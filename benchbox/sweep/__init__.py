@@ -27,7 +27,7 @@ from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
 from benchbox.report.store import check_writable, load_report, report_path, save_report
-from benchbox.schema import Cell, IdlePower, Profile, Report, SweepSettings, replace
+from benchbox.schema import MEASURED, Cell, IdlePower, Profile, Report, SweepSettings, replace
 from benchbox.sweep import peak, search
 from benchbox.sweep.plan import SweepSpec, grid, group_key
 from benchbox.sweep.runner import CellContext, InProcessWorker
@@ -213,7 +213,7 @@ def resume_sweep(
         idle_power_w=stored.idle_power.power_w if stored.idle_power else None,
     )
     if search_kind == "adaptive":
-        keep = {c.id: c for c in report.cells if c.status in ("ok", "unstable")}
+        keep = {c.id: c for c in report.cells if c.status in MEASURED}
         keep.update(
             (c.id, c)
             for c in report.cells
@@ -341,7 +341,7 @@ def execute(
             worker.close()
     report = finalize_report(state["report"], profile, target)
     save_report(report, path)
-    if not any(c.status in ("ok", "unstable") for c in report.cells):
+    if not any(c.status in MEASURED for c in report.cells):
         reasons = dict.fromkeys(f"{c.status}: {c.reason}" for c in report.cells if c.reason)
         raise NothingMeasured(
             f"no cell could be measured (report saved in {path})",
