@@ -329,7 +329,8 @@ def execute(
             if state["report"].cells[index[cell.id]] != cell:
                 emit(cell)
     except (Aborted, KeyboardInterrupt):
-        save_report(state["report"], path)
+        # priced like a finished sweep, so the cells measured so far carry their cost
+        save_report(finalize_report(state["report"], profile, None), path)
         raise Interrupted(
             f"interrupted; the partial report is saved in {path}",
             f"resume it with `benchbox sweep --resume {path}`",
