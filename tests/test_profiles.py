@@ -348,3 +348,43 @@ def test_run_prices_by_default_and_says_which_profile(user_dir, monkeypatch, cap
     assert "priced as" not in out
     newest = max((tmp_path / "r").glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
     assert load_report(newest).profile is None
+
+
+def test_recommend_compare_and_html_say_when_pricing_is_on_other_hardware(
+    tmp_path, monkeypatch, capsys
+):
+    from fixtures_reports import make_report
+
+    from benchbox.report import html
+    from benchbox.report.store import save_report
+
+    # measured on an 8-vCPU Xeon 8375C with an A10G; aws-c7a-large is 2 AMD vCPUs, no GPU
+    a = save_report(make_report(hostname="a", price_per_hour_usd=None), tmp_path / "a.json")
+    b = save_report(
+        make_report(hostname="b", cpu_model="AMD EPYC", gpus=(), price_per_hour_usd=None),
+        tmp_path / "b.json",
+    )
+    code, out, err = _run(
+        monkeypatch, capsys, "recommend", str(a), "--latency-target", "p99=20ms",
+        "--profile", "aws-c7a-large",
+    )  # fmt: skip
+    assert code == 0, err
+    said = " ".join(out.split())
+    assert "pricing on other hardware: profile aws-c7a-large is AMD EPYC 9R14" in said
+    assert "the report measured Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz, 8 vCPU" in said
+    assert "(CPU, vCPUs, GPU differ)" in said
+    code, out, err = _run(
+        monkeypatch, capsys, "compare", str(a), str(b), "--mode", "machines",
+        "--profile", "aws-c7a-large", "--latency-target", "p99=20ms",
+    )  # fmt: skip
+    assert code == 0, err
+    said = " ".join(out.split())
+    assert "! a.json: pricing on other hardware: profile aws-c7a-large" in said
+    assert "b.json: pricing on other hardware" in said  # AMD EPYC, but 8 vCPU, not 2
+    priced = cost.price_report(load_report(a), cost.load_profile("aws-c7a-large"))
+    page = html.render_html(priced)
+    assert '<p class="verdict bad">pricing on other hardware: profile aws-c7a-large' in page
+    matched = cost.price_report(load_report(b), cost.load_profile("aws-c7a-large"))
+    assert "pricing on other hardware" not in html.render_html(
+        schema.replace(matched, host=schema.replace(matched.host, cpu_cores_logical=2))
+    )
