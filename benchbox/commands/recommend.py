@@ -42,7 +42,11 @@ MaxMemoryOpt = Annotated[
 ]
 ProfileOpt = Annotated[
     str | None,
-    typer.Option("--profile", help="Price the report on this profile (name or .toml)."),
+    typer.Option(
+        "--profile",
+        help="Price the report on this profile: a name, a .toml file, or auto (the profile "
+        "matching the report's host).",
+    ),
 ]
 ExportOpt = Annotated[
     ExportKind | None,
