@@ -149,7 +149,12 @@ TargetOpt = Annotated[
     str | None, typer.Option("--latency-target", help="e.g. p99=20ms: recommend at the end.")
 ]
 ProfileOpt = Annotated[
-    str | None, typer.Option("--profile", help="Price/power profile: name or .toml file.")
+    str,
+    typer.Option(
+        "--profile",
+        help="Price/power profile: auto (the profile matching this host), a name, a .toml "
+        "file, or none.",
+    ),
 ]
 SamplesOpt = Annotated[bool, typer.Option("--save-samples", help="Keep raw latency samples.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for inputs and arrival times.")]
@@ -223,7 +228,7 @@ def sweep(
     confidence: ConfOpt = 0.95,
     search: SearchOpt = SearchKind.ADAPTIVE,
     latency_target: TargetOpt = None,
-    profile: ProfileOpt = None,
+    profile: ProfileOpt = "auto",
     shape: ShapeOpt = None,
     out: OutOpt = "reports",
     save_samples: SamplesOpt = False,
@@ -282,6 +287,7 @@ def run(
     max_duration: MaxDurOpt = "15s",
     stability: StabOpt = "10%",
     confidence: ConfOpt = 0.95,
+    profile: ProfileOpt = "auto",
     shape: ShapeOpt = None,
     out: OutOpt = "reports",
     save_samples: SamplesOpt = False,
@@ -303,6 +309,7 @@ def run(
         measure=MeasureOptions(*timing, save_samples, seed),
         shape=tuple(shape or ()),
         out=out,
+        profile=profile,
     )
     report, saved = _run(build_cell_request(opts), as_json)
     if as_json:
