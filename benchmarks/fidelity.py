@@ -1,23 +1,29 @@
-"""Fidelity: benchbox's closed- and open-loop latency against a bare loop, on the demo CNN.
+"""Fidelity: how punctual benchbox's open loop is, with MLPerf LoadGen's Server scenario as anchor.
 
-In one run, at concurrency 1:
-- a bare loop timing each session.run with perf_counter_ns;
-- `benchbox run` closed loop (p50/p90);
-- `benchbox run --load open` at 30% and 80% of the measured capacity (p50/p90 and the send-delay
-  p99 of the open-loop generator).
-Goals: p50 within 5% of each other (closed, open at 30%, bare); open-loop issue delay p99 under
-0.5 ms at 30% and 80% of capacity.
+For the zoo `bert` and the tiny `mlp` (batch 1, 1 intra-op thread, 1 session), at 30%, 50% and
+80% of the peak rate (a bare session.run loop at concurrency 1, measured first):
+- `benchbox run --load open --concurrency 2` (Poisson): the generator's send delay p50/p99
+  (issue_delay_ms: lateness of the send, pool waits excluded), the achieved rate, latency p99;
+- LoadGen's Server scenario at the same target QPS on the same model, with a SUT of 2 worker
+  threads fed by a queue: its achieved (completed) rate and latency p99 (from the scheduled
+  time, as benchbox's). Needs `pip install mlcommons-loadgen` (the `dev` extra).
+Every round runs every (model, rate, tool) once, in an order that alternates between rounds,
+each in its own process; figures are medians over the rounds. Goals: send delay p99 < 0.5 ms
+at 50% and < 1 ms at 80%; benchbox's latency p99 within +-10% of LoadGen's at 50%.
 
-    python benchmarks/fidelity.py [--seconds 5]
+    python benchmarks/fidelity.py [--seconds 4] [--rounds 3] [--models bert,mlp]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -25,89 +31,190 @@ import onnxruntime as ort
 
 from benchbox import model as model_mod
 from benchbox import zoo
-from benchbox.measure import stats
+
+SHARES = (0.3, 0.5, 0.8)
+WORKERS = 2
 
 
-def bare(path: str, seconds: float) -> dict:
+def session(path: str) -> ort.InferenceSession:
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    feeds = model_mod.synthesize_inputs(model_mod.inspect_model(path), 1, pool_size=4)
-    t_end = time.perf_counter() + 1.0
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def feeds_for(path: str) -> list[dict]:
+    return model_mod.synthesize_inputs(model_mod.inspect_model(path), 1, pool_size=4)
+
+
+def bare_rps(path: str, seconds: float) -> float:
+    """Requests per second of a bare session.run loop at concurrency 1, after a 1 s warm-up."""
+    sess, feeds = session(path), feeds_for(path)
     i = 0
-    while time.perf_counter() < t_end:
-        sess.run(None, feeds[i % 4])
-        i += 1
-    lat = []
-    t_end = time.perf_counter() + seconds
-    while time.perf_counter() < t_end:
-        t0 = time.perf_counter_ns()
-        sess.run(None, feeds[i % 4])
-        lat.append(time.perf_counter_ns() - t0)
-        i += 1
-    a = np.sort(np.array(lat) / 1e6)
-    return {"p50": stats.percentile(a, 50), "p90": stats.percentile(a, 90), "rps": len(a) / seconds}
+    for deadline in (time.perf_counter() + 1.0, None):
+        if deadline is None:
+            t0, i0 = time.perf_counter(), i
+            deadline = t0 + seconds
+        while time.perf_counter() < deadline:
+            sess.run(None, feeds[i % 4])
+            i += 1
+    return (i - i0) / (time.perf_counter() - t0)
 
 
-def benchbox(path: str, seconds: float, *extra: str) -> dict:
+def benchbox_open(path: str, rate: float, seconds: float) -> dict:
+    """`benchbox run --load open` at `rate`, in its own process."""
     with tempfile.TemporaryDirectory() as out:
         p = subprocess.run(
             [sys.executable, "-m", "benchbox", "run", path, "--threads", "1", "--concurrency",
-             "1", "--duration", f"{seconds}s", "--warmup", "1s", "--out", out, "--json", *extra],
+             str(WORKERS), "--load", "open", "--rate", f"{rate:.1f}", "--duration",
+             f"{seconds}s", "--warmup", "1s", "--out", out, "--json"],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
     r = json.loads(p.stdout)["cells"][0]["result"]
+    delay = r["issue_delay_ms"] or {}
     return {
-        "p50": r["latency_ms"]["p50"],
-        "p90": r["latency_ms"]["p90"],
-        "rps": r["requests_per_s"],
-        "delay_p99": (r["issue_delay_ms"] or {}).get("p99"),
+        "delay_p50": delay.get("p50"),
+        "delay_p99": delay.get("p99"),
+        "rps": r["achieved_rate_rps"] or r["requests_per_s"],
+        "lat_p99": r["latency_ms"]["p99"],
     }
 
 
-def _median(results: list[dict]) -> dict:
-    keys = results[0].keys()
-    out = {}
-    for k in keys:
-        values = [r[k] for r in results if r[k] is not None]
-        out[k] = float(np.median(values)) if values else None
-    return out
+def loadgen_child(path: str, rate: float, seconds: float) -> dict:
+    """LoadGen's Server scenario at `rate` on `path` (runs in this process)."""
+    import mlperf_loadgen as lg  # the dev extra; only the child process needs it
+
+    sess, feeds = session(path), feeds_for(path)
+    for i in range(200):  # warm-up, as benchbox's 1 s does for its own sessions
+        sess.run(None, feeds[i % 4])
+    work: queue.SimpleQueue = queue.SimpleQueue()
+
+    def worker() -> None:
+        while True:
+            item = work.get()
+            if item is None:
+                return
+            sample_id, index = item
+            sess.run(None, feeds[index % 4])
+            lg.QuerySamplesComplete([lg.QuerySampleResponse(sample_id, 0, 0)])
+
+    def issue(samples: list) -> None:
+        for s in samples:
+            work.put((s.id, s.index))
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(WORKERS)]
+    for t in threads:
+        t.start()
+    settings = lg.TestSettings()
+    settings.scenario = lg.TestScenario.Server
+    settings.mode = lg.TestMode.PerformanceOnly
+    settings.server_target_qps = rate
+    settings.server_target_latency_ns = 10**9
+    settings.min_duration_ms = int(seconds * 1000)
+    settings.max_duration_ms = int(seconds * 1000) + 2000
+    settings.min_query_count = 1
+    sut = lg.ConstructSUT(issue, lambda: None)
+    qsl = lg.ConstructQSL(1024, 1024, lambda s: None, lambda s: None)
+    with tempfile.TemporaryDirectory() as out:
+        log = lg.LogSettings()
+        log.log_output.outdir = out
+        log.log_output.copy_summary_to_stdout = False
+        lg.StartTestWithLogSettings(sut, qsl, settings, log)
+        with open(os.path.join(out, "mlperf_log_summary.txt")) as f:
+            summary = f.read()
+    for _ in threads:
+        work.put(None)
+    lg.DestroyQSL(qsl)
+    lg.DestroySUT(sut)
+    fields = {}
+    for line in summary.splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return {
+        "rps": float(fields["Completed samples per second"]),
+        "lat_p99": float(fields["99.00 percentile latency (ns)"]) / 1e6,
+        "scheduled_rps": float(fields["Scheduled samples per second"]),
+    }
+
+
+def loadgen(path: str, rate: float, seconds: float) -> dict | None:
+    """loadgen_child in a process of its own; None when LoadGen is not installed."""
+    p = subprocess.run(
+        [sys.executable, __file__, "--loadgen-child", path, str(rate), str(seconds)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if p.returncode != 0:
+        if "No module named 'mlperf_loadgen'" in p.stderr:
+            return None
+        raise RuntimeError(f"LoadGen run failed: {p.stderr.strip().splitlines()[-1:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def _median(results: list[dict], key: str) -> float | None:
+    values = [r[key] for r in results if r is not None and r.get(key) is not None]
+    return float(np.median(values)) if values else None
+
+
+def _fmt(x: float | None, spec: str = ".3f") -> str:
+    return "-" if x is None else format(x, spec)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--models", default="bert,mlp")
+    ap.add_argument("--loadgen-child", nargs=3, metavar=("MODEL", "RATE", "SECONDS"))
     args = ap.parse_args()
-    path = str(zoo.path_for(zoo.DEMO_MODEL))
-    # Rounds alternate the four measurements so the machine's drift hits them alike; each figure
-    # is the median over the rounds.
-    names = ["bare loop", "benchbox closed c=1", "open 30%", "open 80%"]
-    runs: dict[str, list[dict]] = {n: [] for n in names}
-    for _ in range(args.rounds):
-        runs["bare loop"].append(bare(path, args.seconds))
-        closed = benchbox(path, args.seconds)
-        runs["benchbox closed c=1"].append(closed)
-        for share, name in ((0.3, "open 30%"), (0.8, "open 80%")):
-            rate = f"{closed['rps'] * share:.1f}"
-            runs[name].append(benchbox(path, args.seconds, "--load", "open", "--rate", rate))
-    rows = [(n, _median(runs[n])) for n in names]
-    b, closed = rows[0][1], rows[1][1]
-    print(f"{'':32} {'p50 ms':>8} {'p90 ms':>8} {'req/s':>8} {'send delay p99 ms':>18}")
-    for name, r in rows:
-        d = r.get("delay_p99")
+    if args.loadgen_child:
+        path, rate, seconds = args.loadgen_child
+        print(json.dumps(loadgen_child(path, float(rate), float(seconds))))
+        return
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    paths = {m: str(zoo.path_for(m)) for m in models}
+    peak = {m: float(np.median([bare_rps(paths[m], 2.0) for _ in range(3)])) for m in models}
+    for m in models:
+        print(f"{m}: bare session.run loop, c=1: {peak[m]:,.0f} req/s (median of 3)", flush=True)
+    cases = [(m, s) for m in models for s in SHARES]
+    runs: dict[tuple[str, float, str], list] = {}
+    for r in range(args.rounds):
+        order = cases if r % 2 == 0 else cases[::-1]
+        for m, share in order:
+            rate = peak[m] * share
+            tools = ("benchbox", "loadgen") if r % 2 == 0 else ("loadgen", "benchbox")
+            for tool in tools:
+                run = benchbox_open if tool == "benchbox" else loadgen
+                runs.setdefault((m, share, tool), []).append(run(paths[m], rate, args.seconds))
+        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+    print(f"\nmedians over {args.rounds} rounds; {WORKERS} workers; Poisson arrivals; ms")
+    print(
+        f"{'model':6} {'rate':>5} {'target/s':>9} | {'delay p50':>9} {'delay p99':>9} "
+        f"{'req/s':>8} {'lat p99':>8} | {'LG req/s':>8} {'LG p99':>8} | {'p99 vs LG':>9}"
+    )
+    has_loadgen = True
+    for m, share in cases:
+        b = runs[(m, share, "benchbox")]
+        g = runs[(m, share, "loadgen")]
+        has_loadgen = has_loadgen and any(x is not None for x in g)
+        bp99, gp99 = _median(b, "lat_p99"), _median(g, "lat_p99")
+        vs = f"{bp99 / gp99 - 1:+.0%}" if bp99 is not None and gp99 else "-"
         print(
-            f"{name:32} {r['p50']:>8.3f} {r['p90']:>8.3f} {r['rps']:>8.1f} "
-            f"{'' if d is None else f'{d:.3f}':>18}"
+            f"{m:6} {share:>5.0%} {peak[m] * share:>9,.0f} | {_fmt(_median(b, 'delay_p50')):>9} "
+            f"{_fmt(_median(b, 'delay_p99')):>9} {_fmt(_median(b, 'rps'), ',.0f'):>8} "
+            f"{_fmt(bp99):>8} | {_fmt(_median(g, 'rps'), ',.0f'):>8} {_fmt(gp99):>8} | {vs:>9}"
         )
-    p50s = [b["p50"], closed["p50"], rows[2][1]["p50"]]
-    spread = max(p50s) / min(p50s) - 1
-    print(f"p50 spread (bare, closed, open 30%): {spread:.1%} (goal <= 5%)")
-    for name, r in rows[2:]:
-        ok = r["delay_p99"] is not None and r["delay_p99"] < 0.5
-        print(f"{name}: send delay p99 {r['delay_p99']:.3f} ms ({'ok' if ok else 'over'} 0.5 ms)")
+        d99 = _median(b, "delay_p99")
+        goal = {0.5: 0.5, 0.8: 1.0}.get(share)
+        if goal is not None and d99 is not None:
+            verdict = "ok" if d99 < goal else "over"
+            print(f"       send delay p99 {d99:.3f} ms: {verdict} (goal < {goal} ms)")
+        if share == 0.5 and bp99 is not None and gp99:
+            verdict = "ok" if abs(bp99 / gp99 - 1) <= 0.10 else "outside"
+            print(f"       latency p99 vs LoadGen {bp99 / gp99 - 1:+.1%}: {verdict} (goal +-10%)")
+    if not has_loadgen:
+        print("LoadGen is not installed (pip install mlcommons-loadgen): no anchor figures")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Both use the same model, session options, batch, threads and concurrency, measur
 run, alternating (bare, benchbox, bare, benchbox, ...) so machine drift hits both alike; the
 ratio is the median of the rounds' ratios. Goal: ratio >= 0.97 everywhere.
 
-    python benchmarks/overhead.py [--seconds 3] [--rounds 3]
+    python benchmarks/overhead.py [--seconds 3] [--rounds 5] [--models mlp,resnet18]
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--models", default="mlp,resnet18")
     args = ap.parse_args()
-    cases = [("mlp", {}, 1), ("resnet18", {}, 1)]
+    cases = [(m.strip(), {}, 1) for m in args.models.split(",") if m.strip()]
     print(f"{'model':10} {'conc':>4} {'bare inf/s':>12} {'benchbox inf/s':>15} {'ratio':>7}")
     print("(inf/s: medians over the rounds; ratio: median of the per-round ratios)")
     worst = np.inf
