@@ -11,7 +11,10 @@ Every round runs every (model, rate, tool) once, in an order that alternates bet
 each in its own process; figures are medians over the rounds. Goals: send delay p99 < 0.5 ms
 at 50% and < 1 ms at 80%; benchbox's latency p99 within +-10% of LoadGen's at 50%.
 
-    python benchmarks/fidelity.py [--seconds 4] [--rounds 3] [--models bert,mlp]
+`--before DIR` also runs `benchbox run` from another checkout (e.g. the main branch) in the same
+rounds, at the same rates, for before/after figures.
+
+    python benchmarks/fidelity.py [--seconds 4] [--rounds 3] [--models bert,mlp] [--before DIR]
 """
 
 from __future__ import annotations
@@ -63,14 +66,15 @@ def bare_rps(path: str, seconds: float) -> float:
     return (i - i0) / (time.perf_counter() - t0)
 
 
-def benchbox_open(path: str, rate: float, seconds: float) -> dict:
-    """`benchbox run --load open` at `rate`, in its own process."""
+def benchbox_open(path: str, rate: float, seconds: float, code: str | None = None) -> dict:
+    """`benchbox run --load open` at `rate`, in its own process (from checkout `code` if given)."""
+    env = dict(os.environ, PYTHONPATH=code) if code else None
     with tempfile.TemporaryDirectory() as out:
         p = subprocess.run(
             [sys.executable, "-m", "benchbox", "run", path, "--threads", "1", "--concurrency",
              str(WORKERS), "--load", "open", "--rate", f"{rate:.1f}", "--duration",
              f"{seconds}s", "--warmup", "1s", "--out", out, "--json"],
-            capture_output=True, text=True, check=True,
+            capture_output=True, text=True, check=True, env=env,
         )  # fmt: skip
     r = json.loads(p.stdout)["cells"][0]["result"]
     delay = r["issue_delay_ms"] or {}
@@ -166,6 +170,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--models", default="bert,mlp")
+    ap.add_argument("--before", metavar="DIR", help="also run benchbox from this checkout")
     ap.add_argument("--loadgen-child", nargs=3, metavar=("MODEL", "RATE", "SECONDS"))
     args = ap.parse_args()
     if args.loadgen_child:
@@ -183,10 +188,14 @@ def main() -> None:
         order = cases if r % 2 == 0 else cases[::-1]
         for m, share in order:
             rate = peak[m] * share
-            tools = ("benchbox", "loadgen") if r % 2 == 0 else ("loadgen", "benchbox")
-            for tool in tools:
-                run = benchbox_open if tool == "benchbox" else loadgen
-                runs.setdefault((m, share, tool), []).append(run(paths[m], rate, args.seconds))
+            tools = ["benchbox", "loadgen"] + (["before"] if args.before else [])
+            for tool in tools if r % 2 == 0 else tools[::-1]:
+                if tool == "loadgen":
+                    result = loadgen(paths[m], rate, args.seconds)
+                else:
+                    code = args.before if tool == "before" else None
+                    result = benchbox_open(paths[m], rate, args.seconds, code)
+                runs.setdefault((m, share, tool), []).append(result)
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     print(f"\nmedians over {args.rounds} rounds; {WORKERS} workers; Poisson arrivals; ms")
     print(
@@ -205,6 +214,15 @@ def main() -> None:
             f"{_fmt(_median(b, 'delay_p99')):>9} {_fmt(_median(b, 'rps'), ',.0f'):>8} "
             f"{_fmt(bp99):>8} | {_fmt(_median(g, 'rps'), ',.0f'):>8} {_fmt(gp99):>8} | {vs:>9}"
         )
+        if args.before:  # the same cells from the other checkout, on the line below
+            o = runs[(m, share, "before")]
+            op99 = _median(o, "lat_p99")
+            ovs = f"{op99 / gp99 - 1:+.0%}" if op99 is not None and gp99 else "-"
+            print(
+                f"{'before':>22} | {_fmt(_median(o, 'delay_p50')):>9} "
+                f"{_fmt(_median(o, 'delay_p99')):>9} {_fmt(_median(o, 'rps'), ',.0f'):>8} "
+                f"{_fmt(op99):>8} | {'':>8} {'':>8} | {ovs:>9}"
+            )
         d99 = _median(b, "delay_p99")
         goal = {0.5: 0.5, 0.8: 1.0}.get(share)
         if goal is not None and d99 is not None:
