@@ -7,6 +7,8 @@ For the zoo `bert` and the tiny `mlp` (batch 1, 1 intra-op thread, 1 session), a
 - LoadGen's Server scenario at the same target QPS on the same model, with a SUT of 2 worker
   threads fed by a queue: its achieved (completed) rate and latency p99 (from the scheduled
   time, as benchbox's). Needs `pip install mlcommons-loadgen` (the `dev` extra).
+Beside each benchbox run, a separate process that only sleeps to random due times records how late
+it wakes (`machine p99`): the floor the machine itself sets, which no issuer in user space beats.
 Every round runs every (model, rate, tool) once, in an order that alternates between rounds,
 each in its own process; figures are medians over the rounds. Goals: send delay p99 < 0.5 ms
 at 50% and < 1 ms at 80%; benchbox's latency p99 within +-10% of LoadGen's at 50%.
@@ -66,9 +68,26 @@ def bare_rps(path: str, seconds: float) -> float:
     return (i - i0) / (time.perf_counter() - t0)
 
 
+def sleeper_child(seconds: float) -> dict:
+    """How late a thread that does nothing but sleep to random due times wakes (ms)."""
+    late_ns = []
+    end = time.perf_counter_ns() + int(seconds * 1e9)
+    rng = np.random.default_rng(1)
+    while time.perf_counter_ns() < end:
+        due = time.perf_counter_ns() + int(rng.uniform(0.3e6, 1.5e6))
+        time.sleep(max(due - time.perf_counter_ns(), 0) / 1e9)
+        late_ns.append(time.perf_counter_ns() - due)
+    a = np.sort(np.array(late_ns)) / 1e6
+    return {"p50": float(a[len(a) // 2]), "p99": float(a[int(len(a) * 0.99)])}
+
+
 def benchbox_open(path: str, rate: float, seconds: float, code: str | None = None) -> dict:
     """`benchbox run --load open` at `rate`, in its own process (from checkout `code` if given)."""
     env = dict(os.environ, PYTHONPATH=code) if code else None
+    sleeper = subprocess.Popen(
+        [sys.executable, __file__, "--sleeper-child", str(seconds + 2.0)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
     with tempfile.TemporaryDirectory() as out:
         p = subprocess.run(
             [sys.executable, "-m", "benchbox", "run", path, "--threads", "1", "--concurrency",
@@ -78,7 +97,9 @@ def benchbox_open(path: str, rate: float, seconds: float, code: str | None = Non
         )  # fmt: skip
     r = json.loads(p.stdout)["cells"][0]["result"]
     delay = r["issue_delay_ms"] or {}
+    machine = json.loads(sleeper.communicate()[0].strip().splitlines()[-1])
     return {
+        "machine_p99": machine["p99"],
         "delay_p50": delay.get("p50"),
         "delay_p99": delay.get("p99"),
         "rps": r["achieved_rate_rps"] or r["requests_per_s"],
@@ -172,7 +193,11 @@ def main() -> None:
     ap.add_argument("--models", default="bert,mlp")
     ap.add_argument("--before", metavar="DIR", help="also run benchbox from this checkout")
     ap.add_argument("--loadgen-child", nargs=3, metavar=("MODEL", "RATE", "SECONDS"))
+    ap.add_argument("--sleeper-child", type=float, metavar="SECONDS")
     args = ap.parse_args()
+    if args.sleeper_child:
+        print(json.dumps(sleeper_child(args.sleeper_child)))
+        return
     if args.loadgen_child:
         path, rate, seconds = args.loadgen_child
         print(json.dumps(loadgen_child(path, float(rate), float(seconds))))
@@ -200,7 +225,8 @@ def main() -> None:
     print(f"\nmedians over {args.rounds} rounds; {WORKERS} workers; Poisson arrivals; ms")
     print(
         f"{'model':6} {'rate':>5} {'target/s':>9} | {'delay p50':>9} {'delay p99':>9} "
-        f"{'req/s':>8} {'lat p99':>8} | {'LG req/s':>8} {'LG p99':>8} | {'p99 vs LG':>9}"
+        f"{'req/s':>8} {'lat p99':>8} | {'LG req/s':>8} {'LG p99':>8} | {'p99 vs LG':>9} "
+        f"{'machine p99':>11}"
     )
     has_loadgen = True
     for m, share in cases:
@@ -212,7 +238,8 @@ def main() -> None:
         print(
             f"{m:6} {share:>5.0%} {peak[m] * share:>9,.0f} | {_fmt(_median(b, 'delay_p50')):>9} "
             f"{_fmt(_median(b, 'delay_p99')):>9} {_fmt(_median(b, 'rps'), ',.0f'):>8} "
-            f"{_fmt(bp99):>8} | {_fmt(_median(g, 'rps'), ',.0f'):>8} {_fmt(gp99):>8} | {vs:>9}"
+            f"{_fmt(bp99):>8} | {_fmt(_median(g, 'rps'), ',.0f'):>8} {_fmt(gp99):>8} | {vs:>9} "
+            f"{_fmt(_median(b, 'machine_p99')):>11}"
         )
         if args.before:  # the same cells from the other checkout, on the line below
             o = runs[(m, share, "before")]
@@ -221,7 +248,8 @@ def main() -> None:
             print(
                 f"{'before':>22} | {_fmt(_median(o, 'delay_p50')):>9} "
                 f"{_fmt(_median(o, 'delay_p99')):>9} {_fmt(_median(o, 'rps'), ',.0f'):>8} "
-                f"{_fmt(op99):>8} | {'':>8} {'':>8} | {ovs:>9}"
+                f"{_fmt(op99):>8} | {'':>8} {'':>8} | {ovs:>9} "
+                f"{_fmt(_median(o, 'machine_p99')):>11}"
             )
         d99 = _median(b, "delay_p99")
         goal = {0.5: 0.5, 0.8: 1.0}.get(share)

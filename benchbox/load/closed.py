@@ -35,7 +35,6 @@ class ClosedDriver:
         feeds_cycle = itertools.cycle(
             self.pool[k % len(self.pool) :] + self.pool[: k % len(self.pool)]
         )
-        next_feeds = feeds_cycle.__next__
         rec = self.recorders[k]
         ends = rec.end_ns.append
         running = self._running
@@ -45,9 +44,11 @@ class ClosedDriver:
             # (Recorder.chained_from_ns), so its latency also holds the few hundred ns of this
             # loop's own bookkeeping, as a client's loop would.
             rec.chained_from_ns = clock()
-            while running[0]:
-                run(next_feeds())
+            for feeds in feeds_cycle:  # a for loop: the next input without a call
+                run(feeds)
                 ends(clock())
+                if not running[0]:
+                    break
         except BaseException as exc:  # surfaced by the controller as a failed cell
             self.errors.append(exc)
 
