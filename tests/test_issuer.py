@@ -15,7 +15,8 @@ from benchbox.load.closed import ClosedDriver
 from benchbox.load.issuer import (
     SWITCH_INTERVAL_S,
     Issuer,
-    punctual_interpreter,
+    lower_switch_interval,
+    restore_switch_interval,
     schedule_offsets_ns,
     wait_until,
 )
@@ -159,6 +160,8 @@ def test_open_loops_lower_the_switch_interval_while_measuring_and_restore_it():
     with pytest.raises(RuntimeError, match="kernel exploded"):
         drive(OpenDriver([broken], [{}], 200.0, 1, 1, 1.0), s)
     assert sys.getswitchinterval() == before
-    with punctual_interpreter(0.001):
-        assert sys.getswitchinterval() == pytest.approx(min(0.001, before))
+    previous = lower_switch_interval(0.001)
+    assert previous == before
+    assert sys.getswitchinterval() == pytest.approx(min(0.001, before))
+    restore_switch_interval(previous)
     assert sys.getswitchinterval() == before

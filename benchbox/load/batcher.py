@@ -34,7 +34,8 @@ from benchbox.load.issuer import (
     SPIN_NS,
     SWITCH_INTERVAL_S,
     fine_timer_slack,
-    punctual_interpreter,
+    lower_switch_interval,
+    restore_switch_interval,
     schedule_offsets_ns,
     wait_until,
 )
@@ -108,7 +109,7 @@ class BatcherDriver:
         self._lock = threading.Lock()
         self._next = 0  # index of the oldest request not yet taken
         self._stopping = [False]
-        self._interpreter = punctual_interpreter(SWITCH_INTERVAL_S)
+        self._previous_switch_s: float | None = None
         self._threads: list[threading.Thread] = []
         self.t0_ns = 0
         self.errors: list[BaseException] = []
@@ -170,7 +171,7 @@ class BatcherDriver:
             self._stopping[0] = True
 
     def start(self) -> None:
-        self._interpreter.__enter__()
+        self._previous_switch_s = lower_switch_interval(SWITCH_INTERVAL_S)
         self.t0_ns = perf_counter_ns() + 2_000_000  # let the threads reach their first wait
         self.arrivals_ns = (self.offsets_ns + self.t0_ns).tolist()  # ints: bisect stays fast
         self._threads = run_threads(
@@ -183,4 +184,5 @@ class BatcherDriver:
             for t in self._threads:
                 t.join()
         finally:
-            self._interpreter.__exit__()
+            restore_switch_interval(self._previous_switch_s)
+            self._previous_switch_s = None

@@ -8,7 +8,7 @@ is free; one taken after its intended time waited for the pool, not for the issu
 Why it is punctual (benchmarks/fidelity.py measures it; see "How it measures" in the README):
 - while measuring, the interpreter's switch interval is lowered from 5 ms to SWITCH_INTERVAL_S,
   since a waking issuer must win the GIL back from threads that hold it, and with the default a
-  busy thread may keep it for 5 ms (`punctual_interpreter`, restored afterwards);
+  busy thread may keep it for 5 ms (`lower_switch_interval`, restored afterwards);
 - the thread sleeps until SPIN_NS before the due time (with the kernel's timer slack cut from
   50 us to 1 ns on Linux), then polls the clock, yielding the core and the GIL between polls so
   the workers coming back from a run are not held up.
@@ -67,22 +67,17 @@ def fine_timer_slack() -> None:
         _PRCTL(PR_SET_TIMERSLACK, ctypes.c_ulong(1), 0, 0, 0)
 
 
-class punctual_interpreter:  # noqa: N801 (a context manager used like a function)
-    """Lower the interpreter's switch interval while open-loop requests are issued; restore it."""
+def lower_switch_interval(interval_s: float = SWITCH_INTERVAL_S) -> float:
+    """Lower the switch interval to `interval_s` (never raise it); return the one before."""
+    previous_s = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval_s, previous_s))
+    return previous_s
 
-    def __init__(self, interval_s: float = SWITCH_INTERVAL_S) -> None:
-        self.interval_s = interval_s
-        self.previous_s: float | None = None
 
-    def __enter__(self) -> punctual_interpreter:
-        self.previous_s = sys.getswitchinterval()
-        sys.setswitchinterval(min(self.interval_s, self.previous_s))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.previous_s is not None:
-            sys.setswitchinterval(self.previous_s)
-            self.previous_s = None
+def restore_switch_interval(previous_s: float | None) -> None:
+    """Put back the switch interval `lower_switch_interval` returned (None: nothing to do)."""
+    if previous_s is not None:
+        sys.setswitchinterval(previous_s)
 
 
 def wait_until(due_ns: int, stopped: list[bool], spin_ns: int = SPIN_NS) -> int:

@@ -20,7 +20,8 @@ from benchbox.load.issuer import (
     SPIN_NS,
     SWITCH_INTERVAL_S,
     Issuer,
-    punctual_interpreter,
+    lower_switch_interval,
+    restore_switch_interval,
     schedule_offsets_ns,
 )
 
@@ -50,7 +51,8 @@ class OpenDriver:
         count = int(rate_rps * horizon_s * 1.2) + 16
         self.issuer = Issuer(schedule_offsets_ns(rate_rps, count, distribution, seed), spin_ns)
         self.recorders = [Recorder(extra={"taken": column()}) for _ in range(concurrency)]
-        self._interpreter = punctual_interpreter(switch_interval_s)
+        self.switch_interval_s = switch_interval_s
+        self._previous_switch_s: float | None = None
         self._threads: list[threading.Thread] = []
         self.t0_ns = 0
         self.errors: list[BaseException] = []
@@ -77,7 +79,7 @@ class OpenDriver:
             self.errors.append(exc)
 
     def start(self) -> None:
-        self._interpreter.__enter__()
+        self._previous_switch_s = lower_switch_interval(self.switch_interval_s)
         self.t0_ns = perf_counter_ns() + 2_000_000  # let the threads reach their first wait
         self.issuer.start(self.t0_ns)
         self._threads = run_threads(
@@ -90,4 +92,5 @@ class OpenDriver:
             for t in self._threads:
                 t.join()
         finally:
-            self._interpreter.__exit__()
+            restore_switch_interval(self._previous_switch_s)
+            self._previous_switch_s = None
