@@ -14,15 +14,22 @@ Every round runs every (model, rate, tool) once, in an order that alternates bet
 each in its own process; figures are medians over the rounds. Goals: send delay p99 < 0.5 ms
 at 50% and < 1 ms at 80%; benchbox's latency p99 within +-10% of LoadGen's at 50%.
 
+`--causes` instead measures the causes of send lateness on their own (the figures the README's
+"How it measures" quotes): how late a sleep ends at the default timer slack and at 1 ns; how late
+the issuer's wait ends beside a thread running Python bytecode at a 5 ms and a 0.2 ms switch
+interval; and the issuer's own Python cost per request.
+
 `--before DIR` also runs `benchbox run` from another checkout (e.g. the main branch) in the same
 rounds, at the same rates, for before/after figures.
 
     python benchmarks/fidelity.py [--seconds 4] [--rounds 3] [--models bert,mlp] [--before DIR]
+    python benchmarks/fidelity.py --causes
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import queue
@@ -37,6 +44,14 @@ import onnxruntime as ort
 
 from benchbox import model as model_mod
 from benchbox import zoo
+from benchbox.load.issuer import (
+    PR_SET_TIMERSLACK,
+    Issuer,
+    fine_timer_slack,
+    lower_switch_interval,
+    restore_switch_interval,
+    wait_until,
+)
 
 SHARES = (0.3, 0.5, 0.8)
 WORKERS = 2
@@ -182,6 +197,79 @@ def loadgen(path: str, rate: float, seconds: float) -> dict | None:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def _lateness_us(wait, samples: int, rng: np.random.Generator) -> tuple[float, float]:
+    """p50 and p99 (us) of how late `wait(due_ns)` returns, for due times 0.3-1.5 ms ahead."""
+    late = []
+    for _ in range(samples):
+        due = time.perf_counter_ns() + int(rng.uniform(0.3e6, 1.5e6))
+        wait(due)
+        late.append(time.perf_counter_ns() - due)
+    a = np.sort(np.array(late)) / 1e3
+    return float(a[len(a) // 2]), float(a[int(len(a) * 0.99)])
+
+
+def _sleep(due_ns: int) -> None:
+    time.sleep(max(due_ns - time.perf_counter_ns(), 0) / 1e9)
+
+
+def causes(rounds: int) -> None:
+    """Each suspected cause of send lateness alone, in alternating rounds (medians printed)."""
+    rng = np.random.default_rng(0)
+    prctl = ctypes.CDLL(None).prctl
+    figures: dict[str, list[tuple[float, float]]] = {}
+
+    def in_thread(name: str, slack_ns: int, wait) -> None:
+        def body() -> None:
+            prctl(PR_SET_TIMERSLACK, ctypes.c_ulong(slack_ns), 0, 0, 0)
+            figures.setdefault(name, []).append(_lateness_us(wait, 300, rng))
+
+        t = threading.Thread(target=body)
+        t.start()
+        t.join()
+
+    for r in range(rounds):
+        for slack in (50_000, 1) if r % 2 == 0 else (1, 50_000):
+            in_thread(f"time.sleep, timer slack {slack} ns", slack, _sleep)
+    stop = [False]
+
+    def python_bytecode() -> None:
+        while not stop[0]:
+            x = 0
+            for i in range(1000):
+                x += i
+
+    hog = threading.Thread(target=python_bytecode, daemon=True)
+    hog.start()
+    for r in range(rounds):
+        for interval in (0.005, 0.0002) if r % 2 == 0 else (0.0002, 0.005):
+            previous = lower_switch_interval(interval)
+            try:
+                in_thread(
+                    f"wait_until beside a Python thread, switch interval {interval * 1e3:g} ms",
+                    1,
+                    lambda due: wait_until(due, [False]),
+                )
+            finally:
+                restore_switch_interval(previous)
+    stop[0] = True
+    hog.join()
+    print(f"{'':66} {'p50 us':>9} {'p99 us':>9}  (medians of {rounds} rounds of 300)")
+    for name, v in figures.items():
+        p50 = float(np.median([x[0] for x in v]))
+        p99 = float(np.median([x[1] for x in v]))
+        print(f"{name:66} {p50:9.1f} {p99:9.1f}")
+    costs = []
+    for _ in range(rounds):
+        n = 100_000
+        issuer = Issuer([0] * n)  # every request already due: no waiting, only bookkeeping
+        issuer.start(time.perf_counter_ns())
+        fine_timer_slack()
+        t0 = time.perf_counter_ns()
+        issuer.run(lambda i, intended, taken, sent: None)
+        costs.append((time.perf_counter_ns() - t0) / n)
+    print(f"issuer's Python cost per request (no-op send): {np.median(costs):.0f} ns")
+
+
 def _median(results: list[dict], key: str) -> float | None:
     values = [r[key] for r in results if r is not None and r.get(key) is not None]
     return float(np.median(values)) if values else None
@@ -199,7 +287,11 @@ def main() -> None:
     ap.add_argument("--before", metavar="DIR", help="also run benchbox from this checkout")
     ap.add_argument("--loadgen-child", nargs=3, metavar=("MODEL", "RATE", "SECONDS"))
     ap.add_argument("--sleeper-child", type=float, metavar="SECONDS")
+    ap.add_argument("--causes", action="store_true", help="measure the causes of lateness alone")
     args = ap.parse_args()
+    if args.causes:
+        causes(max(args.rounds, 4))
+        return
     if args.sleeper_child:
         print(json.dumps(sleeper_child(args.sleeper_child)))
         return
