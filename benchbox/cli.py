@@ -9,11 +9,12 @@ from typing import Annotated
 import typer
 
 from benchbox import __version__
-from benchbox.commands import register_all
+from benchbox.commands import CommandGroup
 from benchbox.errors import BenchboxError
 
 app = typer.Typer(
     name="benchbox",
+    cls=CommandGroup,
     help="Which hardware and serving configuration meets your latency target at the lowest cost.",
     no_args_is_help=True,
     add_completion=False,
@@ -40,12 +41,11 @@ def _root(
 
 
 # The commands live in benchbox/commands/, one module per room, each a module-level typer app
-# that `register_all` adds to this one.
+# that `CommandGroup` imports when one of its commands runs.
 
 
 def main() -> None:
     """Console entry point: run the app, turning benchbox errors into one line and an exit code."""
-    register_all(app)
     try:
         rc = app(standalone_mode=False)
     except BenchboxError as exc:
