@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchbox import parse
+from benchbox import parse, worker_process
 from benchbox.errors import BadInput
 from benchbox.measure import stats
 from benchbox.measure.cell import MeasureSettings
@@ -200,3 +200,37 @@ def test_an_early_process_nobody_took_is_stopped():
     factory.close()
     assert early is not None and early.proc.poll() is not None
     assert factory.spare is None
+
+
+def test_the_command_lines_early_process_goes_to_the_sweep_or_is_stopped():
+    worker_process.start_early()
+    early = worker_process._early[0]
+    factory = ProcessWorkers(warm=True)
+    assert factory.spare is early  # the sweep's first worker takes it
+    assert worker_process.take_early() is None
+    factory.close()
+    assert early.proc.poll() is not None
+    worker_process.start_early()
+    unused = worker_process._early[0]
+    worker_process.discard_early()  # bad input, --help: nobody took it
+    assert unused.proc.poll() is not None and worker_process._early == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "starts"),
+    [
+        (["sweep", "mlp"], True),
+        (["run", "mlp", "--batch", "4"], True),
+        (["sweep", "--help"], False),
+        (["sweep", "mlp", "--no-isolation"], False),
+        (["compare", "a.json", "b.json"], False),
+        ([], False),
+    ],
+)
+def test_only_a_measuring_command_starts_a_worker_early(argv, starts, monkeypatch):
+    from benchbox.cli import _measures
+
+    monkeypatch.delenv("BENCHBOX_NO_ISOLATION", raising=False)
+    assert _measures(argv) is starts
+    monkeypatch.setenv("BENCHBOX_NO_ISOLATION", "1")
+    assert _measures(argv) is False

@@ -32,8 +32,7 @@ from benchbox.sweep import peak, search
 from benchbox.sweep.plan import SweepSpec, grid, group_key
 from benchbox.sweep.runner import CellContext, InProcessWorker
 from benchbox.sweep.worker import ProcessWorkers
-
-NO_ISOLATION_ENV = "BENCHBOX_NO_ISOLATION"
+from benchbox.worker_process import NO_ISOLATION_ENV
 
 
 @dataclass(frozen=True)

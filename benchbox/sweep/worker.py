@@ -23,24 +23,21 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.schema import Cell, replace
 from benchbox.sweep.runner import CellContext, InProcessWorker, failure_reason, skip_reason
+from benchbox.worker_process import READY, STARTUP_TIMEOUT_S, Child, spawn_child, take_early
 
 # Time to open a config's sessions (TensorRT builds its engines then), on top of measuring.
 SESSION_MARGIN_S = 120.0
-STARTUP_TIMEOUT_S = 120.0
 POLL_S = 0.1
 TAKEN = "taken"
-READY = "ready"
 FAULT_ENV = "BENCHBOX_TEST_WORKER_FAULT"
 
 
@@ -199,57 +196,6 @@ class ProcessWorker:
             self._spare = None
 
 
-@dataclass
-class Child:
-    """A worker process and its end of the socket pair."""
-
-    proc: subprocess.Popen
-    conn: Connection
-    ready: bool = False
-
-    def wait_ready(self, timeout_s: float = STARTUP_TIMEOUT_S) -> bool:
-        """Wait (interruptibly) until the child has imported what it measures with; False if it
-        died or took longer than `timeout_s`."""
-        deadline = time.monotonic() + timeout_s
-        while not self.ready and self.proc.poll() is None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            if wait([self.conn], timeout=min(POLL_S, left)):
-                try:
-                    self.ready = self.conn.recv() == READY
-                except (EOFError, OSError):
-                    return False
-        return self.ready
-
-    def discard(self) -> None:
-        """Kill the child (if alive) and close the socket."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(2.0)
-        self.conn.close()
-
-
-def spawn_child() -> Child:
-    """Start a worker process now. It imports onnxruntime and the measuring code while the caller
-    goes on, says READY, then waits for its context."""
-    parent_sock, child_sock = socket.socketpair()
-    fd = child_sock.fileno()
-    code = (
-        "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-        f"sys.path[:] = {sys.path!r}; "
-        f"from benchbox.sweep.worker import child_main; child_main({fd})"
-    )
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code], pass_fds=(fd,), stdin=subprocess.DEVNULL
-        )
-    finally:
-        child_sock.close()
-    return Child(proc, Connection(parent_sock.detach()))
-
-
 class ProcessWorkers:
     """The sweep's worker factory: a ProcessWorker per device group. With `warm`, the first one's
     process starts at once, so Python's start and the imports overlap with what the sweep does
@@ -257,7 +203,7 @@ class ProcessWorkers:
 
     def __init__(self, cell_timeout_s: float | None = None, warm: bool = False) -> None:
         self.cell_timeout_s = cell_timeout_s
-        self.spare = spawn_child() if warm else None
+        self.spare = (take_early() or spawn_child()) if warm else None
 
     def __call__(self, ctx: CellContext, abort: threading.Event | None) -> ProcessWorker:
         child, self.spare = self.spare, None
@@ -284,8 +230,13 @@ def child_main(fd: int) -> None:
         conn.send(READY)
         ctx = conn.recv()
     except (EOFError, OSError):  # the parent is gone before it sent anything
-        return
+        os._exit(0)
     serve(ctx, conn)
+    # The sessions are closed: skip the interpreter's teardown (onnxruntime's takes a while),
+    # which the parent would otherwise wait for.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def serve(ctx: CellContext, conn) -> None:
