@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
+CPU_S: list[float] = []
 WARMUP_S, DURATION_S = 0.5, 1.0
 SWEEP = [
     "sweep",
@@ -45,7 +47,9 @@ CASES = {
 
 
 def wall_s(checkout: Path, args: list[str], out_dir: str) -> float:
-    """Seconds one `python -m benchbox ARGS` takes with `checkout` first on the path."""
+    """Seconds one `python -m benchbox ARGS` takes with `checkout` first on the path (its CPU
+    seconds, its worker's included, go to CPU_S: on a loaded machine they vary less)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     extra = ["--out", out_dir] if args[0] == "sweep" else []
     t0 = time.perf_counter()
@@ -59,6 +63,8 @@ def wall_s(checkout: Path, args: list[str], out_dir: str) -> float:
         timeout=120,
     )
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_S.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     if done.returncode != 0:
         raise SystemExit(
             f"{checkout}: benchbox {' '.join(args)} exited {done.returncode}:\n"
@@ -78,6 +84,7 @@ def main() -> None:
         checkouts["baseline"] = args.baseline.resolve()
     names = [c.strip() for c in args.cases.split(",") if c.strip()]
     times: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             argv, measuring_s = CASES[name]
@@ -86,15 +93,19 @@ def main() -> None:
                 for label, path in checkouts.items():
                     spent = wall_s(path, argv, tmp) - measuring_s
                     times.setdefault((name, label), []).append(spent)
+                    cpu.setdefault((name, label), []).append(CPU_S[-1])
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"median of {args.runs} alternating runs; sweep figures exclude the "
-        f"{WARMUP_S + DURATION_S:g} s of planned measuring"
+        f"load average {load}; median of {args.runs} alternating runs; sweep wall times exclude "
+        f"the {WARMUP_S + DURATION_S:g} s of planned measuring (CPU: the command's and its "
+        "worker's, measuring included)"
     )
     for name in names:
         cells = []
         for label in checkouts:
             v = times[(name, label)]
-            cells.append(f"{label} {statistics.median(v):.3f} s (min {min(v):.3f})")
+            c = statistics.median(cpu[(name, label)])
+            cells.append(f"{label} {statistics.median(v):.3f} s (min {min(v):.3f}, CPU {c:.2f} s)")
         line = f"{name:20s} " + "   ".join(cells)
         if "baseline" in checkouts:
             ratio = statistics.median(times[(name, "this")]) / statistics.median(
