@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from benchbox import model as model_mod
 from benchbox import parse, zoo
-from benchbox.cost import load_profile
 from benchbox.devices.inventory import expand_devices
 from benchbox.errors import BadInput
 from benchbox.load import Arrival, LoadKind
 from benchbox.measure.cell import MeasureSettings
+from benchbox.pricing import AUTO, check_choice
 from benchbox.schema import replace
 from benchbox.sweep import SweepRequest, peak
 from benchbox.sweep.plan import SweepSpec
@@ -56,7 +56,7 @@ class SweepOptions:
     measure: MeasureOptions = MeasureOptions()
     search: SearchKind = SearchKind.ADAPTIVE
     latency_target: str | None = None
-    profile: str | None = None
+    profile: str | None = AUTO
     shape: tuple[str, ...] = ()
     out: str = "reports"
     dynamic_batching: str | None = None
@@ -80,6 +80,7 @@ class CellOptions:
     measure: MeasureOptions = MeasureOptions()
     shape: tuple[str, ...] = ()
     out: str = "reports"
+    profile: str | None = AUTO
     # The cell options `sweep` has too: a batcher, and (open loop, no --rate) the peak search.
     dynamic_batching: str | None = None
     latency_target: str | None = None
@@ -140,8 +141,7 @@ def build_request(opts: SweepOptions) -> SweepRequest:
         isolate=opts.isolate,
         cell_timeout_s=cell_timeout_s(opts.cell_timeout),
     )
-    if opts.profile:
-        load_profile(opts.profile)  # fail before measuring
+    check_choice(opts.profile)  # fail before measuring
     return req
 
 
@@ -168,6 +168,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         opts.arrival,
         peak_search=target is not None,
     )
+    check_choice(opts.profile)  # fail before measuring
     shapes = parse.parse_shapes(list(opts.shape))
     if opts.dynamic_batching is not None:
         spec = dynamic_batching_spec(spec, opts.dynamic_batching, path, shapes, target, True)
@@ -185,6 +186,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         shapes=shapes,
         out_dir=opts.out,
         model_label=label,
+        profile=opts.profile,
         latency_target=target,
         isolate=opts.isolate,
         cell_timeout_s=cell_timeout_s(opts.cell_timeout),
