@@ -9,6 +9,10 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   Within 1: host.runtimes (versions of every runtime: onnxruntime, openvino), cell warnings that
   label how a cell ran (host-copies, io-binding, precision), result.peak_rate_rps/queue_ms/
   compute_ms/batch_size_counts for the serving emulation, settings.idle_power.
+- benchbox.report/1.1: report.target (remote server: URL, protocol, server name/version/
+  extensions), result.errors/error_rate (failed requests, never timed), result.server_split
+  (the server's statistics diffed over the measured interval), result.generator (load
+  generator processes and busy share). Cells measured on a server have device `remote`.
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -28,7 +32,7 @@ from benchbox.errors import BadInput
 
 SCHEMA_NAME = "benchbox.report"
 SCHEMA_MAJOR = 1
-SCHEMA_MINOR = 0
+SCHEMA_MINOR = 1
 SCHEMA_ID = f"{SCHEMA_NAME}/{SCHEMA_MAJOR}"
 
 Status = Literal["ok", "unstable", "failed", "skipped", "pending"]
@@ -139,6 +143,33 @@ class LatencyStats:
 
 
 @dataclass(frozen=True)
+class ServerSplit:
+    """Where a request's time went on the server, from its statistics extension (Triton's),
+    diffed over the measured interval; times are means per request in ms."""
+
+    requests: int
+    queue_ms: float
+    compute_ms: float  # compute_input + compute_infer + compute_output
+    compute_input_ms: float
+    compute_infer_ms: float
+    compute_output_ms: float
+    server_ms: float | None  # the server's whole handling time (its `success` duration)
+    network_client_ms: float | None  # client-measured send-to-answer minus queue and compute
+    inferences: int
+    executions: int
+    # batch size the server formed -> executions at that size (from batch_stats)
+    batch_sizes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GeneratorStats:
+    """The load generator's own load: processes used, and the busiest one's share of time."""
+
+    processes: int
+    busy_share: float
+
+
+@dataclass(frozen=True)
 class Result:
     requests: int
     inferences: int
@@ -167,6 +198,11 @@ class Result:
     batch_size_counts: dict[str, int] | None = None
     peak_rate_rps: float | None = None
     samples_ms: list[float] | None = None
+    # Remote targets: requests that failed (non-2xx, gRPC errors, timeouts), never timed.
+    errors: int | None = None
+    error_rate: float | None = None
+    server_split: ServerSplit | None = None
+    generator: GeneratorStats | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +243,21 @@ class Recommendation:
 
 
 @dataclass(frozen=True)
+class TargetInfo:
+    """The server a report's cells were measured on (`--target URL`); `host` is the client."""
+
+    url: str
+    protocol: str  # "http" | "grpc"
+    model_name: str
+    model_version: str = ""
+    server_name: str = ""
+    server_version: str = ""
+    extensions: tuple[str, ...] = ()
+    wire: str = ""  # "binary", "json" or "raw_input_contents"
+    statistics: bool = False  # whether the server's statistics could be read
+
+
+@dataclass(frozen=True)
 class Report:
     host: HostInfo
     model: ModelInfo
@@ -217,6 +268,7 @@ class Report:
     benchbox_version: str = ""
     created: str = ""
     schema: str = SCHEMA_ID
+    target: TargetInfo | None = None
 
 
 # ---------------------------------------------------------------- helpers
@@ -257,7 +309,7 @@ def to_dict(obj: Any) -> Any:
         if isinstance(obj, Load):
             out = {k: v for k, v in out.items() if v is not None}
         if isinstance(obj, Report):
-            order = ["schema", "benchbox_version", "created", "host", "model", "profile"]
+            order = ["schema", "benchbox_version", "created", "host", "model", "target", "profile"]
             order += ["settings", "cells", "recommendation"]
             out = {k: out[k] for k in order}
         return out

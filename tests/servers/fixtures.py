@@ -1,0 +1,77 @@
+"""pytest fixtures: the test servers, one process per module, started on first use.
+
+Import the ones a module needs (`from servers.fixtures import pytriton  # noqa: F401`).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Iterator
+
+import pytest
+
+from benchbox import zoo
+
+from .process import Server, serve
+
+TOKEN = "benchbox-test-token"
+
+
+def _mlp(cache: pathlib.Path) -> str:
+    return str(zoo.path_for("mlp", cache=cache))
+
+
+@pytest.fixture(scope="module")
+def pytriton(zoo_cache, tmp_path_factory) -> Iterator[Server]:
+    """PyTriton serving the MLP (`mlp`, and `flaky`), dynamic batching up to 16 with a 200 us
+    delay, statistics opened with TritonSecurityConfig."""
+    args = [_mlp(zoo_cache), "--max-batch", "16", "--delay-us", "200", "--preferred", "4,8"]
+    args += ["--open-statistics", "--flaky"]
+    with serve(
+        "pytriton",
+        "pytriton_server.py",
+        args,
+        tmp_path_factory.mktemp("pytriton"),
+        "/v2/models/flaky/ready",
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pytriton_token(zoo_cache, tmp_path_factory) -> Iterator[Server]:
+    """PyTriton with its default restrictions: statistics need `triton-access-token: TOKEN`."""
+    args = [_mlp(zoo_cache), "--max-batch", "8", "--token", TOKEN]
+    with serve(
+        "pytriton",
+        "pytriton_server.py",
+        args,
+        tmp_path_factory.mktemp("pytriton-token"),
+        "/v2/models/mlp/ready",
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def kserve_server(zoo_cache, tmp_path_factory) -> Iterator[Server]:
+    """KServe ModelServer (REST and gRPC) serving the MLP (`mlp`, and `flaky`)."""
+    with serve(
+        "kserve",
+        "kserve_server.py",
+        [_mlp(zoo_cache)],
+        tmp_path_factory.mktemp("kserve"),
+        "/v2/models/flaky/ready",
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mlserver_server(zoo_cache, tmp_path_factory) -> Iterator[Server]:
+    """MLServer with the custom onnxruntime runtime serving the MLP (`mlp`, and `flaky`)."""
+    with serve(
+        "mlserver",
+        "mlserver_server.py",
+        [_mlp(zoo_cache)],
+        tmp_path_factory.mktemp("mlserver"),
+        "/v2/models/flaky/ready",
+    ) as server:
+        yield server
