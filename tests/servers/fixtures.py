@@ -1,4 +1,5 @@
-"""pytest fixtures: the test servers, one process per module, started on first use.
+"""pytest fixtures: the test servers, started on first use (PyTriton once per session, the
+others once per module).
 
 Import the ones a module needs (`from servers.fixtures import pytriton  # noqa: F401`).
 """
@@ -21,7 +22,7 @@ def _mlp(cache: pathlib.Path) -> str:
     return str(zoo.path_for("mlp", cache=cache))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pytriton(zoo_cache, tmp_path_factory) -> Iterator[Server]:
     """PyTriton serving the MLP (`mlp`, and `flaky`), dynamic batching up to 16 with a 200 us
     delay, statistics opened with TritonSecurityConfig."""

@@ -1,0 +1,143 @@
+"""Verify a recommendation on the real deployment: drive the server with the cell's load and
+hold the measured percentile to the same target, by the same rule, as the prediction.
+
+The predicted figure is the in-process cell's percentile with its CI; the recommendation held
+the cell to the CI's upper bound, so that bound is what the prediction promises. The measured
+figure comes from driving the server (`--target URL`) with the same batch size and load; the
+server's own threads, instances and dynamic batching are what it is configured with.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from benchbox.errors import BadInput
+from benchbox.measure.cell import MeasureSettings
+from benchbox.parse import LatencyTarget
+from benchbox.recommend import judge, latency_bound, recommend
+from benchbox.remote import session as remote
+from benchbox.schema import Cell, Report, Result, ServerSplit, ServingConfig, cell_id
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One percentile of one cell: the point value, its CI, and the value held to the target."""
+
+    value_ms: float
+    ci_ms: tuple[float, float] | None
+    bound_ms: float
+    point_estimate: bool
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The prediction of a report's cell beside what the server measured."""
+
+    cell_id: str
+    target: LatencyTarget
+    predicted: Figure
+    measured: Figure | None  # None when the server's cell failed
+    meets_target: bool
+    measured_cell: Cell
+    server: str  # "triton 2.51.0"
+    url: str
+
+    @property
+    def gap_ms(self) -> float | None:
+        """The measured percentile minus the predicted bound (what the prediction promised)."""
+        if self.measured is None:
+            return None
+        return self.measured.value_ms - self.predicted.bound_ms
+
+    @property
+    def split(self) -> ServerSplit | None:
+        r = self.measured_cell.result
+        return r.server_split if r is not None else None
+
+
+def figure(result: Result, percentile: str) -> Figure:
+    """A result's percentile as a Figure (the bound is the CI's upper end when there is one)."""
+    ci = (result.latency_ci_ms or {}).get(percentile)
+    bound, point = latency_bound(result, percentile)
+    return Figure(
+        value_ms=float(getattr(result.latency_ms, percentile)),
+        ci_ms=(float(ci[0]), float(ci[1])) if ci is not None and None not in ci else None,
+        bound_ms=bound,
+        point_estimate=point,
+    )
+
+
+def choose(
+    report: Report, target: LatencyTarget | None, wanted: str | None
+) -> tuple[Cell, LatencyTarget]:
+    """The cell to verify (--cell, else the recommendation's winner) and the target to hold."""
+    rec = report.recommendation
+    if target is None:
+        if rec is None:
+            raise BadInput(
+                "the report has no recommendation, so there is no target to verify against",
+                "give --latency-target pNN=VALUE (and --cell ID to pick the cell)",
+            )
+        target = LatencyTarget(rec.percentile, rec.target_ms)
+    if wanted is None:
+        # The report's own recommendation, held to the target given (if any); a report made
+        # without a target gets its recommendation for the one given.
+        if rec is not None:
+            wanted = rec.winner
+        else:
+            wanted = recommend(report, target, objective=_objective(report)).winner
+        if wanted is None:
+            raise BadInput(
+                f"no cell of the report was recommended for {target}, so none is verified",
+                "pick a cell with --cell ID",
+            )
+    by_id = {c.id: c for c in report.cells}
+    if wanted not in by_id:
+        raise BadInput(f"the report has no cell {wanted!r}", "`benchbox report show` lists them")
+    cell = by_id[wanted]
+    if cell.status not in ("ok", "unstable") or cell.result is None:
+        raise BadInput(f"cell {wanted} was not measured ({cell.status}), so it predicts nothing")
+    return cell, target
+
+
+def _objective(report: Report) -> str:
+    return "cost" if report.profile is not None else "throughput"
+
+
+def remote_cell(cell: Cell) -> Cell:
+    """The cell's load and batch size as a cell on the server (the server batches by itself)."""
+    batch = 1 if cell.config.dynamic_batching is not None else cell.config.batch_size
+    config = ServingConfig(device="remote", batch_size=batch)
+    return Cell(cell_id(config, cell.load), config, cell.load)
+
+
+def verify(
+    report: Report,
+    session: remote.Session,
+    target: LatencyTarget | None = None,
+    wanted: str | None = None,
+    settings: MeasureSettings | None = None,
+    generators: int = 1,
+    abort: threading.Event | None = None,
+) -> Verification:
+    """Drive the server with the chosen cell's load; the prediction and the measurement."""
+    cell, target = choose(report, target, wanted)
+    settings = settings or MeasureSettings()
+    measured_cell = remote.measure_cell(session, remote_cell(cell), settings, generators, abort)
+    measured = None
+    meets = False
+    if measured_cell.status in ("ok", "unstable") and measured_cell.result is not None:
+        measured = figure(measured_cell.result, target.percentile)
+        meets = not judge(measured_cell, target).broken
+    server = " ".join(x for x in (session.server.name, session.server.version) if x)
+    return Verification(
+        cell_id=cell.id,
+        target=target,
+        predicted=figure(cell.result, target.percentile),
+        measured=measured,
+        meets_target=meets,
+        measured_cell=measured_cell,
+        server=server or "the server",
+        url=session.target.url,
+    )

@@ -1,0 +1,79 @@
+"""`benchbox verify` (and the remote options of the CLI) against a real PyTriton server."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from servers.process import free_ports
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+QUICK = ["--duration", "1s", "--warmup", "0.3s"]
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200")
+    return subprocess.run(
+        [sys.executable, "-m", "benchbox", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture(scope="module")
+def in_process_report(mlp_path, tmp_path_factory) -> pathlib.Path:
+    """A one-cell in-process sweep of the MLP with a recommendation (p99 <= 500 ms)."""
+    out = tmp_path_factory.mktemp("reports")
+    done = cli(
+        "sweep", str(mlp_path), "--device", "cpu", "--batch", "1", "--concurrency", "2",
+        "--threads", "1", "--latency-target", "p99=500ms", "--out", str(out), *QUICK,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (report,) = out.glob("*.json")
+    return report
+
+
+def test_verify_prints_prediction_beside_measurement_and_split(pytriton, in_process_report):
+    done = cli("verify", str(in_process_report), "--target", pytriton.http("mlp"), *QUICK)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert "predicted p99 ≤" in text and "measured" in text and "on triton 2." in text
+    assert "meets the target (p99 ≤ 500 ms" in text
+    assert "server side, mean per request: queue" in text and "batches formed" in text
+
+
+def test_verify_json_exits_1_when_the_server_misses_the_target(pytriton, in_process_report):
+    done = cli(
+        "verify", str(in_process_report), "--target", pytriton.grpc("mlp"),
+        "--latency-target", "p99=0.001ms", "--json", *QUICK,
+    )  # fmt: skip
+    assert done.returncode == 1
+    doc = json.loads(done.stdout)
+    assert doc["meets_target"] is False
+    assert doc["target"] == {"percentile": "p99", "value_ms": 0.001}
+    assert doc["predicted"]["bound_ms"] > 0 and doc["measured"]["value_ms"] > 0.001
+    assert doc["measured"]["server_split"]["requests"] > 0
+    assert doc["gap_ms"] == pytest.approx(
+        doc["measured"]["value_ms"] - doc["predicted"]["bound_ms"]
+    )
+    assert "does not meet p99=0.001ms" in done.stderr
+
+
+def test_verify_refused_connection_is_one_line_exit_2(in_process_report):
+    (port,) = free_ports(1)
+    done = cli("verify", str(in_process_report), "--target", f"http://127.0.0.1:{port}/v2/models/m")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: cannot reach the server at")
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_verify_unknown_cell_is_bad_input(pytriton, in_process_report):
+    done = cli("verify", str(in_process_report), "--target", pytriton.http("mlp"), "--cell", "x")
+    assert done.returncode == 2 and "has no cell 'x'" in done.stderr
