@@ -3,7 +3,7 @@ onnxruntime through its Python backend. Runs from the pytriton venv (tests/serve
 
 python pytriton_server.py MODEL.onnx --http-port P --grpc-port P --metrics-port P
   [--name mlp] [--max-batch 16] [--delay-us 500] [--preferred 4,8] [--instances 1]
-  [--token SECRET] [--open-statistics] [--flaky]
+  [--threads 1] [--token SECRET] [--open-statistics] [--flaky]
 
 --token sets the access token of PyTriton's restricted endpoints (statistics among them);
 --open-statistics leaves statistics unrestricted (TritonSecurityConfig). --flaky also serves a
@@ -68,14 +68,17 @@ def main() -> None:
     p.add_argument("--delay-us", type=int, default=0)
     p.add_argument("--preferred", default="")
     p.add_argument("--instances", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--token", default=None)
     p.add_argument("--open-statistics", action="store_true")
     p.add_argument("--flaky", action="store_true")
     a = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
+    # benchbox.backends.onnxruntime's session options for a serving config
+    opts.intra_op_num_threads = a.threads
     opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     restricted = [e for e in RESTRICTED if not (a.open_statistics and e == "statistics")]
     security = TritonSecurityConfig(access_token=a.token, restricted_endpoints=restricted)
     config = TritonConfig(
