@@ -14,6 +14,7 @@ import urllib.request
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict
 
 from benchbox.errors import BadInput
 from benchbox.remote.target import Target
@@ -115,13 +116,18 @@ class Sender:
                 h["Content-Type"] = "application/octet-stream"
             else:
                 h["Content-Type"] = "application/json"
-            self.headers.append(h)
+            self.headers.append(CIMultiDict(h))
 
     async def open(self) -> None:
         connector = aiohttp.TCPConnector(limit=self.connections, ttl_dns_cache=None)
         timeout = aiohttp.ClientTimeout(total=self.prepared.timeout_s)
+        # Nothing per request that a benchmark does not need: no cookies, no decompression.
         self.session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",)
+            connector=connector,
+            timeout=timeout,
+            skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
         )
 
     async def send(self, i: int) -> str | None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from benchbox import model as model_mod
 from benchbox.errors import BadInput
-from benchbox.measure.cell import MeasureSettings, drive, summarize
+from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
 from benchbox.remote import split as split_mod
 from benchbox.remote.generator import ErrorLog, LoadPlan, RemoteDriver, make_sender
 from benchbox.remote.target import Target, parse_url
@@ -283,3 +283,35 @@ def remote_warnings(session: Session, result: Any, cell: Cell, first_error: str 
             f"no-server-split: the server-side split is unavailable; {session.statistics_reason}"
         )
     return out
+
+
+class RemoteWorker:
+    """The sweep's worker for a remote target (`measure(cell) -> Cell`, `close()`): cells are
+    measured from this process, since the server, not this machine, runs the model."""
+
+    def __init__(
+        self,
+        session: Session,
+        settings: MeasureSettings,
+        generators: int = 1,
+        abort: threading.Event | None = None,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.generators = generators
+        self.abort = abort
+
+    def measure(self, cell: Cell) -> Cell:
+        """The cell measured on the server, or failed with the reason (the sweep goes on)."""
+        try:
+            return measure_cell(self.session, cell, self.settings, self.generators, self.abort)
+        except (Aborted, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # the generator's own failure is this cell's, not the sweep's
+            text = " ".join(str(exc).split())[:300] or type(exc).__name__
+            return replace(
+                cell, status="failed", result=None, reason=f"{type(exc).__name__}: {text}"
+            )
+
+    def close(self) -> None:
+        pass
