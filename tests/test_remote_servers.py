@@ -112,6 +112,18 @@ def test_pytriton_statistics_behind_the_access_token(pytriton_token):
     done = remote.measure_cell(opened, cell(CLOSED), SETTINGS)
     assert_ok(done)
     assert done.result.server_split is not None
+    # over gRPC, Triton reads the token from a prefixed metadata key
+    grpc_key = "triton-grpc-protocol-triton-access-token"
+    assert not remote.connect(pytriton_token.grpc("mlp")).statistics
+    assert remote.connect(pytriton_token.grpc("mlp"), ((grpc_key, TOKEN),)).statistics
+
+
+def test_a_local_onnx_file_describes_the_inputs(pytriton, mlp_path, bert_path):
+    s = remote.connect(pytriton.http("mlp"), model_path=str(mlp_path))
+    assert s.model.sha256 and s.model.opset and s.model.path == pytriton.http("mlp")
+    assert_ok(remote.measure_cell(s, cell(CLOSED), SETTINGS))
+    with pytest.raises(BadInput, match="has no input named x"):
+        remote.connect(pytriton.http("mlp"), model_path=str(bert_path))
 
 
 # ---------------------------------------------------------------- KServe and MLServer
