@@ -12,12 +12,33 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from benchbox import parse
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
 from benchbox.parse import LatencyTarget
-from benchbox.recommend import judge, latency_bound, recommend
+from benchbox.recommend import recommend
 from benchbox.remote import session as remote
-from benchbox.schema import Cell, Report, Result, ServerSplit, ServingConfig, cell_id
+from benchbox.remote.target import parse_headers
+from benchbox.report.store import load_report
+from benchbox.schema import MEASURED, Cell, Report, Result, ServerSplit, ServingConfig, cell_id
+from benchbox.verdict import latency_bound, meets_target
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """`benchbox verify`'s options as given."""
+
+    report: str
+    target: str
+    latency_target: str | None = None
+    cell: str | None = None
+    headers: tuple[str, ...] = ()
+    shapes: tuple[str, ...] = ()
+    model: str | None = None
+    duration: str = "10s"
+    warmup: str = "2s"
+    generators: int = 1
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,12 +80,12 @@ class Verification:
 def figure(result: Result, percentile: str) -> Figure:
     """A result's percentile as a Figure (the bound is the CI's upper end when there is one)."""
     ci = (result.latency_ci_ms or {}).get(percentile)
-    bound, point = latency_bound(result, percentile)
+    bound = latency_bound(result, percentile)
     return Figure(
         value_ms=float(getattr(result.latency_ms, percentile)),
         ci_ms=(float(ci[0]), float(ci[1])) if ci is not None and None not in ci else None,
-        bound_ms=bound,
-        point_estimate=point,
+        bound_ms=bound.value_ms,
+        point_estimate=bound.point_estimate,
     )
 
 
@@ -96,7 +117,7 @@ def choose(
     if wanted not in by_id:
         raise BadInput(f"the report has no cell {wanted!r}", "`benchbox report show` lists them")
     cell = by_id[wanted]
-    if cell.status not in ("ok", "unstable") or cell.result is None:
+    if cell.status not in MEASURED or cell.result is None:
         raise BadInput(f"cell {wanted} was not measured ({cell.status}), so it predicts nothing")
     return cell, target
 
@@ -127,9 +148,11 @@ def verify(
     measured_cell = remote.measure_cell(session, remote_cell(cell), settings, generators, abort)
     measured = None
     meets = False
-    if measured_cell.status in ("ok", "unstable") and measured_cell.result is not None:
+    if measured_cell.status in MEASURED and measured_cell.result is not None:
         measured = figure(measured_cell.result, target.percentile)
-        meets = not judge(measured_cell, target).broken
+        # the recommendation's rule (verdict.py): the upper bound within the target; an
+        # unstable server cell still counts, since it is what the server did
+        meets = meets_target(measured_cell, target, MEASURED)
     server = " ".join(x for x in (session.server.name, session.server.version) if x)
     return Verification(
         cell_id=cell.id,
@@ -141,3 +164,28 @@ def verify(
         server=server or "the server",
         url=session.target.url,
     )
+
+
+def verify_options(
+    opts: VerifyOptions, abort: threading.Event | None = None
+) -> tuple[Verification, remote.Session]:
+    """`benchbox verify`: read the report, probe the server (exit 2 before any load when it is not
+    there), then verify the chosen cell on it."""
+    report = load_report(opts.report)
+    target = parse.parse_target(opts.latency_target) if opts.latency_target else None
+    if opts.generators < 1:
+        raise BadInput(f"--generators {opts.generators} must be at least 1")
+    settings = MeasureSettings(
+        warmup_s=parse.parse_duration_s(opts.warmup, "--warmup"),
+        duration_s=parse.parse_duration_s(opts.duration, "--duration"),
+        seed=opts.seed,
+    )
+    choose(report, target, opts.cell)  # a bad --cell or target fails before the server is asked
+    session = remote.connect(
+        opts.target,
+        parse_headers(list(opts.headers)),
+        parse.parse_shapes(list(opts.shapes)),
+        model_path=opts.model,
+    )
+    v = verify(report, session, target, opts.cell, settings, opts.generators, abort)
+    return v, session

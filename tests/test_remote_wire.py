@@ -138,7 +138,7 @@ def test_split_is_the_difference_of_two_snapshots_per_request():
     assert s.server_ms == pytest.approx(3.0)
     assert s.network_client_ms == pytest.approx(5.0 - 1.0 - 1.7)
     assert (s.inferences, s.executions) == (100, 26)
-    assert s.batch_sizes == {"1": 10, "4": 16}
+    assert s.batch_sizes == {1: 10, 4: 16}
 
 
 def test_split_is_none_without_requests_or_triton_format():

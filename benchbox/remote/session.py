@@ -23,7 +23,15 @@ from benchbox.remote import split as split_mod
 from benchbox.remote.generator import ErrorLog, LoadPlan, RemoteDriver, make_sender
 from benchbox.remote.target import Target, parse_url
 from benchbox.remote.wire import STATISTICS_EXTENSION, Prepared, ServerInfo, binary_body, json_body
-from benchbox.schema import Cell, GeneratorStats, ModelInfo, TargetInfo, replace
+from benchbox.schema import (
+    MEASURED,
+    Cell,
+    CellWarning,
+    GeneratorStats,
+    ModelInfo,
+    TargetInfo,
+    replace,
+)
 
 CLIENTS = {"http": "benchbox.remote.rest", "grpc": "benchbox.remote.rpc"}
 POOL_SIZE = 4
@@ -253,6 +261,7 @@ def measure_cell(
     )
     warnings += remote_warnings(session, result, cell, first_error)
     status = "unstable" if m.stable is False else "ok"
+    assert status in MEASURED
     reason = None
     if result.error_rate and result.error_rate > ERROR_SHARE_LIMIT:
         status = "failed"
@@ -263,24 +272,35 @@ def measure_cell(
     return replace(cell, status=status, reason=reason, result=result, warnings=tuple(warnings))
 
 
-def remote_warnings(session: Session, result: Any, cell: Cell, first_error: str | None) -> list:
+def remote_warnings(
+    session: Session, result: Any, cell: Cell, first_error: str | None
+) -> list[CellWarning]:
     """The warnings a remote cell deserves: errors, a busy generator, a missing split."""
     out = []
     if result.errors:
         out.append(
-            f"request-errors: {result.errors} requests failed ({result.error_rate:.2%}) and are "
-            f"not in the latency figures; first error: {first_error}"
+            CellWarning(
+                "request-errors",
+                f"{result.errors} requests failed ({result.error_rate:.2%}) and are not in the "
+                f"latency figures; first error: {first_error}",
+            )
         )
     gen = result.generator
     if gen is not None and gen.busy_share > BUSY_WARN_SHARE:
         out.append(
-            f"generator-busy: the load generator was busy {gen.busy_share:.0%} of the time "
-            f"({gen.processes} process{'es' if gen.processes > 1 else ''}); it may not keep up "
-            f"with the load, so the figures may be the client's — raise --generators"
+            CellWarning(
+                "generator-busy",
+                f"the load generator was busy {gen.busy_share:.0%} of the time ({gen.processes} "
+                f"process{'es' if gen.processes > 1 else ''}); it may not keep up with the load, "
+                "so the figures may be the client's — raise --generators",
+            )
         )
     if not session.statistics:
         out.append(
-            f"no-server-split: the server-side split is unavailable; {session.statistics_reason}"
+            CellWarning(
+                "no-server-split",
+                f"the server-side split is unavailable: {session.statistics_reason}",
+            )
         )
     return out
 

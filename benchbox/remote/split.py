@@ -80,7 +80,7 @@ def diff(
     parts = [per_request_ms(p) for p in ("compute_input", "compute_infer", "compute_output")]
     compute = sum(parts)
     batches = {
-        str(size): after.batches.get(size, 0) - before.batches.get(size, 0)
+        size: after.batches.get(size, 0) - before.batches.get(size, 0)
         for size in sorted(after.batches)
         if after.batches.get(size, 0) - before.batches.get(size, 0) > 0
     }

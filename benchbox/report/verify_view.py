@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchbox.recommend import percentile_label
+from benchbox.parse import percentile_label
 from benchbox.schema import ServerSplit, finite, to_dict
 from benchbox.verify import Figure, Verification
 
@@ -59,7 +59,7 @@ def lines(v: Verification, split_reason: str | None = None) -> list[str]:
         + (f", held to its upper bound {_ms(m.bound_ms)} ms)" if m.ci_ms else ")")
     )
     out.append(split_line(v.split, split_reason))
-    out += [f"warning: {w}" for w in cell.warnings if not w.startswith("no-server-split")]
+    out += [f"warning: {w}" for w in cell.warnings if w.kind != "no-server-split"]
     return out
 
 

@@ -21,12 +21,13 @@ import psutil
 
 from benchbox import __version__
 from benchbox import model as model_mod
+from benchbox.cost import check_profile
 from benchbox.devices import device_problem, host_info, parse_device
 from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
 from benchbox.report.store import check_writable, load_report, report_path, save_report
-from benchbox.schema import Cell, Report, from_dict, replace, to_dict
+from benchbox.schema import MEASURED, Cell, IdlePower, Profile, Report, SweepSettings, replace
 from benchbox.sweep import peak, search
 from benchbox.sweep.plan import SweepSpec, grid, group_key
 from benchbox.sweep.runner import CellContext, InProcessWorker
@@ -61,17 +62,17 @@ class Progress:
     def finished(self, cell: Cell) -> None: ...
 
 
-def settings_dict(req: SweepRequest) -> dict[str, Any]:
+def sweep_settings(req: SweepRequest) -> SweepSettings:
     """The sweep's options as stored in the report (enough to resume it)."""
-    return {
-        "model": req.model_label or req.model_path,
-        "spec": to_dict(req.spec),
-        "measure": to_dict(req.settings),
-        "shapes": dict(req.shapes),
-        "search": req.search,
-        "latency_target": req.latency_target,
-        "profile": req.profile,
-    }
+    return SweepSettings(
+        model=req.model_label or req.model_path,
+        spec=req.spec,
+        measure=req.settings,
+        shapes=dict(req.shapes),
+        search=req.search,
+        latency_target=req.latency_target,
+        profile=req.profile,
+    )
 
 
 def now_iso() -> str:
@@ -98,7 +99,7 @@ def finalize_report(report: Report, profile: Any, target: LatencyTarget | None) 
     return report
 
 
-def idle_baseline(profile: Any, seconds: float = 1.0) -> dict[str, Any] | None:
+def idle_baseline(profile: Profile | None, seconds: float = 1.0) -> IdlePower | None:
     """The CPU's idle power before the sweep (RAPL, or the profile's estimate), if any."""
     from benchbox.measure.power import measure_idle_w, select_meter
 
@@ -108,8 +109,8 @@ def idle_baseline(profile: Any, seconds: float = 1.0) -> dict[str, Any] | None:
     try:
         reading = measure_idle_w(meter, seconds)
     except Exception as exc:  # a meter that cannot read must not stop the sweep
-        return {"power_w": None, "source": None, "detail": str(exc)}
-    return {"power_w": reading.power_w, "source": reading.source, "seconds": seconds}
+        return IdlePower(power_w=None, source=None, detail=str(exc))
+    return IdlePower(power_w=reading.power_w, source=reading.source, seconds=seconds)
 
 
 def run_sweep(
@@ -137,8 +138,8 @@ def run_sweep(
         host=host_info(),
         model=info,
         cells=tuple(cells),
-        settings=settings_dict(req),
-        profile=_profile_dict(profile),
+        settings=sweep_settings(req),
+        profile=profile,
         benchbox_version=__version__,
         created=created,
     )
@@ -146,14 +147,14 @@ def run_sweep(
     progress.planned(cells)
     idle = idle_baseline(profile)
     if idle is not None:
-        report = replace(report, settings=dict(report.settings, idle_power=idle))
+        report = replace(report, settings=replace(report.settings, idle_power=idle))
     ctx = CellContext(
         model_path=req.model_path,
         model=info,
         settings=req.settings,
         cores=psutil.cpu_count(logical=True) or 1,
-        profile=_profile_dict(profile),
-        idle_power_w=(idle or {}).get("power_w"),
+        profile=profile,
+        idle_power_w=idle.power_w if idle else None,
     )
     return execute(report, path, ctx, req.search, target, profile, progress, abort, make_worker)
 
@@ -189,34 +190,30 @@ def resume_sweep(
     path = Path(report_file)
     report = load_report(path)
     check_writable(path.parent if str(path.parent) else ".")
-    stored = report.settings or {}
-    try:
-        settings = from_dict(MeasureSettings, stored["measure"], "settings.measure")
-        search_kind = stored.get("search") or "grid"
-    except (KeyError, TypeError, BadInput):
+    stored = report.settings
+    if stored is None:
         raise BadInput(
             f"{path} does not hold the settings of a sweep, so it cannot be resumed",
             "start a new sweep with `benchbox sweep`",
-        ) from None
-    if search_kind not in ("grid", "adaptive"):
+        )
+    search_kind = stored.search or "grid"
+    if search_kind not in list(search.SearchKind):
         raise BadInput(f"{path}: unknown search {search_kind!r} in its settings")
-    target = parse_target(stored["latency_target"]) if stored.get("latency_target") else None
-    profile = None
-    if report.profile:
-        from benchbox.cost import profile_from_dict
-
-        profile = profile_from_dict(report.profile)
+    target = parse_target(stored.latency_target) if stored.latency_target else None
+    profile = report.profile
+    if profile is not None:  # the decoder checked its types; these are its values
+        check_profile(profile, f"{path}: profile")
     model_file = resume_model_path(report, model_path)
     ctx = CellContext(
         model_path=model_file,
         model=report.model,
-        settings=settings,
+        settings=stored.measure,
         cores=psutil.cpu_count(logical=True) or 1,
-        profile=report.profile,
-        idle_power_w=(stored.get("idle_power") or {}).get("power_w"),
+        profile=profile,
+        idle_power_w=stored.idle_power.power_w if stored.idle_power else None,
     )
     if search_kind == "adaptive":
-        keep = {c.id: c for c in report.cells if c.status in ("ok", "unstable")}
+        keep = {c.id: c for c in report.cells if c.status in MEASURED}
         keep.update(
             (c.id, c)
             for c in report.cells
@@ -237,7 +234,7 @@ def resume_model_path(report: Report, model_path: str | None = None) -> str:
     """The model file to resume a report with; BadInput when it is gone or its sha256 changed."""
     from benchbox import zoo
 
-    label = str((report.settings or {}).get("model") or "")
+    label = report.settings.model if report.settings else ""
     if model_path is not None:
         candidates = [model_path]
     else:
@@ -344,7 +341,7 @@ def execute(
             worker.close()
     report = finalize_report(state["report"], profile, target)
     save_report(report, path)
-    if not any(c.status in ("ok", "unstable") for c in report.cells):
+    if not any(c.status in MEASURED for c in report.cells):
         reasons = dict.fromkeys(f"{c.status}: {c.reason}" for c in report.cells if c.reason)
         raise NothingMeasured(
             f"no cell could be measured (report saved in {path})",
@@ -372,11 +369,3 @@ def stop_on_signals(abort: threading.Event) -> Iterator[threading.Event]:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-
-
-def _profile_dict(profile: Any) -> dict[str, Any] | None:
-    if profile is None:
-        return None
-    from benchbox.cost import profile_to_dict
-
-    return profile_to_dict(profile)
