@@ -180,7 +180,7 @@ def fidelity(server, rounds: int, seconds: float) -> None:
         for _ in range(rounds):
             load = Load("open", 64, round(peak * share), "poisson")
             r = measure(session, load, seconds).result
-            delays.append(r.issue_delay_ms["p99"])
+            delays.append(r.issue_delay_ms.p99)
             late.append(r.latency_ms.p99)
         print(
             f"  open at {share:.0%} ({peak * share:,.0f}/s): issue delay p99 {med(delays):.3f} ms"
@@ -229,9 +229,9 @@ def prediction(tmp: pathlib.Path, seconds: float) -> None:
         mean_gap = served - r.latency_ms.mean
         print(f"  mean latency: in-process {r.latency_ms.mean:.2f} ms, PyTriton "
               f"{served:.2f} ms ({mean_gap:+.2f} ms), of which")  # fmt: skip
-        print(f"    queue:   {s.queue_ms - r.queue_ms['mean']:+.2f} ms "
-              f"(server {s.queue_ms:.2f} vs emulated {r.queue_ms['mean']:.2f})")  # fmt: skip
-        emulated = r.compute_ms["mean"]
+        print(f"    queue:   {s.queue_ms - r.queue_ms.mean:+.2f} ms "
+              f"(server {s.queue_ms:.2f} vs emulated {r.queue_ms.mean:.2f})")  # fmt: skip
+        emulated = r.compute_ms.mean
         print(f"    compute: {s.compute_ms - emulated:+.2f} ms (PyTriton's Python backend "
               f"around onnxruntime: {s.compute_ms:.2f} vs {emulated:.2f})")  # fmt: skip
         print(f"    HTTP + client (+ server request handling): {s.network_client_ms:.2f} ms")

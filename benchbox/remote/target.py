@@ -12,6 +12,7 @@ from benchbox.errors import BadInput
 Protocol = Literal["http", "grpc"]
 _REST_PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/?$")
 _GRPC_PATH = re.compile(r"^/(?P<name>[^/]+)(?:/(?:versions/)?(?P<version>[^/]+))?/?$")
+REMOTE_DEVICE = "remote"  # the device of every cell measured on a server
 FORMS = "http://HOST:PORT/v2/models/NAME[/versions/V] or grpc://HOST:PORT/NAME"
 
 

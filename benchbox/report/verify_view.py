@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchbox.parse import percentile_label
+from benchbox.report.format import server_split_text
 from benchbox.schema import ServerSplit, finite, to_dict
 from benchbox.verify import Figure, Verification
 
@@ -21,22 +22,7 @@ def split_line(split: ServerSplit | None, reason: str | None) -> str:
     """The server-side split in one line, or why it is unavailable."""
     if split is None:
         return f"server-side split unavailable: {reason or 'no request was counted'}"
-    batches = ", ".join(f"{b}×{n}" for b, n in split.batch_sizes.items())
-    mean_batch = split.inferences / split.executions if split.executions else None
-    rest = (
-        f"; network + client {_ms(split.network_client_ms)} ms"
-        if split.network_client_ms is not None
-        else ""
-    )
-    line = (
-        f"server side, mean per request: queue {_ms(split.queue_ms)} ms + compute "
-        f"{_ms(split.compute_ms)} ms{rest}"
-    )
-    if batches:
-        line += f"; batches formed {batches}"
-        if mean_batch is not None:
-            line += f" (mean {mean_batch:.2g})"
-    return line
+    return f"server side, mean per request: {server_split_text(split)}"
 
 
 def lines(v: Verification, split_reason: str | None = None) -> list[str]:
