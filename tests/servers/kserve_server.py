@@ -13,6 +13,8 @@ import argparse
 import itertools
 import sys
 
+import parent_watch
+
 a_parser = argparse.ArgumentParser()
 a_parser.add_argument("model")
 a_parser.add_argument("--name", default="mlp")
@@ -93,5 +95,6 @@ class OnnxModel(kserve.Model):
 
 
 if __name__ == "__main__":
+    parent_watch.start()
     models = [OnnxModel(ARGS.name, ARGS.model, False), OnnxModel("flaky", ARGS.model, True)]
     kserve.ModelServer(http_port=ARGS.http_port, grpc_port=ARGS.grpc_port, workers=1).start(models)

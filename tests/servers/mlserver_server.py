@@ -17,6 +17,7 @@ import shutil
 import sys
 
 import onnxruntime as ort
+import parent_watch
 
 DATATYPES = {"tensor(float)": "FP32", "tensor(int64)": "INT64", "tensor(int32)": "INT32"}
 
@@ -33,6 +34,7 @@ def _types(args) -> list[dict]:
 
 
 def main() -> None:
+    parent_watch.start()
     p = argparse.ArgumentParser()
     p.add_argument("model")
     p.add_argument("--name", default="mlp")

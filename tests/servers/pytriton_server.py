@@ -18,6 +18,7 @@ import logging
 
 import numpy as np
 import onnxruntime as ort
+import parent_watch
 from pytriton.decorators import batch
 from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
 from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig
@@ -58,6 +59,7 @@ def make_infer(session: ort.InferenceSession, flaky: bool):
 
 
 def main() -> None:
+    parent_watch.start()
     p = argparse.ArgumentParser()
     p.add_argument("model")
     p.add_argument("--name", default="mlp")
