@@ -20,7 +20,16 @@ from benchbox.recommend import recommend
 from benchbox.remote import session as remote
 from benchbox.remote.target import parse_headers
 from benchbox.report.store import load_report
-from benchbox.schema import MEASURED, Cell, Report, Result, ServerSplit, ServingConfig, cell_id
+from benchbox.schema import (
+    MEASURED,
+    Cell,
+    Report,
+    Result,
+    ServerSplit,
+    ServingConfig,
+    cell_id,
+    replace,
+)
 from benchbox.verdict import latency_bound, meets_target
 
 
@@ -127,10 +136,17 @@ def _objective(report: Report) -> str:
 
 
 def remote_cell(cell: Cell) -> Cell:
-    """The cell's load and batch size as a cell on the server (the server batches by itself)."""
+    """The cell's load and batch size as a cell on the server (the server batches by itself).
+
+    An open loop keeps its rate but not its in-process worker count: that count modelled the
+    sessions (or the batcher's queue, which takes every arrival), and a server takes the requests
+    in flight itself, so the client lets up to OPEN_POOL_DEFAULT of them be outstanding."""
     batch = 1 if cell.config.dynamic_batching is not None else cell.config.batch_size
     config = ServingConfig(device="remote", batch_size=batch)
-    return Cell(cell_id(config, cell.load), config, cell.load)
+    load = cell.load
+    if load.kind == "open":
+        load = replace(load, concurrency=remote.OPEN_POOL_DEFAULT)
+    return Cell(cell_id(config, load), config, load)
 
 
 def verify(

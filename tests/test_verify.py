@@ -8,6 +8,7 @@ from fixtures_reports import make_report
 from benchbox import schema
 from benchbox.errors import BadInput
 from benchbox.parse import LatencyTarget
+from benchbox.remote import session as remote
 from benchbox.report import verify_view
 from benchbox.verify import Verification, choose, figure, remote_cell
 
@@ -51,9 +52,12 @@ def test_the_server_cell_keeps_load_and_batch_and_drops_server_side_settings():
     local = schema.Cell("x", schema.ServingConfig("cpu", 2, 3, 1, batching), load)
     served = remote_cell(local)
     assert served.config == schema.ServingConfig(device="remote", batch_size=1)
-    assert served.load == load and served.id.startswith("remote/")
+    # the rate is kept; the in-process worker count is not a limit the server has
+    assert served.load == schema.replace(load, concurrency=remote.OPEN_POOL_DEFAULT)
+    assert served.id.startswith("remote/")
     batched = schema.Cell("y", schema.ServingConfig("cpu", 1, 1, 8), schema.Load("closed", 4))
     assert remote_cell(batched).config.batch_size == 8
+    assert remote_cell(batched).load == schema.Load("closed", 4)
 
 
 def test_verdict_line_shows_both_figures_with_cis_and_the_gap():
