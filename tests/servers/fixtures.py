@@ -6,6 +6,7 @@ Import the ones a module needs (`from servers.fixtures import pytriton  # noqa: 
 
 from __future__ import annotations
 
+import os
 import pathlib
 from collections.abc import Iterator
 
@@ -13,9 +14,18 @@ import pytest
 
 from benchbox import zoo
 
-from .process import Server, serve
+from . import process
+from .process import Server
 
 TOKEN = "benchbox-test-token"
+SKIP_ENV = "BENCHBOX_SKIP_SERVERS"  # =1: skip the real-server tests (no PyPI to build venvs)
+
+
+def serve(*args):
+    """process.serve, or a skip when BENCHBOX_SKIP_SERVERS=1."""
+    if os.environ.get(SKIP_ENV, "") not in ("", "0"):
+        pytest.skip(f"{SKIP_ENV} is set: the real-server tests are skipped")
+    return process.serve(*args)
 
 
 def _mlp(cache: pathlib.Path) -> str:
