@@ -61,6 +61,7 @@ def test_every_room_registers_once_however_often_main_runs(monkeypatch, capsys) 
         "models",
         "report",
         "profiles",
+        "verify",
     ]
 
 
