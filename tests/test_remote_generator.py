@@ -32,6 +32,7 @@ def _app(state: dict) -> web.Application:
     async def infer(request):
         await request.read()
         state["calls"] += 1
+        state["headers"] = dict(request.headers)
         if state.get("fail_every") and state["calls"] % state["fail_every"] == 0:
             return web.json_response({"error": "tiny server: scheduled failure"}, status=500)
         if state.get("stall"):
@@ -146,3 +147,15 @@ def test_a_measured_cell_counts_errors_and_fails_over_one_percent(tiny):
     assert "first error: HTTP 500: tiny server: scheduled failure" in done.reason
     kinds = {w.kind for w in done.warnings}
     assert {"request-errors", "no-server-split"} <= kinds
+
+
+def test_requests_carry_the_given_headers_and_ask_for_no_compression(tiny):
+    url, state = tiny
+    session = remote.connect(url, (("Authorization", "Bearer abc"),))
+    prepared = remote.prepare(session, model_mod.synthesize_inputs(session.model, 1))
+    assert remote.first_request(prepared) is None
+    headers = {k.lower(): v for k, v in state["headers"].items()}
+    assert headers["authorization"] == "Bearer abc"
+    assert headers["content-type"] == "application/json"
+    # a server that compresses for clients that accept it would be measured compressing
+    assert "accept-encoding" not in headers

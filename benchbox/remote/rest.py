@@ -121,11 +121,12 @@ class Sender:
     async def open(self) -> None:
         connector = aiohttp.TCPConnector(limit=self.connections, ttl_dns_cache=None)
         timeout = aiohttp.ClientTimeout(total=self.prepared.timeout_s)
-        # Nothing per request that a benchmark does not need: no cookies, no decompression.
+        # Nothing per request that a benchmark does not need: no cookies, no decompression, and
+        # no Accept-Encoding: Triton compresses answers for clients that accept gzip.
         self.session = aiohttp.ClientSession(
             connector=connector,
             timeout=timeout,
-            skip_auto_headers=("User-Agent",),
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
         )
