@@ -14,6 +14,10 @@ its loop outside those spin waits, over wall time) and its lateness (the issue d
 oversubscribed machine the busy share reads low (a waiting thread uses no CPU) while the
 lateness shows the wait.
 
+The `taken` column follows the in-process open loop's meaning: a request taken after its intended
+time waited that long for the pool (every slot in flight); the rest of its issue delay is the
+generator's.
+
 Several processes (`processes=N`): each runs its own loop with 1/N of the concurrency or of the
 rate (a Poisson stream split N ways is N Poisson streams), and ships its records to this process
 over a pipe every FLUSH_S; the parent appends them to that generator's recorder.
@@ -159,10 +163,15 @@ async def _open(
             pool.release()
 
     for k, off in enumerate(offsets.tolist()):
+        t_ask = clock()
         await pool.acquire()
-        t_take = clock()
+        t_got = clock()
         t_int = t0_ns + off
         await _sleep_until(t_int, stats)
+        # Only the time spent waiting for a free slot after the intended time is the pool's: the
+        # scheduler running late for any other reason is the generator's own lateness.
+        waited = t_got - max(t_ask, t_int)
+        t_take = t_int + waited if waited > 0 else min(t_got, t_int)
         task = asyncio.create_task(one(plan.first_index + k, t_int, t_take))
         inflight.add(task)
         task.add_done_callback(inflight.discard)
