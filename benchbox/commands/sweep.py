@@ -165,7 +165,12 @@ TargetOpt = Annotated[
     str | None, typer.Option("--latency-target", help="e.g. p99=20ms: recommend at the end.")
 ]
 ProfileOpt = Annotated[
-    str | None, typer.Option("--profile", help="Price/power profile: name or .toml file.")
+    str,
+    typer.Option(
+        "--profile",
+        help="Price/power profile: auto (the profile matching this host), a name, a .toml "
+        "file, or none.",
+    ),
 ]
 SamplesOpt = Annotated[bool, typer.Option("--save-samples", help="Keep raw latency samples.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for inputs and arrival times.")]
@@ -240,7 +245,7 @@ def sweep(
     confidence: ConfOpt = 0.95,
     search: SearchOpt = SearchKind.ADAPTIVE,
     latency_target: TargetOpt = None,
-    profile: ProfileOpt = None,
+    profile: ProfileOpt = "auto",
     shape: ShapeOpt = None,
     out: OutOpt = "reports",
     save_samples: SamplesOpt = False,
@@ -311,6 +316,7 @@ def run(
     max_duration: MaxDurOpt = "15s",
     stability: StabOpt = "10%",
     confidence: ConfOpt = 0.95,
+    profile: ProfileOpt = "auto",
     shape: ShapeOpt = None,
     out: OutOpt = "reports",
     save_samples: SamplesOpt = False,
@@ -335,6 +341,7 @@ def run(
         measure=MeasureOptions(*timing, save_samples, seed),
         shape=tuple(shape or ()),
         out=out,
+        profile=profile,
         target=target,
         headers=tuple(header or ()),
         generators=generators,

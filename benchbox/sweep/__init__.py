@@ -26,6 +26,7 @@ from benchbox.devices import device_problem, host_info, parse_device
 from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
+from benchbox.pricing import AUTO, choose_profile
 from benchbox.remote import session as remote
 from benchbox.report.store import check_writable, load_report, report_path, save_report
 from benchbox.schema import MEASURED, Cell, IdlePower, Profile, Report, SweepSettings, replace
@@ -47,7 +48,7 @@ class SweepRequest:
     out_dir: str = "reports"
     search: str = "grid"
     latency_target: str | None = None
-    profile: str | None = None
+    profile: str | None = None  # a name, a .toml file, "auto" (match this host) or None/"none"
     model_label: str | None = None
     isolate: bool = True  # each device group in its own worker process
     cell_timeout_s: float | None = None  # None: worker.default_cell_timeout_s(settings)
@@ -137,13 +138,13 @@ def run_sweep(
     progress = progress or Progress()
     out_dir = check_writable(req.out_dir)
     target = parse_target(req.latency_target) if req.latency_target else None
-    profile = None
-    if req.profile:
-        from benchbox.cost import load_profile
-
-        profile = load_profile(req.profile)
+    host = host_info()
     server = None
     if req.target is not None:  # probed before anything is planned: exit 2 when it is not there
+        # This machine is the client: its hardware says nothing of what the server costs, so
+        # only a profile named for the server's machine prices a remote sweep.
+        auto = (req.profile or "").strip().lower() == AUTO
+        profile = None if auto else choose_profile(req.profile, host)
         session = remote.connect(
             req.target.url, req.target.headers, req.shapes, model_path=req.model_path or None
         )
@@ -151,13 +152,14 @@ def run_sweep(
         make_worker = make_worker or remote_worker_factory(session, req.target.generators)
     else:
         check_devices(req.spec.devices)
+        profile = choose_profile(req.profile, host)
         info = model_mod.inspect_model(req.model_path, req.shapes)
         make_worker = make_worker or worker_factory(req.isolate, req.cell_timeout_s)
     cells = peak.plan_cells(req.spec) if peak.wanted(req.spec) else grid(req.spec)
     created = now_iso()
     path = report_path(out_dir, req.model_label or req.model_path, created)
     report = Report(
-        host=host_info(),
+        host=host,
         model=info,
         cells=tuple(cells),
         settings=sweep_settings(req),
@@ -377,7 +379,8 @@ def execute(
             if state["report"].cells[index[cell.id]] != cell:
                 emit(cell)
     except (Aborted, KeyboardInterrupt):
-        save_report(state["report"], path)
+        # priced like a finished sweep, so the cells measured so far carry their cost
+        save_report(finalize_report(state["report"], profile, None), path)
         raise Interrupted(
             f"interrupted; the partial report is saved in {path}",
             f"resume it with `benchbox sweep --resume {path}`",

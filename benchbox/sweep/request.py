@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from benchbox import model as model_mod
 from benchbox import parse, zoo
-from benchbox.cost import load_profile
 from benchbox.devices.inventory import expand_devices
 from benchbox.errors import BadInput
 from benchbox.load import Arrival, LoadKind
 from benchbox.measure.cell import MeasureSettings
+from benchbox.pricing import AUTO, check_choice
 from benchbox.remote.target import REMOTE_DEVICE, parse_headers, parse_url
 from benchbox.schema import replace
 from benchbox.sweep import RemoteTarget, SweepRequest, peak
@@ -57,7 +57,7 @@ class SweepOptions:
     measure: MeasureOptions = MeasureOptions()
     search: SearchKind = SearchKind.ADAPTIVE
     latency_target: str | None = None
-    profile: str | None = None
+    profile: str | None = AUTO
     shape: tuple[str, ...] = ()
     out: str = "reports"
     dynamic_batching: str | None = None
@@ -84,6 +84,7 @@ class CellOptions:
     measure: MeasureOptions = MeasureOptions()
     shape: tuple[str, ...] = ()
     out: str = "reports"
+    profile: str | None = AUTO
     target: str | None = None
     headers: tuple[str, ...] = ()
     generators: int = 1
@@ -145,8 +146,7 @@ def build_request(opts: SweepOptions) -> SweepRequest:
         isolate=opts.isolate,
         cell_timeout_s=cell_timeout_s(opts.cell_timeout),
     )
-    if opts.profile:
-        load_profile(opts.profile)  # fail before measuring
+    check_choice(opts.profile)  # fail before measuring
     return req
 
 
@@ -172,6 +172,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
                 search=SearchKind.GRID,
                 shape=opts.shape,
                 out=opts.out,
+                profile=opts.profile,
                 target=opts.target,
                 headers=opts.headers,
                 generators=opts.generators,
@@ -191,6 +192,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         None if opts.rate is None else str(opts.rate),
         opts.arrival,
     )
+    check_choice(opts.profile)  # fail before measuring
     return SweepRequest(
         model_path=path,
         spec=spec,
@@ -198,6 +200,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         shapes=parse.parse_shapes(list(opts.shape)),
         out_dir=opts.out,
         model_label=label,
+        profile=opts.profile,
     )
 
 
@@ -263,8 +266,7 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
         opts.arrival,
         peak_search=opts.latency_target is not None and not one_cell,
     )
-    if opts.profile:
-        load_profile(opts.profile)  # fail before measuring
+    check_choice(opts.profile)  # fail before measuring (`auto` prices nothing for a server)
     target = RemoteTarget(opts.target, parse_headers(list(opts.headers)), opts.generators)
     return SweepRequest(
         model_path=path,
