@@ -101,19 +101,24 @@ def test_run_target_writes_a_report_of_the_server(pytriton, tmp_path):
     r = cell["result"]
     assert r["errors"] == 0 and r["server_split"]["requests"] > 0
     assert r["generator"]["processes"] == 1
+    # the client's hardware does not price the server: `--profile auto` (the default) does not
+    assert doc["profile"] is None and r["cost_usd_per_million"] is None
 
 
 def test_sweep_target_over_grpc_recommends_and_resumes(pytriton, tmp_path):
     out = tmp_path / "reports"
     done = cli(
         "sweep", "--target", pytriton.grpc("mlp"), "--batch", "1,2", "-c", "1,2",
-        "--search", "grid", "--latency-target", "p99=1s", "--out", str(out), *QUICK,
+        "--search", "grid", "--latency-target", "p99=1s", "--out", str(out),
+        "--profile", "aws-c7i-2xlarge", *QUICK,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "server triton 2." in done.stdout and "grpc (raw_input_contents)" in done.stdout
     (path,) = out.glob("*.json")
     doc = json.loads(path.read_text())
     assert len(doc["cells"]) == 4 and doc["recommendation"]["winner"].startswith("remote/")
+    assert doc["profile"]["name"] == "aws-c7i-2xlarge"  # a profile named for the server prices it
+    assert all(c["result"]["cost_usd_per_million"] > 0 for c in doc["cells"])
     # an interrupted remote sweep resumes on the same server
     doc["cells"][0]["status"], doc["cells"][0]["result"] = "pending", None
     path.write_text(json.dumps(doc))
