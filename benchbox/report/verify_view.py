@@ -84,6 +84,6 @@ def as_json(v: Verification) -> dict[str, Any]:
             "meets_target": v.meets_target,
             "status": v.measured_cell.status,
             "reason": v.measured_cell.reason,
-            "warnings": list(v.measured_cell.warnings),
+            "warnings": [to_dict(w) for w in v.measured_cell.warnings],
         }
     )
