@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -47,8 +48,10 @@ def parse_duration_s(text: str, what: str = "duration", default_unit: str = "s")
     if not m:
         raise BadInput(f"{what} {text!r} is not a duration", "write it like 500ms, 2s or 1m")
     value = float(m.group(1)) * _UNIT_S[m.group(2) or default_unit]
+    if not math.isfinite(value):
+        raise BadInput(f"{what} {text!r} is too large", "write it like 500ms, 2s or 1m")
     if value <= 0:
-        raise BadInput(f"{what} {text!r} must be greater than zero")
+        raise BadInput(f"{what} {text!r} must be greater than zero", "e.g. 500ms, 2s or 1m")
     return value
 
 
@@ -62,7 +65,7 @@ def parse_int_list(text: str, what: str, minimum: int = 1) -> list[int]:
         except ValueError:
             raise BadInput(
                 f"--{what} {text!r}: {item!r} is not an integer",
-                f"write a comma-separated list like --{what} 1,2,4",
+                f"write a comma-separated list like --{what} {list_example(what)}",
             ) from None
         if value < minimum:
             raise BadInput(f"--{what} {text!r}: {value} is below the minimum of {minimum}")
@@ -79,7 +82,7 @@ def parse_float_list(text: str, what: str) -> list[float]:
         except ValueError:
             raise BadInput(
                 f"--{what} {text!r}: {item!r} is not a number",
-                f"write a comma-separated list like --{what} 100,200",
+                f"write a comma-separated list like --{what} {list_example(what)}",
             ) from None
         if not value > 0 or value == float("inf"):
             raise BadInput(f"--{what} {text!r}: {item} must be a positive number")
@@ -92,12 +95,24 @@ def parse_str_list(text: str, what: str) -> list[str]:
     return list(dict.fromkeys(_split(text, what)))
 
 
+# What a list option looks like, for the hint of a malformed one (default: numbers).
+_LIST_EXAMPLES = {"device": "cpu,openvino", "rate": "100,200"}
+
+
+def list_example(what: str) -> str:
+    """An example value of the list option `--what`, e.g. 'cpu,openvino' for --device."""
+    return _LIST_EXAMPLES.get(what, "1,2,4")
+
+
 def _split(text: str, what: str) -> list[str]:
     items = [s.strip() for s in str(text).split(",")]
-    if not text or any(not s for s in items):
+    example = f"--{what} {list_example(what)}"
+    if not str(text).strip():
+        raise BadInput(f"--{what} is empty", f"give at least one value, like {example}")
+    if any(not s for s in items):
         raise BadInput(
             f"--{what} {text!r} is not a valid list",
-            f"write it comma-separated, like --{what} 1,2,4",
+            f"write it comma-separated, like {example}",
         )
     return items
 
@@ -112,13 +127,13 @@ def parse_target(text: str) -> LatencyTarget:
             f"latency target {text!r} is not valid" + (f": {problem}" if sep and problem else ""),
             "write it as pNN=VALUE with p50, p90, p95, p99 or p99.9, e.g. p99=20ms",
         )
-    try:
-        value_s = parse_duration_s(value, "latency target", default_unit="ms")
-    except BadInput:
+    if not _DURATION.match(value):
         raise BadInput(
             f"latency target {text!r}: {value!r} is not a duration",
             "write it as pNN=VALUE, e.g. p99=20ms or p95=0.5s",
-        ) from None
+        )
+    value_s = parse_duration_s(value, "latency target", default_unit="ms")
+
     return LatencyTarget(name.replace(".", "_"), value_s * 1000.0)
 
 
@@ -167,14 +182,21 @@ def parse_choice(kind: type[Choice], text: str, what: str, flag: str | None = No
 
 
 def parse_percent(text: str, what: str) -> float:
-    """'5%' or '0.05' -> 0.05."""
+    """'5%' or '0.05' -> 0.05; a bare number above 1 ('5') is refused as ambiguous."""
     s = str(text).strip()
     try:
         value = float(s[:-1]) / 100.0 if s.endswith("%") else float(s)
     except ValueError:
         raise BadInput(f"--{what} {text!r} is not a percentage", "write it like 5%") from None
+    if not math.isfinite(value):
+        raise BadInput(f"--{what} {text!r} is not a finite percentage", "write it like 5%")
     if value < 0:
-        raise BadInput(f"--{what} {text!r} must not be negative")
+        raise BadInput(f"--{what} {text!r} must not be negative", "write it like 5%")
+    if not s.endswith("%") and value > 1:
+        raise BadInput(
+            f"--{what} {text!r} is a bare number: a percentage needs its % sign",
+            f"write --{what} {s}% for {s} percent (or a fraction like 0.05)",
+        )
     return value
 
 
@@ -207,8 +229,17 @@ def parse_dynamic_batching(
         for part in chunk.split(","):
             key, sep, value = part.partition("=")
             key = key.strip().lower().replace("-", "_")
-            if not sep or key not in ("max_batch", "delay", "preferred") or key in fields:
-                raise BadInput(f"--dynamic-batching {chunk.strip()!r}: {part.strip()!r}", _DB_HINT)
+            if not sep:
+                why = f"{part.strip()!r} is not KEY=VALUE" if part.strip() else "an empty part"
+                raise BadInput(f"--dynamic-batching {chunk.strip()!r}: {why}", _DB_HINT)
+            if key not in ("max_batch", "delay", "preferred"):
+                raise BadInput(
+                    f"--dynamic-batching {chunk.strip()!r}: unknown key {key!r}"
+                    " (the keys are max_batch, delay and preferred)",
+                    _DB_HINT,
+                )
+            if key in fields:
+                raise BadInput(f"--dynamic-batching {chunk.strip()!r}: {key} given twice", _DB_HINT)
             fields[key] = value.strip()
         if "max_batch" not in fields:
             raise BadInput(f"--dynamic-batching {chunk.strip()!r} needs max_batch", _DB_HINT)

@@ -15,11 +15,15 @@ from benchbox.cost import load_profile
 from benchbox.devices.inventory import expand_devices
 from benchbox.errors import BadInput
 from benchbox.load import Arrival, LoadKind
-from benchbox.measure.cell import MeasureSettings
+from benchbox.measure.cell import MIN_MEASURED_REQUESTS, MeasureSettings
 from benchbox.schema import replace
 from benchbox.sweep import SweepRequest, peak
 from benchbox.sweep.plan import SweepSpec
 from benchbox.sweep.search import SearchKind
+
+# The shortest --duration, --window or --min-duration: below it, timer and collection overheads
+# are the measurement.
+MIN_TIMING_S = 0.01
 
 # The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores.
 DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2", "latency_target": "p99=50ms"}
@@ -103,9 +107,9 @@ def build_request(opts: SweepOptions) -> SweepRequest:
     path, label = resolve_model(opts.model)
     spec = sweep_spec(
         opts.device,
-        opts.batch or DEMO["batch"],
-        opts.concurrency or DEMO["concurrency"],
-        opts.threads or DEMO["threads"],
+        DEMO["batch"] if opts.batch is None else opts.batch,
+        DEMO["concurrency"] if opts.concurrency is None else opts.concurrency,
+        DEMO["threads"] if opts.threads is None else opts.threads,
         opts.instances,
         opts.load,
         opts.rate,
@@ -190,6 +194,10 @@ def measure_settings(opts: MeasureOptions) -> MeasureSettings:
     """MeasureSettings from the command line's text options."""
     if not 0.5 <= opts.confidence < 1.0:
         raise BadInput(f"--confidence {opts.confidence} must be between 0.5 and 1 (e.g. 0.95)")
+    if not 0 <= opts.seed < 2**32:
+        raise BadInput(
+            f"--seed {opts.seed} is out of range", f"give a whole number from 0 to {2**32 - 1}"
+        )
     warmup_s = (
         None
         if opts.warmup.strip().lower() == "auto"
@@ -201,10 +209,25 @@ def measure_settings(opts: MeasureOptions) -> MeasureSettings:
         raise BadInput(
             f"--max-duration {opts.max_duration} is shorter than --min-duration {opts.min_duration}"
         )
+    duration_s = (
+        parse.parse_duration_s(opts.duration, "--duration") if opts.duration is not None else None
+    )
+    window_s = parse.parse_duration_s(opts.window, "--window")
+    for flag, text, value in (
+        ("--duration", opts.duration, duration_s),
+        ("--window", opts.window, window_s),
+        ("--min-duration", opts.min_duration, min_s),
+    ):
+        if value is not None and value < MIN_TIMING_S:
+            raise BadInput(
+                f"{flag} {text} is too short to time requests in",
+                f"give at least {MIN_TIMING_S * 1000:g}ms (a cell also runs until it holds"
+                f" {MIN_MEASURED_REQUESTS} requests)",
+            )
     return MeasureSettings(
         warmup_s=warmup_s,
-        duration_s=parse.parse_duration_s(opts.duration, "--duration") if opts.duration else None,
-        window_s=parse.parse_duration_s(opts.window, "--window"),
+        duration_s=duration_s,
+        window_s=window_s,
         min_duration_s=min_s,
         max_duration_s=max_s,
         stability=parse.parse_percent(opts.stability, "stability"),
@@ -229,7 +252,7 @@ def sweep_spec(
     load = parse.parse_choice(LoadKind, load, "load kind", "--load")
     arrival = parse.parse_choice(Arrival, arrival, "arrival distribution", "--arrival")
     devices = expand_devices(device)
-    rates = parse.parse_float_list(rate, "rate") if rate else []
+    rates = parse.parse_float_list(rate, "rate") if rate is not None else []
     if load == LoadKind.OPEN and not rates and not peak_search:
         raise BadInput(
             "--load open needs --rate",
