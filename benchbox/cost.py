@@ -16,6 +16,7 @@ from typing import Any
 
 from benchbox import schema
 from benchbox.errors import BadInput
+from benchbox.files import require_regular_file
 from benchbox.schema import PowerSpec, Profile
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
@@ -201,6 +202,7 @@ def _display(path: Path) -> str:
 
 def _load_file(path: Path) -> Profile:
     where = _display(path)
+    require_regular_file(path, "profile")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -209,6 +211,8 @@ def _load_file(path: Path) -> Profile:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise BadInput(f"{where}: not a text file (profiles are UTF-8 TOML)") from None
+    except RecursionError:
+        raise BadInput(f"{where}: nested too deeply to be a profile") from None
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(
             f"{where}: not valid TOML ({exc})",

@@ -25,6 +25,7 @@ import onnx
 from onnx import TensorProto
 
 from benchbox.errors import BadInput
+from benchbox.files import require_regular_file
 from benchbox.schema import ModelInfo, TensorSpec
 
 SEQ_DEFAULT = 128
@@ -70,6 +71,7 @@ _LIMITS_BY_SHA: dict[str, dict[str, int]] = {}
 def sha256_file(path: str | os.PathLike) -> str:
     """The sha256 hex digest of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
+    require_regular_file(path, "model file")
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
@@ -83,6 +85,7 @@ def _load(path: pathlib.Path) -> onnx.ModelProto:
         raise BadInput(f"model file '{path}' does not exist", hint_zoo)
     if path.is_dir():
         raise BadInput(f"model path '{path}' is a directory, not an ONNX file", hint_zoo)
+    require_regular_file(path, "model file", hint_zoo)
     try:
         model = onnx.load_model(str(path), format="protobuf", load_external_data=False)
     except PermissionError:

@@ -25,6 +25,11 @@ from benchbox.sweep.search import SearchKind
 # are the measurement.
 MIN_TIMING_S = 0.01
 
+# The most requests in flight an in-process load may keep (one thread each): starting threads
+# while the others already run slows down with their number squared (about 8 s for 128, 70 s
+# for 512 on 2 cores, for the tiny MLP).
+MAX_CONCURRENCY = 256
+
 # The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores.
 DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2", "latency_target": "p99=50ms"}
 
@@ -259,10 +264,18 @@ def sweep_spec(
             "e.g. --load open --rate 100,200 (or, in a sweep, --latency-target p99=20ms without"
             " --rate to search each config's peak rate)",
         )
+    concurrencies = parse.parse_int_list(concurrency, "concurrency")
+    if concurrencies[-1] > MAX_CONCURRENCY:
+        raise BadInput(
+            f"--concurrency {concurrencies[-1]} is above the limit of {MAX_CONCURRENCY}",
+            "each request in flight is a thread of the measuring process; past the limit the"
+            " threads take minutes to start and contend for the interpreter, so the figures"
+            " would measure benchbox, not the model (use --load open --rate for heavier loads)",
+        )
     return SweepSpec(
         devices=tuple(devices),
         batch_sizes=tuple(parse.parse_int_list(batch, "batch")),
-        concurrencies=tuple(parse.parse_int_list(concurrency, "concurrency")),
+        concurrencies=tuple(concurrencies),
         threads=tuple(parse.parse_int_list(threads, "threads")),
         instances=tuple(parse.parse_int_list(instances, "instances")),
         load_kind=load,
