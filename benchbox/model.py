@@ -105,8 +105,13 @@ def _load(path: pathlib.Path) -> onnx.ModelProto:
     return model
 
 
-def inspect_model(path: str | os.PathLike, shapes: dict[str, int] | None = None) -> ModelInfo:
-    """Inputs, outputs, opset, batch axis and symbolic dim sizes of an ONNX file."""
+def inspect_model(
+    path: str | os.PathLike,
+    shapes: dict[str, int | str] | None = None,
+    values: dict[str, float | list] | None = None,
+) -> ModelInfo:
+    """Inputs, outputs, opset, batch axis and symbolic dim sizes of an ONNX file; `shapes` may
+    tie a dim to the batch ("batch"), `values` set inputs' values (checked against the model)."""
     p = pathlib.Path(path)
     model = _load(p)
     graph = model.graph
@@ -123,10 +128,13 @@ def inspect_model(path: str | os.PathLike, shapes: dict[str, int] | None = None)
     outputs = tuple(_spec(vi, "output") for vi in graph.output)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     batch = _batch(inputs)
-    dims, defaulted = _dims(inputs, batch, shapes or {})
+    shapes = shapes or {}
+    tied = tuple(n for n, v in shapes.items() if v == "batch")
+    sizes = {n: int(v) for n, v in shapes.items() if v != "batch"}
+    dims, defaulted = _dims(inputs, batch, sizes, tied)
     sha = sha256_file(p)
     _LIMITS_BY_SHA[sha] = _index_limits(graph)
-    return ModelInfo(
+    info = ModelInfo(
         path=str(path),
         sha256=sha,
         opset=opset,
@@ -135,7 +143,32 @@ def inspect_model(path: str | os.PathLike, shapes: dict[str, int] | None = None)
         batch=batch,
         dims=dims,
         dims_defaulted=defaulted,
+        batch_dims=tied,
+        input_values=dict(values or {}),
     )
+    _check_values(info)
+    return info
+
+
+def _check_values(info: ModelInfo) -> None:
+    """BadInput when `--input` names no input, or its value does not fit the input's shape."""
+    names = [s.name for s in info.inputs]
+    shapes = input_shapes(info, 1)
+    for name, value in info.input_values.items():
+        if name not in names:
+            raise BadInput(
+                f"--input {name}: the model has no input of that name",
+                f"its inputs: {', '.join(names)}",
+            )
+        try:
+            if np.broadcast_shapes(np.shape(value), shapes[name]) != shapes[name]:
+                raise ValueError("the value is larger than the input")
+        except ValueError:
+            raise BadInput(
+                f"--input {name}: a value of shape {list(np.shape(value))} does not fit the"
+                f" input's shape {list(shapes[name])}",
+                "give one number to fill it, or an array of its shape",
+            ) from None
 
 
 def index_limits(path: str | os.PathLike) -> dict[str, int]:
@@ -208,7 +241,10 @@ def default_dim(name: str, spec: TensorSpec | None = None, axis: int | None = No
 
 
 def _dims(
-    inputs: tuple[TensorSpec, ...], batch: int | str | None, shapes: dict[str, int]
+    inputs: tuple[TensorSpec, ...],
+    batch: int | str | None,
+    shapes: dict[str, int],
+    tied: tuple[str, ...] = (),
 ) -> tuple[dict[str, int], tuple[str, ...]]:
     batch_syms = _batch_symbols(inputs, batch)
     symbols: dict[str, tuple[TensorSpec, int]] = {}
@@ -216,7 +252,7 @@ def _dims(
         for axis, d in enumerate(spec.shape):
             if isinstance(d, str) and d not in batch_syms and d not in symbols:
                 symbols[d] = (spec, axis)
-    unknown = [n for n in shapes if n not in symbols]
+    unknown = [n for n in (*shapes, *tied) if n not in symbols]
     if unknown:
         batch_given = [n for n in unknown if n in batch_syms]
         if batch_given:
@@ -231,7 +267,14 @@ def _dims(
         )
     dims: dict[str, int] = {}
     defaulted: list[str] = []
+    if tied and batch != "dynamic":
+        raise BadInput(
+            f"--shape {tied[0]}=batch: the model has no dynamic batch dimension to follow",
+            "give the dim a size instead, e.g. --shape " + f"{tied[0]}=1",
+        )
     for name, (spec, axis) in symbols.items():
+        if name in tied:
+            continue
         if name in shapes:
             if int(shapes[name]) < 1:
                 raise BadInput(f"--shape {name}={shapes[name]}: the size must be at least 1")
@@ -309,7 +352,7 @@ def input_shapes(info: ModelInfo, batch_size: int) -> dict[str, tuple[int, ...]]
     """The concrete shape of every input for a batch size (symbolic dims from `info.dims`)."""
     if batch_size < 1:
         raise BadInput(f"batch size {batch_size} must be at least 1")
-    batch_syms = _batch_symbols(info.inputs, info.batch)
+    batch_syms = _batch_symbols(info.inputs, info.batch) | set(info.batch_dims)
     out: dict[str, tuple[int, ...]] = {}
     for spec in info.inputs:
         shape = []
@@ -338,6 +381,10 @@ def synthesize_inputs(
     for _ in range(max(1, pool_size)):
         feed = {}
         for spec in info.inputs:
+            if spec.name in info.input_values:  # the user's value, the same in every set
+                value = np.asarray(info.input_values[spec.name], dtype=_NUMPY[spec.dtype])
+                feed[spec.name] = np.array(np.broadcast_to(value, shapes[spec.name]))  # 0-d kept
+                continue
             feed[spec.name] = _tensor(spec, shapes[spec.name], limits.get(spec.name), rng)
         pool.append(feed)
     return pool

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -149,22 +150,79 @@ def percentile_problem(name: str) -> str | None:
     return None
 
 
-def parse_shapes(items: list[str] | None) -> dict[str, int]:
-    """['seq=128', 'height=224'] (or 'seq=128,height=224') -> {'seq': 128, 'height': 224}."""
-    out: dict[str, int] = {}
+BATCH = "batch"  # `--shape NAME=batch` ties a symbolic dim to the batch size
+
+
+def parse_shapes(items: list[str] | None) -> dict[str, int | str]:
+    """['seq=128', 'state_batch=batch'] (or 'seq=128,height=224') -> {'seq': 128, ...}; the
+    value 'batch' ties the dim to the batch size."""
+    out: dict[str, int | str] = {}
     for item in items or []:
         for part in str(item).split(","):
             name, sep, value = part.partition("=")
             if not sep or not name.strip():
-                raise BadInput(f"--shape {part!r} is not NAME=SIZE", "e.g. --shape seq=128")
+                raise BadInput(
+                    f"--shape {part!r} is not NAME=SIZE", "e.g. --shape seq=128 or state=batch"
+                )
+            if value.strip().lower() == BATCH:
+                out[name.strip()] = BATCH
+                continue
             try:
                 size = int(value)
             except ValueError:
-                raise BadInput(f"--shape {part!r}: {value!r} is not an integer") from None
+                raise BadInput(
+                    f"--shape {part!r}: {value!r} is not an integer (or 'batch')",
+                    "e.g. --shape seq=128, or --shape state_batch=batch to follow the batch size",
+                ) from None
             if size < 1:
                 raise BadInput(f"--shape {part!r}: the size must be at least 1")
+            if size > MAX_DIM:
+                raise BadInput(f"--shape {part!r}: {size} is above the limit of {MAX_DIM:,}")
             out[name.strip()] = size
     return out
+
+
+MAX_DIM = 1 << 24  # a symbolic dim's largest size: larger ones only exhaust memory
+
+
+def parse_input_values(items: list[str] | None) -> dict[str, float | list]:
+    """['sr=16000', 'state=0', 'ids=[[1,2,3]]'] -> {'sr': 16000.0, ...}: a number fills the
+    input, a JSON array is its value (broadcast to the input's shape)."""
+    out: dict[str, float | list] = {}
+    for item in items or []:
+        name, sep, value = str(item).partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise BadInput(f"--input {item!r} is not NAME=VALUE", "e.g. --input sr=16000")
+        if value.startswith("["):
+            try:
+                array = json.loads(value)
+            except (ValueError, RecursionError):
+                raise BadInput(
+                    f"--input {item!r}: {value[:40]!r} is not a JSON array of numbers",
+                    "e.g. --input ids=[[1,2,3]]",
+                ) from None
+            if not _numbers(array):
+                raise BadInput(f"--input {item!r}: the array must hold numbers only")
+            out[name] = array
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            raise BadInput(
+                f"--input {item!r}: {value!r} is not a number or a JSON array",
+                "e.g. --input sr=16000 or --input state=0",
+            ) from None
+        if not math.isfinite(number):
+            raise BadInput(f"--input {item!r}: the value must be a finite number")
+        out[name] = number
+    return out
+
+
+def _numbers(x: object, depth: int = 0) -> bool:
+    if isinstance(x, list):
+        return depth < 32 and all(_numbers(v, depth + 1) for v in x)
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def parse_choice(kind: type[Choice], text: str, what: str, flag: str | None = None) -> Choice:

@@ -13,6 +13,10 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   wrote "kind: text" strings; both load); issue_delay_ms gains mean and p90 (queue_ms/compute_ms
   had them), so all three are one spread; settings, profile and histogram are typed (keys
   unchanged); batch_size_counts keys are batch sizes (ints in memory, strings in JSON).
+  Within 1.1 (additions with defaults): model.batch_dims (symbolic dims tied to the batch
+  with `--shape NAME=batch`, also a value "batch" in settings.shapes) and model.input_values
+  (`--input NAME=VALUE`). Loading checks values, not only types: numbers are finite, measured
+  figures non-negative, latencies ordered, CIs hold their point, cell ids unique.
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -92,6 +96,11 @@ class ModelInfo:
     # Values used for symbolic non-batch dims, and whether each came from the user or a default.
     dims: dict[str, int] = field(default_factory=dict)
     dims_defaulted: tuple[str, ...] = ()
+    # Symbolic dims tied to the batch size by the user (`--shape state_batch=batch`).
+    batch_dims: tuple[str, ...] = ()
+    # Values fed to inputs instead of synthesized data (`--input sr=16000`): a number fills the
+    # tensor, a nested list is the tensor (broadcast to the input's shape).
+    input_values: dict[str, float | list[Any]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- configs and loads
@@ -360,7 +369,7 @@ class SweepSettings:
     model: str = ""
     spec: SweepSpec = field(default_factory=SweepSpec)
     measure: MeasureSettings = field(default_factory=MeasureSettings)
-    shapes: dict[str, int] = field(default_factory=dict)
+    shapes: dict[str, int | Literal["batch"]] = field(default_factory=dict)  # "batch": tied
     search: str = "grid"
     latency_target: str | None = None
     profile: str | None = None

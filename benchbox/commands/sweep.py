@@ -17,13 +17,22 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.progress import Progress as RichProgress
+from rich.text import Text
 
 from benchbox.commands.options import choice_option
 from benchbox.errors import GateFailed
 from benchbox.load import Arrival, LoadKind
+from benchbox.report.format import reason_line
 from benchbox.report.render import render_cell_detail, render_report, stdout_console
 from benchbox.schema import Cell, Report, report_to_json
-from benchbox.sweep import Progress, SweepRequest, resume_sweep, run_sweep, stop_on_signals
+from benchbox.sweep import (
+    NoCellMeasured,
+    Progress,
+    SweepRequest,
+    resume_sweep,
+    run_sweep,
+    stop_on_signals,
+)
 from benchbox.sweep.request import (
     CellOptions,
     MeasureOptions,
@@ -71,7 +80,8 @@ class BarProgress(Progress):
             self.bar.advance(self.task)
         if cell.status == "failed":
             self.bar.console.print(
-                f"[dim]{cell.id}: {cell.status} — {cell.reason}[/]", highlight=False
+                Text(f"{cell.id}: {cell.status} — {reason_line(cell.reason)}", style="dim"),
+                highlight=False,
             )
 
     def close(self) -> None:
@@ -92,7 +102,8 @@ def show_sweep(report: Report, saved: Path, as_json: bool) -> None:
         raise GateFailed(
             f"no configuration meets {rec.percentile.replace('_', '.')}={rec.target_ms:g}ms"
             f" (report saved in {saved})",
-            "see the closest cell above; relax the target, or measure other devices or configs",
+            ("" if as_json else "see the closest cell above; ")
+            + "relax the target, or measure other devices or configs",
         )
 
 
@@ -132,7 +143,20 @@ MaxDurOpt = Annotated[str, typer.Option("--max-duration", help="Longest measurin
 StabOpt = Annotated[str, typer.Option("--stability", help="Window agreement tolerance.")]
 ConfOpt = Annotated[float, typer.Option("--confidence", help="Confidence level of the CIs.")]
 ShapeOpt = Annotated[
-    list[str] | None, typer.Option("--shape", help="Symbolic dim value, e.g. seq=128 (repeatable).")
+    list[str] | None,
+    typer.Option(
+        "--shape",
+        help="Symbolic dim value, e.g. seq=128, or NAME=batch to follow the batch size "
+        "(repeatable).",
+    ),
+]
+InputOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input",
+        help="An input's value instead of synthesized data, e.g. sr=16000 (a number fills the "
+        "tensor; a JSON array like [[1,2]] is broadcast to its shape; repeatable).",
+    ),
 ]
 OutOpt = Annotated[str, typer.Option("--out", "-o", help="Folder for the report.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
@@ -198,6 +222,12 @@ def _run(req: SweepRequest | ResumeRequest, as_json: bool) -> tuple[Report, Path
                     cell_timeout_s=req.cell_timeout_s,
                 )
             return run_sweep(req, progress=bar, abort=abort)
+    except NoCellMeasured as exc:
+        if as_json:  # --json always prints the report, also when nothing could be measured
+            sys.stdout.write(report_to_json(exc.report))
+        else:  # the model header (with the dims that were defaulted) and why each cell failed
+            render_report(exc.report, stdout_console())
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -225,6 +255,7 @@ def sweep(
     latency_target: TargetOpt = None,
     profile: ProfileOpt = None,
     shape: ShapeOpt = None,
+    input_value: InputOpt = None,
     out: OutOpt = "reports",
     save_samples: SamplesOpt = False,
     seed: SeedOpt = 0,
@@ -254,6 +285,7 @@ def sweep(
             latency_target=latency_target,
             profile=profile,
             shape=tuple(shape or ()),
+            inputs=tuple(input_value or ()),
             out=out,
             dynamic_batching=dynamic_batching,
             cell_timeout=cell_timeout,
@@ -283,6 +315,7 @@ def run(
     stability: StabOpt = "10%",
     confidence: ConfOpt = 0.95,
     shape: ShapeOpt = None,
+    input_value: InputOpt = None,
     out: OutOpt = "reports",
     save_samples: SamplesOpt = False,
     seed: SeedOpt = 0,
@@ -302,6 +335,7 @@ def run(
         arrival=arrival,
         measure=MeasureOptions(*timing, save_samples, seed),
         shape=tuple(shape or ()),
+        inputs=tuple(input_value or ()),
         out=out,
     )
     report, saved = _run(build_cell_request(opts), as_json)

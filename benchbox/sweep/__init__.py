@@ -26,6 +26,7 @@ from benchbox.devices import device_problem, host_info, parse_device
 from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
+from benchbox.report.format import reason_line
 from benchbox.report.store import check_writable, load_report, report_path, save_report
 from benchbox.schema import MEASURED, Cell, IdlePower, Profile, Report, SweepSettings, replace
 from benchbox.sweep import peak, search
@@ -42,7 +43,8 @@ class SweepRequest:
     model_path: str
     spec: SweepSpec
     settings: MeasureSettings
-    shapes: dict[str, int] = field(default_factory=dict)
+    shapes: dict[str, int | str] = field(default_factory=dict)
+    input_values: dict[str, float | list] = field(default_factory=dict)
     out_dir: str = "reports"
     search: str = "grid"
     latency_target: str | None = None
@@ -50,6 +52,14 @@ class SweepRequest:
     model_label: str | None = None
     isolate: bool = True  # each device group in its own worker process
     cell_timeout_s: float | None = None  # None: worker.default_cell_timeout_s(settings)
+
+
+class NoCellMeasured(NothingMeasured):
+    """No cell of a finished sweep could be measured; the saved report comes with it (exit 3)."""
+
+    def __init__(self, message: str, hint: str | None, report: Report) -> None:
+        super().__init__(message, hint)
+        self.report = report
 
 
 class Progress:
@@ -130,7 +140,7 @@ def run_sweep(
         from benchbox.cost import load_profile
 
         profile = load_profile(req.profile)
-    info = model_mod.inspect_model(req.model_path, req.shapes)
+    info = model_mod.inspect_model(req.model_path, req.shapes, req.input_values)
     cells = peak.plan_cells(req.spec) if peak.wanted(req.spec) else grid(req.spec)
     created = now_iso()
     path = report_path(out_dir, req.model_label or req.model_path, created)
@@ -342,10 +352,13 @@ def execute(
     report = finalize_report(state["report"], profile, target)
     save_report(report, path)
     if not any(c.status in MEASURED for c in report.cells):
-        reasons = dict.fromkeys(f"{c.status}: {c.reason}" for c in report.cells if c.reason)
-        raise NothingMeasured(
+        reasons = dict.fromkeys(
+            f"{c.status}: {reason_line(c.reason)}" for c in report.cells if c.reason
+        )
+        raise NoCellMeasured(
             f"no cell could be measured (report saved in {path})",
-            "; ".join(reasons)[:300] or None,
+            "; ".join(reasons) or None,
+            report=report,
         )
     return report, path
 

@@ -67,6 +67,7 @@ class SweepOptions:
     latency_target: str | None = None
     profile: str | None = None
     shape: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
     out: str = "reports"
     dynamic_batching: str | None = None
     cell_timeout: str = "auto"
@@ -88,6 +89,7 @@ class CellOptions:
     arrival: Arrival = Arrival.POISSON
     measure: MeasureOptions = MeasureOptions()
     shape: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
     out: str = "reports"
 
 
@@ -136,6 +138,7 @@ def build_request(opts: SweepOptions) -> SweepRequest:
         spec=spec,
         settings=measure_settings(opts.measure),
         shapes=shapes,
+        input_values=parse.parse_input_values(list(opts.inputs)),
         out_dir=opts.out,
         model_label=label,
         search=search,
@@ -171,6 +174,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         spec=spec,
         settings=measure_settings(opts.measure),
         shapes=parse.parse_shapes(list(opts.shape)),
+        input_values=parse.parse_input_values(list(opts.inputs)),
         out_dir=opts.out,
         model_label=label,
     )
@@ -288,7 +292,7 @@ def dynamic_batching_spec(
     spec: SweepSpec,
     text: str,
     model_path: str,
-    shapes: dict[str, int],
+    shapes: dict[str, int | str],
     latency_target: str | None,
     concurrency_given: bool,
 ) -> SweepSpec:
