@@ -172,7 +172,7 @@ def load_profile(name_or_path: str) -> Profile:
         raise BadInput("the profile name is empty", _known_hint())
     candidate = Path(text).expanduser()
     looks_like_path = text.endswith(".toml") or os.sep in text or (os.altsep or "\0") in text
-    if candidate.is_file() and (looks_like_path or text not in _index()):
+    if candidate.exists() and (looks_like_path or text not in _index()):
         return _load_file(candidate)
     if looks_like_path:
         raise BadInput(f"profile file {text} does not exist", _known_hint())

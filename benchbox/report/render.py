@@ -150,14 +150,13 @@ def render_header(report: Report, console: Console) -> None:
     defaulted = f" (defaults: {', '.join(m.dims_defaulted)})" if m.dims_defaulted else ""
     tied = f"  following the batch: {', '.join(m.batch_dims)}" if m.batch_dims else ""
     values = ", ".join(f"{k}={_short(v)}" for k, v in m.input_values.items())
-    console.print(
-        f"[bold]model[/] {m.path}  sha256 {m.sha256[:12]}  opset {m.opset}  batch {m.batch}"
+    line = (
+        f" {m.path}  sha256 {m.sha256[:12]}  opset {m.opset}  batch {m.batch}"
         + (f"  dims {dims}{defaulted}" if dims else "")
         + tied
-        + (f"  inputs set: {values}" if values else ""),
-        highlight=False,
-        markup=False,
+        + (f"  inputs set: {values}" if values else "")
     )
+    console.print(Text.assemble(("model", "bold"), line), highlight=False)
     gpus = ", ".join(g.name for g in h.gpus) or "no GPU"
     console.print(
         f"[bold]host[/] {h.hostname}  {h.cpu_model} ({h.cpu_cores_logical} cores)  "
