@@ -16,6 +16,7 @@ The report lists the dims that got a default (`ModelInfo.dims_defaulted`).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import pathlib
 import re
@@ -365,6 +366,16 @@ def input_shapes(info: ModelInfo, batch_size: int) -> dict[str, tuple[int, ...]]
                 shape.append(info.dims.get(d) or default_dim(d, spec, axis))
         out[spec.name] = tuple(shape)
     return out
+
+
+def input_bytes(info: ModelInfo, batch_size: int) -> int:
+    """The bytes of one input set for a batch size (the inputs benchbox can synthesize)."""
+    shapes = input_shapes(info, batch_size)
+    return sum(
+        math.prod(shapes[s.name]) * _NUMPY[s.dtype].itemsize
+        for s in info.inputs
+        if s.dtype in _NUMPY
+    )
 
 
 def synthesize_inputs(

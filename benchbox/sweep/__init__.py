@@ -28,10 +28,19 @@ from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
 from benchbox.report.format import reason_line
 from benchbox.report.store import check_writable, load_report, report_path, save_report
-from benchbox.schema import MEASURED, Cell, IdlePower, Profile, Report, SweepSettings, replace
+from benchbox.schema import (
+    MEASURED,
+    Cell,
+    IdlePower,
+    ModelInfo,
+    Profile,
+    Report,
+    SweepSettings,
+    replace,
+)
 from benchbox.sweep import peak, search
 from benchbox.sweep.plan import SweepSpec, grid, group_key
-from benchbox.sweep.runner import CellContext, InProcessWorker
+from benchbox.sweep.runner import POOL_SIZE, CellContext, InProcessWorker
 
 NO_ISOLATION_ENV = "BENCHBOX_NO_ISOLATION"
 
@@ -141,6 +150,7 @@ def run_sweep(
 
         profile = load_profile(req.profile)
     info = model_mod.inspect_model(req.model_path, req.shapes, req.input_values)
+    check_input_memory(info, req.spec)
     cells = peak.plan_cells(req.spec) if peak.wanted(req.spec) else grid(req.spec)
     created = now_iso()
     path = report_path(out_dir, req.model_label or req.model_path, created)
@@ -167,6 +177,20 @@ def run_sweep(
         idle_power_w=idle.power_w if idle else None,
     )
     return execute(report, path, ctx, req.search, target, profile, progress, abort, make_worker)
+
+
+def check_input_memory(info: ModelInfo, spec: SweepSpec) -> None:
+    """BadInput, before measuring, when the largest batch's input pool cannot fit in memory."""
+    batches = [*spec.batch_sizes, *(db.max_batch for db in spec.dynamic_batching)]
+    largest = max(batches, default=1)
+    need = model_mod.input_bytes(info, largest) * POOL_SIZE
+    available = psutil.virtual_memory().available
+    if need > available // 2:
+        raise BadInput(
+            f"batch {largest} needs {need / 2**30:,.1f} GiB of inputs ({POOL_SIZE} distinct sets),"
+            f" and this machine has {available / 2**30:,.1f} GiB available",
+            "choose a smaller --batch (or smaller --shape sizes)",
+        )
 
 
 def check_devices(devices: Iterable[str]) -> None:

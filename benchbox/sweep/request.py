@@ -30,6 +30,10 @@ MIN_TIMING_S = 0.01
 # for 512 on 2 cores, for the tiny MLP).
 MAX_CONCURRENCY = 256
 
+# The highest open-loop rate: its schedule of send times is built up front (a rate of 1e9/s would
+# ask for billions of them), and a Python generator sends well below this.
+MAX_RATE_RPS = 1_000_000.0
+
 # The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores.
 DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2", "latency_target": "p99=50ms"}
 
@@ -262,6 +266,12 @@ def sweep_spec(
     arrival = parse.parse_choice(Arrival, arrival, "arrival distribution", "--arrival")
     devices = expand_devices(device)
     rates = parse.parse_float_list(rate, "rate") if rate is not None else []
+    if rates and rates[-1] > MAX_RATE_RPS:
+        raise BadInput(
+            f"--rate {rates[-1]:g} is above the limit of {MAX_RATE_RPS:,.0f} requests/s",
+            "the open-loop schedule holds every intended send time in memory, and one process"
+            " cannot send that fast: the figures would measure the generator, not the model",
+        )
     if load == LoadKind.OPEN and not rates and not peak_search:
         raise BadInput(
             "--load open needs --rate",
