@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from benchbox.errors import BadInput
+from benchbox.files import require_regular_file
 from benchbox.schema import DynamicBatching
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(us|µs|ms|s|m|min|h)?\s*$")
@@ -190,6 +191,9 @@ def parse_input_values(items: list[str] | None) -> dict[str, float | list]:
     input, a JSON array is its value (broadcast to the input's shape)."""
     out: dict[str, float | list] = {}
     for item in items or []:
+        if str(item).startswith("@"):  # @values.json: {"NAME": VALUE, ...}
+            out.update(_input_values_file(str(item)[1:]))
+            continue
         name, sep, value = str(item).partition("=")
         name, value = name.strip(), value.strip()
         if not sep or not name or not value:
@@ -216,6 +220,28 @@ def parse_input_values(items: list[str] | None) -> dict[str, float | list]:
         if not math.isfinite(number):
             raise BadInput(f"--input {item!r}: the value must be a finite number")
         out[name] = number
+    return out
+
+
+MAX_VALUES_FILE_BYTES = 1 << 20
+
+
+def _input_values_file(path: str) -> dict[str, float | list]:
+    """The input values of a small JSON file ({"sr": 16000, "state": [[0.0]]})."""
+    p = require_regular_file(path, "input values file")
+    if p.stat().st_size > MAX_VALUES_FILE_BYTES:
+        raise BadInput(f"input values file {p} is over 1 MiB", "give small values only")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BadInput(f"input values file {p} is not readable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"input values file {p} must hold an object of NAME: VALUE")
+    out: dict[str, float | list] = {}
+    for name, value in data.items():
+        if not _numbers(value):
+            raise BadInput(f"input values file {p}: {name!r} must be a number or an array of them")
+        out[str(name)] = float(value) if isinstance(value, int | float) else value
     return out
 
 

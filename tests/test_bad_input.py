@@ -23,11 +23,13 @@ import pytest
 from onnx import TensorProto, helper
 
 from benchbox import zoo
+from benchbox.errors import BadInput
 from benchbox.load.closed import ClosedDriver
 from benchbox.measure.cell import MIN_MEASURED_REQUESTS, MeasureSettings, drive, summarize
 from benchbox.parse import parse_input_values, parse_shapes
 from benchbox.report.format import reason_line
 from benchbox.report.store import load_report
+from benchbox.schema import report_from_json
 from benchbox.sweep import SweepRequest, run_sweep
 from benchbox.sweep.plan import SweepSpec
 from benchbox.sweep.runner import failure_reason
@@ -544,6 +546,25 @@ INPUT_CASES = [
         r"--min-throughput -1 must be a positive number",
     ),
     Case(
+        "a batch whose inputs cannot fit in memory",
+        swept("mlp.onnx", "--batch", "1000000000"),
+        2,
+        r"batch 1000000000 needs .* GiB of inputs.*\n.*smaller --batch",
+    ),
+    Case(
+        "an open-loop rate no generator can send",
+        swept("mlp.onnx", "--load", "open", "--rate", "1e9"),
+        2,
+        r"--rate 1e\+09 is above the limit of 1,000,000 requests/s",
+    ),
+    Case(
+        "--input values file that is a FIFO",
+        (*VAD_RUN, "--input", "@{dir}/fifo.json"),
+        2,
+        r"input values file .*fifo\.json is a FIFO",
+    ),
+    Case("resume a FIFO", ("sweep", "--resume", "{dir}/fifo.json"), 2, r"is a FIFO"),
+    Case(
         "--input of no input",
         (*VAD_RUN, "--input", "nope=1"),
         2,
@@ -653,6 +674,8 @@ def test_json_prints_the_report_even_when_nothing_was_measured(input_results):
 
 def test_input_values_and_a_dim_tied_to_the_batch_make_the_model_run(tmp_path):
     onnx.save(_vad_model(), tmp_path / "vad.onnx")
+    (tmp_path / "values.json").write_text('{"sr": 16000}')
+    assert parse_input_values(["@" + str(tmp_path / "values.json")]) == {"sr": 16000.0}
     req = SweepRequest(
         model_path=str(tmp_path / "vad.onnx"),
         spec=SweepSpec(batch_sizes=(1, 3)),
@@ -699,3 +722,17 @@ def test_a_runtime_reason_shows_its_cause_not_its_source_location():
         raise RuntimeError("first line\nthe cause, on the second")
     except RuntimeError as exc:
         assert "the cause, on the second" in failure_reason(exc)
+
+
+def test_every_measured_number_of_a_result_is_checked_for_sign_and_finiteness(input_results):
+    """The rule is generic over fields: each numeric field of a result, negative or NaN, is
+    refused at load with its path, so fields added later are checked as well."""
+    doc = json.loads((input_results["dir"] / "good.json").read_text())
+    result = _result(doc)
+    numeric = [k for k, v in result.items() if isinstance(v, int | float) and v > 0]
+    assert {"requests", "duration_s", "throughput_ips"} <= set(numeric)
+    for key in numeric:
+        for bad in (-1, float("nan")):
+            text = _edited(doc, lambda d, k=key, b=bad: _result(d).update({k: b}))
+            with pytest.raises(BadInput, match=rf"cells\[0\]\.result\.{key}: "):
+                report_from_json(text, "r.json")

@@ -155,7 +155,8 @@ InputOpt = Annotated[
     typer.Option(
         "--input",
         help="An input's value instead of synthesized data, e.g. sr=16000 (a number fills the "
-        "tensor; a JSON array like [[1,2]] is broadcast to its shape; repeatable).",
+        "tensor; a JSON array like [[1,2]] is broadcast to its shape), or @FILE.json holding "
+        '{"NAME": VALUE, ...} (repeatable).',
     ),
 ]
 OutOpt = Annotated[str, typer.Option("--out", "-o", help="Folder for the report.")]
