@@ -26,12 +26,12 @@ from benchbox import zoo
 from benchbox.errors import BadInput
 from benchbox.load.closed import ClosedDriver
 from benchbox.measure.cell import MIN_MEASURED_REQUESTS, MeasureSettings, drive, summarize
-from benchbox.parse import parse_input_values, parse_shapes
+from benchbox.parse import parse_input_values, parse_shapes, parse_target
 from benchbox.report.format import reason_line
 from benchbox.report.store import load_report
-from benchbox.schema import report_from_json
-from benchbox.sweep import SweepRequest, run_sweep
-from benchbox.sweep.plan import SweepSpec
+from benchbox.schema import LatencyStats, Result, replace, report_from_json
+from benchbox.sweep import SweepRequest, run_sweep, search
+from benchbox.sweep.plan import SweepSpec, grid
 from benchbox.sweep.runner import failure_reason
 
 QUICK = ["--duration", "0.2s", "--warmup", "0.05s", "--window", "0.1s"]
@@ -736,3 +736,25 @@ def test_every_measured_number_of_a_result_is_checked_for_sign_and_finiteness(in
             text = _edited(doc, lambda d, k=key, b=bad: _result(d).update({k: b}))
             with pytest.raises(BadInput, match=rf"cells\[0\]\.result\.{key}: "):
                 report_from_json(text, "r.json")
+
+
+def _ladder_cell(cell, p99: float, ci: list[float] | None):
+    lat = LatencyStats(p99, 0.1, p99, p99, p99, p99, p99, p99, p99)
+    result = Result(100, 100, 1.0, 100.0, 100.0, lat, {"p99": ci})
+    return replace(cell, status="ok", result=result)
+
+
+@pytest.mark.parametrize(
+    ("ci", "says"),
+    [
+        (None, "broken by its point estimate (30 ms; too few samples for a CI) at c=1"),
+        ([28.0, 32.0], "broken with confidence at c=1"),
+    ],
+)
+def test_the_adaptive_search_says_whether_a_ci_or_the_point_estimate_broke_the_target(ci, says):
+    spec = SweepSpec(batch_sizes=(1,), concurrencies=(1, 2, 4), threads=(1,))
+    outcome = search.run_ladder(
+        grid(spec), lambda c: _ladder_cell(c, 30.0, ci), parse_target("p99=20ms"), 0.05
+    )
+    skipped = [c.reason for c in outcome.cells.values() if c.status == "skipped"]
+    assert skipped and all(says in r for r in skipped), skipped
