@@ -462,6 +462,18 @@ INPUT_CASES = [
         2,
         r"--concurrency 10000 is above the limit of 256",
     ),
+    Case(
+        "instances 100000",
+        swept("mlp.onnx", "--instances", "100000"),
+        2,
+        r"--instances 100000 is above the limit of 256.*\n.*session",
+    ),
+    Case(
+        "threads 100000 in run",
+        ("run", "{dir}/mlp.onnx", "--threads", "100000", "--out", "{dir}/reports"),
+        2,
+        r"--threads 100000 is above the limit of 256",
+    ),
     Case("negative seed", swept("mlp.onnx", "--seed", "-1"), 2, r"--seed -1 is out of range"),
     Case(
         "over-long report folder",

@@ -27,8 +27,29 @@ MIN_TIMING_S = 0.01
 
 # The most requests in flight an in-process load may keep (one thread each): starting threads
 # while the others already run slows down with their number squared (about 8 s for 128, 70 s
-# for 512 on 2 cores, for the tiny MLP).
+# for 512 on 2 cores, for the tiny MLP). Sessions and their thread pools are bounded alike
+# (100000 of either did not open within a minute).
 MAX_CONCURRENCY = 256
+MAX_THREADS = 256
+MAX_INSTANCES = 256
+LIMITS = {
+    "concurrency": (
+        MAX_CONCURRENCY,
+        "each request in flight is a thread of the measuring process; past the limit the"
+        " threads take minutes to start and contend for the interpreter, so the figures"
+        " would measure benchbox, not the model (use --load open --rate for heavier loads)",
+    ),
+    "threads": (
+        MAX_THREADS,
+        "each session starts this many intra-op threads; past the limit they take minutes to"
+        " start and only contend for the cores (one per core is the usual best)",
+    ),
+    "instances": (
+        MAX_INSTANCES,
+        "each instance is a session of its own, opened before measuring; past the limit opening"
+        " them takes minutes and their memory adds up",
+    ),
+}
 
 # The highest open-loop rate: its schedule of send times is built up front (a rate of 1e9/s would
 # ask for billions of them), and a Python generator sends well below this.
@@ -278,20 +299,24 @@ def sweep_spec(
             "e.g. --load open --rate 100,200 (or, in a sweep, --latency-target p99=20ms without"
             " --rate to search each config's peak rate)",
         )
-    concurrencies = parse.parse_int_list(concurrency, "concurrency")
-    if concurrencies[-1] > MAX_CONCURRENCY:
-        raise BadInput(
-            f"--concurrency {concurrencies[-1]} is above the limit of {MAX_CONCURRENCY}",
-            "each request in flight is a thread of the measuring process; past the limit the"
-            " threads take minutes to start and contend for the interpreter, so the figures"
-            " would measure benchbox, not the model (use --load open --rate for heavier loads)",
+    axes = {
+        name: parse.parse_int_list(text, name)
+        for name, text in (
+            ("batch", batch),
+            ("concurrency", concurrency),
+            ("threads", threads),
+            ("instances", instances),
         )
+    }
+    for name, (limit, why) in LIMITS.items():
+        if axes[name][-1] > limit:
+            raise BadInput(f"--{name} {axes[name][-1]} is above the limit of {limit}", why)
     return SweepSpec(
         devices=tuple(devices),
-        batch_sizes=tuple(parse.parse_int_list(batch, "batch")),
-        concurrencies=tuple(concurrencies),
-        threads=tuple(parse.parse_int_list(threads, "threads")),
-        instances=tuple(parse.parse_int_list(instances, "instances")),
+        batch_sizes=tuple(axes["batch"]),
+        concurrencies=tuple(axes["concurrency"]),
+        threads=tuple(axes["threads"]),
+        instances=tuple(axes["instances"]),
         load_kind=load,
         rates_rps=tuple(rates),
         arrival=arrival,
