@@ -770,3 +770,15 @@ def test_the_adaptive_search_says_whether_a_ci_or_the_point_estimate_broke_the_t
     )
     skipped = [c.reason for c in outcome.cells.values() if c.status == "skipped"]
     assert skipped and all(says in r for r in skipped), skipped
+
+
+def test_paths_that_look_like_markup_are_printed_as_they_are(tmp_path, mlp_path):
+    """A report folder named like a rich tag ('[/]') once ended a finished sweep in exit 3."""
+    odd = tmp_path / "[/]"
+    args = ["sweep", str(mlp_path), *ONE, *QUICK, "--out", str(odd)]
+    p = subprocess.run(
+        [sys.executable, "-m", "benchbox", *args], capture_output=True, text=True, timeout=180
+    )
+    assert p.returncode == 0, p.stderr
+    (saved,) = odd.glob("*.json")
+    assert f"reportsaved:{saved}" in "".join(p.stdout.split())  # wrapping aside

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from benchbox import parse, schema
 from benchbox.commands.options import JsonOption, choice_option
@@ -103,7 +104,7 @@ def recommend_cmd(
         console = Console()
         render_recommendation(report, rec, console)
         for path in export():  # after the answer is on screen, so a failed export does not hide it
-            console.print(f"wrote {path}", highlight=False)
+            console.print(f"wrote {escape(str(path))}", highlight=False)
 
     if rec.winner is None:
         bounds = [str(target)]

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -96,7 +97,7 @@ def show_sweep(report: Report, saved: Path, as_json: bool) -> None:
     else:
         console = stdout_console()
         render_report(report, console)
-        console.print(f"report saved: [bold]{saved}[/]", highlight=False)
+        console.print(f"report saved: [bold]{escape(str(saved))}[/]", highlight=False)
     rec = report.recommendation
     if rec is not None and rec.winner is None:
         raise GateFailed(
@@ -346,4 +347,4 @@ def run(
     console = stdout_console()
     for cell in report.cells:
         render_cell_detail(report, cell, console)
-    console.print(f"report saved: [bold]{saved}[/]", highlight=False)
+    console.print(f"report saved: [bold]{escape(str(saved))}[/]", highlight=False)

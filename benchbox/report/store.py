@@ -129,10 +129,22 @@ def report_path(out_dir: str | Path, model_name: str, created: str) -> Path:
     stamp = re.sub(r"[^0-9T]", "", created)[:15]
     path = Path(out_dir) / f"{stem}-{stamp}.json"
     n = 2
-    while path.exists():
+    while not _claim(path):  # two sweeps started in the same second must not share a file
         path = Path(out_dir) / f"{stem}-{stamp}-{n}.json"
         n += 1
     return path
+
+
+def _claim(path: Path) -> bool:
+    """Create `path` empty if no file has that name (atomically); False when one has. The
+    first save replaces it; a folder that cannot be written is left to that save to report."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~_UMASK))
+    except FileExistsError:
+        return False
+    except OSError:
+        return not path.exists()
+    return True
 
 
 def check_writable(out_dir: str | Path) -> Path:
