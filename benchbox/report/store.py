@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -129,22 +130,34 @@ def report_path(out_dir: str | Path, model_name: str, created: str) -> Path:
     stamp = re.sub(r"[^0-9T]", "", created)[:15]
     path = Path(out_dir) / f"{stem}-{stamp}.json"
     n = 2
-    while not _claim(path):  # two sweeps started in the same second must not share a file
+    while path.exists():
         path = Path(out_dir) / f"{stem}-{stamp}-{n}.json"
         n += 1
     return path
 
 
-def _claim(path: Path) -> bool:
-    """Create `path` empty if no file has that name (atomically); False when one has. The
-    first save replaces it; a folder that cannot be written is left to that save to report."""
+def save_new_report(report: Report, out_dir: str | Path, model_name: str) -> Path:
+    """Save a new report under a fresh name (see `report_path`) and return the path.
+
+    The name is taken atomically (a hard link of the written temp file fails if the name
+    exists), so two sweeps started in the same second keep a report each, and readers never
+    see a partly written file.
+    """
+    tmp = atomic_write_text(Path(out_dir) / f".new-{os.getpid()}.json.tmp", report_to_json(report))
     try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~_UMASK))
-    except FileExistsError:
-        return False
-    except OSError:
-        return not path.exists()
-    return True
+        while True:
+            path = report_path(out_dir, model_name, report.created)
+            try:
+                os.link(tmp, path)
+                return path
+            except FileExistsError:
+                continue  # another sweep took the name between the check and the link
+            except OSError:  # a file system without hard links: rename, as before
+                os.replace(tmp, path)
+                return path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def check_writable(out_dir: str | Path) -> Path:

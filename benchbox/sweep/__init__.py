@@ -27,7 +27,7 @@ from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
 from benchbox.report.format import reason_line
-from benchbox.report.store import check_writable, load_report, report_path, save_report
+from benchbox.report.store import check_writable, load_report, save_new_report, save_report
 from benchbox.schema import (
     MEASURED,
     Cell,
@@ -153,7 +153,6 @@ def run_sweep(
     check_input_memory(info, req.spec)
     cells = peak.plan_cells(req.spec) if peak.wanted(req.spec) else grid(req.spec)
     created = now_iso()
-    path = report_path(out_dir, req.model_label or req.model_path, created)
     report = Report(
         host=host_info(),
         model=info,
@@ -163,7 +162,7 @@ def run_sweep(
         benchbox_version=__version__,
         created=created,
     )
-    save_report(report, path)
+    path = save_new_report(report, out_dir, req.model_label or req.model_path)
     progress.planned(cells)
     idle = idle_baseline(profile)
     if idle is not None:
