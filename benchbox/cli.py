@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Annotated
@@ -10,8 +11,12 @@ import typer
 
 from benchbox import __version__
 from benchbox.commands import CommandGroup
-from benchbox.errors import BenchboxError
+from benchbox.errors import EXIT_USAGE, BenchboxError
+from benchbox.files import os_reason
 from benchbox.worker_process import NO_ISOLATION_ENV, discard_early, start_early
+
+# The OS's refusals of a path itself (too long, a loop of links, a file where a folder should be).
+PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR})
 
 app = typer.Typer(
     name="benchbox",
@@ -84,6 +89,11 @@ def _main() -> None:
             sys.exit(130)
         if os.environ.get("BENCHBOX_DEBUG"):
             raise
+        if isinstance(exc, OSError) and exc.errno in PATH_ERRNOS and exc.filename:
+            # A path the file system refuses, whatever benchbox does with it, is the user's input.
+            print(f"error: cannot use {exc.filename}: {os_reason(exc)}", file=sys.stderr)
+            print("hint: give a shorter or valid path", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         print("hint: re-run with --debug for the traceback, and report it", file=sys.stderr)
         sys.exit(3)

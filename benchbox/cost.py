@@ -18,6 +18,7 @@ from typing import Any
 
 from benchbox import schema
 from benchbox.errors import BadInput
+from benchbox.files import require_regular_file
 from benchbox.schema import PowerSpec, Profile
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
@@ -232,7 +233,7 @@ def load_profile(name_or_path: str) -> Profile:
         raise BadInput("the profile name is empty", _known_hint())
     candidate = Path(text).expanduser()
     looks_like_path = text.endswith(".toml") or os.sep in text or (os.altsep or "\0") in text
-    if candidate.is_file() and (looks_like_path or text not in _index()):
+    if candidate.exists() and (looks_like_path or text not in _index()):
         return _load_file(candidate)
     if looks_like_path:
         raise BadInput(f"profile file {text} does not exist", _known_hint())
@@ -262,6 +263,7 @@ def _display(path: Path) -> str:
 
 def _load_file(path: Path) -> Profile:
     where = _display(path)
+    require_regular_file(path, "profile")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -270,6 +272,8 @@ def _load_file(path: Path) -> Profile:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise BadInput(f"{where}: not a text file (profiles are UTF-8 TOML)") from None
+    except RecursionError:
+        raise BadInput(f"{where}: nested too deeply to be a profile") from None
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(
             f"{where}: not valid TOML ({exc})",

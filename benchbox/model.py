@@ -16,6 +16,7 @@ The report lists the dims that got a default (`ModelInfo.dims_defaulted`).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import pathlib
 import re
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from benchbox.errors import BadInput
+from benchbox.files import require_regular_file
 from benchbox.schema import ModelInfo, TensorSpec
 
 if TYPE_CHECKING:  # onnx is imported where a model is read: a worker process never needs it
@@ -73,6 +75,7 @@ _LIMITS_BY_SHA: dict[str, dict[str, int]] = {}
 def sha256_file(path: str | os.PathLike) -> str:
     """The sha256 hex digest of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
+    require_regular_file(path, "model file")
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
@@ -86,6 +89,7 @@ def _load(path: pathlib.Path) -> onnx.ModelProto:
         raise BadInput(f"model file '{path}' does not exist", hint_zoo)
     if path.is_dir():
         raise BadInput(f"model path '{path}' is a directory, not an ONNX file", hint_zoo)
+    require_regular_file(path, "model file", hint_zoo)
     import onnx
 
     try:
@@ -107,8 +111,13 @@ def _load(path: pathlib.Path) -> onnx.ModelProto:
     return model
 
 
-def inspect_model(path: str | os.PathLike, shapes: dict[str, int] | None = None) -> ModelInfo:
-    """Inputs, outputs, opset, batch axis and symbolic dim sizes of an ONNX file."""
+def inspect_model(
+    path: str | os.PathLike,
+    shapes: dict[str, int | str] | None = None,
+    values: dict[str, float | list] | None = None,
+) -> ModelInfo:
+    """Inputs, outputs, opset, batch axis and symbolic dim sizes of an ONNX file; `shapes` may
+    tie a dim to the batch ("batch"), `values` set inputs' values (checked against the model)."""
     p = pathlib.Path(path)
     model = _load(p)
     graph = model.graph
@@ -125,10 +134,13 @@ def inspect_model(path: str | os.PathLike, shapes: dict[str, int] | None = None)
     outputs = tuple(_spec(vi, "output") for vi in graph.output)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     batch = _batch(inputs)
-    dims, defaulted = _dims(inputs, batch, shapes or {})
+    shapes = shapes or {}
+    tied = tuple(n for n, v in shapes.items() if v == "batch")
+    sizes = {n: int(v) for n, v in shapes.items() if v != "batch"}
+    dims, defaulted = _dims(inputs, batch, sizes, tied)
     sha = sha256_file(p)
     _LIMITS_BY_SHA[sha] = _index_limits(graph)
-    return ModelInfo(
+    info = ModelInfo(
         path=str(path),
         sha256=sha,
         opset=opset,
@@ -137,7 +149,32 @@ def inspect_model(path: str | os.PathLike, shapes: dict[str, int] | None = None)
         batch=batch,
         dims=dims,
         dims_defaulted=defaulted,
+        batch_dims=tied,
+        input_values=dict(values or {}),
     )
+    _check_values(info)
+    return info
+
+
+def _check_values(info: ModelInfo) -> None:
+    """BadInput when `--input` names no input, or its value does not fit the input's shape."""
+    names = [s.name for s in info.inputs]
+    shapes = input_shapes(info, 1)
+    for name, value in info.input_values.items():
+        if name not in names:
+            raise BadInput(
+                f"--input {name}: the model has no input of that name",
+                f"its inputs: {', '.join(names)}",
+            )
+        try:
+            if np.broadcast_shapes(np.shape(value), shapes[name]) != shapes[name]:
+                raise ValueError("the value is larger than the input")
+        except ValueError:
+            raise BadInput(
+                f"--input {name}: a value of shape {list(np.shape(value))} does not fit the"
+                f" input's shape {list(shapes[name])}",
+                "give one number to fill it, or an array of its shape",
+            ) from None
 
 
 def info_from_specs(
@@ -239,7 +276,10 @@ def default_dim(name: str, spec: TensorSpec | None = None, axis: int | None = No
 
 
 def _dims(
-    inputs: tuple[TensorSpec, ...], batch: int | str | None, shapes: dict[str, int]
+    inputs: tuple[TensorSpec, ...],
+    batch: int | str | None,
+    shapes: dict[str, int],
+    tied: tuple[str, ...] = (),
 ) -> tuple[dict[str, int], tuple[str, ...]]:
     batch_syms = _batch_symbols(inputs, batch)
     symbols: dict[str, tuple[TensorSpec, int]] = {}
@@ -247,7 +287,7 @@ def _dims(
         for axis, d in enumerate(spec.shape):
             if isinstance(d, str) and d not in batch_syms and d not in symbols:
                 symbols[d] = (spec, axis)
-    unknown = [n for n in shapes if n not in symbols]
+    unknown = [n for n in (*shapes, *tied) if n not in symbols]
     if unknown:
         batch_given = [n for n in unknown if n in batch_syms]
         if batch_given:
@@ -262,7 +302,14 @@ def _dims(
         )
     dims: dict[str, int] = {}
     defaulted: list[str] = []
+    if tied and batch != "dynamic":
+        raise BadInput(
+            f"--shape {tied[0]}=batch: the model has no dynamic batch dimension to follow",
+            "give the dim a size instead, e.g. --shape " + f"{tied[0]}=1",
+        )
     for name, (spec, axis) in symbols.items():
+        if name in tied:
+            continue
         if name in shapes:
             if int(shapes[name]) < 1:
                 raise BadInput(f"--shape {name}={shapes[name]}: the size must be at least 1")
@@ -340,7 +387,7 @@ def input_shapes(info: ModelInfo, batch_size: int) -> dict[str, tuple[int, ...]]
     """The concrete shape of every input for a batch size (symbolic dims from `info.dims`)."""
     if batch_size < 1:
         raise BadInput(f"batch size {batch_size} must be at least 1")
-    batch_syms = _batch_symbols(info.inputs, info.batch)
+    batch_syms = _batch_symbols(info.inputs, info.batch) | set(info.batch_dims)
     out: dict[str, tuple[int, ...]] = {}
     for spec in info.inputs:
         shape = []
@@ -353,6 +400,16 @@ def input_shapes(info: ModelInfo, batch_size: int) -> dict[str, tuple[int, ...]]
                 shape.append(info.dims.get(d) or default_dim(d, spec, axis))
         out[spec.name] = tuple(shape)
     return out
+
+
+def input_bytes(info: ModelInfo, batch_size: int) -> int:
+    """The bytes of one input set for a batch size (the inputs benchbox can synthesize)."""
+    shapes = input_shapes(info, batch_size)
+    return sum(
+        math.prod(shapes[s.name]) * _NUMPY[s.dtype].itemsize
+        for s in info.inputs
+        if s.dtype in _NUMPY
+    )
 
 
 def synthesize_inputs(
@@ -369,6 +426,10 @@ def synthesize_inputs(
     for _ in range(max(1, pool_size)):
         feed = {}
         for spec in info.inputs:
+            if spec.name in info.input_values:  # the user's value, the same in every set
+                value = np.asarray(info.input_values[spec.name], dtype=_NUMPY[spec.dtype])
+                feed[spec.name] = np.array(np.broadcast_to(value, shapes[spec.name]))  # 0-d kept
+                continue
             feed[spec.name] = _tensor(spec, shapes[spec.name], limits.get(spec.name), rng)
         pool.append(feed)
     return pool

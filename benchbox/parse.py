@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
 from benchbox.errors import BadInput
+from benchbox.files import require_regular_file
 from benchbox.schema import DynamicBatching
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(us|µs|ms|s|m|min|h)?\s*$")
@@ -47,8 +50,10 @@ def parse_duration_s(text: str, what: str = "duration", default_unit: str = "s")
     if not m:
         raise BadInput(f"{what} {text!r} is not a duration", "write it like 500ms, 2s or 1m")
     value = float(m.group(1)) * _UNIT_S[m.group(2) or default_unit]
+    if not math.isfinite(value):
+        raise BadInput(f"{what} {text!r} is too large", "write it like 500ms, 2s or 1m")
     if value <= 0:
-        raise BadInput(f"{what} {text!r} must be greater than zero")
+        raise BadInput(f"{what} {text!r} must be greater than zero", "e.g. 500ms, 2s or 1m")
     return value
 
 
@@ -73,7 +78,7 @@ def parse_int_list(text: str, what: str, minimum: int = 1) -> list[int]:
         except ValueError:
             raise BadInput(
                 f"--{what} {text!r}: {item!r} is not an integer",
-                f"write a comma-separated list like --{what} 1,2,4",
+                f"write a comma-separated list like --{what} {list_example(what)}",
             ) from None
         if value < minimum:
             raise BadInput(f"--{what} {text!r}: {value} is below the minimum of {minimum}")
@@ -90,7 +95,7 @@ def parse_float_list(text: str, what: str) -> list[float]:
         except ValueError:
             raise BadInput(
                 f"--{what} {text!r}: {item!r} is not a number",
-                f"write a comma-separated list like --{what} 100,200",
+                f"write a comma-separated list like --{what} {list_example(what)}",
             ) from None
         if not value > 0 or value == float("inf"):
             raise BadInput(f"--{what} {text!r}: {item} must be a positive number")
@@ -103,12 +108,24 @@ def parse_str_list(text: str, what: str) -> list[str]:
     return list(dict.fromkeys(_split(text, what)))
 
 
+# What a list option looks like, for the hint of a malformed one (default: numbers).
+_LIST_EXAMPLES = {"device": "cpu,openvino", "rate": "100,200"}
+
+
+def list_example(what: str) -> str:
+    """An example value of the list option `--what`, e.g. 'cpu,openvino' for --device."""
+    return _LIST_EXAMPLES.get(what, "1,2,4")
+
+
 def _split(text: str, what: str) -> list[str]:
     items = [s.strip() for s in str(text).split(",")]
-    if not text or any(not s for s in items):
+    example = f"--{what} {list_example(what)}"
+    if not str(text).strip():
+        raise BadInput(f"--{what} is empty", f"give at least one value, like {example}")
+    if any(not s for s in items):
         raise BadInput(
             f"--{what} {text!r} is not a valid list",
-            f"write it comma-separated, like --{what} 1,2,4",
+            f"write it comma-separated, like {example}",
         )
     return items
 
@@ -123,13 +140,13 @@ def parse_target(text: str) -> LatencyTarget:
             f"latency target {text!r} is not valid" + (f": {problem}" if sep and problem else ""),
             "write it as pNN=VALUE with p50, p90, p95, p99 or p99.9, e.g. p99=20ms",
         )
-    try:
-        value_s = parse_duration_s(value, "latency target", default_unit="ms")
-    except BadInput:
+    if not _DURATION.match(value):
         raise BadInput(
             f"latency target {text!r}: {value!r} is not a duration",
             "write it as pNN=VALUE, e.g. p99=20ms or p95=0.5s",
-        ) from None
+        )
+    value_s = parse_duration_s(value, "latency target", default_unit="ms")
+
     return LatencyTarget(name.replace(".", "_"), value_s * 1000.0)
 
 
@@ -145,22 +162,104 @@ def percentile_problem(name: str) -> str | None:
     return None
 
 
-def parse_shapes(items: list[str] | None) -> dict[str, int]:
-    """['seq=128', 'height=224'] (or 'seq=128,height=224') -> {'seq': 128, 'height': 224}."""
-    out: dict[str, int] = {}
+BATCH = "batch"  # `--shape NAME=batch` ties a symbolic dim to the batch size
+
+
+def parse_shapes(items: list[str] | None) -> dict[str, int | str]:
+    """['seq=128', 'state_batch=batch'] (or 'seq=128,height=224') -> {'seq': 128, ...}; the
+    value 'batch' ties the dim to the batch size."""
+    out: dict[str, int | str] = {}
     for item in items or []:
         for part in str(item).split(","):
             name, sep, value = part.partition("=")
             if not sep or not name.strip():
-                raise BadInput(f"--shape {part!r} is not NAME=SIZE", "e.g. --shape seq=128")
+                raise BadInput(
+                    f"--shape {part!r} is not NAME=SIZE", "e.g. --shape seq=128 or state=batch"
+                )
+            if value.strip().lower() == BATCH:
+                out[name.strip()] = BATCH
+                continue
             try:
                 size = int(value)
             except ValueError:
-                raise BadInput(f"--shape {part!r}: {value!r} is not an integer") from None
+                raise BadInput(
+                    f"--shape {part!r}: {value!r} is not an integer (or 'batch')",
+                    "e.g. --shape seq=128, or --shape state_batch=batch to follow the batch size",
+                ) from None
             if size < 1:
                 raise BadInput(f"--shape {part!r}: the size must be at least 1")
+            if size > MAX_DIM:
+                raise BadInput(f"--shape {part!r}: {size} is above the limit of {MAX_DIM:,}")
             out[name.strip()] = size
     return out
+
+
+MAX_DIM = 1 << 24  # a symbolic dim's largest size: larger ones only exhaust memory
+
+
+def parse_input_values(items: list[str] | None) -> dict[str, float | list]:
+    """['sr=16000', 'state=0', 'ids=[[1,2,3]]'] -> {'sr': 16000.0, ...}: a number fills the
+    input, a JSON array is its value (broadcast to the input's shape)."""
+    out: dict[str, float | list] = {}
+    for item in items or []:
+        if str(item).startswith("@"):  # @values.json: {"NAME": VALUE, ...}
+            out.update(_input_values_file(str(item)[1:]))
+            continue
+        name, sep, value = str(item).partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise BadInput(f"--input {item!r} is not NAME=VALUE", "e.g. --input sr=16000")
+        if value.startswith("["):
+            try:
+                array = json.loads(value)
+            except (ValueError, RecursionError):
+                raise BadInput(
+                    f"--input {item!r}: {value[:40]!r} is not a JSON array of numbers",
+                    "e.g. --input ids=[[1,2,3]]",
+                ) from None
+            if not _numbers(array):
+                raise BadInput(f"--input {item!r}: the array must hold numbers only")
+            out[name] = array
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            raise BadInput(
+                f"--input {item!r}: {value!r} is not a number or a JSON array",
+                "e.g. --input sr=16000 or --input state=0",
+            ) from None
+        if not math.isfinite(number):
+            raise BadInput(f"--input {item!r}: the value must be a finite number")
+        out[name] = number
+    return out
+
+
+MAX_VALUES_FILE_BYTES = 1 << 20
+
+
+def _input_values_file(path: str) -> dict[str, float | list]:
+    """The input values of a small JSON file ({"sr": 16000, "state": [[0.0]]})."""
+    p = require_regular_file(path, "input values file")
+    if p.stat().st_size > MAX_VALUES_FILE_BYTES:
+        raise BadInput(f"input values file {p} is over 1 MiB", "give small values only")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BadInput(f"input values file {p} is not readable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"input values file {p} must hold an object of NAME: VALUE")
+    out: dict[str, float | list] = {}
+    for name, value in data.items():
+        if not _numbers(value):
+            raise BadInput(f"input values file {p}: {name!r} must be a number or an array of them")
+        out[str(name)] = float(value) if isinstance(value, int | float) else value
+    return out
+
+
+def _numbers(x: object, depth: int = 0) -> bool:
+    if isinstance(x, list):
+        return depth < 32 and all(_numbers(v, depth + 1) for v in x)
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def parse_choice(kind: type[Choice], text: str, what: str, flag: str | None = None) -> Choice:
@@ -178,14 +277,21 @@ def parse_choice(kind: type[Choice], text: str, what: str, flag: str | None = No
 
 
 def parse_percent(text: str, what: str) -> float:
-    """'5%' or '0.05' -> 0.05."""
+    """'5%' or '0.05' -> 0.05; a bare number above 1 ('5') is refused as ambiguous."""
     s = str(text).strip()
     try:
         value = float(s[:-1]) / 100.0 if s.endswith("%") else float(s)
     except ValueError:
         raise BadInput(f"--{what} {text!r} is not a percentage", "write it like 5%") from None
+    if not math.isfinite(value):
+        raise BadInput(f"--{what} {text!r} is not a finite percentage", "write it like 5%")
     if value < 0:
-        raise BadInput(f"--{what} {text!r} must not be negative")
+        raise BadInput(f"--{what} {text!r} must not be negative", "write it like 5%")
+    if not s.endswith("%") and value > 1:
+        raise BadInput(
+            f"--{what} {text!r} is a bare number: a percentage needs its % sign",
+            f"write --{what} {s}% for {s} percent (or a fraction like 0.05)",
+        )
     return value
 
 
@@ -218,8 +324,17 @@ def parse_dynamic_batching(
         for part in chunk.split(","):
             key, sep, value = part.partition("=")
             key = key.strip().lower().replace("-", "_")
-            if not sep or key not in ("max_batch", "delay", "preferred") or key in fields:
-                raise BadInput(f"--dynamic-batching {chunk.strip()!r}: {part.strip()!r}", _DB_HINT)
+            if not sep:
+                why = f"{part.strip()!r} is not KEY=VALUE" if part.strip() else "an empty part"
+                raise BadInput(f"--dynamic-batching {chunk.strip()!r}: {why}", _DB_HINT)
+            if key not in ("max_batch", "delay", "preferred"):
+                raise BadInput(
+                    f"--dynamic-batching {chunk.strip()!r}: unknown key {key!r}"
+                    " (the keys are max_batch, delay and preferred)",
+                    _DB_HINT,
+                )
+            if key in fields:
+                raise BadInput(f"--dynamic-batching {chunk.strip()!r}: {key} given twice", _DB_HINT)
             fields[key] = value.strip()
         if "max_batch" not in fields:
             raise BadInput(f"--dynamic-batching {chunk.strip()!r} needs max_batch", _DB_HINT)

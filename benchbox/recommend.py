@@ -109,6 +109,12 @@ def recommend(
         raise BadInput(f"headroom {headroom:g} must be in (0, 1]", "e.g. --headroom 0.8")
     if qps is not None and not (qps > 0 and math.isfinite(qps)):
         raise BadInput(f"--qps {qps:g} must be a positive number")
+    for flag, bound, example in (
+        ("--min-throughput", min_throughput_ips, "--min-throughput 500"),
+        ("--max-memory-mb", max_memory_mb, "--max-memory-mb 2048"),
+    ):
+        if bound is not None and not (bound > 0 and math.isfinite(bound)):
+            raise BadInput(f"{flag} {bound:g} must be a positive number", f"e.g. {example}")
 
     rejected: dict[str, str] = {}
     judged: list[Judged] = []

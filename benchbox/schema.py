@@ -13,6 +13,10 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   wrote "kind: text" strings; both load); issue_delay_ms gains mean and p90 (queue_ms/compute_ms
   had them), so all three are one spread; settings, profile and histogram are typed (keys
   unchanged); batch_size_counts keys are batch sizes (ints in memory, strings in JSON).
+  Within 1.1 (additions with defaults): model.batch_dims (symbolic dims tied to the batch
+  with `--shape NAME=batch`, also a value "batch" in settings.shapes) and model.input_values
+  (`--input NAME=VALUE`). Loading checks values, not only types: numbers are finite, measured
+  figures non-negative, latencies ordered, CIs hold their point, cell ids unique.
 - benchbox.report/1.2: report.target (written only for a remote server: URL, protocol, server
   name/version/extensions, wire format, statistics), result.errors/error_rate (failed requests,
   never timed), result.server_split (the server's statistics diffed over the measured interval),
@@ -97,6 +101,11 @@ class ModelInfo:
     # Values used for symbolic non-batch dims, and whether each came from the user or a default.
     dims: dict[str, int] = field(default_factory=dict)
     dims_defaulted: tuple[str, ...] = ()
+    # Symbolic dims tied to the batch size by the user (`--shape state_batch=batch`).
+    batch_dims: tuple[str, ...] = ()
+    # Values fed to inputs instead of synthesized data (`--input sr=16000`): a number fills the
+    # tensor, a nested list is the tensor (broadcast to the input's shape).
+    input_values: dict[str, float | list[Any]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- configs and loads
@@ -397,7 +406,7 @@ class SweepSettings:
     model: str = ""
     spec: SweepSpec = field(default_factory=SweepSpec)
     measure: MeasureSettings = field(default_factory=MeasureSettings)
-    shapes: dict[str, int] = field(default_factory=dict)
+    shapes: dict[str, int | Literal["batch"]] = field(default_factory=dict)  # "batch": tied
     search: str = "grid"
     latency_target: str | None = None
     profile: str | None = None
@@ -497,8 +506,60 @@ def from_dict(cls: type, data: Any, where: str = "") -> Any:
 
 _HINTS: dict[type, dict[str, Any]] = {}
 
+_EDITED = "the report may be hand-edited or corrupted; restore a copy or re-run the sweep"
+_REL = 1e-9  # float slack for comparing figures rounded differently on the way to JSON
+
+
+def _le(a: float, b: float) -> bool:
+    return a <= b + _REL * max(abs(a), abs(b), 1.0)
+
+
+def check_latency(s: LatencyStats, where: str = "latency_ms") -> None:
+    """BadInput when a latency summary is not ordered: min <= p50 <= ... <= p99_9 <= max."""
+    names = ("min", *PERCENTILE_KEYS, "max")
+    for a, b in zip(names, names[1:], strict=False):
+        if not _le(getattr(s, a), getattr(s, b)):
+            raise BadInput(
+                f"{where}: {a} ({getattr(s, a):g}) is above {b} ({getattr(s, b):g})", _EDITED
+            )
+    if not (_le(s.min, s.mean) and _le(s.mean, s.max)):
+        raise BadInput(f"{where}.mean: {s.mean:g} is outside min … max", _EDITED)
+
+
+def check_result(r: Result, where: str = "result") -> None:
+    """BadInput when a result's confidence intervals are inverted or miss their point value."""
+    for key, ci in (r.latency_ci_ms or {}).items():
+        if ci is None:
+            continue
+        at = f"{where}.latency_ci_ms.{key}"
+        if len(ci) != 2:
+            raise BadInput(f"{at}: expected [low, high], got {len(ci)} values", _EDITED)
+        lo, hi = ci
+        if not _le(lo, hi):
+            raise BadInput(f"{at}: the interval is inverted (low {lo:g} > high {hi:g})", _EDITED)
+        point = getattr(r.latency_ms, key, None)
+        if point is not None and not (_le(lo, point) and _le(point, hi)):
+            raise BadInput(f"{at}: [{lo:g}, {hi:g}] does not contain {key} = {point:g}", _EDITED)
+    if r.confidence is not None and not 0 < r.confidence < 1:
+        raise BadInput(f"{where}.confidence: {r.confidence:g} is not between 0 and 1", _EDITED)
+
+
+def check_report(report: Report, where: str = "report") -> None:
+    """BadInput when two cells share an id (every rule that picks a cell by id would be lost)."""
+    seen: set[str] = set()
+    for i, cell in enumerate(report.cells):
+        if cell.id in seen:
+            raise BadInput(f"{where}.cells[{i}].id: duplicate cell id {cell.id!r}", _EDITED)
+        seen.add(cell.id)
+
+
 # Checks beyond types, run on a dataclass once it is built.
-_CHECKS: dict[type, Callable[[Any, str], None]] = {Histogram: check_histogram}
+_CHECKS: dict[type, Callable[[Any, str], None]] = {
+    Histogram: check_histogram,
+    LatencyStats: check_latency,
+    Result: check_result,
+    Report: check_report,
+}
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -507,7 +568,8 @@ def _hints(cls: type) -> dict[str, Any]:
     return _HINTS[cls]
 
 
-def _build(tp: Any, data: Any, where: str) -> Any:
+def _build(tp: Any, data: Any, where: str, measured: bool = False) -> Any:
+    """`data` as the type `tp`; `measured`: numbers must be non-negative (see `_is_measured`)."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -520,7 +582,7 @@ def _build(tp: Any, data: Any, where: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _build(arg, data, where)
+                return _build(arg, data, where, measured)
             except BadInput as exc:
                 errors.append(exc)
         raise errors[0] if errors else _bad(where, "a value", data)
@@ -531,27 +593,29 @@ def _build(tp: Any, data: Any, where: str) -> Any:
     if tp is CellWarning and isinstance(data, str):  # 1.0 wrote warnings as "kind: text"
         return legacy_warning(data)
     if dataclasses.is_dataclass(tp):
-        return _build_dataclass(tp, data, where)
+        return _build_dataclass(tp, data, where, measured)
     if origin is tuple:
-        return _build_tuple(args, data, where)
+        return _build_tuple(args, data, where, measured)
     if origin is list:
         if not isinstance(data, list | tuple):
             raise _bad(where, "a list", data)
         item = args[0] if args else Any
-        return [_build(item, x, f"{where}[{i}]") for i, x in enumerate(data)]
+        return [_build(item, x, f"{where}[{i}]", measured) for i, x in enumerate(data)]
     if origin is dict:
         if not isinstance(data, dict):
             raise _bad(where, "an object", data)
         kt, vt = args if len(args) == 2 else (str, Any)
-        return {_key(kt, k, where): _build(vt, v, f"{where}.{k}") for k, v in data.items()}
+        return {
+            _key(kt, k, where): _build(vt, v, f"{where}.{k}", measured) for k, v in data.items()
+        }
     if tp is float:
         if isinstance(data, bool) or not isinstance(data, int | float):
             raise _bad(where, "a number", data)
-        return float(data)
+        return _check_number(float(data), where, measured)
     if tp is int:
         if isinstance(data, bool) or not isinstance(data, int):
             raise _bad(where, "an integer", data)
-        return data
+        return _check_number(data, where, measured)
     if tp in (str, bool):
         if not isinstance(data, tp):
             raise _bad(where, tp.__name__, data)
@@ -559,14 +623,16 @@ def _build(tp: Any, data: Any, where: str) -> Any:
     return data
 
 
-def _build_dataclass(tp: type, data: Any, where: str) -> Any:
+def _build_dataclass(tp: type, data: Any, where: str, measured: bool = False) -> Any:
     if not isinstance(data, dict):
         raise _bad(where, "an object", data)
     kwargs = {}
     hints = _hints(tp)
     for f in dataclasses.fields(tp):
         if f.name in data:
-            kwargs[f.name] = _build(hints[f.name], data[f.name], f"{where}.{f.name}")
+            sub = f"{where}.{f.name}"
+            sign = _is_measured(tp, f.name, measured)
+            kwargs[f.name] = _build(hints[f.name], data[f.name], sub, sign)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise BadInput(f"{where}: missing key '{f.name}'")
     obj = tp(**kwargs)
@@ -576,16 +642,51 @@ def _build_dataclass(tp: type, data: Any, where: str) -> Any:
     return obj
 
 
-def _build_tuple(args: tuple, data: Any, where: str) -> tuple:
+def _build_tuple(args: tuple, data: Any, where: str, measured: bool = False) -> tuple:
     if not isinstance(data, list | tuple):
         raise _bad(where, "a list", data)
     if len(args) == 2 and args[1] is Ellipsis or not args:
         item = args[0] if args else Any
-        return tuple(_build(item, x, f"{where}[{i}]") for i, x in enumerate(data))
+        return tuple(_build(item, x, f"{where}[{i}]", measured) for i, x in enumerate(data))
     if len(data) != len(args):
         raise _bad(where, f"a list of {len(args)}", data)
     pairs = enumerate(zip(args, data, strict=True))
-    return tuple(_build(t, x, f"{where}[{i}]") for i, (t, x) in pairs)
+    return tuple(_build(t, x, f"{where}[{i}]", measured) for i, (t, x) in pairs)
+
+
+# Value rules beyond types, generic over fields so that new fields inherit them: every number in
+# a report is finite (the writer stores NaN and infinities as null), and every number under a
+# measured figure (a field of a result, a histogram, a spread, a latency summary, or any field
+# named with a unit or a count elsewhere) is non-negative.
+_MEASURED_CLASSES: set[str] = {"Result"}
+_UNIT_SUFFIXES = ("_ms", "_s", "_ips", "_rps", "_mb", "_gb", "_w", "_pct", "_j", "_usd")
+_COUNT_NAMES = {"requests", "inferences", "count", "windows", "trials", "instances"}
+_SIGNED_FIELDS = {"issue_delay_ms"}  # a send delay may be a hair early: not checked for sign
+
+
+def _is_measured(tp: type, name: str, inside: bool = False) -> bool:
+    """True when the numbers of field `name` of dataclass `tp` (`inside` a measured field) must
+    be non-negative."""
+    if name in _SIGNED_FIELDS:
+        return False
+    if inside or tp.__name__ in _MEASURED_CLASSES:
+        return True
+    base = name.removesuffix("_per_million").removesuffix("_per_inference")
+    return base.endswith(_UNIT_SUFFIXES) or name in _COUNT_NAMES or "usd" in name
+
+
+def _check_number(value: float | int, where: str, measured: bool) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadInput(
+            f"{where}: expected a finite number, got {value}",
+            _EDITED,
+        )
+    if measured and value < 0:
+        raise BadInput(
+            f"{where}: a measured figure cannot be negative, got {value:g}",
+            _EDITED,
+        )
+    return value
 
 
 def _key(tp: Any, key: Any, where: str) -> Any:
@@ -636,6 +737,8 @@ def report_from_json(text: str, source: str = "report") -> Report:
     """Parse a report, checking its schema version; never executes anything."""
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise _too_deep(source) from None
     except json.JSONDecodeError as exc:
         raise BadInput(
             f"{source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
@@ -654,4 +757,14 @@ def report_from_json(text: str, source: str = "report") -> Report:
     if isinstance(settings, dict) and "measure" not in settings:
         # 1.0 allowed any object here; only a sweep's settings (with `measure`) mean anything.
         data["settings"] = None
-    return from_dict(Report, data, source)
+    try:
+        return from_dict(Report, data, source)
+    except RecursionError:
+        raise _too_deep(source) from None
+
+
+def _too_deep(source: str) -> BadInput:
+    return BadInput(
+        f"{source} is nested too deeply to be a benchbox report",
+        "the file may be corrupted or crafted; restore a copy or re-run the sweep",
+    )

@@ -8,6 +8,7 @@ generator version) and carries a short hash of its content.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import pathlib
 import tempfile
@@ -20,6 +21,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from benchbox.errors import BadInput
+from benchbox.files import os_reason
 
 OPSET = 17
 IR_VERSION = 8  # the IR version that goes with opset 17
@@ -41,6 +43,14 @@ class ZooEntry:
 # ---------------------------------------------------------------- a tiny graph builder
 
 
+# The most float32 weights a zoo model may hold: protobuf, and so one ONNX file, stops at 2 GiB.
+MAX_WEIGHTS = (2**31 - 2**24) // 4
+
+
+class TooLarge(Exception):
+    """A zoo model's parameters ask for more weights than one ONNX file can hold."""
+
+
 class _Graph:
     """Collects nodes and initializers with unique names, so generators read like the model."""
 
@@ -49,6 +59,7 @@ class _Graph:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._names: set[str] = set()
+        self.weights = 0  # float32 weights so far
 
     def _unique(self, name: str) -> str:
         out, i = name, 1
@@ -65,6 +76,9 @@ class _Graph:
 
     def normal(self, name: str, shape: tuple[int, ...], std: float) -> str:
         """Add a float32 initializer drawn from normal(0, std)."""
+        self.weights += math.prod(shape)
+        if self.weights > MAX_WEIGHTS:  # checked before allocating: an ONNX file holds 2 GiB
+            raise TooLarge(self.weights)
         return self.const(name, self.rng.standard_normal(shape, dtype=np.float32) * np.float32(std))
 
     def op(self, op_type: str, inputs: list[str], name: str, **attrs: object) -> str:
@@ -411,7 +425,15 @@ def resolve_params(name: str, **params: object) -> dict[str, int]:
 def build(name: str, **params: object) -> onnx.ModelProto:
     """Generate a zoo model; the same name and params give byte-identical serialized models."""
     full = resolve_params(name, **params)
-    return _MODELS[name][1](**full)
+    try:
+        return _MODELS[name][1](**full)
+    except (TooLarge, MemoryError, ValueError, OverflowError):  # numpy's "array is too big" too
+        shown = ", ".join(f"{k}={v}" for k, v in full.items())
+        raise BadInput(
+            f"zoo model {name!r} with {shown} is too large to build: an ONNX file holds at"
+            f" most {MAX_WEIGHTS:,} float32 weights (2 GiB)",
+            "choose smaller parameters (see `benchbox models list` for the defaults)",
+        ) from None
 
 
 def cache_dir() -> pathlib.Path:
@@ -429,7 +451,7 @@ def path_for(name: str, cache: pathlib.Path | None = None, **params: object) -> 
     for existing in sorted(folder.glob(f"{stem}-*.onnx")):
         if existing.stat().st_size > 0:
             return existing
-    data = build(name, **full).SerializeToString()
+    data = _serialize(build(name, **full), name)
     digest = hashlib.sha256(data).hexdigest()[:12]
     target = folder / f"{stem}-{digest}.onnx"
     try:
@@ -444,11 +466,11 @@ def path_for(name: str, cache: pathlib.Path | None = None, **params: object) -> 
 
 def save(name: str, out: pathlib.Path, **params: object) -> str:
     """Write a zoo model to `out` (atomically) and return its sha256."""
-    data = build(name, **params).SerializeToString()
+    data = _serialize(build(name, **params), name)
     try:
         _write_atomic(pathlib.Path(out), data)
     except OSError as exc:
-        raise BadInput(f"cannot write {out} ({exc.strerror or exc})") from None
+        raise BadInput(f"cannot write {out} ({os_reason(exc)})") from None
     return hashlib.sha256(data).hexdigest()
 
 
@@ -485,6 +507,17 @@ def _entry(name: str) -> ZooEntry:
     if name not in _MODELS:
         raise BadInput(f"unknown zoo model {name!r}", f"built-in models: {', '.join(_MODELS)}")
     return _MODELS[name][0]
+
+
+def _serialize(model: onnx.ModelProto, name: str) -> bytes:
+    """The model's bytes; BadInput past protobuf's 2 GiB limit (or out of memory)."""
+    try:
+        return model.SerializeToString()
+    except (MemoryError, ValueError) as exc:
+        raise BadInput(
+            f"zoo model {name!r} is too large to write as one ONNX file ({exc})",
+            "choose smaller parameters: an ONNX file holds at most 2 GiB",
+        ) from None
 
 
 def _write_atomic(target: pathlib.Path, data: bytes) -> None:

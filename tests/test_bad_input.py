@@ -6,12 +6,14 @@ The cases run as subprocesses, a few at a time, once for the module; each test c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +23,16 @@ import pytest
 from onnx import TensorProto, helper
 
 from benchbox import zoo
-from benchbox.measure.cell import MeasureSettings
+from benchbox.errors import BadInput
+from benchbox.load.closed import ClosedDriver
+from benchbox.measure.cell import MIN_MEASURED_REQUESTS, MeasureSettings, drive, summarize
+from benchbox.parse import parse_input_values, parse_shapes, parse_target
+from benchbox.report.format import reason_line
 from benchbox.report.store import load_report
-from benchbox.sweep import SweepRequest, run_sweep
-from benchbox.sweep.plan import SweepSpec
+from benchbox.schema import LatencyStats, Result, replace, report_from_json
+from benchbox.sweep import SweepRequest, run_sweep, search
+from benchbox.sweep.plan import SweepSpec, grid
+from benchbox.sweep.runner import failure_reason
 
 QUICK = ["--duration", "0.2s", "--warmup", "0.05s", "--window", "0.1s"]
 ONE = ["--batch", "1", "--concurrency", "1", "--threads", "1", "--search", "grid"]
@@ -449,3 +457,464 @@ def test_money_refused_exports_ship_no_model(money_results, results):
     shipped = [rel for c in MONEY_CASES for rel in c.not_written if (d / rel).exists()]
     assert shipped == []
     assert sum(len(c.not_written) for c in MONEY_CASES) == 2
+
+
+# ---------------------------------------------------------------- issue 13: inputs that must not
+# lie, hang or crash. Each case runs the real CLI in its own folder of fixtures, and no report
+# there may be lost or changed by it.
+
+DEEP = '{"schema": "benchbox.report/1.1", "host": ' + "[" * 100_000 + "]" * 100_000 + "}"
+LONG = "a" * 300
+VAD_RUN = ("sweep", "{dir}/vad.onnx", "--batch", "2", *ONE[2:], *QUICK, "--out", "{dir}/reports")
+
+
+def _vad_model() -> onnx.ModelProto:
+    """A Silero-VAD-like model: a scalar `sr` that must be 16000 and a state whose second dim
+    (its own symbol) must agree with the batch."""
+
+    def const(name: str, values: list[int], shape: list[int] | None = None) -> onnx.NodeProto:
+        dims = [len(values)] if shape is None else shape
+        tensor = helper.make_tensor(name + "_v", TensorProto.INT64, dims, values)
+        return helper.make_node("Constant", [], [name], value=tensor)
+
+    nodes = [
+        const("zero", [0], []),
+        const("k", [16000 - 64], []),
+        const("m1", [-1]),
+        const("s0", [0]),
+        const("s16", [16]),
+        const("a1", [1]),
+        helper.make_node("Sub", ["sr", "k"], ["w"]),
+        helper.make_node("Unsqueeze", ["w", "s0"], ["w1"]),
+        helper.make_node("Concat", ["m1", "w1"], ["shape"], axis=0),
+        helper.make_node("Reshape", ["input", "shape"], ["xr"]),  # fails unless sr == 16000
+        helper.make_node("Slice", ["xr", "s0", "s16", "a1"], ["xs"]),
+        helper.make_node("Gather", ["state", "zero"], ["st0"], axis=0),
+        helper.make_node("Concat", ["st0", "xs"], ["out"], axis=1),  # state_batch == batch
+        helper.make_node("Identity", ["state"], ["state_out"]),
+    ]
+    inputs = [
+        helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 64]),
+        helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "state_batch", 16]),
+        helper.make_tensor_value_info("sr", TensorProto.INT64, []),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 32]),
+        helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [2, "state_batch", 16]),
+    ]
+    graph = helper.make_graph(nodes, "vad", inputs, outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def _edited(doc: dict, edit) -> str:
+    copy = json.loads(json.dumps(doc))
+    edit(copy)
+    return json.dumps(copy)
+
+
+def _result(doc: dict) -> dict:
+    return doc["cells"][0]["result"]
+
+
+EDITS = {
+    "nan.json": lambda d: _result(d)["latency_ms"].update(p99=float("nan")),
+    "negative.json": lambda d: _result(d)["latency_ms"].update(p50=-1.0),
+    "inverted.json": lambda d: _result(d)["latency_ci_ms"].update(p50=[20.0, 5.0]),
+    "outside.json": lambda d: _result(d)["latency_ci_ms"].update(p50=[1000.0, 2000.0]),
+    "duplicate.json": lambda d: d["cells"].append(d["cells"][0]),
+    "negcount.json": lambda d: _result(d).update(requests=-3),
+    "negduration.json": lambda d: _result(d).update(duration_s=-1.0),
+    "negthroughput.json": lambda d: _result(d).update(throughput_ips=-5.0),
+}
+
+INPUT_CASES = [
+    Case("report: NaN latency", ("report", "show", "{dir}/nan.json"), 2, r"p99: .*finite"),
+    Case(
+        "report: negative latency",
+        ("recommend", "{dir}/negative.json", "--latency-target", "p99=1s"),
+        2,
+        r"latency_ms\.p50: a measured figure cannot be negative",
+    ),
+    Case(
+        "report: inverted CI",
+        ("recommend", "{dir}/inverted.json", "--latency-target", "p99=1s"),
+        2,
+        r"latency_ci_ms\.p50: the interval is inverted",
+    ),
+    Case(
+        "report: point outside its CI",
+        ("report", "show", "{dir}/outside.json"),
+        2,
+        r"latency_ci_ms\.p50: \[1000, 2000\] does not contain p50",
+    ),
+    Case(
+        "report: duplicate cell ids",
+        ("compare", "{dir}/good.json", "{dir}/duplicate.json"),
+        2,
+        r"cells\[1\]\.id: duplicate cell id",
+    ),
+    Case("report: negative count", ("report", "show", "{dir}/negcount.json"), 2, r"requests: a"),
+    Case(
+        "report: negative duration",
+        ("report", "export", "{dir}/negduration.json", "--format", "csv", "--out", "{dir}/x.csv"),
+        2,
+        r"duration_s: a measured figure cannot be negative",
+    ),
+    Case(
+        "report: negative throughput",
+        ("report", "show", "{dir}/negthroughput.json"),
+        2,
+        r"throughput_ips: a measured figure",
+    ),
+    Case("report: nested too deeply", ("report", "show", "{dir}/deep.json"), 2, r"nested too"),
+    Case("report: a FIFO", ("report", "show", "{dir}/fifo.json"), 2, r"is a FIFO .*regular file"),
+    Case("model: a FIFO", swept("fifo.onnx"), 2, r"model file .*fifo\.onnx is a FIFO"),
+    Case("model: a character device", sweep("/dev/zero"), 2, r"is a character device"),
+    Case(
+        "profile: a FIFO",
+        swept("mlp.onnx", "--profile", "{dir}/fifo.toml"),
+        2,
+        r"profile .*fifo\.toml is a FIFO",
+    ),
+    Case(
+        "duration of 1us",
+        ("run", "{dir}/mlp.onnx", "--duration", "1us", "--out", "{dir}/reports"),
+        2,
+        r"--duration 1us is too short.*\n.*at least 10ms",
+    ),
+    Case("window of 1us", swept("mlp.onnx", "--window", "1us"), 2, r"--window 1us is too short"),
+    Case(
+        "concurrency 1000",
+        swept("mlp.onnx", "--concurrency", "1000"),
+        2,
+        r"--concurrency 1000 is above the limit of 256.*\n.*thread",
+    ),
+    Case(
+        "concurrency 10000 in run",
+        ("run", "{dir}/mlp.onnx", "--concurrency", "10000", "--out", "{dir}/reports"),
+        2,
+        r"--concurrency 10000 is above the limit of 256",
+    ),
+    Case(
+        "instances 100000",
+        swept("mlp.onnx", "--instances", "100000"),
+        2,
+        r"--instances 100000 is above the limit of 256.*\n.*session",
+    ),
+    Case(
+        "threads 100000 in run",
+        ("run", "{dir}/mlp.onnx", "--threads", "100000", "--out", "{dir}/reports"),
+        2,
+        r"--threads 100000 is above the limit of 256",
+    ),
+    Case("negative seed", swept("mlp.onnx", "--seed", "-1"), 2, r"--seed -1 is out of range"),
+    Case(
+        "over-long report folder",
+        swept("mlp.onnx", "--out", "{dir}/" + LONG),
+        2,
+        r"cannot write reports to .*too long",
+    ),
+    Case("over-long model name", sweep("{dir}/" + LONG + ".onnx"), 2, r"cannot use .*too long"),
+    Case(
+        "over-long report name",
+        ("report", "show", "{dir}/" + LONG + ".json"),
+        2,
+        r"cannot read report .*too long",
+    ),
+    Case(
+        "zoo model too large",
+        ("models", "build", "mlp", "--out", "{dir}/big.onnx", "--param", "hidden=10000000"),
+        2,
+        r"too large to build.*\n.*smaller parameters",
+    ),
+    Case(
+        "zoo model absurdly large",
+        ("models", "build", "mlp", "--out", "{dir}/big.onnx", "--param", "hidden=" + "9" * 30),
+        2,
+        r"too large to build",
+    ),
+    Case("empty --device", swept("mlp.onnx", "--device", ""), 2, r"--device is empty.*\n.*cpu,"),
+    Case(
+        "trailing comma in --device",
+        swept("mlp.onnx", "--device", "cpu,"),
+        2,
+        r"not a valid list.*\n.*--device cpu,openvino",
+    ),
+    Case("empty --batch", swept("mlp.onnx", "--batch", ""), 2, r"--batch is empty.*\n.*1,2,4"),
+    Case("empty --threads", swept("mlp.onnx", "--threads", ""), 2, r"--threads is empty"),
+    Case(
+        "empty --rate",
+        swept("mlp.onnx", "--load", "open", "--rate", ""),
+        2,
+        r"--rate is empty.*\n.*--rate 100,200",
+    ),
+    Case(
+        "garbage --dynamic-batching",
+        swept("mlp.onnx", "--load", "open", "--rate", "10", "--dynamic-batching", "garbage"),
+        2,
+        r"'garbage' is not KEY=VALUE.*\n.*max_batch=16",
+    ),
+    Case(
+        "unknown --dynamic-batching key",
+        swept("mlp.onnx", "--load", "open", "--rate", "10", "--dynamic-batching", "size=4"),
+        2,
+        r"unknown key 'size' \(the keys are max_batch, delay and preferred\)",
+    ),
+    Case(
+        "zero latency target",
+        swept("mlp.onnx", "--latency-target", "p99=0ms"),
+        2,
+        r"'0ms' must be greater than zero|p99=0ms.*greater than zero",
+    ),
+    Case(
+        "regression threshold without %",
+        ("compare", "{dir}/good.json", "{dir}/good.json", "--fail-on-regression", "5"),
+        2,
+        r"'5' is a bare number.*\n.*--fail-on-regression 5%",
+    ),
+    Case(
+        "stability without %",
+        swept("mlp.onnx", "--stability", "10"),
+        2,
+        r"--stability '10' is a bare number.*\n.*10%",
+    ),
+    Case(
+        "zero memory bound",
+        ("recommend", "{dir}/good.json", "--latency-target", "p99=1s", "--max-memory-mb", "0"),
+        2,
+        r"--max-memory-mb 0 must be a positive number",
+    ),
+    Case(
+        "negative throughput bound",
+        ("recommend", "{dir}/good.json", "--latency-target", "p99=1s", "--min-throughput", "-1"),
+        2,
+        r"--min-throughput -1 must be a positive number",
+    ),
+    Case(
+        "a batch whose inputs cannot fit in memory",
+        swept("mlp.onnx", "--batch", "1000000000"),
+        2,
+        r"batch 1000000000 needs .* GiB of inputs.*\n.*smaller --batch",
+    ),
+    Case(
+        "an open-loop rate no generator can send",
+        swept("mlp.onnx", "--load", "open", "--rate", "1e9"),
+        2,
+        r"--rate 1e\+09 is above the limit of 1,000,000 requests/s",
+    ),
+    Case(
+        "--input values file that is a FIFO",
+        (*VAD_RUN, "--input", "@{dir}/fifo.json"),
+        2,
+        r"input values file .*fifo\.json is a FIFO",
+    ),
+    Case("resume a FIFO", ("sweep", "--resume", "{dir}/fifo.json"), 2, r"is a FIFO"),
+    Case(
+        "--input of no input",
+        (*VAD_RUN, "--input", "nope=1"),
+        2,
+        r"--input nope: the model has no input of that name.*\n.*input, state, sr",
+    ),
+    Case("--input not a number", (*VAD_RUN, "--input", "sr=x"), 2, r"'x' is not a number"),
+    Case(
+        "--input of the wrong shape",
+        (*VAD_RUN, "--input", "sr=[1,2]"),
+        2,
+        r"--input sr: a value of shape \[2\] does not fit the input's shape \[\]",
+    ),
+    Case(
+        "--shape tie to a typo",
+        (*VAD_RUN, "--shape", "state_batch=batches"),
+        2,
+        r"'batches' is not an integer \(or 'batch'\)",
+    ),
+    Case(
+        "a model whose inputs need values",
+        VAD_RUN,
+        3,
+        r"no cell could be measured.*\n.*A dimension cannot be less than -1",
+    ),
+    Case(
+        "a model whose inputs need values, --json",
+        (*VAD_RUN, "--json"),
+        3,
+        r"no cell could be measured",
+    ),
+]
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def input_results(tmp_path_factory, mlp_path) -> dict:
+    d = tmp_path_factory.mktemp("bad13")
+    shutil.copy(mlp_path, d / "mlp.onnx")
+    onnx.save(_vad_model(), d / "vad.onnx")
+    good = _quick_report(d / "mlp.onnx", d, "good.json")
+    doc = json.loads(good.read_text())
+    for name, edit in EDITS.items():
+        (d / name).write_text(_edited(doc, edit))
+    (d / "deep.json").write_text(DEEP)
+    for fifo in ("fifo.json", "fifo.onnx", "fifo.toml"):
+        os.mkfifo(d / fifo)
+    before = _digests(d)
+
+    def run(case: Case) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "benchbox", *(a.replace("{dir}", str(d)) for a in case.args)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=d,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        done = dict(zip([c.name for c in INPUT_CASES], pool.map(run, INPUT_CASES), strict=True))
+    return {"runs": done, "dir": d, "before": before}
+
+
+@pytest.mark.parametrize("case", INPUT_CASES, ids=[c.name for c in INPUT_CASES])
+def test_issue13_input_gets_a_short_message_and_the_documented_exit_code(case, input_results):
+    test_bad_input_gets_a_short_message_and_the_documented_exit_code(case, input_results["runs"])
+    p = input_results["runs"][case.name]
+    assert "\x1b[" not in p.stderr and "[E:onnxruntime" not in p.stderr  # no runtime log lines
+
+
+def test_no_report_is_lost_or_changed_by_a_refused_input(input_results):
+    d, before = input_results["dir"], input_results["before"]
+    after = _digests(d)
+    assert {k: after.get(k) for k in before} == before
+    new = sorted(set(after) - set(before))
+    # only the two sweeps of the VAD model that ran (and failed every cell) saved a report
+    assert [n.split("/")[-1].split("-")[0] for n in new] == ["vad", "vad"], new
+    assert not any(n.endswith(".tmp") for n in new)
+
+
+def test_when_every_cell_fails_stdout_shows_the_model_header_with_its_defaulted_dims(
+    input_results,
+):
+    p = input_results["runs"]["a model whose inputs need values"]
+    assert p.stdout.startswith("model ")
+    assert "dims state_batch=1 (defaults: state_batch)" in p.stdout
+    # the reason is kept whole in the report
+    reports = sorted((input_results["dir"] / "reports").glob("vad-*.json"))
+    reasons = {c.reason for r in reports for c in load_report(r).cells}
+    assert all("A dimension cannot be less than -1, got -15" in r for r in reasons), reasons
+
+
+def test_json_prints_the_report_even_when_nothing_was_measured(input_results):
+    p = input_results["runs"]["a model whose inputs need values, --json"]
+    doc = json.loads(p.stdout)
+    assert doc["schema"].startswith("benchbox.report/")
+    assert [c["status"] for c in doc["cells"]] == ["failed"]
+    assert "closest cell above" not in p.stderr
+
+
+def test_input_values_and_a_dim_tied_to_the_batch_make_the_model_run(tmp_path):
+    onnx.save(_vad_model(), tmp_path / "vad.onnx")
+    (tmp_path / "values.json").write_text('{"sr": 16000}')
+    assert parse_input_values(["@" + str(tmp_path / "values.json")]) == {"sr": 16000.0}
+    req = SweepRequest(
+        model_path=str(tmp_path / "vad.onnx"),
+        spec=SweepSpec(batch_sizes=(1, 3)),
+        settings=MeasureSettings(warmup_s=0.05, duration_s=0.2, window_s=0.1),
+        shapes=parse_shapes(["state_batch=batch"]),
+        input_values=parse_input_values(["sr=16000"]),
+        out_dir=str(tmp_path / "reports"),
+        isolate=False,
+    )
+    report, path = run_sweep(req)
+    assert [c.status for c in report.cells] == ["ok", "ok"], [c.reason for c in report.cells]
+    loaded = load_report(path)
+    assert loaded.model.batch_dims == ("state_batch",)
+    assert loaded.model.input_values == {"sr": 16000.0}
+    assert loaded.settings.shapes == {"state_batch": "batch"}
+
+
+def test_a_fixed_duration_too_short_for_its_requests_measures_on_to_the_minimum():
+    def slow(feeds):
+        time.sleep(0.01)
+
+    s = MeasureSettings(warmup_s=0.02, duration_s=0.01, window_s=0.01, max_duration_s=5.0)
+    m = drive(ClosedDriver([slow], [{}], 1, 1), s)
+    assert m.extended and m.requests >= MIN_MEASURED_REQUESTS
+    r, warnings = summarize(m, s)
+    # throughput from the requests inside the measured interval: about 100/s, not thousands
+    assert r.throughput_ips == pytest.approx(m.requests / m.duration_s)
+    assert r.throughput_ips < 150
+    assert any(w.kind == "duration-extended" for w in warnings)
+
+
+def test_a_runtime_reason_shows_its_cause_not_its_source_location():
+    reason = (
+        "OpenVINO could not compile the model for CPU: Exception from "
+        "src/inference/src/cpp/core.cpp:84:\nException from src/frontends/onnx/frontend.cpp:9:\n"
+        "Model wasn't fully converted. Failed operations detailed log:\n-- Foo-1"
+    )
+    assert reason_line(reason) == (
+        "OpenVINO could not compile the model for CPU: Model wasn't fully converted. "
+        "Failed operations detailed log:"
+    )
+    assert reason_line("ValueError: plain") == "ValueError: plain"
+    try:
+        raise RuntimeError("first line\nthe cause, on the second")
+    except RuntimeError as exc:
+        assert "the cause, on the second" in failure_reason(exc)
+
+
+def test_every_measured_number_of_a_result_is_checked_for_sign_and_finiteness(input_results):
+    """The rule is generic over fields: each numeric field of a result, negative or NaN, is
+    refused at load with its path, so fields added later are checked as well."""
+    doc = json.loads((input_results["dir"] / "good.json").read_text())
+    result = _result(doc)
+    numeric = [k for k, v in result.items() if isinstance(v, int | float) and v > 0]
+    assert {"requests", "duration_s", "throughput_ips"} <= set(numeric)
+    for key in numeric:
+        for bad in (-1, float("nan")):
+            text = _edited(doc, lambda d, k=key, b=bad: _result(d).update({k: b}))
+            with pytest.raises(BadInput, match=rf"cells\[0\]\.result\.{key}: "):
+                report_from_json(text, "r.json")
+
+
+def _ladder_cell(cell, p99: float, ci: list[float] | None):
+    lat = LatencyStats(p99, 0.1, p99, p99, p99, p99, p99, p99, p99)
+    result = Result(100, 100, 1.0, 100.0, 100.0, lat, {"p99": ci})
+    return replace(cell, status="ok", result=result)
+
+
+@pytest.mark.parametrize(
+    ("ci", "says"),
+    [
+        (None, "broken by its point estimate (30 ms; too few samples for a CI) at c=1"),
+        ([28.0, 32.0], "broken with confidence at c=1"),
+    ],
+)
+def test_the_adaptive_search_says_whether_a_ci_or_the_point_estimate_broke_the_target(ci, says):
+    spec = SweepSpec(batch_sizes=(1,), concurrencies=(1, 2, 4), threads=(1,))
+    outcome = search.run_ladder(
+        grid(spec), lambda c: _ladder_cell(c, 30.0, ci), parse_target("p99=20ms"), 0.05
+    )
+    skipped = [c.reason for c in outcome.cells.values() if c.status == "skipped"]
+    assert skipped and all(says in r for r in skipped), skipped
+
+
+def test_paths_that_look_like_markup_are_printed_as_they_are(tmp_path, mlp_path):
+    """A report folder named like a rich tag ('[/]') once ended a finished sweep in exit 3."""
+    odd = tmp_path / "[/]"
+    args = ["sweep", str(mlp_path), *ONE, *QUICK, "--out", str(odd)]
+    p = subprocess.run(
+        [sys.executable, "-m", "benchbox", *args], capture_output=True, text=True, timeout=180
+    )
+    assert p.returncode == 0, p.stderr
+    (saved,) = odd.glob("*.json")
+    assert f"reportsaved:{saved}" in "".join(p.stdout.split())  # wrapping aside

@@ -39,6 +39,9 @@ GRAPH_LEVELS = {
 CPU_EP = "CPUExecutionProvider"
 # Where io_binding puts tensors: OrtValue device type per device kind (CPU kinds use "cpu").
 DEVICE_MEMORY = {"cuda": "cuda", "tensorrt": "cuda", "dml": "dml"}
+# onnxruntime's own log lines (coloured, on stderr) say what its exceptions say: fatal only.
+LOG_SEVERITY = 4
+ort.set_default_logger_severity(LOG_SEVERITY)
 RECORD_ASSIGNMENT = "session.record_ep_graph_assignment_info"  # onnxruntime 1.23+
 
 
@@ -49,7 +52,7 @@ def session_options(config: ServingConfig) -> ort.SessionOptions:
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = GRAPH_LEVELS.get(config.graph_optimization, GRAPH_LEVELS["all"])
-    so.log_severity_level = 3
+    so.log_severity_level = LOG_SEVERITY
     return so
 
 
@@ -201,8 +204,8 @@ def _open(model_path: str, config: ServingConfig) -> tuple[ort.InferenceSession,
 
 
 def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:300]
+    """The exception's whole text (the report keeps it whole; views show its informative line)."""
+    return str(exc).strip() or type(exc).__name__
 
 
 # ---------------------------------------------------------------- runners

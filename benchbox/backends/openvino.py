@@ -195,8 +195,8 @@ def open_instances(model_path: str, config: ServingConfig) -> Instances:
         models = CompiledModels(core, model, target, props)
         compiled = models.compile(static_shapes(model_path, config.batch_size))
     except Exception as exc:  # OpenVINO raises RuntimeError with a long multi-line text
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise CellFailure(f"OpenVINO could not compile the model for {target}: {first}") from None
+        text = str(exc).strip() or type(exc).__name__  # whole: the cause follows the location
+        raise CellFailure(f"OpenVINO could not compile the model for {target}: {text}") from None
     try:
         executing = [str(d) for d in compiled.get_property("EXECUTION_DEVICES")]
     except Exception:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from benchbox import cost
@@ -89,10 +90,10 @@ def _print_list(as_json: bool) -> None:
 def _print_one(p: cost.Profile) -> None:
     console = Console()
     spec = p.power
-    console.print(f"[bold]{p.name}[/]  {p.description}", highlight=False)
+    console.print(f"[bold]{escape(p.name)}[/]  {escape(p.description)}", highlight=False)
     console.print(f"price        ${p.price_per_hour_usd:g} per hour", highlight=False)
-    console.print(f"source       {p.price_source}", highlight=False)
-    console.print(f"price date   {p.price_date}", highlight=False)
+    console.print(f"source       {escape(p.price_source)}", highlight=False)
+    console.print(f"price date   {escape(str(p.price_date))}", highlight=False)
     energy = (
         "included in the price"
         if spec.energy_included
@@ -103,11 +104,11 @@ def _print_one(p: cost.Profile) -> None:
         highlight=False,
     )
     for key, value in p.hardware.items():
-        console.print(f"{key:<12} {value}", highlight=False)
+        console.print(f"{key:<12} {escape(str(value))}", highlight=False)
     if p.path:
-        console.print(f"file         {p.path}", highlight=False)
+        console.print(f"file         {escape(str(p.path))}", highlight=False)
     if cost.shadowed_builtin(p) is not None:
-        console.print(f"note         {_shadow_note(p)}", highlight=False)
+        console.print(f"note         {escape(_shadow_note(p))}", highlight=False)
 
 
 def _shadow_note(p: cost.Profile) -> str:

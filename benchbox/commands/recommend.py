@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from benchbox import parse, schema
 from benchbox.commands.options import JsonOption, choice_option
@@ -108,13 +109,18 @@ def recommend_cmd(
         console = Console()
         render_recommendation(report, rec, console)
         for path in export():  # after the answer is on screen, so a failed export does not hide it
-            console.print(f"wrote {path}", highlight=False)
+            console.print(f"wrote {escape(str(path))}", highlight=False)
 
     if rec.winner is None:
-        hint = "relax the target, or measure other devices or configs"
+        bounds = [str(target)]
+        if min_throughput is not None:
+            bounds.append(f"--min-throughput {min_throughput:g}")
+        if max_memory_mb is not None:
+            bounds.append(f"--max-memory-mb {max_memory_mb:g}")
+        hint = "relax the bounds, or measure other devices or configs"
         if export_kind is not None:
             hint = "nothing was exported; " + hint
-        raise GateFailed(f"no configuration meets {target}", hint)
+        raise GateFailed(f"no configuration meets {' and '.join(bounds)}", hint)
 
 
 def _print_json(report: schema.Report, rec: schema.Recommendation, written: list[Path]) -> None:

@@ -26,11 +26,18 @@ from benchbox.commands.options import choice_option
 from benchbox.errors import GateFailed
 from benchbox.load import Arrival, LoadKind
 from benchbox.measure.cell import MeasureSettings
-from benchbox.report.format import fmt_duration_s, fmt_ms, fmt_number
+from benchbox.report.format import fmt_duration_s, fmt_ms, fmt_number, reason_line
 from benchbox.report.render import render_cell_detail, render_report, stdout_console
 from benchbox.report.store import load_report
 from benchbox.schema import Cell, Report, report_to_json
-from benchbox.sweep import Progress, SweepRequest, resume_sweep, run_sweep, stop_on_signals
+from benchbox.sweep import (
+    NoCellMeasured,
+    Progress,
+    SweepRequest,
+    resume_sweep,
+    run_sweep,
+    stop_on_signals,
+)
 from benchbox.sweep.eta import Eta, is_large, planned_cell_s, size_note
 from benchbox.sweep.request import (
     CellOptions,
@@ -110,7 +117,7 @@ class BarProgress(Progress):
             self.console.print(self._line(cell), highlight=False, markup=False, soft_wrap=True)
         elif cell.status == "failed":
             self.bar.console.print(
-                f"[dim]{escape(cell.id)}: {cell.status} — {escape(cell.reason or '')}[/]",
+                Text(f"{cell.id}: {cell.status} — {reason_line(cell.reason)}", style="dim"),
                 highlight=False,
             )
 
@@ -139,13 +146,14 @@ def show_sweep(report: Report, saved: Path, as_json: bool) -> None:
     else:
         console = stdout_console()
         render_report(report, console)
-        console.print(f"report saved: [bold]{saved}[/]", highlight=False)
+        console.print(f"report saved: [bold]{escape(str(saved))}[/]", highlight=False)
     rec = report.recommendation
     if rec is not None and rec.winner is None:
         raise GateFailed(
             f"no configuration meets {rec.percentile.replace('_', '.')}={rec.target_ms:g}ms"
             f" (report saved in {saved})",
-            "see the closest cell above; relax the target, or measure other devices or configs",
+            ("" if as_json else "see the closest cell above; ")
+            + "relax the target, or measure other devices or configs",
         )
 
 
@@ -201,7 +209,21 @@ MaxDurOpt = Annotated[str, typer.Option("--max-duration", help="Longest measurin
 StabOpt = Annotated[str, typer.Option("--stability", help="Window agreement tolerance.")]
 ConfOpt = Annotated[float, typer.Option("--confidence", help="Confidence level of the CIs.")]
 ShapeOpt = Annotated[
-    list[str] | None, typer.Option("--shape", help="Symbolic dim value, e.g. seq=128 (repeatable).")
+    list[str] | None,
+    typer.Option(
+        "--shape",
+        help="Symbolic dim value, e.g. seq=128, or NAME=batch to follow the batch size "
+        "(repeatable).",
+    ),
+]
+InputOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input",
+        help="An input's value instead of synthesized data, e.g. sr=16000 (a number fills the "
+        "tensor; a JSON array like [[1,2]] is broadcast to its shape), or @FILE.json holding "
+        '{"NAME": VALUE, ...} (repeatable).',
+    ),
 ]
 OutOpt = Annotated[str, typer.Option("--out", "-o", help="Folder for the report.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
@@ -285,6 +307,12 @@ def _run(req: SweepRequest | ResumeRequest, as_json: bool) -> tuple[Report, Path
                     headers=req.headers,
                 )
             return run_sweep(req, progress=bar, abort=abort)
+    except NoCellMeasured as exc:
+        if as_json:  # --json always prints the report, also when nothing could be measured
+            sys.stdout.write(report_to_json(exc.report))
+        else:  # the model header (with the dims that were defaulted) and why each cell failed
+            render_report(exc.report, stdout_console())
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -312,6 +340,7 @@ def sweep(
     latency_target: TargetOpt = None,
     profile: ProfileOpt = "auto",
     shape: ShapeOpt = None,
+    input_value: InputOpt = None,
     out: OutOpt = "reports",
     save_samples: SamplesOpt = False,
     seed: SeedOpt = 0,
@@ -344,6 +373,7 @@ def sweep(
             latency_target=latency_target,
             profile=profile,
             shape=tuple(shape or ()),
+            inputs=tuple(input_value or ()),
             out=out,
             dynamic_batching=dynamic_batching,
             cell_timeout=cell_timeout,
@@ -388,6 +418,7 @@ def run(
     confidence: ConfOpt = 0.95,
     profile: ProfileOpt = "auto",
     shape: ShapeOpt = None,
+    input_value: InputOpt = None,
     out: OutOpt = "reports",
     save_samples: SamplesOpt = False,
     seed: SeedOpt = 0,
@@ -414,6 +445,7 @@ def run(
         arrival=arrival,
         measure=MeasureOptions(*timing, save_samples, seed),
         shape=tuple(shape or ()),
+        inputs=tuple(input_value or ()),
         out=out,
         profile=profile,
         dynamic_batching=dynamic_batching,
@@ -431,4 +463,4 @@ def run(
     console = stdout_console()
     for cell in report.cells:
         render_cell_detail(report, cell, console)
-    console.print(f"report saved: [bold]{saved}[/]", highlight=False)
+    console.print(f"report saved: [bold]{escape(str(saved))}[/]", highlight=False)

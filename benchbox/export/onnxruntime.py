@@ -16,6 +16,7 @@ from benchbox.backends.onnxruntime import provider_list
 from benchbox.devices import parse_device
 from benchbox.errors import BadInput
 from benchbox.export.common import prepare_out_dir, provenance
+from benchbox.files import require_regular_file
 from benchbox.report.store import atomic_write_text
 
 FORMAT = "benchbox.onnxruntime/1"
@@ -77,12 +78,16 @@ def export_onnxruntime(report: schema.Report, cell: schema.Cell, out_dir: str | 
 def load_settings(json_path: str | Path) -> dict[str, Any]:
     """Read and check an onnxruntime export; BadInput when it is not one."""
     path = Path(json_path)
+    if path.exists():
+        require_regular_file(path, "onnxruntime export")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BadInput(f"{path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadInput(f"cannot read {path}: {exc}") from None
+    except RecursionError:
+        raise BadInput(f"{path} is nested too deeply to be an onnxruntime export") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise BadInput(
             f"{path} is not a benchbox onnxruntime export (format is "

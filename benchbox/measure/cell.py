@@ -21,6 +21,9 @@ from benchbox.measure.sampler import ResourceStats
 from benchbox.schema import CellWarning, MeasureSettings, Result, Spread
 
 MIN_WINDOW_REQUESTS = 50
+# A fixed --duration that holds fewer requests than this is measured on until it holds them (up to
+# the longer of --duration and --max-duration): a figure from a handful of requests means nothing.
+MIN_MEASURED_REQUESTS = 30
 RELATIVE_EXTRA = ("taken",)
 LATE_SEND_MS = 1.0
 LATE_SHARE = 0.01
@@ -46,6 +49,7 @@ class Measurement:
     probes: dict[str, object] = field(default_factory=dict)
     # (percentile, bound_ms, lower CI bound) when measuring stopped early above the target
     stopped_above: tuple[float, float, float] | None = None
+    extended: bool = False  # a fixed duration ran on to reach MIN_MEASURED_REQUESTS
 
 
 class Probe(Protocol):
@@ -188,6 +192,7 @@ class _Windows:
     stable: bool | None
     stopped_above: tuple[float, float, float] | None
     t_end: int
+    extended: bool = False
 
 
 def _measure_windows(
@@ -205,7 +210,7 @@ def _measure_windows(
     t = t_measure
     while True:
         until = t + window_ns
-        if settings.duration_s is not None:
+        if settings.duration_s is not None and not run.extended:
             until = min(until, t_measure + int(settings.duration_s * 1e9))
         _wait(until, abort)
         now = perf_counter_ns()
@@ -218,7 +223,10 @@ def _measure_windows(
             on_window(elapsed, run.windows[-1])
         if settings.duration_s is not None:
             if elapsed >= settings.duration_s - 1e-6:
-                return run
+                enough = sum(w.count for w in run.windows) >= MIN_MEASURED_REQUESTS
+                if enough or elapsed >= max(settings.duration_s, settings.max_duration_s):
+                    return run
+                run.extended = True  # too few requests yet: measure on, window by window
             continue
         if settings.stop_above is not None and len(run.windows) >= 2:
             run.stopped_above = _above_target(run.chunks, settings)
@@ -256,8 +264,14 @@ def _measurement(
     chunks = run.chunks
     merged = {k: _cat([c[k] for c in chunks if k in c]) for k in chunks[0]} if chunks else {}
     chunks.clear()  # the per-window copies are merged: free them before summarizing
-    intended = merged.get("intended", np.empty(0, dtype=np.int64))
     end = merged.get("end", np.empty(0, dtype=np.int64))
+    # Only the requests that completed inside the measured interval count (a read can catch
+    # requests that completed just before the interval began, or after it ended).
+    inside = (end >= t_measure) & (end <= run.t_end)
+    if not inside.all():
+        merged = {k: v[inside] if len(v) == len(end) else v for k, v in merged.items()}
+        end = merged["end"]
+    intended = merged.get("intended", np.empty(0, dtype=np.int64))
     sent = merged.get("sent")
     n = len(end)
     # Per-request extra times are kept relative to the intended time.
@@ -278,6 +292,7 @@ def _measurement(
         extra=extra,
         probes=probes,
         stopped_above=run.stopped_above,
+        extended=run.extended,
     )
 
 
@@ -404,6 +419,15 @@ def summarize(
             )
         )
     warnings += _window_warnings(m.windows)
+    if m.extended:
+        warnings.append(
+            CellWarning(
+                "duration-extended",
+                f"--duration {settings.duration_s:g}s held too few requests, so measuring ran on"
+                f" to {m.requests} requests in {m.duration_s:.3g}s"
+                f" (at least {MIN_MEASURED_REQUESTS} are needed)",
+            )
+        )
     if m.stopped_above is not None:
         q, bound_ms, lo = m.stopped_above
         warnings.append(

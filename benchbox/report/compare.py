@@ -12,6 +12,7 @@ from benchbox import cost, pricing, recommend
 from benchbox.errors import BadInput
 from benchbox.measure import stats
 from benchbox.parse import LatencyTarget, parse_choice, parse_percent, parse_target
+from benchbox.report.format import reason_line
 from benchbox.report.store import load_report
 from benchbox.schema import MEASURED, Cell, Report
 
@@ -346,7 +347,7 @@ def compare_versions(
                 else:
                     deltas.append(delta)
             elif b_ok and not c_ok:
-                why = f" ({c.reason})" if c.reason else ""
+                why = f" ({reason_line(c.reason)})" if c.reason else ""
                 newly_failed.append(
                     f"{cid} is {c.status} in {label}{why}, {b.status} in {base_label}"
                 )

@@ -9,6 +9,7 @@ measures in: `rss_mb` and `gpu_mem_mb` are bytes / 2**20, `memory_gb` is bytes /
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -211,3 +212,24 @@ def target_text(t: TargetInfo) -> str:
     name = " ".join(x for x in (t.server_name, t.server_version) if x) or "server"
     split = "statistics read" if t.statistics else "no statistics"
     return f"{name}  {t.protocol} ({t.wire})  {t.url}  {split}, {len(t.extensions)} extensions"
+
+
+# A line, or the end of one, that only says where a C++ runtime raised (OpenVINO, onnxruntime):
+# "Exception from src/inference/src/cpp/core.cpp:84:", "Check 'x' failed at src/a.cpp:12:".
+_WHERE_RAISED = re.compile(r"(Exception from \S+:\d+:|Check '.*' failed at \S+:\d+:)\s*$")
+
+
+def reason_line(reason: str | None) -> str:
+    """The informative line of a cell's reason, for the screen (the report keeps it whole): the
+    first line, with a runtime's bare "raised at file:line" markers replaced by the first line
+    that says what went wrong."""
+    lines = [line.strip() for line in (reason or "").splitlines() if line.strip()]
+    if not lines:
+        return reason or ""
+    head = _WHERE_RAISED.sub("", lines[0]).rstrip()
+    if head == lines[0] and len(lines) == 1:
+        return head
+    cause = next((line for line in lines[1:] if not _WHERE_RAISED.fullmatch(line)), None)
+    if cause is None or (head == lines[0] and not head.endswith(":")):
+        return head
+    return f"{head} {cause}" if head else cause

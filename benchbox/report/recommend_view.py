@@ -18,6 +18,7 @@ from benchbox.report.format import (
     fmt_number,
     load_label,
     percentile_label,
+    reason_line,
 )
 from benchbox.schema import Cell, Recommendation, Report
 
@@ -92,7 +93,7 @@ def render_recommendation(report: Report, rec: Recommendation, console: Console)
         table.add_column("cell", no_wrap=True)
         table.add_column("why")
         for cid, why in rec.rejected.items():
-            table.add_row(cid, why)
+            table.add_row(cid, Text(reason_line(why)))
         console.print(table)
 
 

@@ -23,6 +23,7 @@ from benchbox.report.format import (
     fmt_ms_range,
     fmt_number,
     load_label,
+    reason_line,
     report_confidence,
     server_split_text,
     target_text,
@@ -109,7 +110,7 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
         label = config_label(cell) + (" ★" if cell.id == winner else "")
         if r is None:
             rows.append([label, load_label(cell), status] + [""] * (len(headers) - 3))
-            rows[-1].append(Text(cell.reason or "", style="dim"))
+            rows[-1].append(Text(reason_line(cell.reason), style="dim"))
             continue
         row = [
             label,
@@ -152,12 +153,16 @@ def render_header(report: Report, console: Console) -> None:
     m, h = report.model, report.host
     dims = ", ".join(f"{k}={v}" for k, v in m.dims.items())
     defaulted = f" (defaults: {', '.join(m.dims_defaulted)})" if m.dims_defaulted else ""
+    tied = f"  following the batch: {', '.join(m.batch_dims)}" if m.batch_dims else ""
+    values = ", ".join(f"{k}={_short(v)}" for k, v in m.input_values.items())
     source = f"sha256 {m.sha256[:12]}  opset {m.opset}" if m.sha256 else "(server metadata)"
-    console.print(
-        f"[bold]model[/] {m.path}  {source}  batch {m.batch}"
-        + (f"  dims {dims}{defaulted}" if dims else ""),
-        highlight=False,
+    line = (
+        f" {m.path}  {source}  batch {m.batch}"
+        + (f"  dims {dims}{defaulted}" if dims else "")
+        + tied
+        + (f"  inputs set: {values}" if values else "")
     )
+    console.print(Text.assemble(("model", "bold"), line), highlight=False)
     if report.target is not None:
         console.print(f"[bold]server[/] {escape(target_text(report.target))}", highlight=False)
     gpus = ", ".join(g.name for g in h.gpus) or "no GPU"
@@ -167,6 +172,12 @@ def render_header(report: Report, console: Console) -> None:
         f"{fmt_gib(h.memory_gb)}  {gpus}  onnxruntime {h.onnxruntime}",
         highlight=False,
     )
+
+
+def _short(value: object) -> str:
+    """An input value as given, cut for the header line (the report keeps it whole)."""
+    text = f"{value:g}" if isinstance(value, float) else str(value).replace(" ", "")
+    return text if len(text) <= 24 else text[:21] + "..."
 
 
 def render_pricing(report: Report, console: Console) -> None:
@@ -194,7 +205,7 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     )
     r = cell.result
     if r is None:
-        console.print(f"  {cell.reason}")
+        console.print(f"  {reason_line(cell.reason)}", highlight=False, markup=False)
         return
     lat = r.latency_ms
     console.print(

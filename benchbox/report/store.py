@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -9,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from benchbox.errors import BadInput
+from benchbox.files import os_reason, require_regular_file
 from benchbox.schema import Report, report_from_json, report_to_json
 
 DEFAULT_DIR = Path("reports")
@@ -27,14 +29,19 @@ _UMASK = _umask()
 def folder_problem(folder: Path, exc: OSError) -> str:
     """Why a folder cannot take a file, in words: a file in the way, or the OS's reason."""
     for part in (folder, *folder.parents):
-        if part.exists():
-            if not part.is_dir():
-                return f"{part} is a file, not a folder"
-            break
-    return f"cannot write to {folder}: {exc.strerror or exc}"
+        try:
+            if part.exists():
+                if not part.is_dir():
+                    return f"{part} is a file, not a folder"
+                break
+        except OSError:  # a name the file system refuses (too long): the OS's reason says it
+            continue
+    return f"cannot write to {folder}: {os_reason(exc)}"
 
 
 def _write_error(path: Path, exc: OSError) -> BadInput:
+    if exc.errno == errno.ENAMETOOLONG:
+        return BadInput(f"cannot write {path}: {os_reason(exc)}", "choose a shorter name")
     if path.is_dir():
         return BadInput(f"{path} is a folder", "give a file name, e.g. --out report.csv")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -99,12 +106,17 @@ def save_report(report: Report, path: str | Path) -> Path:
 def load_report(path: str | Path) -> Report:
     """Read and schema-check a report; BadInput with a clear message when it is not one."""
     path = Path(path)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise BadInput(f"cannot read report {path}: {os_reason(exc)}") from None
+    if not exists:
         raise BadInput(
             f"report {path} does not exist", "list saved reports with `benchbox report list`"
         )
     if path.is_dir():
         raise BadInput(f"{path} is a folder, not a report file")
+    require_regular_file(path, "report")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -122,6 +134,30 @@ def report_path(out_dir: str | Path, model_name: str, created: str) -> Path:
         path = Path(out_dir) / f"{stem}-{stamp}-{n}.json"
         n += 1
     return path
+
+
+def save_new_report(report: Report, out_dir: str | Path, model_name: str) -> Path:
+    """Save a new report under a fresh name (see `report_path`) and return the path.
+
+    The name is taken atomically (a hard link of the written temp file fails if the name
+    exists), so two sweeps started in the same second keep a report each, and readers never
+    see a partly written file.
+    """
+    tmp = atomic_write_text(Path(out_dir) / f".new-{os.getpid()}.json.tmp", report_to_json(report))
+    try:
+        while True:
+            path = report_path(out_dir, model_name, report.created)
+            try:
+                os.link(tmp, path)
+                return path
+            except FileExistsError:
+                continue  # another sweep took the name between the check and the link
+            except OSError:  # a file system without hard links: rename, as before
+                os.replace(tmp, path)
+                return path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def check_writable(out_dir: str | Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from enum import StrEnum
 from pathlib import Path
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
 
 
 from benchbox.errors import BadInput
+from benchbox.files import os_reason
 from benchbox.parse import parse_choice
 from benchbox.report.format import cell_roles, ci_label, fmt_number, present, report_confidence
 from benchbox.report.html import render_html
@@ -196,14 +198,15 @@ def _write_parquet(frame: pd.DataFrame, out_path: Path) -> Path:
         ) from None
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(buf.getvalue())
         tmp.replace(out_path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise BadInput(f"cannot write {out_path}: {exc.strerror or exc}") from None
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise BadInput(f"cannot write {out_path}: {os_reason(exc)}") from None
     return out_path
 
 

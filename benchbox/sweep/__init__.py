@@ -28,11 +28,21 @@ from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
 from benchbox.pricing import AUTO, choose_profile
 from benchbox.remote import session as remote
-from benchbox.report.store import check_writable, load_report, report_path, save_report
-from benchbox.schema import MEASURED, Cell, IdlePower, Profile, Report, SweepSettings, replace
+from benchbox.report.format import reason_line
+from benchbox.report.store import check_writable, load_report, save_new_report, save_report
+from benchbox.schema import (
+    MEASURED,
+    Cell,
+    IdlePower,
+    ModelInfo,
+    Profile,
+    Report,
+    SweepSettings,
+    replace,
+)
 from benchbox.sweep import peak, search
 from benchbox.sweep.plan import SweepSpec, grid, group_key
-from benchbox.sweep.runner import CellContext, InProcessWorker
+from benchbox.sweep.runner import POOL_SIZE, CellContext, InProcessWorker
 from benchbox.sweep.worker import ProcessWorkers
 from benchbox.worker_process import NO_ISOLATION_ENV
 
@@ -44,7 +54,8 @@ class SweepRequest:
     model_path: str
     spec: SweepSpec
     settings: MeasureSettings
-    shapes: dict[str, int] = field(default_factory=dict)
+    shapes: dict[str, int | str] = field(default_factory=dict)
+    input_values: dict[str, float | list] = field(default_factory=dict)
     out_dir: str = "reports"
     search: str = "grid"
     latency_target: str | None = None
@@ -65,6 +76,14 @@ class RemoteTarget:
     url: str
     headers: tuple[tuple[str, str], ...] = ()
     generators: int = 1
+
+
+class NoCellMeasured(NothingMeasured):
+    """No cell of a finished sweep could be measured; the saved report comes with it (exit 3)."""
+
+    def __init__(self, message: str, hint: str | None, report: Report) -> None:
+        super().__init__(message, hint)
+        self.report = report
 
 
 class Progress:
@@ -180,11 +199,11 @@ def _run_sweep(
     else:
         check_devices(req.spec.devices)
         profile = choose_profile(req.profile, host)
-        info = model_mod.inspect_model(req.model_path, req.shapes)
+        info = model_mod.inspect_model(req.model_path, req.shapes, req.input_values)
+        check_input_memory(info, req.spec)
         make_worker = make_worker or worker_factory(req.isolate, req.cell_timeout_s)
     cells = peak.plan_cells(req.spec) if peak.wanted(req.spec) else grid(req.spec)
     created = now_iso()
-    path = report_path(out_dir, req.model_label or req.model_path, created)
     report = Report(
         host=host,
         model=info,
@@ -195,7 +214,7 @@ def _run_sweep(
         created=created,
         target=server,
     )
-    save_report(report, path)
+    path = save_new_report(report, out_dir, req.model_label or req.model_path)
     progress.planned(cells)
     idle = (  # a remote sweep's client idle power is moot
         idle_baseline(profile, settle=getattr(make_worker, "settle", None))
@@ -213,6 +232,20 @@ def _run_sweep(
         idle_power_w=idle.power_w if idle else None,
     )
     return execute(report, path, ctx, req.search, target, profile, progress, abort, make_worker)
+
+
+def check_input_memory(info: ModelInfo, spec: SweepSpec) -> None:
+    """BadInput, before measuring, when the largest batch's input pool cannot fit in memory."""
+    batches = [*spec.batch_sizes, *(db.max_batch for db in spec.dynamic_batching)]
+    largest = max(batches, default=1)
+    need = model_mod.input_bytes(info, largest) * POOL_SIZE
+    available = psutil.virtual_memory().available
+    if need > available // 2:
+        raise BadInput(
+            f"batch {largest} needs {need / 2**30:,.1f} GiB of inputs ({POOL_SIZE} distinct sets),"
+            f" and this machine has {available / 2**30:,.1f} GiB available",
+            "choose a smaller --batch (or smaller --shape sizes)",
+        )
 
 
 def check_devices(devices: Iterable[str]) -> None:
@@ -417,10 +450,13 @@ def execute(
     report = finalize_report(state["report"], profile, target)
     save_report(report, path)
     if not any(c.status in MEASURED for c in report.cells):
-        reasons = dict.fromkeys(f"{c.status}: {c.reason}" for c in report.cells if c.reason)
-        raise NothingMeasured(
+        reasons = dict.fromkeys(
+            f"{c.status}: {reason_line(c.reason)}" for c in report.cells if c.reason
+        )
+        raise NoCellMeasured(
             f"no cell could be measured (report saved in {path})",
-            "; ".join(reasons)[:300] or None,
+            "; ".join(reasons) or None,
+            report=report,
         )
     return report, path
 

@@ -14,13 +14,47 @@ from benchbox import parse, zoo
 from benchbox.devices.inventory import expand_devices
 from benchbox.errors import BadInput
 from benchbox.load import Arrival, LoadKind
-from benchbox.measure.cell import MeasureSettings
+from benchbox.measure.cell import MIN_MEASURED_REQUESTS, MeasureSettings
 from benchbox.pricing import AUTO, check_choice
 from benchbox.remote.target import REMOTE_DEVICE, parse_headers, parse_url
 from benchbox.schema import replace
 from benchbox.sweep import RemoteTarget, SweepRequest, peak
 from benchbox.sweep.plan import SweepSpec
 from benchbox.sweep.search import SearchKind
+
+# The shortest --duration, --window or --min-duration: below it, timer and collection overheads
+# are the measurement.
+MIN_TIMING_S = 0.01
+
+# The most requests in flight an in-process load may keep (one thread each): starting threads
+# while the others already run slows down with their number squared (about 8 s for 128, 70 s
+# for 512 on 2 cores, for the tiny MLP). Sessions and their thread pools are bounded alike
+# (100000 of either did not open within a minute).
+MAX_CONCURRENCY = 256
+MAX_THREADS = 256
+MAX_INSTANCES = 256
+LIMITS = {
+    "concurrency": (
+        MAX_CONCURRENCY,
+        "each request in flight is a thread of the measuring process; past the limit the"
+        " threads take minutes to start and contend for the interpreter, so the figures"
+        " would measure benchbox, not the model (use --load open --rate for heavier loads)",
+    ),
+    "threads": (
+        MAX_THREADS,
+        "each session starts this many intra-op threads; past the limit they take minutes to"
+        " start and only contend for the cores (one per core is the usual best)",
+    ),
+    "instances": (
+        MAX_INSTANCES,
+        "each instance is a session of its own, opened before measuring; past the limit opening"
+        " them takes minutes and their memory adds up",
+    ),
+}
+
+# The highest open-loop rate: its schedule of send times is built up front (a rate of 1e9/s would
+# ask for billions of them), and a Python generator sends well below this.
+MAX_RATE_RPS = 1_000_000.0
 
 # The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores.
 DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2", "latency_target": "p99=50ms"}
@@ -59,6 +93,7 @@ class SweepOptions:
     latency_target: str | None = None
     profile: str | None = AUTO
     shape: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
     out: str = "reports"
     dynamic_batching: str | None = None
     cell_timeout: str = "auto"
@@ -83,6 +118,7 @@ class CellOptions:
     arrival: Arrival = Arrival.POISSON
     measure: MeasureOptions = MeasureOptions()
     shape: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
     out: str = "reports"
     profile: str | None = AUTO
     # The cell options `sweep` has too: a batcher, and (open loop, no --rate) the peak search.
@@ -118,10 +154,10 @@ def build_request(opts: SweepOptions) -> SweepRequest:
         parse.parse_target(latency_target)  # fail before measuring
     path, label = resolve_model(opts.model)
     spec = sweep_spec(
-        opts.device or "cpu",
-        opts.batch or DEMO["batch"],
-        opts.concurrency or DEMO["concurrency"],
-        opts.threads or DEMO["threads"],
+        "cpu" if opts.device is None else opts.device,
+        DEMO["batch"] if opts.batch is None else opts.batch,
+        DEMO["concurrency"] if opts.concurrency is None else opts.concurrency,
+        DEMO["threads"] if opts.threads is None else opts.threads,
         opts.instances,
         opts.load,
         opts.rate,
@@ -143,6 +179,7 @@ def build_request(opts: SweepOptions) -> SweepRequest:
         spec=spec,
         settings=measure_settings(opts.measure),
         shapes=shapes,
+        input_values=parse.parse_input_values(list(opts.inputs)),
         out_dir=opts.out,
         model_label=label,
         search=search,
@@ -219,6 +256,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         spec=spec,
         settings=measure_settings(opts.measure),
         shapes=shapes,
+        input_values=parse.parse_input_values(list(opts.inputs)),
         out_dir=opts.out,
         model_label=label,
         profile=opts.profile,
@@ -318,6 +356,10 @@ def measure_settings(opts: MeasureOptions) -> MeasureSettings:
     """MeasureSettings from the command line's text options."""
     if not 0.5 <= opts.confidence < 1.0:
         raise BadInput(f"--confidence {opts.confidence} must be between 0.5 and 1 (e.g. 0.95)")
+    if not 0 <= opts.seed < 2**32:
+        raise BadInput(
+            f"--seed {opts.seed} is out of range", f"give a whole number from 0 to {2**32 - 1}"
+        )
     warmup_s = parse.parse_warmup_s(opts.warmup)
     min_s = parse.parse_duration_s(opts.min_duration, "--min-duration")
     max_s = parse.parse_duration_s(opts.max_duration, "--max-duration")
@@ -325,10 +367,25 @@ def measure_settings(opts: MeasureOptions) -> MeasureSettings:
         raise BadInput(
             f"--max-duration {opts.max_duration} is shorter than --min-duration {opts.min_duration}"
         )
+    duration_s = (
+        parse.parse_duration_s(opts.duration, "--duration") if opts.duration is not None else None
+    )
+    window_s = parse.parse_duration_s(opts.window, "--window")
+    for flag, text, value in (
+        ("--duration", opts.duration, duration_s),
+        ("--window", opts.window, window_s),
+        ("--min-duration", opts.min_duration, min_s),
+    ):
+        if value is not None and value < MIN_TIMING_S:
+            raise BadInput(
+                f"{flag} {text} is too short to time requests in",
+                f"give at least {MIN_TIMING_S * 1000:g}ms (a cell also runs until it holds"
+                f" {MIN_MEASURED_REQUESTS} requests)",
+            )
     return MeasureSettings(
         warmup_s=warmup_s,
-        duration_s=parse.parse_duration_s(opts.duration, "--duration") if opts.duration else None,
-        window_s=parse.parse_duration_s(opts.window, "--window"),
+        duration_s=duration_s,
+        window_s=window_s,
         min_duration_s=min_s,
         max_duration_s=max_s,
         stability=parse.parse_percent(opts.stability, "stability"),
@@ -353,19 +410,37 @@ def sweep_spec(
     load = parse.parse_choice(LoadKind, load, "load kind", "--load")
     arrival = parse.parse_choice(Arrival, arrival, "arrival distribution", "--arrival")
     devices = [REMOTE_DEVICE] if device == REMOTE_DEVICE else expand_devices(device)
-    rates = parse.parse_float_list(rate, "rate") if rate else []
+    rates = parse.parse_float_list(rate, "rate") if rate is not None else []
+    if rates and rates[-1] > MAX_RATE_RPS:
+        raise BadInput(
+            f"--rate {rates[-1]:g} is above the limit of {MAX_RATE_RPS:,.0f} requests/s",
+            "the open-loop schedule holds every intended send time in memory, and one process"
+            " cannot send that fast: the figures would measure the generator, not the model",
+        )
     if load == LoadKind.OPEN and not rates and not peak_search:
         raise BadInput(
             "--load open needs --rate",
             "e.g. --load open --rate 100,200 (or, in a sweep, --latency-target p99=20ms without"
             " --rate to search each config's peak rate)",
         )
+    axes = {
+        name: parse.parse_int_list(text, name)
+        for name, text in (
+            ("batch", batch),
+            ("concurrency", concurrency),
+            ("threads", threads),
+            ("instances", instances),
+        )
+    }
+    for name, (limit, why) in LIMITS.items():
+        if axes[name][-1] > limit:
+            raise BadInput(f"--{name} {axes[name][-1]} is above the limit of {limit}", why)
     return SweepSpec(
         devices=tuple(devices),
-        batch_sizes=tuple(parse.parse_int_list(batch, "batch")),
-        concurrencies=tuple(parse.parse_int_list(concurrency, "concurrency")),
-        threads=tuple(parse.parse_int_list(threads, "threads")),
-        instances=tuple(parse.parse_int_list(instances, "instances")),
+        batch_sizes=tuple(axes["batch"]),
+        concurrencies=tuple(axes["concurrency"]),
+        threads=tuple(axes["threads"]),
+        instances=tuple(axes["instances"]),
         load_kind=load,
         rates_rps=tuple(rates),
         arrival=arrival,
@@ -376,7 +451,7 @@ def dynamic_batching_spec(
     spec: SweepSpec,
     text: str,
     model_path: str,
-    shapes: dict[str, int],
+    shapes: dict[str, int | str],
     latency_target: str | None,
     concurrency_given: bool,
 ) -> SweepSpec:

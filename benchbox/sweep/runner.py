@@ -240,8 +240,8 @@ class InProcessWorker:
 
 
 def failure_reason(exc: BaseException) -> str:
-    """An exception as a one-line cell reason: type, first line, where it was raised."""
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else type(exc).__name__
+    """An exception as a cell reason: type, its whole text, where it was raised (views show the
+    informative line, `report.format.reason_line`)."""
+    text = str(exc).strip() or type(exc).__name__
     where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    return f"{type(exc).__name__}: {first[:300]}" + (f" (at {where[0].name})" if where else "")
+    return f"{type(exc).__name__}: {text}" + (f" (at {where[0].name})" if where else "")

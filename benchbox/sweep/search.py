@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from benchbox.parse import LatencyTarget
 from benchbox.schema import MEASURED, Cell, Load, replace
-from benchbox.verdict import breaks_target, meets_target
+from benchbox.verdict import breaks_target, lower_bound, meets_target
 
 Measure = Callable[[Cell], Cell]
 GAIN = 0.05
@@ -83,7 +83,9 @@ def run_ladder(
             stop_reason = f"{_lvl(ladder[i])} {cell.status}: {cell.reason}"
             break
         if breaks_target(cell, target):
-            stop_reason = f"{target} is already broken with confidence at {_lvl(ladder[i])}"
+            stop_reason = f"{target} is already broken {_how_broken(cell, target)} at " + _lvl(
+                ladder[i]
+            )
             break
         tp = throughput(cell)
         if best_i is not None and tp < best_tp * (1 + gain):
@@ -233,3 +235,12 @@ def adaptive(
             ):
                 prev_best = level_best
     return [out.get(c.id, c) for c in cells]
+
+
+def _how_broken(cell: Cell, target: LatencyTarget) -> str:
+    """'with confidence' when the lower CI bound is above the target; else the point estimate
+    that stood in for it (too few samples for a bound)."""
+    bound = lower_bound(cell.result, target.percentile)
+    if not bound.point_estimate:
+        return "with confidence"
+    return f"by its point estimate ({bound.value_ms:.3g} ms; too few samples for a CI)"
