@@ -9,6 +9,8 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   Within 1: host.runtimes (versions of every runtime: onnxruntime, openvino), cell warnings that
   label how a cell ran (host-copies, io-binding, precision), result.peak_rate_rps/queue_ms/
   compute_ms/batch_size_counts for the serving emulation, settings.idle_power.
+- benchbox.report/1.1: host.ray_node_id and host.ray_group, set when `benchbox fleet` measured
+  the report on a node of a Ray cluster.
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -28,7 +30,7 @@ from benchbox.errors import BadInput
 
 SCHEMA_NAME = "benchbox.report"
 SCHEMA_MAJOR = 1
-SCHEMA_MINOR = 0
+SCHEMA_MINOR = 1
 SCHEMA_ID = f"{SCHEMA_NAME}/{SCHEMA_MAJOR}"
 
 Status = Literal["ok", "unstable", "failed", "skipped", "pending"]
@@ -62,6 +64,9 @@ class HostInfo:
     gpus: tuple[GpuInfo, ...] = ()
     # Every inference runtime installed, with its version ({"onnxruntime": .., "openvino": ..}).
     runtimes: dict[str, str] = field(default_factory=dict)
+    # Set when a fleet measured the report on a Ray node: that node's id and its group.
+    ray_node_id: str | None = None
+    ray_group: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,11 @@ import pathlib
 from collections.abc import Iterator
 
 import pytest
+import ray_env
 
 from benchbox import zoo
+
+ray_env.prepare()  # before any test imports Ray
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,0 +1,27 @@
+"""The environment a test Ray cluster needs, set before Ray is imported (Ray reads it then).
+
+- RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0: every node binds 127.0.0.1, not the host's external address.
+- RAY_AUTH_MODE=token with a random RAY_AUTH_TOKEN: token auth on, the token in the environment
+  only (nothing written to ~/.ray); CLI processes started by tests inherit it.
+- RAY_TMPDIR: the cluster's session files and its address file stay out of the shared /tmp/ray.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+
+
+def prepare() -> str:
+    """Set the variables (once per process); return the Ray temp folder."""
+    if "BENCHBOX_TEST_RAY_TMPDIR" not in os.environ:
+        os.environ["BENCHBOX_TEST_RAY_TMPDIR"] = tempfile.mkdtemp(prefix="bbray-", dir="/tmp")
+    os.environ.update(
+        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+        RAY_AUTH_MODE="token",
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_TMPDIR=os.environ["BENCHBOX_TEST_RAY_TMPDIR"],
+    )
+    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
+    return os.environ["RAY_TMPDIR"]

@@ -1,0 +1,238 @@
+"""`benchbox fleet` on a real local multi-node Ray cluster: one node per group, tiny cells."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import ray
+from ray_cluster import (
+    LOOPBACK,
+    add_group_node,
+    cluster_pids,
+    kill_node,
+    listening_addresses,
+    local_cluster,
+)
+
+from benchbox.cost import load_profile
+from benchbox.errors import BadInput
+from benchbox.measure.cell import MeasureSettings
+from benchbox.report.store import load_report
+from benchbox.sweep import Progress, SweepRequest
+from benchbox.sweep.fleet import (
+    MANIFEST,
+    FleetRequest,
+    GroupSpec,
+    parse_groups,
+    resume_fleet,
+    run_fleet,
+)
+from benchbox.sweep.plan import SweepSpec
+
+# Two machine types (one node each) and a group whose node the kill test takes away.
+GROUPS = {"small": 1, "large": 1, "doomed": 1}
+PROFILES = {"small": "aws-c7i-2xlarge", "large": "aws-m7i-4xlarge", "doomed": "gcp-n2-standard-8"}
+QUICK = MeasureSettings(
+    warmup_s=0.1, duration_s=0.3, window_s=0.1, min_duration_s=0.1, max_duration_s=0.3
+)
+TARGET = "p99=500ms"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with local_cluster(GROUPS) as (c, nodes):
+        yield c, nodes
+
+
+def request(model: Path, out: Path, groups: list[str], batches=(1, 4), **extra) -> FleetRequest:
+    sweep = SweepRequest(
+        model_path=str(model),
+        spec=SweepSpec(batch_sizes=tuple(batches)),
+        settings=QUICK,
+        out_dir=str(out),
+        search="grid",
+        latency_target=TARGET,
+        model_label="mlp",
+    )
+    return FleetRequest(
+        sweep=sweep,
+        groups=tuple(GroupSpec(g, PROFILES[g]) for g in groups),
+        address=extra.pop("address", "auto"),
+        **extra,
+    )
+
+
+def node_ids_by_group() -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for n in ray.nodes():
+        group = (n.get("Labels") or {}).get("ray.io/node-group")
+        if n["Alive"] and group:
+            out.setdefault(group, set()).add(n["NodeID"])
+    return out
+
+
+def test_cluster_listens_on_loopback_only(cluster):
+    c, _ = cluster
+    addresses = listening_addresses(cluster_pids(c))
+    assert addresses, "the cluster's processes listen somewhere"
+    assert addresses <= LOOPBACK, addresses
+    assert all(n["NodeManagerAddress"] == "127.0.0.1" for n in ray.nodes())
+
+
+def test_two_groups_are_measured_on_their_own_nodes_priced_and_ranked(cluster, mlp_path, tmp_path):
+    result = run_fleet(request(mlp_path, tmp_path, ["small", "large"]))
+    ids = node_ids_by_group()
+    assert [g.name for g in result.groups] == ["small", "large"]
+    for g in result.groups:
+        assert g.status == "done", g
+        assert g.cells_measured == g.cells_total == 2
+        report = load_report(tmp_path / g.report)
+        # Measured on the group's node, which the report names, priced on the group's profile.
+        assert report.host.ray_group == g.name
+        assert report.host.ray_node_id in ids[g.name]
+        assert set(g.nodes) == {report.host.ray_node_id}
+        profile = load_profile(PROFILES[g.name])
+        assert report.profile["name"] == profile.name
+        for cell in report.cells:
+            assert cell.status in ("ok", "unstable")
+            r = cell.result
+            expected = profile.price_per_hour_usd / (3600 * r.throughput_ips) * 1e6
+            assert r.cost_usd_per_million == pytest.approx(expected, rel=1e-6)
+        assert report.recommendation is not None and report.recommendation.winner
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    assert [m["report"] for m in manifest["groups"]] == [g.report for g in result.groups]
+    ranking = result.ranking
+    assert ranking is not None and {r.label for r in ranking.rows} == {"small", "large"}
+    costs = [r.usd_per_million for r in ranking.rows]
+    assert all(c is not None for c in costs) and costs == sorted(costs)
+    assert ranking.rows[0].cheapest and ranking.rows[0].cell_id
+
+
+def test_a_group_no_node_carries_fails_within_the_placement_timeout(cluster, mlp_path, tmp_path):
+    req = request(mlp_path, tmp_path, ["small"], placement_timeout_s=2.0)
+    req = FleetRequest(
+        sweep=req.sweep, groups=(GroupSpec("gpu-a100", "aws-p4d-24xlarge"),), placement_timeout_s=2
+    )
+    started = time.monotonic()
+    with pytest.raises(BadInput) as err:
+        run_fleet(req)
+    waited = time.monotonic() - started
+    assert waited < 30  # a bound on a hang, not a speed claim
+    message = err.value.message
+    assert "gpu-a100" in message and "ray.io/node-group=small" in message
+    assert "\n" not in message
+    assert not list(tmp_path.glob("*.json"))  # nothing started, nothing half-written
+
+
+def test_a_wrong_group_label_names_the_labels_the_nodes_have(cluster, mlp_path, tmp_path):
+    req = request(mlp_path, tmp_path, ["small"], placement_timeout_s=0.5, group_label="pool")
+    with pytest.raises(BadInput) as err:
+        run_fleet(req)
+    assert "no node has pool" in err.value.message
+    assert "ray.io/node-group=small" in err.value.message
+
+
+class KillAfterFirstCell(Progress):
+    """Loses the node (its raylet and workers killed) as soon as the group's first cell is back."""
+
+    def __init__(self, node) -> None:
+        self.node = node
+        self.killed = False
+
+    def finished(self, cell) -> None:
+        if not self.killed:
+            self.killed = True
+            kill_node(self.node)
+
+
+def test_a_killed_node_fails_only_its_group_and_resume_finishes_it(cluster, mlp_path, tmp_path):
+    c, nodes = cluster
+    killer = KillAfterFirstCell(nodes["doomed"])
+    req = request(mlp_path, tmp_path, ["small", "doomed"], batches=(1, 2, 4))
+    result = run_fleet(req, progress_for=lambda g: killer if g == "doomed" else Progress())
+    assert killer.killed
+    by_name = {g.name: g for g in result.groups}
+    assert by_name["small"].status == "done" and by_name["small"].cells_measured == 3
+    doomed = by_name["doomed"]
+    assert doomed.status == "incomplete" and doomed.cells_measured == 1
+    partial = load_report(tmp_path / doomed.report)
+    first, *rest = partial.cells
+    assert first.status in ("ok", "unstable") and first.result is not None
+    assert [c.status for c in rest] == ["failed", "failed"]
+    assert all(c.reason.startswith("node lost: ") for c in rest)
+    assert "doomed" in rest[0].reason
+    # The ranking still holds both groups: the doomed one with the cell that came back.
+    assert {r.label for r in result.ranking.rows} == {"small", "doomed"}
+    c.remove_node(nodes["doomed"], allow_graceful=False)
+
+    # A new node joins the group; --resume measures the failed cells there, keeps the first.
+    fresh = add_group_node(c, "doomed")
+    small_before = (tmp_path / by_name["small"].report).read_text()
+    resumed = resume_fleet(tmp_path)
+    after = {g.name: g for g in resumed.groups}
+    assert after["doomed"].status == "done" and after["doomed"].cells_measured == 3
+    assert after["small"].status == "done"
+    assert (tmp_path / by_name["small"].report).read_text() == small_before  # untouched
+    report = load_report(tmp_path / doomed.report)
+    assert report.cells[0] == first
+    assert report.host.ray_node_id == partial.host.ray_node_id
+    for cell in report.cells[1:]:
+        assert cell.status in ("ok", "unstable")
+        notes = [w for w in cell.warnings if w.startswith("ray-node:")]
+        assert notes and fresh.node_id[:12] in notes[0]
+    assert report.recommendation is not None and report.recommendation.winner
+
+
+def test_ray_sets_omp_threads_to_the_nodes_cpus_and_onnxruntime_ignores_it(cluster, mlp_path):
+    @ray.remote(num_cpus=1, label_selector={"ray.io/node-group": "small"})
+    def omp() -> str | None:
+        return os.environ.get("OMP_NUM_THREADS")
+
+    assert ray.get(omp.remote(), timeout=60) == "1"
+    # onnxruntime's pools follow intra_op_num_threads, whatever OMP_NUM_THREADS says.
+    counts = {}
+    for value in ("1", "7", None):
+        env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+        if value is not None:
+            env["OMP_NUM_THREADS"] = value
+        out = subprocess.run(
+            [sys.executable, "-c", THREAD_COUNT, str(mlp_path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=True,
+        )
+        counts[value] = int(out.stdout.strip())
+    assert counts["1"] == counts["7"] == counts[None] >= 2, counts
+
+
+# The threads onnxruntime's session adds (numpy's OpenBLAS, which does read OMP_NUM_THREADS,
+# has made its own before the count starts).
+THREAD_COUNT = """
+import sys, numpy as np, onnxruntime as ort, psutil
+np.ones((64, 64)) @ np.ones((64, 64))
+before = psutil.Process().num_threads()
+so = ort.SessionOptions()
+so.intra_op_num_threads = 3
+so.inter_op_num_threads = 1
+s = ort.InferenceSession(sys.argv[1], so, providers=["CPUExecutionProvider"])
+s.run(None, {s.get_inputs()[0].name: np.zeros((4, 64), np.float32)})
+print(psutil.Process().num_threads() - before)
+"""
+
+
+def test_groups_are_parsed_and_checked():
+    assert parse_groups(["cpu=aws-c7i-2xlarge", " gpu = aws-g6-xlarge"]) == (
+        GroupSpec("cpu", "aws-c7i-2xlarge"),
+        GroupSpec("gpu", "aws-g6-xlarge"),
+    )
+    for bad in (["cpu"], ["=p"], ["cpu="], ["a=p", "a=q"], []):
+        with pytest.raises(BadInput):
+            parse_groups(bad)
