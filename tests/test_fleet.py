@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from ray_cluster import (
 )
 
 from benchbox.cost import load_profile
-from benchbox.errors import BadInput
+from benchbox.errors import BadInput, Interrupted
 from benchbox.measure.cell import MeasureSettings
 from benchbox.report.store import load_report
 from benchbox.sweep import Progress, SweepRequest
@@ -189,6 +190,44 @@ def test_a_killed_node_fails_only_its_group_and_resume_finishes_it(cluster, mlp_
     assert report.recommendation is not None and report.recommendation.winner
 
 
+class AbortAfterFirstCell(Progress):
+    """Sets the fleet's abort event (what Ctrl-C does) when the group's first cell is back."""
+
+    def __init__(self, abort: threading.Event) -> None:
+        self.abort = abort
+
+    def finished(self, cell) -> None:
+        self.abort.set()
+
+
+def test_ctrl_c_stops_the_nodes_saves_what_came_back_and_resume_finishes(
+    cluster, mlp_path, tmp_path
+):
+    abort = threading.Event()
+    req = request(mlp_path, tmp_path, ["large"], batches=(1, 2, 4))
+    with pytest.raises(Interrupted) as err:
+        run_fleet(req, progress_for=lambda g: AbortAfterFirstCell(abort), abort=abort)
+    assert "--resume" in err.value.hint and str(tmp_path) in err.value.hint
+    (path,) = [p for p in tmp_path.glob("*.json") if p.name != MANIFEST]
+    partial = load_report(path)
+    statuses = [c.status for c in partial.cells]
+    assert statuses[0] in ("ok", "unstable") and statuses[1:] == ["pending", "pending"]
+
+    # The node's CPU is free again: nothing of the fleet runs there any more.
+    @ray.remote(num_cpus=1, label_selector={"ray.io/node-group": "large"})
+    def free() -> bool:
+        return True
+
+    assert ray.get(free.remote(), timeout=60)
+    resumed = resume_fleet(tmp_path)
+    assert [g.status for g in resumed.groups] == ["done"]
+    report = load_report(path)
+    kept, before = report.cells[0].result, partial.cells[0].result
+    # The cell that came back is kept as measured (the resumed report prices it too).
+    assert (kept.requests, kept.latency_ms) == (before.requests, before.latency_ms)
+    assert all(c.status in ("ok", "unstable") for c in report.cells)
+
+
 def test_ray_sets_omp_threads_to_the_nodes_cpus_and_onnxruntime_ignores_it(cluster, mlp_path):
     @ray.remote(num_cpus=1, label_selector={"ray.io/node-group": "small"})
     def omp() -> str | None:
@@ -236,3 +275,22 @@ def test_groups_are_parsed_and_checked():
     for bad in (["cpu"], ["=p"], ["cpu="], ["a=p", "a=q"], []):
         with pytest.raises(BadInput):
             parse_groups(bad)
+
+
+NO_RAY = """
+import sys
+sys.modules["ray"] = None  # as if Ray were not installed
+from benchbox.errors import BadInput, Interrupted
+from benchbox.sweep import fleet
+try:
+    fleet.require_ray()
+except BadInput as exc:
+    print(exc.message, "|", exc.hint)
+"""
+
+
+def test_without_ray_the_fleet_says_what_to_install():
+    out = subprocess.run(
+        [sys.executable, "-c", NO_RAY], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "needs Ray" in out.stdout and "pip install 'benchbox[ray]'" in out.stdout

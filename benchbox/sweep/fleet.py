@@ -21,6 +21,7 @@ import itertools
 import json
 import logging
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -173,18 +174,27 @@ def require_ray() -> Any:
 @contextlib.contextmanager
 def connected(address: str) -> Iterator[None]:
     """Inside, this process is connected to the Ray cluster at `address` (`auto`: RAY_ADDRESS or
-    the cluster started on this machine); a connection made here is closed on the way out."""
+    the cluster started on this machine); a connection made here is closed on the way out.
+
+    Ray prints the cluster's errors (a node marked dead) on stdout; inside, they go to stderr,
+    so that `--json` output stays clean."""
     r = require_ray()
-    if r.is_initialized():  # a caller (a test, a notebook) already connected: use theirs
-        yield
-        return
+    with contextlib.redirect_stdout(sys.stderr):
+        if r.is_initialized():  # a caller (a test, a notebook) already connected: use theirs
+            yield
+            return
+        with _init(r, address):
+            yield
+
+
+@contextlib.contextmanager
+def _init(r: Any, address: str) -> Iterator[None]:
     try:
         r.init(
             address=address,
             namespace="benchbox",
             log_to_driver=False,
             logging_level=logging.WARNING,
-            include_dashboard=False,
         )
     except Exception as exc:  # ConnectionError, ValueError, AuthenticationError, ...
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
@@ -271,27 +281,46 @@ class Node:
     actor: Any
     facts: dict[str, Any]
     lost: str | None = None
+    busy: bool = False
 
 
 class NodePool:
-    """The nodes a group measures on: the first alive one takes the next cell."""
+    """The nodes a group measures on; each measures one cell at a time, so cells measured at
+    the same time go to different nodes of the group."""
 
     def __init__(self, group: str, nodes: list[Node]) -> None:
         self.group = group
         self.nodes = nodes
-        self._lock = threading.Lock()
+        self._free = threading.Condition()
 
     @property
     def primary(self) -> Node:
         return self.nodes[0]
 
-    def pick(self) -> Node | None:
-        with self._lock:
-            return next((n for n in self.nodes if n.lost is None), None)
+    def acquire(self, abort: threading.Event | None = None) -> Node | None:
+        """A free alive node, waiting while all are busy; None when none is left."""
+        with self._free:
+            while True:
+                alive = [n for n in self.nodes if n.lost is None]
+                if not alive:
+                    return None
+                node = next((n for n in alive if not n.busy), None)
+                if node is not None:
+                    node.busy = True
+                    return node
+                if abort is not None and abort.is_set():
+                    raise Aborted()
+                self._free.wait(POLL_S)
+
+    def release(self, node: Node) -> None:
+        with self._free:
+            node.busy = False
+            self._free.notify_all()
 
     def lose(self, node: Node, why: str) -> None:
-        with self._lock:
-            node.lost = why
+        with self._free:
+            node.lost, node.busy = why, False
+            self._free.notify_all()
         _kill(node.actor)
 
     def gone(self) -> str:
@@ -548,7 +577,7 @@ class RemoteWorker:
         while True:
             if self._aborted():
                 raise Aborted()
-            node = self.pool.pick()
+            node = self.pool.acquire(self.abort)
             if node is None:
                 return replace(cell, status="failed", result=None, reason=self.pool.gone())
             try:
@@ -556,6 +585,8 @@ class RemoteWorker:
             except NodeLost as exc:
                 self.pool.lose(node, str(exc))
                 continue
+            finally:
+                self.pool.release(node)
             if self.host_node_id and node.node_id != self.host_node_id:
                 note = (
                     f"ray-node: measured on node {node.node_id[:12]} of group {self.pool.group}, "
