@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,13 +29,16 @@ FAST_HEALTH = {
 
 
 @contextmanager
-def local_cluster(groups: dict[str, int]) -> Iterator[tuple[Cluster, dict[str, object]]]:
+def local_cluster(
+    groups: dict[str, int], client_port: int | None = None
+) -> Iterator[tuple[Cluster, dict[str, object]]]:
     """A head with no CPUs plus one node per group (`name: CPUs`), labelled with the group;
-    this process is connected to it. Yields the cluster and the group's node objects."""
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 0, "include_dashboard": False, "_system_config": FAST_HEALTH},
-    )
+    this process is connected to it. With `client_port` the head also serves Ray Client
+    (ray://127.0.0.1:PORT), as a KubeRay head does. Yields the cluster and the groups' nodes."""
+    head = {"num_cpus": 0, "include_dashboard": False, "_system_config": FAST_HEALTH}
+    if client_port is not None:
+        head["ray_client_server_port"] = client_port
+    cluster = Cluster(initialize_head=True, head_node_args=head)
     try:
         nodes = {name: add_group_node(cluster, name, cpus) for name, cpus in groups.items()}
         ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")
@@ -54,6 +58,13 @@ def ray_tmpdir() -> str:
 def add_group_node(cluster: Cluster, group: str, cpus: int = 1):
     """A new node of `group` (label GROUP_LABEL=group) with `cpus` CPUs."""
     return cluster.add_node(num_cpus=cpus, labels={GROUP_LABEL: group})
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 just now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def kill_node(node) -> int:

@@ -22,14 +22,18 @@ from ray_cluster import (
 )
 
 from benchbox.cost import load_profile
-from benchbox.errors import BadInput, Interrupted
+from benchbox.errors import BadInput, GateFailed, Interrupted, NothingMeasured
 from benchbox.measure.cell import MeasureSettings
 from benchbox.report.store import load_report
 from benchbox.sweep import Progress, SweepRequest
 from benchbox.sweep.fleet import (
     MANIFEST,
     FleetRequest,
+    FleetResult,
+    GroupOutcome,
     GroupSpec,
+    fleet_gate,
+    fleet_out_dir,
     parse_groups,
     resume_fleet,
     run_fleet,
@@ -280,7 +284,7 @@ def test_groups_are_parsed_and_checked():
 NO_RAY = """
 import sys
 sys.modules["ray"] = None  # as if Ray were not installed
-from benchbox.errors import BadInput, Interrupted
+from benchbox.errors import BadInput, GateFailed, Interrupted, NothingMeasured
 from benchbox.sweep import fleet
 try:
     fleet.require_ray()
@@ -294,3 +298,30 @@ def test_without_ray_the_fleet_says_what_to_install():
         [sys.executable, "-c", NO_RAY], capture_output=True, text=True, timeout=120, check=True
     )
     assert "needs Ray" in out.stdout and "pip install 'benchbox[ray]'" in out.stdout
+
+
+def outcome(name: str, status: str, measured: int, error: str | None = None) -> GroupOutcome:
+    return GroupOutcome(name, "p", f"{name}.json", ("n1",), status, measured, 3, error)
+
+
+def test_the_fleet_exits_by_what_its_groups_did(tmp_path):
+    def result(*groups: GroupOutcome) -> FleetResult:
+        return FleetResult(str(tmp_path), str(tmp_path / MANIFEST), groups, None)
+
+    fleet_gate(result(outcome("a", "done", 3), outcome("b", "done", 2)))
+    with pytest.raises(GateFailed) as err:
+        fleet_gate(result(outcome("a", "done", 3), outcome("b", "incomplete", 1, "node lost")))
+    assert "b (incomplete)" in err.value.message and "node lost" in err.value.message
+    assert f"--resume {tmp_path}" in err.value.hint
+    with pytest.raises(NothingMeasured) as err:
+        fleet_gate(result(outcome("a", "failed", 0, "boom")))
+    assert "a: boom" in err.value.hint
+
+
+def test_a_new_fleet_never_writes_over_another(tmp_path):
+    assert fleet_out_dir(str(tmp_path)) == str(tmp_path)
+    assert fleet_out_dir(None).startswith("reports/fleet-")
+    (tmp_path / MANIFEST).write_text("{}")
+    with pytest.raises(BadInput) as err:
+        fleet_out_dir(str(tmp_path))
+    assert "--resume" in err.value.hint

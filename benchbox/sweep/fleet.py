@@ -36,7 +36,7 @@ from benchbox import __version__
 from benchbox import model as model_mod
 from benchbox.cost import load_profile, profile_from_dict, profile_to_dict
 from benchbox.devices import device_problem, expand_devices, host_info, parse_device
-from benchbox.errors import BadInput, BenchboxError, Interrupted
+from benchbox.errors import BadInput, BenchboxError, GateFailed, Interrupted, NothingMeasured
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import parse_target
 from benchbox.report.compare import MachineComparison, compare_machines
@@ -741,6 +741,8 @@ def run_fleet(
                     pool, sweep.isolate, sweep.cell_timeout_s, pool.primary.node_id
                 )
                 profile = load_profile(g.profile)
+                progress = progress_for(g.name)
+                progress.planned(list(report.cells))
                 run = functools.partial(
                     execute,
                     report,
@@ -749,7 +751,7 @@ def run_fleet(
                     sweep.search,
                     target,
                     profile,
-                    progress_for(g.name),
+                    progress,
                     abort,
                     factory,
                 )
@@ -872,6 +874,19 @@ def finish(
     )
 
 
+def fleet_out_dir(out: str | None) -> str:
+    """The folder of a new fleet: `out`, or reports/fleet-TIME; BadInput when it already holds
+    a fleet (resume it instead)."""
+    if out is None:
+        return str(Path("reports") / f"fleet-{now_iso().replace(':', '').replace('-', '')[:15]}")
+    if (Path(out) / MANIFEST).exists():
+        raise BadInput(
+            f"{out} already holds a fleet",
+            f"finish it with `benchbox fleet --resume {out}`, or choose another --out",
+        )
+    return out
+
+
 def write_manifest(out_dir: Path, manifest: Manifest) -> Path:
     return atomic_write_text(out_dir / MANIFEST, json.dumps(to_dict(manifest), indent=1) + "\n")
 
@@ -960,3 +975,27 @@ def resume_fleet(
                     pool.close()
     ordered = [outcomes[m.name] for m in manifest.groups]
     return finish(out_dir, out_dir / MANIFEST, manifest, ordered, target, abort)
+
+
+def fleet_gate(result: FleetResult) -> None:
+    """The fleet's exit: NothingMeasured when no group measured a cell; GateFailed naming the
+    groups that did not finish (to resume), or when no group meets the latency target."""
+    out = result.out_dir
+    if not any(g.cells_measured for g in result.groups):
+        why = "; ".join(f"{g.name}: {g.error}" for g in result.groups if g.error)
+        raise NothingMeasured(f"no group measured a cell (reports in {out})", why[:300] or None)
+    unfinished = [g for g in result.groups if g.status != "done"]
+    if unfinished:
+        first = next((g.error for g in unfinished if g.error), None)
+        names = ", ".join(f"{g.name} ({g.status})" for g in unfinished)
+        raise GateFailed(
+            f"group(s) {names} did not finish" + (f": {first}" if first else ""),
+            f"the partial reports are saved; finish them with `benchbox fleet --resume {out}`",
+        )
+    ranking = result.ranking
+    if ranking is not None and ranking.target is not None:
+        if all(r.cell_id is None for r in ranking.rows):
+            raise GateFailed(
+                f"no group has a configuration that meets {ranking.target}",
+                "relax the target, or add other machine types to the fleet",
+            )
