@@ -1,0 +1,142 @@
+"""The Ray cluster as a fleet sees it: connecting, its alive nodes and their labels, and the wait
+for every group's nodes (bounded, so that a selector nothing matches never hangs).
+
+Ray is an optional extra (`benchbox[ray]`): `ray` is None here when it is not installed."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from benchbox.errors import BadInput
+from benchbox.sweep.fleet.data import GroupSpec
+
+try:  # Ray is an optional extra: benchbox[ray]
+    import ray
+    import ray.exceptions
+except ImportError:  # pragma: no cover - exercised by a subprocess test without ray
+    ray = None
+
+NODE_ID_LABEL = "ray.io/node-id"  # Ray labels every node with its id
+
+
+def require_ray() -> Any:
+    """The ray module, or BadInput saying what to install."""
+    if ray is None:
+        raise BadInput(
+            "benchbox fleet needs Ray, which is not installed",
+            "pip install 'benchbox[ray]'",
+        )
+    return ray
+
+
+@contextlib.contextmanager
+def connected(address: str) -> Iterator[None]:
+    """Inside, this process is connected to the Ray cluster at `address` (`auto`: RAY_ADDRESS or
+    the cluster started on this machine); a connection made here is closed on the way out.
+
+    Ray prints the cluster's errors (a node marked dead) on stdout; inside, they go to stderr,
+    so that `--json` output stays clean."""
+    r = require_ray()
+    with contextlib.redirect_stdout(sys.stderr):
+        if r.is_initialized():  # a caller (a test, a notebook) already connected: use theirs
+            yield
+            return
+        with _init(r, address):
+            yield
+
+
+@contextlib.contextmanager
+def _init(r: Any, address: str) -> Iterator[None]:
+    try:
+        r.init(
+            address=address,
+            namespace="benchbox",
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+    except Exception as exc:  # ConnectionError, ValueError, AuthenticationError, ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise BadInput(
+            f"cannot connect to the Ray cluster at {address!r}: {first}",
+            "pass --ray ADDRESS (e.g. ray://127.0.0.1:10001 through `kubectl port-forward`), or "
+            "set RAY_ADDRESS; a cluster with token auth also needs RAY_AUTH_MODE=token and "
+            "RAY_AUTH_TOKEN",
+        ) from None
+    try:
+        yield
+    finally:
+        r.shutdown()
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """An alive node of the cluster as the GCS reports it."""
+
+    node_id: str
+    labels: dict[str, str]
+    cpus: float
+    gpus: float
+
+
+def alive_nodes() -> list[NodeView]:
+    """The cluster's alive nodes, with their labels and total CPUs and GPUs."""
+    out = []
+    for n in ray.nodes():
+        if not n.get("Alive"):
+            continue
+        res = n.get("Resources") or {}
+        out.append(
+            NodeView(
+                node_id=n["NodeID"],
+                labels=dict(n.get("Labels") or {}),
+                cpus=float(res.get("CPU", 0.0)),
+                gpus=float(res.get("GPU", 0.0)),
+            )
+        )
+    return out
+
+
+def labels_seen(nodes: list[NodeView], label: str) -> str:
+    """The values of `label` among the nodes, or (none carrying it) the other labels they have."""
+    values = sorted({n.labels[label] for n in nodes if label in n.labels})
+    if values:
+        return ", ".join(f"{label}={v}" for v in values)
+    other = sorted({f"{k}={v}" for n in nodes for k, v in n.labels.items() if k != NODE_ID_LABEL})
+    return "no node has " + label + (f"; other labels: {', '.join(other)}" if other else "")
+
+
+def wait_for_groups(
+    groups: tuple[GroupSpec, ...], label: str, timeout_s: float
+) -> dict[str, list[NodeView]]:
+    """The alive nodes of every group, waiting up to `timeout_s` for an autoscaler to bring up
+    the missing ones; BadInput naming the first group that no node carries, with the labels seen.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        nodes = alive_nodes()
+        found = {g.name: [n for n in nodes if n.labels.get(label) == g.name] for g in groups}
+        missing = [g.name for g in groups if not found[g.name]]
+        if not missing:
+            return found
+        if time.monotonic() >= deadline:
+            raise BadInput(
+                f"no node of group {missing[0]!r} ({label}={missing[0]}) joined within "
+                f"{timeout_s:g}s; labels seen: {labels_seen(nodes, label)}",
+                "check --group and --group-label against the cluster's worker groups "
+                "(`ray list nodes --detail` shows their labels)",
+            )
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+
+def first_line(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
