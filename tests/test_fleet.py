@@ -143,6 +143,17 @@ def test_a_wrong_group_label_names_the_labels_the_nodes_have(cluster, mlp_path, 
     assert "ray.io/node-group=small" in err.value.message
 
 
+def test_a_device_the_node_lacks_fails_before_anything_is_measured(cluster, mlp_path, tmp_path):
+    req = request(mlp_path, tmp_path, ["small"], device="cuda:0")
+    with pytest.raises(BadInput) as err:
+        run_fleet(req)
+    assert "group small" in err.value.message and "cuda:0 cannot run here" in err.value.message
+    assert not list(tmp_path.glob("*.json"))
+    # The node was handed back: the next fleet gets it at once.
+    again = run_fleet(request(mlp_path, tmp_path, ["small"], batches=(1,), placement_timeout_s=30))
+    assert again.groups[0].status == "done"
+
+
 class KillAfterFirstCell(Progress):
     """Loses the node (its raylet and workers killed) as soon as the group's first cell is back."""
 
