@@ -114,9 +114,11 @@ def labels_seen(nodes: list[NodeView], label: str) -> str:
 def wait_for_groups(
     groups: tuple[GroupSpec, ...], label: str, timeout_s: float
 ) -> dict[str, list[NodeView]]:
-    """The alive nodes of every group, waiting up to `timeout_s` for an autoscaler to bring up
-    the missing ones; BadInput naming the first group that no node carries, with the labels seen.
-    """
+    """The alive nodes of every group, waiting up to `timeout_s` for nodes still joining (a
+    cluster just applied); BadInput naming the first group no node carries, with the labels seen.
+
+    Actors are only created for nodes that exist, so a fleet never waits on a selector that
+    nothing matches (nor asks an autoscaler for nodes: a group needs running replicas)."""
     deadline = time.monotonic() + timeout_s
     while True:
         nodes = alive_nodes()
