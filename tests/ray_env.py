@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 
 
 def prepare() -> str:
-    """Set the variables (once per process); return the Ray temp folder."""
-    if "BENCHBOX_TEST_RAY_TMPDIR" not in os.environ:
-        os.environ["BENCHBOX_TEST_RAY_TMPDIR"] = tempfile.mkdtemp(prefix="bbray-", dir="/tmp")
+    """Set the variables (once per process); return the Ray temp folder (Ray creates it)."""
+    if "BENCHBOX_TEST_RAY_TMPDIR" not in os.environ:  # short: Ray puts unix sockets there
+        os.environ["BENCHBOX_TEST_RAY_TMPDIR"] = f"/tmp/bbray-{os.getpid()}-{secrets.token_hex(3)}"
     os.environ.update(
         RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
         RAY_AUTH_MODE="token",
