@@ -42,7 +42,12 @@ from benchbox.sweep.plan import SweepSpec
 
 # Two machine types (one node each) and a group whose node the kill test takes away.
 GROUPS = {"small": 1, "large": 1, "doomed": 1}
-PROFILES = {"small": "aws-c7i-2xlarge", "large": "aws-m7i-4xlarge", "doomed": "gcp-n2-standard-8"}
+PROFILES = {
+    "small": "aws-c7i-2xlarge",
+    "large": "aws-m7i-4xlarge",
+    "doomed": "gcp-n2-standard-8",
+    "pair": "aws-c7i-2xlarge",  # two nodes, added by the test that loses one
+}
 QUICK = MeasureSettings(
     warmup_s=0.1, duration_s=0.3, window_s=0.1, min_duration_s=0.1, max_duration_s=0.3
 )
@@ -241,6 +246,38 @@ def test_ctrl_c_stops_the_nodes_saves_what_came_back_and_resume_finishes(
     # The cell that came back is kept as measured (the resumed report prices it too).
     assert (kept.requests, kept.latency_ms) == (before.requests, before.latency_ms)
     assert all(c.status in ("ok", "unstable") for c in report.cells)
+
+
+class KillPrimaryAfterFirstCell(Progress):
+    """Loses whichever node measured the group's first cell, once it is back."""
+
+    def __init__(self, nodes: list, tmp_path: Path) -> None:
+        self.nodes, self.tmp_path, self.killed = nodes, tmp_path, None
+
+    def finished(self, cell) -> None:
+        if self.killed is None:
+            (path,) = [p for p in self.tmp_path.glob("*.json") if p.name != MANIFEST]
+            host = load_report(path).host.ray_node_id
+            self.killed = next(n for n in self.nodes if n.node_id == host)
+            kill_node(self.killed)
+
+
+def test_a_lost_nodes_cells_move_to_another_node_of_its_group(cluster, mlp_path, tmp_path):
+    c, _ = cluster
+    pair = [add_group_node(c, "pair"), add_group_node(c, "pair")]
+    killer = KillPrimaryAfterFirstCell(pair, tmp_path)
+    req = request(mlp_path, tmp_path, ["pair"], batches=(1, 2, 4))
+    (group,) = run_fleet(req, progress_for=lambda g: killer).groups
+    assert group.status == "done" and group.cells_measured == 3
+    assert set(group.nodes) == {n.node_id for n in pair}
+    (survivor,) = [n for n in pair if n is not killer.killed]
+    report = load_report(tmp_path / group.report)
+    assert report.host.ray_node_id == killer.killed.node_id
+    assert not any(w.startswith("ray-node:") for w in report.cells[0].warnings)
+    for cell in report.cells[1:]:
+        (note,) = [w for w in cell.warnings if w.startswith("ray-node:")]
+        assert survivor.node_id[:12] in note
+    c.remove_node(killer.killed, allow_graceful=False)
 
 
 def test_ray_sets_omp_threads_to_the_nodes_cpus_and_onnxruntime_ignores_it(cluster, mlp_path):
