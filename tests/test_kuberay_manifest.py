@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from benchbox.cost import load_profile
+from benchbox.sweep.fleet import DEFAULT_GROUP_LABEL
 
 MANIFEST = Path(__file__).resolve().parent.parent / "deploy" / "kuberay" / "raycluster.yaml"
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
@@ -33,7 +34,8 @@ def test_each_group_has_its_name_top_level_labels_and_instance_type():
         assert "labels" not in group["rayStartParams"]
         selector = group["template"]["spec"]["nodeSelector"]
         assert labels["benchbox.io/instance-type"] == selector[INSTANCE_TYPE]
-        assert not any(k.startswith("ray.io/") for k in labels)  # Ray reserves ray.io/
+        # What `benchbox fleet` selects by default: the group's name.
+        assert labels[DEFAULT_GROUP_LABEL] == group["groupName"]
 
 
 def test_each_pod_takes_the_whole_node_its_profile_describes():
