@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from ray_cluster import (
     LOOPBACK,
     add_group_node,
     cluster_pids,
+    free_port,
     kill_node,
     listening_addresses,
     local_cluster,
@@ -56,8 +58,13 @@ TARGET = "p99=500ms"
 
 @pytest.fixture(scope="module")
 def cluster():
-    with local_cluster(GROUPS) as (c, nodes):
+    with local_cluster(GROUPS, client_port=free_port()) as (c, nodes):
         yield c, nodes
+
+
+def client_address(c) -> str:
+    """The head's Ray Client address: how a laptop reaches a KubeRay head (port-forwarded)."""
+    return f"ray://127.0.0.1:{c.head_node._ray_params.ray_client_server_port}"
 
 
 def request(model: Path, out: Path, groups: list[str], batches=(1, 4), **extra) -> FleetRequest:
@@ -108,7 +115,7 @@ def test_two_groups_are_measured_on_their_own_nodes_priced_and_ranked(cluster, m
         assert report.host.ray_node_id in ids[g.name]
         assert set(g.nodes) == {report.host.ray_node_id}
         profile = load_profile(PROFILES[g.name])
-        assert report.profile["name"] == profile.name
+        assert report.profile.name == profile.name
         for cell in report.cells:
             assert cell.status in ("ok", "unstable")
             r = cell.result
@@ -205,8 +212,8 @@ def test_a_killed_node_fails_only_its_group_and_resume_finishes_it(cluster, mlp_
     assert report.host.ray_node_id == partial.host.ray_node_id
     for cell in report.cells[1:]:
         assert cell.status in ("ok", "unstable")
-        notes = [w for w in cell.warnings if w.startswith("ray-node:")]
-        assert notes and fresh.node_id[:12] in notes[0]
+        notes = [w for w in cell.warnings if w.kind == "ray-node"]
+        assert notes and fresh.node_id[:12] in notes[0].text
     assert report.recommendation is not None and report.recommendation.winner
 
 
@@ -262,21 +269,39 @@ class KillPrimaryAfterFirstCell(Progress):
             kill_node(self.killed)
 
 
-def test_a_lost_nodes_cells_move_to_another_node_of_its_group(cluster, mlp_path, tmp_path):
+def measured_on(report) -> list[str]:
+    """The node each cell was measured on: the host node, or the one its ray-node note names."""
+    out = []
+    for cell in report.cells:
+        notes = [w.text for w in cell.warnings if w.kind == "ray-node"]
+        out.append(notes[0].split()[3] if notes else report.host.ray_node_id[:12])
+    return out
+
+
+def test_a_groups_nodes_share_its_cells_and_a_lost_nodes_cells_move_to_the_other(
+    cluster, mlp_path, tmp_path
+):
     c, _ = cluster
     pair = [add_group_node(c, "pair"), add_group_node(c, "pair")]
-    killer = KillPrimaryAfterFirstCell(pair, tmp_path)
-    req = request(mlp_path, tmp_path, ["pair"], batches=(1, 2, 4))
+    ids = {n.node_id[:12] for n in pair}
+    shared = run_fleet(request(mlp_path, tmp_path / "shared", ["pair"], batches=(1, 2, 4, 8)))
+    (group,) = shared.groups
+    assert group.status == "done" and set(group.nodes) == {n.node_id for n in pair}
+    report = load_report(tmp_path / "shared" / group.report)
+    # Two nodes, two cells at a time: each node measured some of the group's cells.
+    assert set(measured_on(report)) == ids
+
+    killer = KillPrimaryAfterFirstCell(pair, tmp_path / "lost")
+    req = request(mlp_path, tmp_path / "lost", ["pair"], batches=(1, 2, 4))
     (group,) = run_fleet(req, progress_for=lambda g: killer).groups
     assert group.status == "done" and group.cells_measured == 3
-    assert set(group.nodes) == {n.node_id for n in pair}
     (survivor,) = [n for n in pair if n is not killer.killed]
-    report = load_report(tmp_path / group.report)
+    report = load_report(tmp_path / "lost" / group.report)
     assert report.host.ray_node_id == killer.killed.node_id
-    assert not any(w.startswith("ray-node:") for w in report.cells[0].warnings)
-    for cell in report.cells[1:]:
-        (note,) = [w for w in cell.warnings if w.startswith("ray-node:")]
-        assert survivor.node_id[:12] in note
+    where = measured_on(report)
+    assert survivor.node_id[:12] in where and set(where) <= ids
+    # After the loss, every cell went to the survivor: at most the first came from the host.
+    assert where.count(killer.killed.node_id[:12]) <= 1
     c.remove_node(killer.killed, allow_graceful=False)
 
 
@@ -373,3 +398,147 @@ def test_a_new_fleet_never_writes_over_another(tmp_path):
     with pytest.raises(BadInput) as err:
         fleet_out_dir(str(tmp_path))
     assert "--resume" in err.value.hint
+
+
+def fleet_cli(*args: str, address: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "benchbox", "fleet", *args, "--ray", address],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+CLI_QUICK = ["--duration", "0.3s", "--warmup", "0.1s", "--window", "0.1s", "--search", "grid"]
+
+
+def test_the_command_runs_a_fleet_through_ray_client_and_prints_a_json_summary(
+    cluster, mlp_path, tmp_path
+):
+    c, _ = cluster
+    out = tmp_path / "fleet"
+    p = fleet_cli(
+        str(mlp_path),
+        "--group",
+        "small=aws-c7i-2xlarge",
+        "--group",
+        "large=aws-m7i-4xlarge",
+        "--batch",
+        "1",
+        "--concurrency",
+        "1",
+        "--threads",
+        "1",
+        "--latency-target",
+        TARGET,
+        "--out",
+        str(out),
+        *CLI_QUICK,
+        "--json",
+        address=client_address(c),
+    )
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)  # stdout holds the JSON and nothing else
+    assert [g["name"] for g in summary["groups"]] == ["small", "large"]
+    for g in summary["groups"]:
+        assert g["status"] == "done" and (out / g["report"]).is_file()
+    rows = summary["ranking"]["rows"]
+    assert {r["label"] for r in rows} == {"small", "large"}
+    assert rows[0]["cheapest"] and rows[0]["usd_per_million"] <= rows[1]["usd_per_million"]
+    assert summary["ranking"]["target"] == TARGET
+
+
+def test_the_command_names_a_missing_group_in_one_line(cluster, mlp_path, tmp_path):
+    c, _ = cluster
+    p = fleet_cli(
+        str(mlp_path),
+        "--group",
+        "tpu=aws-p5-48xlarge",
+        "--placement-timeout",
+        "1s",
+        "--out",
+        str(tmp_path),
+        address=c.address,
+    )
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert lines[0].startswith("error: no node of group 'tpu'") and "node-group=small" in lines[0]
+    assert "Traceback" not in p.stderr
+
+
+NO_RAY_CLI = """
+import sys
+sys.modules["ray"] = None  # as if Ray were not installed
+sys.argv = ["benchbox", "fleet", "mlp", "--group", "cpu=aws-c7i-2xlarge"]
+from benchbox.cli import main
+main()
+"""
+
+
+def test_the_command_without_ray_says_what_to_install(tmp_path):
+    p = subprocess.run(
+        [sys.executable, "-c", NO_RAY_CLI],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert p.returncode == 2
+    assert "pip install 'benchbox[ray]'" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_ctrl_c_on_the_command_saves_the_partial_reports_and_resume_finishes(
+    cluster, mlp_path, tmp_path
+):
+    c, _ = cluster
+    out = tmp_path / "fleet"
+    args = [
+        str(mlp_path),
+        "--group",
+        "small=aws-c7i-2xlarge",
+        "--batch",
+        "1,2,4,8",
+        "--concurrency",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+        *CLI_QUICK,
+        "--ray",
+        c.address,
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchbox", "fleet", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and measured_cells(out) < 1:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert f"--resume {out}" in err
+    assert 1 <= measured_cells(out) < 4
+    p = fleet_cli("--resume", str(out), address=c.address)
+    assert p.returncode == 0, p.stderr
+    assert measured_cells(out) == 4
+
+
+def measured_cells(folder: Path) -> int:
+    """Cells measured so far in the fleet's report (0 while it is not written yet)."""
+    for path in folder.glob("*.json"):
+        if path.name == MANIFEST:
+            continue
+        try:
+            report = load_report(path)
+        except BadInput:  # not written yet
+            return 0
+        return sum(c.status in ("ok", "unstable") for c in report.cells)
+    return 0

@@ -14,13 +14,13 @@ Conventions
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from benchbox.errors import BadInput
-from benchbox.schema import PERCENTILE_KEYS, LatencyStats
+from benchbox.schema import PERCENTILE_KEYS, Histogram, LatencyStats, from_dict, to_dict
 
 
 def _scipy_stats() -> Any:
@@ -103,21 +103,33 @@ def _check_confidence(confidence: float) -> float:
 
 
 def _largest_k_cdf_le(n: int, p: float, a: float) -> int:
-    """Largest k in [0, n] with P(Bin(n, p) <= k) <= a, or -1 if there is none."""
-    guess = int(
-        _scipy_stats().binom.ppf(a, n, p)
-    )  # smallest k with cdf(k) >= a: the answer is near it
-    ks = np.arange(max(guess - 3, 0), min(guess + 3, n) + 1)
-    cdf = _scipy_stats().binom.cdf(ks, n, p)
-    ok = ks[cdf <= a]
-    if ok.size == 0 and ks[0] == 0:
+    """Largest k in [0, n] with P(Bin(n, p) <= k) <= a, or -1 if there is none.
+
+    The CDF rises with k, so the answer is found by bisection (O(log n) CDF values); the
+    quantile function's guess, checked in a small window around it, usually settles it at once.
+    """
+    binom = _scipy_stats().binom
+    with warnings.catch_warnings():  # boost warns (and gives NaN) where it finds no quantile
+        warnings.simplefilter("ignore", RuntimeWarning)
+        guess = float(binom.ppf(a, n, p))  # smallest k with cdf(k) >= a: the answer is near it
+    if math.isfinite(guess):
+        ks = np.arange(max(int(guess) - 3, 0), min(int(guess) + 3, n) + 1)
+        ok = ks[binom.cdf(ks, n, p) <= a]
+        if ok.size == 0 and ks[0] == 0:
+            return -1
+        if ok.size and (ok[-1] == n or ok[-1] < ks[-1]):
+            return int(ok[-1])
+    # ppf missed by more than the window (extreme tails): bisect [0, n].
+    if not binom.cdf(0, n, p) <= a:
         return -1
-    if ok.size and (ok[-1] == n or ok[-1] < ks[-1]):
-        return int(ok[-1])
-    # ppf missed by more than the window (extreme tails): scan all of [0, n] at once.
-    ks = np.arange(n + 1)
-    ok = ks[_scipy_stats().binom.cdf(ks, n, p) <= a]
-    return int(ok[-1]) if ok.size else -1
+    lo, hi = 0, n + 1  # cdf(lo) <= a; hi is past the answer (cdf(n) = 1 > a)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if binom.cdf(mid, n, p) <= a:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def quantile_ci_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int, int] | None:
@@ -142,6 +154,9 @@ def quantile_ci_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int, 
     return min(k_low + 1, rank), max(n - k_up, rank)
 
 
+_CHECKED_SAMPLES_MAX = 2**40  # above it, min_samples_for_ci trusts the closed form
+
+
 def min_samples_for_ci(q: float, confidence: float = 0.95) -> int:
     """The fewest samples for which quantile_ci gives a two-sided interval at q."""
     q = _check_q(q)
@@ -149,13 +164,31 @@ def min_samples_for_ci(q: float, confidence: float = 0.95) -> int:
     p = q / 100.0
     if p >= 1.0:
         raise ValueError("the 100th percentile (the maximum) has no distribution-free upper bound")
-    # Both tails need a rank: (1-p)^n <= alpha/2 for l = 1 and p^n <= alpha/2 for u = n.
-    n = max(1, math.ceil(math.log(alpha_half) / math.log(max(p, 1.0 - p))) - 2)
-    while quantile_ci_ranks(n, q, confidence) is None:
-        n += 1
-    while n > 1 and quantile_ci_ranks(n - 1, q, confidence) is not None:
-        n -= 1
-    return n
+
+    def has_ci(n: int) -> bool:
+        return n >= 1 and quantile_ci_ranks(n, q, confidence) is not None
+
+    # Both tails need a rank: (1-p)^n <= alpha/2 for l = 1 and p^n <= alpha/2 for u = n, so the
+    # answer is the closed form up to rounding; a CI exists for every n from it on. Bracket it,
+    # then bisect (a handful of rank searches whatever q is).
+    if max(p, 1.0 - p) == 1.0:
+        raise ValueError(f"percentile q={q} is too close to 0 for a distribution-free CI")
+    n = max(1, math.ceil(math.log(alpha_half) / math.log(max(p, 1.0 - p))))
+    if n > _CHECKED_SAMPLES_MAX:
+        return n  # q within ~1e-10 of 0 or 100: the binomial tails are beyond float precision
+    lo = max(0, n - 3)
+    while has_ci(lo):
+        lo //= 2
+    hi = n
+    while not has_ci(hi):
+        hi *= 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if has_ci(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def quantile_ci(
@@ -231,18 +264,6 @@ HIST_GROWTH = 1.02  # bucket i is [lowest * g**i, lowest * g**(i+1)): 2% wide
 # in the bucket. Buckets are stored sparsely: at most log(max/min) / log(1.02) + 1 of them, e.g.
 # ~120 for a 10x spread of latencies, ~350 for 1000x, ~1100 for the whole 1 µs .. 1 h range.
 HIST_RELATIVE_ERROR = math.sqrt(HIST_GROWTH) - 1.0
-
-
-@dataclass(frozen=True)
-class Histogram:
-    """Log-bucketed latency counts (HdrHistogram-style), sparse and exactly mergeable."""
-
-    lowest_ms: float
-    growth: float
-    buckets: tuple[tuple[int, int], ...]  # (bucket index, count), index ascending, counts > 0
-    count: int
-    min_ms: float  # exact min and max of the samples (0 for an empty histogram)
-    max_ms: float
 
 
 def _bucket_indices(a: np.ndarray, lowest_ms: float, growth: float) -> np.ndarray:
@@ -350,67 +371,13 @@ def histogram_values(h: Histogram) -> np.ndarray:
 
 
 def histogram_to_dict(h: Histogram) -> dict[str, Any]:
-    """The compact JSON form that `Result.histogram` stores."""
-    return {
-        "unit": "ms",
-        "lowest_ms": h.lowest_ms,
-        "growth": h.growth,
-        "buckets": [[i, c] for i, c in h.buckets],
-        "count": h.count,
-        "min_ms": h.min_ms,
-        "max_ms": h.max_ms,
-    }
+    """The compact JSON form that `Result.histogram` takes in a report."""
+    return to_dict(h)
 
 
-def histogram_from_dict(d: dict[str, Any]) -> Histogram:
+def histogram_from_dict(d: Any) -> Histogram:
     """Parse `histogram_to_dict` output, checking it; BadInput when it is malformed."""
-    hint = "the report may be hand-edited or truncated; re-run the sweep"
-
-    def bad(why: str) -> BadInput:
-        return BadInput(f"latency histogram: {why}", hint)
-
-    if not isinstance(d, dict):
-        raise bad("expected an object")
-    if d.get("unit", "ms") != "ms":
-        raise bad(f"unit must be 'ms', got {d.get('unit')!r}")
-    try:
-        lowest_ms = d["lowest_ms"]
-        growth = d["growth"]
-        raw = d["buckets"]
-        count = d["count"]
-        min_ms = d["min_ms"]
-        max_ms = d["max_ms"]
-    except KeyError as exc:
-        raise bad(f"missing key {exc.args[0]!r}") from None
-    for name, v in (("lowest_ms", lowest_ms), ("growth", growth), ("min_ms", min_ms)):
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise bad(f"{name} must be a number")
-    if isinstance(max_ms, bool) or not isinstance(max_ms, int | float):
-        raise bad("max_ms must be a number")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise bad("count must be a non-negative integer")
-    try:
-        _check_layout(float(lowest_ms), float(growth))
-    except ValueError as exc:
-        raise bad(str(exc)) from None
-    if not isinstance(raw, list):
-        raise bad("buckets must be a list of [index, count] pairs")
-    buckets: list[tuple[int, int]] = []
-    for pair in raw:
-        ok = isinstance(pair, list | tuple) and len(pair) == 2
-        ok = ok and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)
-        if not ok or pair[1] <= 0 or pair[0] < 0:
-            raise bad(f"bad bucket {str(pair)[:40]} (expected [index >= 0, count > 0])")
-        if buckets and pair[0] <= buckets[-1][0]:
-            raise bad("bucket indices must be strictly increasing")
-        buckets.append((pair[0], pair[1]))
-    if sum(c for _, c in buckets) != count:
-        raise bad(f"bucket counts sum to {sum(c for _, c in buckets)}, not count={count}")
-    if count and not 0 <= min_ms <= max_ms:
-        raise bad("min_ms/max_ms are inconsistent")
-    return Histogram(
-        float(lowest_ms), float(growth), tuple(buckets), count, float(min_ms), float(max_ms)
-    )
+    return from_dict(Histogram, d, "latency histogram")
 
 
 # ---------------------------------------------------------------- comparison

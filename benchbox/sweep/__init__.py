@@ -21,12 +21,22 @@ import psutil
 
 from benchbox import __version__
 from benchbox import model as model_mod
+from benchbox.cost import check_profile, load_profile
 from benchbox.devices import device_problem, host_info, parse_device
 from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
 from benchbox.report.store import check_writable, load_report, report_path, save_report
-from benchbox.schema import Cell, Report, from_dict, replace, to_dict
+from benchbox.schema import (
+    MEASURED,
+    Cell,
+    HostInfo,
+    IdlePower,
+    Profile,
+    Report,
+    SweepSettings,
+    replace,
+)
 from benchbox.sweep import peak, search
 from benchbox.sweep.plan import SweepSpec, grid, group_key
 from benchbox.sweep.runner import CellContext, InProcessWorker
@@ -61,17 +71,17 @@ class Progress:
     def finished(self, cell: Cell) -> None: ...
 
 
-def settings_dict(req: SweepRequest) -> dict[str, Any]:
+def sweep_settings(req: SweepRequest) -> SweepSettings:
     """The sweep's options as stored in the report (enough to resume it)."""
-    return {
-        "model": req.model_label or req.model_path,
-        "spec": to_dict(req.spec),
-        "measure": to_dict(req.settings),
-        "shapes": dict(req.shapes),
-        "search": req.search,
-        "latency_target": req.latency_target,
-        "profile": req.profile,
-    }
+    return SweepSettings(
+        model=req.model_label or req.model_path,
+        spec=req.spec,
+        measure=req.settings,
+        shapes=dict(req.shapes),
+        search=req.search,
+        latency_target=req.latency_target,
+        profile=req.profile,
+    )
 
 
 def now_iso() -> str:
@@ -98,7 +108,7 @@ def finalize_report(report: Report, profile: Any, target: LatencyTarget | None) 
     return report
 
 
-def idle_baseline(profile: Any, seconds: float = 1.0) -> dict[str, Any] | None:
+def idle_baseline(profile: Profile | None, seconds: float = 1.0) -> IdlePower | None:
     """The CPU's idle power before the sweep (RAPL, or the profile's estimate), if any."""
     from benchbox.measure.power import measure_idle_w, select_meter
 
@@ -108,8 +118,53 @@ def idle_baseline(profile: Any, seconds: float = 1.0) -> dict[str, Any] | None:
     try:
         reading = measure_idle_w(meter, seconds)
     except Exception as exc:  # a meter that cannot read must not stop the sweep
-        return {"power_w": None, "source": None, "detail": str(exc)}
-    return {"power_w": reading.power_w, "source": reading.source, "seconds": seconds}
+        return IdlePower(power_w=None, source=None, detail=str(exc))
+    return IdlePower(power_w=reading.power_w, source=reading.source, seconds=seconds)
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where a sweep measures, as read there: its host facts, its cores, its idle power."""
+
+    host: HostInfo
+    cores: int
+    idle: IdlePower | None = None
+
+
+def this_machine(profile: Profile | None) -> Machine:
+    """This machine's facts (the idle baseline takes a second)."""
+    return Machine(host_info(), psutil.cpu_count(logical=True) or 1, idle_baseline(profile))
+
+
+def new_report(
+    req: SweepRequest, machine: Machine, out_dir: Path, name: str | None = None
+) -> tuple[Report, Path, CellContext]:
+    """The sweep's report, its cells planned, saved in `out_dir` (file named after `name`, else
+    the model); and the CellContext its cells share."""
+    profile = load_profile(req.profile) if req.profile else None
+    info = model_mod.inspect_model(req.model_path, req.shapes)
+    cells = peak.plan_cells(req.spec) if peak.wanted(req.spec) else grid(req.spec)
+    created = now_iso()
+    path = report_path(out_dir, name or req.model_label or req.model_path, created)
+    report = Report(
+        host=machine.host,
+        model=info,
+        cells=tuple(cells),
+        settings=replace(sweep_settings(req), idle_power=machine.idle),
+        profile=profile,
+        benchbox_version=__version__,
+        created=created,
+    )
+    save_report(report, path)
+    ctx = CellContext(
+        model_path=req.model_path,
+        model=info,
+        settings=req.settings,
+        cores=machine.cores,
+        profile=profile,
+        idle_power_w=machine.idle.power_w if machine.idle else None,
+    )
+    return report, path, ctx
 
 
 def run_sweep(
@@ -124,37 +179,9 @@ def run_sweep(
     check_devices(req.spec.devices)
     out_dir = check_writable(req.out_dir)
     target = parse_target(req.latency_target) if req.latency_target else None
-    profile = None
-    if req.profile:
-        from benchbox.cost import load_profile
-
-        profile = load_profile(req.profile)
-    info = model_mod.inspect_model(req.model_path, req.shapes)
-    cells = peak.plan_cells(req.spec) if peak.wanted(req.spec) else grid(req.spec)
-    created = now_iso()
-    path = report_path(out_dir, req.model_label or req.model_path, created)
-    report = Report(
-        host=host_info(),
-        model=info,
-        cells=tuple(cells),
-        settings=settings_dict(req),
-        profile=_profile_dict(profile),
-        benchbox_version=__version__,
-        created=created,
-    )
-    save_report(report, path)
-    progress.planned(cells)
-    idle = idle_baseline(profile)
-    if idle is not None:
-        report = replace(report, settings=dict(report.settings, idle_power=idle))
-    ctx = CellContext(
-        model_path=req.model_path,
-        model=info,
-        settings=req.settings,
-        cores=psutil.cpu_count(logical=True) or 1,
-        profile=_profile_dict(profile),
-        idle_power_w=(idle or {}).get("power_w"),
-    )
+    profile = load_profile(req.profile) if req.profile else None
+    report, path, ctx = new_report(req, this_machine(profile), out_dir)
+    progress.planned(list(report.cells))
     return execute(report, path, ctx, req.search, target, profile, progress, abort, make_worker)
 
 
@@ -176,9 +203,12 @@ def resume_sweep(
     make_worker: Callable[[CellContext, threading.Event | None], Any] | None = None,
     isolate: bool = True,
     cell_timeout_s: float | None = None,
+    check: Callable[[Iterable[str]], None] | None = None,
+    width: int = 1,
 ) -> tuple[Report, Path]:
     """Measure the pending and failed cells of a saved report with its original settings, writing
-    into the same file.
+    into the same file. `check` vets the devices still to measure (default: that they run here);
+    `width` is `execute`'s.
 
     With `search = adaptive` the search runs again over the whole plan, taking the cells already
     measured (ok or unstable) as done; cells it skipped before may be measured when a cell that had
@@ -189,34 +219,30 @@ def resume_sweep(
     path = Path(report_file)
     report = load_report(path)
     check_writable(path.parent if str(path.parent) else ".")
-    stored = report.settings or {}
-    try:
-        settings = from_dict(MeasureSettings, stored["measure"], "settings.measure")
-        search_kind = stored.get("search") or "grid"
-    except (KeyError, TypeError, BadInput):
+    stored = report.settings
+    if stored is None:
         raise BadInput(
             f"{path} does not hold the settings of a sweep, so it cannot be resumed",
             "start a new sweep with `benchbox sweep`",
-        ) from None
-    if search_kind not in ("grid", "adaptive"):
+        )
+    search_kind = stored.search or "grid"
+    if search_kind not in list(search.SearchKind):
         raise BadInput(f"{path}: unknown search {search_kind!r} in its settings")
-    target = parse_target(stored["latency_target"]) if stored.get("latency_target") else None
-    profile = None
-    if report.profile:
-        from benchbox.cost import profile_from_dict
-
-        profile = profile_from_dict(report.profile)
+    target = parse_target(stored.latency_target) if stored.latency_target else None
+    profile = report.profile
+    if profile is not None:  # the decoder checked its types; these are its values
+        check_profile(profile, f"{path}: profile")
     model_file = resume_model_path(report, model_path)
     ctx = CellContext(
         model_path=model_file,
         model=report.model,
-        settings=settings,
+        settings=stored.measure,
         cores=psutil.cpu_count(logical=True) or 1,
-        profile=report.profile,
-        idle_power_w=(stored.get("idle_power") or {}).get("power_w"),
+        profile=profile,
+        idle_power_w=stored.idle_power.power_w if stored.idle_power else None,
     )
     if search_kind == "adaptive":
-        keep = {c.id: c for c in report.cells if c.status in ("ok", "unstable")}
+        keep = {c.id: c for c in report.cells if c.status in MEASURED}
         keep.update(
             (c.id, c)
             for c in report.cells
@@ -224,12 +250,12 @@ def resume_sweep(
         )
     else:
         keep = {c.id: c for c in report.cells if c.status not in ("pending", "failed")}
-    check_devices(sorted({c.config.device for c in report.cells if c.id not in keep}))
+    (check or check_devices)(sorted({c.config.device for c in report.cells if c.id not in keep}))
     # The earlier answer no longer holds once cells change; `execute` makes a new one.
     report = replace(report, recommendation=None)
     progress.planned([c for c in report.cells if c.id not in keep])
     return execute(
-        report, path, ctx, search_kind, target, profile, progress, abort, make_worker, keep
+        report, path, ctx, search_kind, target, profile, progress, abort, make_worker, keep, width
     )
 
 
@@ -237,7 +263,7 @@ def resume_model_path(report: Report, model_path: str | None = None) -> str:
     """The model file to resume a report with; BadInput when it is gone or its sha256 changed."""
     from benchbox import zoo
 
-    label = str((report.settings or {}).get("model") or "")
+    label = report.settings.model if report.settings else ""
     if model_path is not None:
         candidates = [model_path]
     else:
@@ -286,9 +312,13 @@ def execute(
     abort: threading.Event | None,
     make_worker: Callable[[CellContext, threading.Event | None], Any],
     keep: dict[str, Cell] | None = None,
+    width: int = 1,
 ) -> tuple[Report, Path]:
     """Run the search over the report's cells (those in `keep` count as done), saving the report
-    after every cell; price, recommend and save it at the end."""
+    after every cell; price, recommend and save it at the end.
+
+    `width`: how many cells a grid search measures at a time (workers that measure on several
+    machines, such as a fleet group's nodes, take one cell per machine)."""
     keep = keep or {}
     if search_kind == "adaptive" and target is not None and ctx.settings.duration_s is None:
         # A cell that breaks the target with confidence cannot win: stop measuring it early.
@@ -297,13 +327,15 @@ def execute(
     cells = list(report.cells)
     index = {c.id: i for i, c in enumerate(cells)}
     state = {"report": report}
+    lock = threading.Lock()  # `width` > 1: cells come back on several threads
 
     def emit(cell: Cell) -> None:
-        r = state["report"]
-        new = list(r.cells)
-        new[index[cell.id]] = cell
-        state["report"] = replace(r, cells=tuple(new))
-        save_report(state["report"], path)
+        with lock:
+            r = state["report"]
+            new = list(r.cells)
+            new[index[cell.id]] = cell
+            state["report"] = replace(r, cells=tuple(new))
+            save_report(state["report"], path)
         progress.finished(cell)
 
     workers: dict[tuple, Any] = {}
@@ -314,8 +346,9 @@ def execute(
         if abort is not None and abort.is_set():
             raise Aborted()
         key = group_key(cell.config)
-        if key not in workers:
-            workers[key] = make_worker(ctx, abort)
+        with lock:
+            if key not in workers:
+                workers[key] = make_worker(ctx, abort)
         progress.started(cell)
         done = workers[key].measure(cell)
         emit(done)
@@ -327,14 +360,15 @@ def execute(
         elif search_kind == "adaptive":
             final = search.adaptive(cells, measure, target)
         else:
-            final = search.grid(cells, measure)
+            final = search.grid(cells, measure, width)
         for cell in final:
             if cell.id in keep and cell.status == "skipped":
                 cell = keep[cell.id]  # a measurement is never thrown away
             if state["report"].cells[index[cell.id]] != cell:
                 emit(cell)
     except (Aborted, KeyboardInterrupt):
-        save_report(state["report"], path)
+        with lock:
+            save_report(state["report"], path)
         raise Interrupted(
             f"interrupted; the partial report is saved in {path}",
             f"resume it with `benchbox sweep --resume {path}`",
@@ -344,7 +378,7 @@ def execute(
             worker.close()
     report = finalize_report(state["report"], profile, target)
     save_report(report, path)
-    if not any(c.status in ("ok", "unstable") for c in report.cells):
+    if not any(c.status in MEASURED for c in report.cells):
         reasons = dict.fromkeys(f"{c.status}: {c.reason}" for c in report.cells if c.reason)
         raise NothingMeasured(
             f"no cell could be measured (report saved in {path})",
@@ -372,11 +406,3 @@ def stop_on_signals(abort: threading.Event) -> Iterator[threading.Event]:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-
-
-def _profile_dict(profile: Any) -> dict[str, Any] | None:
-    if profile is None:
-        return None
-    from benchbox.cost import profile_to_dict
-
-    return profile_to_dict(profile)

@@ -22,29 +22,27 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchbox import __version__
 from benchbox import model as model_mod
-from benchbox.cost import load_profile, profile_to_dict
+from benchbox.cost import load_profile
 from benchbox.errors import BadInput, BenchboxError, GateFailed, Interrupted, NothingMeasured
 from benchbox.parse import parse_target
 from benchbox.report.compare import MachineComparison, compare_machines
-from benchbox.report.store import check_writable, load_report, report_path
-from benchbox.report.store import save_report as save_report_file
-from benchbox.schema import HostInfo, Report, from_dict, replace
+from benchbox.report.store import check_writable, load_report
+from benchbox.schema import Profile, Report, from_dict, replace, to_dict
 from benchbox.sweep import (
+    Machine,
     Progress,
     execute,
+    new_report,
     now_iso,
     resume_model_path,
     resume_sweep,
-    settings_dict,
 )
-from benchbox.sweep import peak as peak_mod
 from benchbox.sweep.fleet.cluster import connected, first_line, require_ray
 from benchbox.sweep.fleet.data import (
     DEFAULT_GROUP_LABEL,
@@ -64,7 +62,6 @@ from benchbox.sweep.fleet.manifest import (
 )
 from benchbox.sweep.fleet.placement import NodePool, place_groups
 from benchbox.sweep.fleet.remote import remote_factory
-from benchbox.sweep.plan import grid
 from benchbox.sweep.runner import CellContext
 
 __all__ = [
@@ -93,45 +90,17 @@ class GroupJob:
 
 
 def group_report(
-    req: FleetRequest, group: GroupSpec, pool: NodePool, out_dir: Path, created: str
+    req: FleetRequest, group: GroupSpec, pool: NodePool, out_dir: Path
 ) -> tuple[Report, Path, CellContext]:
-    """The group's new report (planned cells, the primary node's host facts) saved in `out_dir`,
-    and the CellContext its cells share."""
-    sweep = req.sweep
+    """The group's new report (its cells planned, the primary node's facts, the group's
+    profile) saved in `out_dir`, and the CellContext its cells share."""
     facts = pool.primary.facts
-    profile = load_profile(group.profile)
-    spec = replace(sweep.spec, devices=tuple(facts["devices"]))
-    info = model_mod.inspect_model(sweep.model_path, sweep.shapes)
-    cells = peak_mod.plan_cells(spec) if peak_mod.wanted(spec) else grid(spec)
-    settings = settings_dict(replace(sweep, spec=spec, profile=group.profile))
-    if facts["idle"] is not None:
-        settings["idle_power"] = facts["idle"]
-    host = replace(
-        from_dict(HostInfo, facts["host"], "host"),
-        ray_node_id=pool.primary.node_id,
-        ray_group=group.name,
-    )
-    label = sweep.model_label or sweep.model_path
-    path = report_path(out_dir, f"{Path(label).stem}-{group.name}", created)
-    report = Report(
-        host=host,
-        model=info,
-        cells=tuple(cells),
-        settings=settings,
-        profile=profile_to_dict(profile),
-        benchbox_version=__version__,
-        created=created,
-    )
-    save_report_file(report, path)
-    ctx = CellContext(
-        model_path=sweep.model_path,
-        model=info,
-        settings=sweep.settings,
-        cores=int(facts["cores"]),
-        profile=profile_to_dict(profile),
-        idle_power_w=(facts["idle"] or {}).get("power_w"),
-    )
-    return report, path, ctx
+    machine = from_dict(Machine, facts["machine"], "machine")
+    host = replace(machine.host, ray_node_id=pool.primary.node_id, ray_group=group.name)
+    spec = replace(req.sweep.spec, devices=tuple(facts["devices"]))
+    sweep = replace(req.sweep, spec=spec, profile=group.profile)
+    label = Path(sweep.model_label or sweep.model_path).stem
+    return new_report(sweep, replace(machine, host=host), out_dir, f"{label}-{group.name}")
 
 
 def run_fleet(
@@ -146,7 +115,7 @@ def run_fleet(
     sweep = req.sweep
     out_dir = check_writable(sweep.out_dir)
     target = parse_target(sweep.latency_target) if sweep.latency_target else None
-    profiles = {g.name: profile_to_dict(load_profile(g.profile)) for g in req.groups}
+    profiles = {g.name: to_dict(load_profile(g.profile)) for g in req.groups}
     model_mod.inspect_model(sweep.model_path, sweep.shapes)  # bad model: fail before placing
     with connected(req.address):
         pools = place_groups(
@@ -163,12 +132,11 @@ def run_fleet(
             jobs, files = [], []
             for g in req.groups:
                 pool = pools[g.name]
-                report, path, ctx = group_report(req, g, pool, out_dir, created)
+                report, path, ctx = group_report(req, g, pool, out_dir)
                 files.append(ManifestGroup(g.name, g.profile, path.name))
                 factory = remote_factory(
                     pool, sweep.isolate, sweep.cell_timeout_s, pool.primary.node_id
                 )
-                profile = load_profile(g.profile)
                 progress = progress_for(g.name)
                 progress.planned(list(report.cells))
                 run = functools.partial(
@@ -178,10 +146,11 @@ def run_fleet(
                     ctx,
                     sweep.search,
                     target,
-                    profile,
+                    ctx.profile,
                     progress,
                     abort,
                     factory,
+                    width=len(pool.nodes),  # each node of the group takes a cell
                 )
                 jobs.append(GroupJob(g, pool, run))
             manifest = Manifest(
@@ -328,7 +297,7 @@ def resume_fleet(
     if todo:
         first = reports[todo[0].name]
         model_file = resume_model_path(first)
-        stored = first.settings or {}
+        shapes = dict(first.settings.shapes) if first.settings else {}
         devices = sorted({c.config.device for r in reports.values() for c in r.cells})
         specs = tuple(GroupSpec(m.name, m.profile) for m in todo)
         with connected(address or manifest.address):
@@ -337,9 +306,9 @@ def resume_fleet(
                 manifest.group_label,
                 placement_timeout_s,
                 model_file,
-                dict(stored.get("shapes") or {}),
+                shapes,
                 ",".join(devices),
-                {m.name: reports[m.name].profile for m in todo},
+                {m.name: _plain(reports[m.name].profile) for m in todo},
             )
             try:
                 jobs = [
@@ -358,6 +327,8 @@ def resume_fleet(
                                 cell_timeout_s,
                                 reports[spec.name].host.ray_node_id,
                             ),
+                            check=checked_on_the_nodes,
+                            width=len(pools[spec.name].nodes),
                         ),
                     )
                     for spec, m in zip(specs, todo, strict=True)
@@ -369,6 +340,14 @@ def resume_fleet(
                     pool.close()
     ordered = [outcomes[m.name] for m in manifest.groups]
     return finish(out_dir, out_dir / MANIFEST, manifest, ordered, target, abort)
+
+
+def checked_on_the_nodes(devices: Iterable[str]) -> None:
+    """Nothing to check here: each node checked the devices when the fleet was placed."""
+
+
+def _plain(profile: Profile | None) -> dict[str, Any] | None:
+    return to_dict(profile) if profile is not None else None
 
 
 def fleet_gate(result: FleetResult) -> None:

@@ -1,37 +1,38 @@
 """The Ray cluster as a fleet sees it: connecting, its alive nodes and their labels, and the wait
 for every group's nodes (bounded, so that a selector nothing matches never hangs).
 
-Ray is an optional extra (`benchbox[ray]`): `ray` is None here when it is not installed."""
+Every module of the room reaches Ray through `require_ray()`, so that Ray, an optional extra,
+is imported only when a fleet runs."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from benchbox.errors import BadInput
 from benchbox.sweep.fleet.data import GroupSpec
 
-try:  # Ray is an optional extra: benchbox[ray]
-    import ray
-    import ray.exceptions
-except ImportError:  # pragma: no cover - exercised by a subprocess test without ray
-    ray = None
-
 NODE_ID_LABEL = "ray.io/node-id"  # Ray labels every node with its id
 
 
-def require_ray() -> Any:
-    """The ray module, or BadInput saying what to install."""
-    if ray is None:
+def require_ray() -> ModuleType:
+    """The ray module, or BadInput saying what to install. Ray is an optional extra
+    (`benchbox[ray]`), imported on first use: it takes a second, which no other command pays."""
+    try:
+        ray = importlib.import_module("ray")
+        importlib.import_module("ray.exceptions")
+    except ImportError:
         raise BadInput(
             "benchbox fleet needs Ray, which is not installed",
             "pip install 'benchbox[ray]'",
-        )
+        ) from None
     return ray
 
 
@@ -87,7 +88,7 @@ class NodeView:
 def alive_nodes() -> list[NodeView]:
     """The cluster's alive nodes, with their labels and total CPUs and GPUs."""
     out = []
-    for n in ray.nodes():
+    for n in require_ray().nodes():
         if not n.get("Alive"):
             continue
         res = n.get("Resources") or {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import threading
@@ -12,16 +13,12 @@ import psutil
 
 from benchbox import __version__
 from benchbox import model as model_mod
-from benchbox.cost import profile_from_dict
-from benchbox.devices import device_problem, expand_devices, host_info, parse_device
+from benchbox.devices.inventory import expand_devices
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
-from benchbox.schema import Cell, from_dict, to_dict
-from benchbox.sweep import (
-    idle_baseline,
-    worker_factory,
-)
-from benchbox.sweep.fleet.cluster import ray
+from benchbox.schema import Cell, Profile, from_dict, to_dict
+from benchbox.sweep import check_devices, this_machine, worker_factory
+from benchbox.sweep.fleet.cluster import require_ray
 from benchbox.sweep.runner import CellContext
 
 
@@ -38,28 +35,21 @@ class NodeSweeper:
         self.workers: dict[int, Any] = {}
 
     def facts(self, device: str, profile: dict[str, Any] | None) -> dict[str, Any]:
-        """This node's id, host facts, core count, devices (expanded here), the first device
-        problem, and the idle power baseline."""
+        """This node's id and Machine (host facts, cores, idle power), its devices (the list
+        expanded here) and the first device problem, as `benchbox sweep` checks them."""
         problem = None
         devices: list[str] = []
         try:
             devices = expand_devices(device)
-            for text in devices:
-                spec = parse_device(text)
-                found = device_problem(spec)
-                if found is not None:
-                    problem = (f"device {spec.name} cannot run here: {found[0]}", found[1])
-                    break
+            check_devices(devices)
         except BadInput as exc:
             problem = (exc.message, exc.hint)
-        idle = idle_baseline(profile_from_dict(profile) if profile else None)
+        machine = this_machine(_profile(profile))
         return {
-            "node_id": ray.get_runtime_context().get_node_id(),
-            "host": to_dict(host_info()),
-            "cores": psutil.cpu_count(logical=True) or 1,
+            "node_id": require_ray().get_runtime_context().get_node_id(),
+            "machine": to_dict(machine),
             "devices": devices,
             "problem": problem,
-            "idle": idle,
             "version": __version__,
         }
 
@@ -72,7 +62,7 @@ class NodeSweeper:
                 model=self.model,
                 settings=from_dict(MeasureSettings, job["settings"], "settings"),
                 cores=psutil.cpu_count(logical=True) or 1,
-                profile=job["profile"],
+                profile=_profile(job["profile"]),
                 idle_power_w=job["idle_power_w"],
             )
             make = worker_factory(job["isolate"], job["cell_timeout_s"])
@@ -94,4 +84,11 @@ class NodeSweeper:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-RemoteSweeper = ray.remote(NodeSweeper) if ray is not None else None
+def _profile(data: dict[str, Any] | None) -> Profile | None:
+    return from_dict(Profile, data, "profile") if data is not None else None
+
+
+@functools.cache
+def remote_sweeper() -> Any:
+    """NodeSweeper as a Ray actor class."""
+    return require_ray().remote(NodeSweeper)

@@ -12,9 +12,15 @@ from typing import Any
 from benchbox import __version__
 from benchbox.errors import BadInput
 from benchbox.measure.cell import Aborted
-from benchbox.sweep.fleet.cluster import NODE_ID_LABEL, NodeView, first_line, ray, wait_for_groups
+from benchbox.sweep.fleet.cluster import (
+    NODE_ID_LABEL,
+    NodeView,
+    first_line,
+    require_ray,
+    wait_for_groups,
+)
 from benchbox.sweep.fleet.data import GroupSpec
-from benchbox.sweep.fleet.node import RemoteSweeper
+from benchbox.sweep.fleet.node import remote_sweeper
 
 LOST_PREFIX = "node lost: "
 POLL_S = 0.2
@@ -77,6 +83,7 @@ class NodePool:
         return f"{LOST_PREFIX}no node of group {self.group} is left ({first})"
 
     def close(self) -> None:
+        ray = require_ray()
         alive = [n for n in self.nodes if n.lost is None]
         refs = [n.actor.close.remote() for n in alive]
         if refs:
@@ -90,7 +97,7 @@ LOST_PREFIX = "node lost: "
 
 def _kill(actor: Any) -> None:
     try:
-        ray.kill(actor, no_restart=True)
+        require_ray().kill(actor, no_restart=True)
     except Exception:  # already gone
         pass
 
@@ -102,13 +109,17 @@ def start_actors(
     and the node's id), holding all of the node's CPUs and GPUs."""
     out = []
     for view in views:
-        actor = RemoteSweeper.options(
-            num_cpus=view.cpus,
-            num_gpus=view.gpus,
-            label_selector={label: group.name, NODE_ID_LABEL: view.node_id},
-            max_concurrency=2,  # `abort` must reach a node that is busy measuring
-            max_restarts=0,
-        ).remote(model_ref, model_name, shapes)
+        actor = (
+            remote_sweeper()
+            .options(
+                num_cpus=view.cpus,
+                num_gpus=view.gpus,
+                label_selector={label: group.name, NODE_ID_LABEL: view.node_id},
+                max_concurrency=2,  # `abort` must reach a node that is busy measuring
+                max_restarts=0,
+            )
+            .remote(model_ref, model_name, shapes)
+        )
         out.append((view, actor))
     return out
 
@@ -123,6 +134,7 @@ def ready_pool(
 ) -> NodePool:
     """The group's nodes whose actor started and answered with its facts before the deadline;
     BadInput when none did, or when a node cannot run the sweep's devices."""
+    ray = require_ray()
     refs = {a.facts.remote(device, profile): (view, a) for view, a in actors}
     ready, _ = ray.wait(
         list(refs), num_returns=len(refs), timeout=max(0.0, deadline - time.monotonic())
@@ -179,7 +191,7 @@ def place_groups(
     one group cannot be placed."""
     deadline = time.monotonic() + timeout_s
     views = wait_for_groups(groups, label, timeout_s)
-    model_ref = ray.put(Path(model_path).read_bytes())
+    model_ref = require_ray().put(Path(model_path).read_bytes())
     started = {
         g.name: start_actors(g, views[g.name], label, model_ref, Path(model_path).name, shapes)
         for g in groups

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 from benchbox.measure.cell import Aborted
-from benchbox.schema import Cell, from_dict, replace, to_dict
-from benchbox.sweep.fleet.cluster import first_line, ray
+from benchbox.schema import Cell, CellWarning, from_dict, replace, to_dict
+from benchbox.sweep.fleet.cluster import first_line, require_ray
 from benchbox.sweep.fleet.placement import ABORT_GRACE_S, POLL_S, Node, NodePool
 from benchbox.sweep.runner import CellContext
 from benchbox.sweep.worker import default_cell_timeout_s
 
+RAY_NODE_WARNING = "ray-node"  # the kind of the warning on a cell measured off the host node
 # A node that neither answers nor is declared dead within a cell's own timeout plus this is lost.
 ANSWER_MARGIN_S = 60.0
 
@@ -45,7 +46,7 @@ class RemoteWorker:
         self.host_node_id = host_node_id
         self.job = {
             "settings": to_dict(ctx.settings),
-            "profile": ctx.profile,
+            "profile": to_dict(ctx.profile) if ctx.profile is not None else None,
             "idle_power_w": ctx.idle_power_w,
             "isolate": isolate,
             "cell_timeout_s": cell_timeout_s,
@@ -68,14 +69,16 @@ class RemoteWorker:
             finally:
                 self.pool.release(node)
             if self.host_node_id and node.node_id != self.host_node_id:
-                note = (
-                    f"ray-node: measured on node {node.node_id[:12]} of group {self.pool.group}, "
-                    f"not on the report's host node {self.host_node_id[:12]}"
+                note = CellWarning(
+                    RAY_NODE_WARNING,
+                    f"measured on node {node.node_id[:12]} of group {self.pool.group}, "
+                    f"not on the report's host node {self.host_node_id[:12]}",
                 )
                 done = replace(done, warnings=(*done.warnings, note))
             return done
 
     def _ask(self, node: Node, cell: Cell) -> dict[str, Any]:
+        ray = require_ray()
         if node not in self._used:
             self._used.append(node)
         ref = node.actor.measure.remote(self.token, self.job, to_dict(cell))
@@ -105,7 +108,7 @@ class RemoteWorker:
         """Ctrl-C: tell the node to stop the cell, and give it a moment to do so."""
         try:
             node.actor.abort.remote()
-            ray.wait([ref], timeout=ABORT_GRACE_S)
+            require_ray().wait([ref], timeout=ABORT_GRACE_S)
         except Exception:
             pass
 
