@@ -4,6 +4,8 @@
 - RAY_AUTH_MODE=token with a random RAY_AUTH_TOKEN: token auth on, the token in the environment
   only (nothing written to ~/.ray); CLI processes started by tests inherit it.
 - RAY_TMPDIR: the cluster's session files and its address file stay out of the shared /tmp/ray.
+- RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S: the head's Ray Client proxy waits this long (default
+  30 s) for the process it starts per client; on a loaded 2-core runner that start took longer.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ def prepare() -> str:
         RAY_AUTH_MODE="token",
         RAY_USAGE_STATS_ENABLED="0",
         RAY_TMPDIR=os.environ["BENCHBOX_TEST_RAY_TMPDIR"],
+        RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S="120",
     )
     os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
     return os.environ["RAY_TMPDIR"]

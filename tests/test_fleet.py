@@ -466,6 +466,14 @@ def test_the_command_names_a_missing_group_in_one_line(cluster, mlp_path, tmp_pa
     assert "Traceback" not in p.stderr
 
 
+def test_the_command_fails_at_once_when_nothing_answers_at_the_address(tmp_path):
+    for address in (f"127.0.0.1:{free_port()}", f"ray://127.0.0.1:{free_port()}"):
+        group = ["--group", "a=aws-c7i-2xlarge"]
+        p = fleet_cli("mlp", *group, "--out", str(tmp_path), address=address)
+        assert p.returncode == 2, p.stderr
+        assert f"nothing answers at the Ray address {address}" in p.stderr.splitlines()[0]
+
+
 NO_RAY_CLI = """
 import sys
 sys.modules["ray"] = None  # as if Ray were not installed

@@ -67,6 +67,7 @@ class GroupBar(Progress):
         self.done: set[str] = set()
 
     def planned(self, cells: list[Cell]) -> None:
+        self.bar.start()  # once the first group is placed (again: a no-op)
         self.task = self.bar.add_task(self.group, total=len(cells))
 
     def started(self, cell: Cell) -> None:
@@ -94,8 +95,12 @@ def _run(start, as_json: bool) -> FleetResult:
         transient=True,
         disable=as_json and not console.is_terminal,
     )
-    with bar, stop_on_signals(threading.Event()) as abort:
-        return start(lambda group: GroupBar(bar, group), abort)
+    try:
+        with stop_on_signals(threading.Event()) as abort:
+            return start(lambda group: GroupBar(bar, group), abort)
+    finally:
+        if bar.live.is_started:  # stopping a bar never started prints a blank line
+            bar.stop()
 
 
 @app.command()

@@ -30,7 +30,7 @@ from typing import Any
 from benchbox import model as model_mod
 from benchbox.cost import load_profile
 from benchbox.errors import BadInput, BenchboxError, GateFailed, Interrupted, NothingMeasured
-from benchbox.parse import parse_target
+from benchbox.parse import LatencyTarget, parse_target
 from benchbox.report.compare import MachineComparison, compare_machines
 from benchbox.report.store import check_writable, load_report
 from benchbox.schema import Profile, Report, from_dict, replace, to_dict
@@ -87,6 +87,7 @@ class GroupJob:
     group: GroupSpec
     pool: NodePool
     run: Callable[[], Any]
+    file: ManifestGroup
 
 
 def group_report(
@@ -101,6 +102,37 @@ def group_report(
     sweep = replace(req.sweep, spec=spec, profile=group.profile)
     label = Path(sweep.model_label or sweep.model_path).stem
     return new_report(sweep, replace(machine, host=host), out_dir, f"{label}-{group.name}")
+
+
+def group_job(
+    req: FleetRequest,
+    group: GroupSpec,
+    pool: NodePool,
+    out_dir: Path,
+    target: LatencyTarget | None,
+    progress: Progress,
+    abort: threading.Event,
+) -> GroupJob:
+    """The group's report, planned and saved, and the job that measures it on the pool."""
+    report, path, ctx = group_report(req, group, pool, out_dir)
+    factory = remote_factory(
+        pool, req.sweep.isolate, req.sweep.cell_timeout_s, pool.primary.node_id
+    )
+    progress.planned(list(report.cells))
+    run = functools.partial(
+        execute,
+        report,
+        path,
+        ctx,
+        req.sweep.search,
+        target,
+        ctx.profile,
+        progress,
+        abort,
+        factory,
+        width=len(pool.nodes),  # each node of the group takes a cell
+    )
+    return GroupJob(group, pool, run, ManifestGroup(group.name, group.profile, path.name))
 
 
 def run_fleet(
@@ -129,30 +161,11 @@ def run_fleet(
         )
         try:
             created = now_iso()
-            jobs, files = [], []
-            for g in req.groups:
-                pool = pools[g.name]
-                report, path, ctx = group_report(req, g, pool, out_dir)
-                files.append(ManifestGroup(g.name, g.profile, path.name))
-                factory = remote_factory(
-                    pool, sweep.isolate, sweep.cell_timeout_s, pool.primary.node_id
-                )
-                progress = progress_for(g.name)
-                progress.planned(list(report.cells))
-                run = functools.partial(
-                    execute,
-                    report,
-                    path,
-                    ctx,
-                    sweep.search,
-                    target,
-                    ctx.profile,
-                    progress,
-                    abort,
-                    factory,
-                    width=len(pool.nodes),  # each node of the group takes a cell
-                )
-                jobs.append(GroupJob(g, pool, run))
+            jobs = [
+                group_job(req, g, pools[g.name], out_dir, target, progress_for(g.name), abort)
+                for g in req.groups
+            ]
+            files = [job.file for job in jobs]
             manifest = Manifest(
                 groups=tuple(files),
                 group_label=req.group_label,
@@ -161,16 +174,14 @@ def run_fleet(
                 created=created,
             )
             manifest_path = write_manifest(out_dir, manifest)
-            outcomes = run_jobs(jobs, out_dir, files, abort)
+            outcomes = run_jobs(jobs, out_dir, abort)
         finally:
             for pool in pools.values():
                 pool.close()
     return finish(out_dir, manifest_path, manifest, outcomes, target, abort)
 
 
-def run_jobs(
-    jobs: list[GroupJob], out_dir: Path, files: list[ManifestGroup], abort: threading.Event
-) -> list[GroupOutcome]:
+def run_jobs(jobs: list[GroupJob], out_dir: Path, abort: threading.Event) -> list[GroupOutcome]:
     """Run every group's job in a thread of its own; each ends in an outcome, whatever happens
     to the others."""
     errors: dict[str, str | None] = {}
@@ -195,11 +206,10 @@ def run_jobs(
     for t in threads:
         while t.is_alive():  # short joins, so that Ctrl-C reaches the main thread
             t.join(0.2)
-    by_name = {f.name: f for f in files}
     return [
         outcome_of(
             job.group,
-            out_dir / by_name[job.group.name].report,
+            out_dir / job.file.report,
             tuple(n.node_id for n in job.pool.nodes),
             errors.get(job.group.name, "did not finish"),
         )
@@ -312,34 +322,51 @@ def resume_fleet(
             )
             try:
                 jobs = [
-                    GroupJob(
-                        spec,
-                        pools[spec.name],
-                        functools.partial(
-                            resume_sweep,
-                            out_dir / m.report,
-                            model_file,
-                            progress_for(spec.name),
-                            abort,
-                            remote_factory(
-                                pools[spec.name],
-                                isolate,
-                                cell_timeout_s,
-                                reports[spec.name].host.ray_node_id,
-                            ),
-                            check=checked_on_the_nodes,
-                            width=len(pools[spec.name].nodes),
-                        ),
+                    resume_job(
+                        m,
+                        pools[m.name],
+                        out_dir,
+                        model_file,
+                        reports[m.name].host.ray_node_id,
+                        progress_for(m.name),
+                        abort,
+                        isolate,
+                        cell_timeout_s,
                     )
-                    for spec, m in zip(specs, todo, strict=True)
+                    for m in todo
                 ]
-                for outcome in run_jobs(jobs, out_dir, list(todo), abort):
+                for outcome in run_jobs(jobs, out_dir, abort):
                     outcomes[outcome.name] = outcome
             finally:
                 for pool in pools.values():
                     pool.close()
     ordered = [outcomes[m.name] for m in manifest.groups]
     return finish(out_dir, out_dir / MANIFEST, manifest, ordered, target, abort)
+
+
+def resume_job(
+    file: ManifestGroup,
+    pool: NodePool,
+    out_dir: Path,
+    model_file: str,
+    host_node_id: str | None,
+    progress: Progress,
+    abort: threading.Event,
+    isolate: bool,
+    cell_timeout_s: float | None,
+) -> GroupJob:
+    """The job that finishes a group's saved report on the group's (new) pool."""
+    run = functools.partial(
+        resume_sweep,
+        out_dir / file.report,
+        model_file,
+        progress,
+        abort,
+        remote_factory(pool, isolate, cell_timeout_s, host_node_id),
+        check=checked_on_the_nodes,
+        width=len(pool.nodes),
+    )
+    return GroupJob(GroupSpec(file.name, file.profile), pool, run, file)
 
 
 def checked_on_the_nodes(devices: Iterable[str]) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from benchbox.errors import BadInput
 from benchbox.sweep.fleet.data import GroupSpec
 
 NODE_ID_LABEL = "ray.io/node-id"  # Ray labels every node with its id
+CONNECT_TIMEOUT_S = 10.0
 
 
 def require_ray() -> ModuleType:
@@ -52,8 +55,32 @@ def connected(address: str) -> Iterator[None]:
             yield
 
 
+def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """BadInput when nothing listens at the Ray address (ray.init would retry for minutes).
+    `auto` is checked through RAY_ADDRESS; without it Ray looks for a local cluster itself."""
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS", "auto")
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # `auto`, or a form Ray parses itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise BadInput(
+            f"nothing answers at the Ray address {address} ({exc.strerror or exc})",
+            _CONNECT_HINT,
+        ) from None
+
+
+_CONNECT_HINT = (
+    "pass --ray ADDRESS (e.g. ray://127.0.0.1:10001 through `kubectl port-forward`), or set "
+    "RAY_ADDRESS; a cluster with token auth also needs RAY_AUTH_MODE=token and RAY_AUTH_TOKEN"
+)
+
+
 @contextlib.contextmanager
 def _init(r: Any, address: str) -> Iterator[None]:
+    check_reachable(address)
     try:
         r.init(
             address=address,
@@ -62,12 +89,11 @@ def _init(r: Any, address: str) -> Iterator[None]:
             logging_level=logging.WARNING,
         )
     except Exception as exc:  # ConnectionError, ValueError, AuthenticationError, ...
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        # A Ray Client server's refusal is a heading, then its traceback: the last line says why.
+        why = " ... ".join(dict.fromkeys([lines[0], lines[-1]])) if lines else type(exc).__name__
         raise BadInput(
-            f"cannot connect to the Ray cluster at {address!r}: {first}",
-            "pass --ray ADDRESS (e.g. ray://127.0.0.1:10001 through `kubectl port-forward`), or "
-            "set RAY_ADDRESS; a cluster with token auth also needs RAY_AUTH_MODE=token and "
-            "RAY_AUTH_TOKEN",
+            f"cannot connect to the Ray cluster at {address!r}: {why[:300]}", _CONNECT_HINT
         ) from None
     try:
         yield
