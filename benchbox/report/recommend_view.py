@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from benchbox.pricing import mismatch_text
 from benchbox.report.format import (
     MISSING,
     ci_label,
@@ -13,6 +14,7 @@ from benchbox.report.format import (
     config_label,
     fmt_mib,
     fmt_ms,
+    fmt_ms_range,
     fmt_number,
     load_label,
     percentile_label,
@@ -35,6 +37,9 @@ def render_recommendation(report: Report, rec: Recommendation, console: Console)
     if rec.profile:
         head.append(f", profile {rec.profile}", style="dim")
     console.print(head)
+    other = mismatch_text(report)
+    if other is not None and rec.profile:
+        console.print(Text(f"! {other}", style="yellow"))
 
     winner = cells.get(rec.winner) if rec.winner else None
     if winner is None:
@@ -100,7 +105,7 @@ def _bound_text(cell: Cell, key: str) -> str:
     value = getattr(r.latency_ms, key)
     ci = (r.latency_ci_ms or {}).get(key)
     if ci:
-        return f"{fmt_ms(value)} ({ci_label(r.confidence)} {fmt_ms(ci[0])} … {fmt_ms(ci[1])})"
+        return f"{fmt_ms(value)} ({ci_label(r.confidence)} {fmt_ms_range(ci[0], ci[1])})"
     return f"{fmt_ms(value)} (no CI: point estimate)"
 
 

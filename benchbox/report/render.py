@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from benchbox.measure import stats
+from benchbox.pricing import pricing_lines
 from benchbox.report.format import (
     MISSING,
     ci_label,
@@ -18,6 +19,8 @@ from benchbox.report.format import (
     fmt_gib,
     fmt_mib,
     fmt_ms,
+    fmt_ms_group,
+    fmt_ms_range,
     fmt_number,
     load_label,
     report_confidence,
@@ -53,7 +56,7 @@ def _ci(cell: Cell, key: str) -> str:
     ci = r.latency_ci_ms.get(key)
     if ci is None:
         return "n/a"
-    return f"{fmt_ms(ci[0])} … {fmt_ms(ci[1])}"
+    return fmt_ms_range(ci[0], ci[1])
 
 
 def cells_table(report: Report, title: str | None = None, width: int = 160) -> Table:
@@ -96,7 +99,7 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
     headers += ["p99", f"p99 {ci_label(report_confidence(report))}"]
     headers += ["CPU%", "RSS MiB"] if wide else []
     headers += ["W"] if has_power else []
-    headers += ["$/M inf"] if has_cost else []
+    headers += ["$ / 1M"] if has_cost else []
     rows: list[list] = []
     for cell in report.cells:
         r = cell.result
@@ -160,11 +163,19 @@ def render_header(report: Report, console: Console) -> None:
     )
 
 
+def render_pricing(report: Report, console: Console) -> None:
+    """Which profile priced the report and why; a warning when it describes other hardware."""
+    for line in pricing_lines(report):
+        style = "yellow" if line.startswith("pricing on other hardware") else "dim"
+        console.print(Text(line, style=style))
+
+
 def render_report(report: Report, console: Console) -> None:
-    """The whole report as the sweep shows it: header, table, warnings, recommendation."""
+    """The whole report as the sweep shows it: header, table, warnings, price, recommendation."""
     render_header(report, console)
     console.print(cells_table(report, width=console.width))
     render_warnings(report, console)
+    render_pricing(report, console)
     if report.recommendation is not None:
         render_recommendation(report, report.recommendation, console)
 
@@ -181,8 +192,8 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
         return
     lat = r.latency_ms
     console.print(
-        f"  Time (mean ± σ):  {fmt_ms(lat.mean)} ± {fmt_ms(lat.std)}    "
-        f"Range (min … max):  {fmt_ms(lat.min)} … {fmt_ms(lat.max)}",
+        "  Time (mean ± σ):  {} ± {}    ".format(*fmt_ms_group(lat.mean, lat.std))
+        + f"Range (min … max):  {fmt_ms_range(lat.min, lat.max)}",
         highlight=False,
     )
     console.print(
@@ -225,6 +236,11 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
         sizes = sorted(r.batch_size_counts.items())
         shown = "  ".join(f"{k}: {v / total:.0%}" for k, v in sizes if v / total >= 0.005)
         console.print(f"  Batch sizes:      {shown}", highlight=False)
+    if r.cost_usd_per_million is not None:
+        console.print(
+            f"  Cost:             ${r.cost_usd_per_million:,.4g} per million inferences",
+            highlight=False,
+        )
     if r.cpu_util_pct is not None:
         console.print(
             f"  Resources:        CPU {r.cpu_util_pct:.0f}% of the machine, "
@@ -236,6 +252,7 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     for w in cell.warnings:
         label = "[cyan]note[/]" if w.kind in NOTE_KINDS else "[yellow]warning[/]"
         console.print(f"{label} {escape(str(w))}", highlight=False)
+    render_pricing(report, console)
 
 
 def histogram_text(h: Histogram, bins: int = 12, width: int = 40) -> Text:
@@ -247,7 +264,9 @@ def histogram_text(h: Histogram, bins: int = 12, width: int = 40) -> Text:
     cdf = stats.histogram_cdf(h)
     values = np.array([v for v, _ in cdf])
     counts_per_bucket = np.diff(np.concatenate([[0.0], [f for _, f in cdf]])) * n
-    lo, hi = max(float(values.min()), 1e-6), float(values.max())
+    # The bins span the samples' exact min and max (a bucket's value can sit above its min).
+    low = min(float(values.min()), h.min_ms) if h.min_ms > 0 else float(values.min())
+    lo, hi = max(low, 1e-6), max(float(values.max()), h.max_ms)
     if hi <= lo:
         hi = lo * 1.01
     edges = lo * (hi / lo) ** (np.arange(bins + 1) / bins)
@@ -255,7 +274,8 @@ def histogram_text(h: Histogram, bins: int = 12, width: int = 40) -> Text:
     counts = np.bincount(which, weights=counts_per_bucket, minlength=bins).round().astype(int)
     peak = max(int(counts.max()), 1)
     for i, c in enumerate(counts):
-        text.append(f"  {fmt_ms(edges[i]):>10} … {fmt_ms(edges[i + 1]):>10} ")
+        a, b = fmt_ms_group(edges[i], edges[i + 1])
+        text.append(f"  {a:>10} … {b:>10} ")
         text.append("█" * round(width * int(c) / peak), style="cyan")
         text.append(f" {int(c)}\n")
     return text

@@ -21,11 +21,12 @@ import psutil
 
 from benchbox import __version__
 from benchbox import model as model_mod
-from benchbox.cost import check_profile, load_profile
+from benchbox.cost import check_profile
 from benchbox.devices import device_problem, host_info, parse_device
 from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
+from benchbox.pricing import choose_profile
 from benchbox.report.store import check_writable, load_report, report_path, save_report
 from benchbox.schema import (
     MEASURED,
@@ -40,8 +41,8 @@ from benchbox.schema import (
 from benchbox.sweep import peak, search
 from benchbox.sweep.plan import SweepSpec, grid, group_key
 from benchbox.sweep.runner import CellContext, InProcessWorker
-
-NO_ISOLATION_ENV = "BENCHBOX_NO_ISOLATION"
+from benchbox.sweep.worker import ProcessWorkers
+from benchbox.worker_process import NO_ISOLATION_ENV
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class SweepRequest:
     out_dir: str = "reports"
     search: str = "grid"
     latency_target: str | None = None
-    profile: str | None = None
+    profile: str | None = None  # a name, a .toml file, "auto" (match this host) or None/"none"
     model_label: str | None = None
     isolate: bool = True  # each device group in its own worker process
     cell_timeout_s: float | None = None  # None: worker.default_cell_timeout_s(settings)
@@ -108,13 +109,24 @@ def finalize_report(report: Report, profile: Any, target: LatencyTarget | None) 
     return report
 
 
-def idle_baseline(profile: Profile | None, seconds: float = 1.0) -> IdlePower | None:
-    """The CPU's idle power before the sweep (RAPL, or the profile's estimate), if any."""
-    from benchbox.measure.power import measure_idle_w, select_meter
+def idle_baseline(
+    profile: Profile | None, seconds: float = 1.0, settle: Callable[[], None] | None = None
+) -> IdlePower | None:
+    """The CPU's idle power before the sweep (RAPL, or the profile's estimate), if any.
+
+    A meter reads the whole machine, so `settle` first waits for a worker process that is still
+    starting; an estimate reads this process's own CPU share, which at rest is 0%: the profile's
+    idle watts, with no window to wait for.
+    """
+    from benchbox.measure.power import EstimateMeter, measure_idle_w, select_meter
 
     meter = select_meter("cpu", profile)
     if meter is None:
         return None
+    if isinstance(meter, EstimateMeter):
+        return IdlePower(power_w=meter.spec.idle_w, source="estimate", seconds=0.0)
+    if settle is not None:
+        settle()
     try:
         reading = measure_idle_w(meter, seconds)
     except Exception as exc:  # a meter that cannot read must not stop the sweep
@@ -122,49 +134,47 @@ def idle_baseline(profile: Profile | None, seconds: float = 1.0) -> IdlePower | 
     return IdlePower(power_w=reading.power_w, source=reading.source, seconds=seconds)
 
 
-@dataclass(frozen=True)
-class Machine:
-    """Where a sweep measures, as read there: its host facts, its cores, its idle power."""
-
-    host: HostInfo
-    cores: int
-    idle: IdlePower | None = None
-
-
-def this_machine(profile: Profile | None) -> Machine:
-    """This machine's facts (the idle baseline takes a second)."""
-    return Machine(host_info(), psutil.cpu_count(logical=True) or 1, idle_baseline(profile))
-
-
 def new_report(
-    req: SweepRequest, machine: Machine, out_dir: Path, name: str | None = None
-) -> tuple[Report, Path, CellContext]:
-    """The sweep's report, its cells planned, saved in `out_dir` (file named after `name`, else
-    the model); and the CellContext its cells share."""
-    profile = load_profile(req.profile) if req.profile else None
+    req: SweepRequest,
+    host: HostInfo,
+    profile: Profile | None,
+    out_dir: Path,
+    name: str | None = None,
+) -> tuple[Report, Path]:
+    """The sweep's report for `host`, its cells planned, saved in `out_dir` (the file named after
+    `name`, else the model)."""
     info = model_mod.inspect_model(req.model_path, req.shapes)
     cells = peak.plan_cells(req.spec) if peak.wanted(req.spec) else grid(req.spec)
     created = now_iso()
     path = report_path(out_dir, name or req.model_label or req.model_path, created)
     report = Report(
-        host=machine.host,
+        host=host,
         model=info,
         cells=tuple(cells),
-        settings=replace(sweep_settings(req), idle_power=machine.idle),
+        settings=sweep_settings(req),
         profile=profile,
         benchbox_version=__version__,
         created=created,
     )
     save_report(report, path)
+    return report, path
+
+
+def cell_context(
+    req: SweepRequest, report: Report, cores: int, idle: IdlePower | None
+) -> tuple[Report, CellContext]:
+    """The report with the idle baseline in its settings, and the CellContext its cells share."""
+    if idle is not None:
+        report = replace(report, settings=replace(report.settings, idle_power=idle))
     ctx = CellContext(
         model_path=req.model_path,
-        model=info,
+        model=report.model,
         settings=req.settings,
-        cores=machine.cores,
-        profile=profile,
-        idle_power_w=machine.idle.power_w if machine.idle else None,
+        cores=cores,
+        profile=report.profile,
+        idle_power_w=idle.power_w if idle else None,
     )
-    return report, path, ctx
+    return report, ctx
 
 
 def run_sweep(
@@ -175,13 +185,31 @@ def run_sweep(
 ) -> tuple[Report, Path]:
     """Measure the planned cells, saving the report after each; return it and its path."""
     progress = progress or Progress()
-    make_worker = make_worker or worker_factory(req.isolate, req.cell_timeout_s)
+    if make_worker is None:  # ours: its first process starts now, while the rest gets ready
+        make_worker = worker_factory(req.isolate, req.cell_timeout_s, warm=True)
+        try:
+            return _run_sweep(req, progress, abort, make_worker)
+        finally:
+            if hasattr(make_worker, "close"):
+                make_worker.close()
+    return _run_sweep(req, progress, abort, make_worker)
+
+
+def _run_sweep(
+    req: SweepRequest,
+    progress: Progress,
+    abort: threading.Event | None,
+    make_worker: Callable[[CellContext, threading.Event | None], Any],
+) -> tuple[Report, Path]:
     check_devices(req.spec.devices)
     out_dir = check_writable(req.out_dir)
     target = parse_target(req.latency_target) if req.latency_target else None
-    profile = load_profile(req.profile) if req.profile else None
-    report, path, ctx = new_report(req, this_machine(profile), out_dir)
+    host = host_info()
+    profile = choose_profile(req.profile, host)
+    report, path = new_report(req, host, profile, out_dir)
     progress.planned(list(report.cells))
+    idle = idle_baseline(profile, settle=getattr(make_worker, "settle", None))
+    report, ctx = cell_context(req, report, psutil.cpu_count(logical=True) or 1, idle)
     return execute(report, path, ctx, req.search, target, profile, progress, abort, make_worker)
 
 
@@ -287,18 +315,13 @@ def resume_model_path(report: Report, model_path: str | None = None) -> str:
 
 
 def worker_factory(
-    isolate: bool = True, cell_timeout_s: float | None = None
+    isolate: bool = True, cell_timeout_s: float | None = None, warm: bool = False
 ) -> Callable[[CellContext, threading.Event | None], Any]:
-    """Workers in their own processes (the default), or in this one (BENCHBOX_NO_ISOLATION=1)."""
+    """Workers in their own processes (the default), or in this one (BENCHBOX_NO_ISOLATION=1).
+    `warm` starts the first process at once (close the factory when done)."""
     if not isolate or os.environ.get(NO_ISOLATION_ENV, "") not in ("", "0"):
         return make_in_process_worker
-
-    def make(ctx: CellContext, abort: threading.Event | None) -> Any:
-        from benchbox.sweep.worker import ProcessWorker
-
-        return ProcessWorker(ctx, abort, cell_timeout_s)
-
-    return make
+    return ProcessWorkers(cell_timeout_s, warm=warm)
 
 
 def execute(
@@ -367,8 +390,9 @@ def execute(
             if state["report"].cells[index[cell.id]] != cell:
                 emit(cell)
     except (Aborted, KeyboardInterrupt):
+        # priced like a finished sweep, so the cells measured so far carry their cost
         with lock:
-            save_report(state["report"], path)
+            save_report(finalize_report(state["report"], profile, None), path)
         raise Interrupted(
             f"interrupted; the partial report is saved in {path}",
             f"resume it with `benchbox sweep --resume {path}`",

@@ -35,8 +35,8 @@ from benchbox.report.compare import MachineComparison, compare_machines
 from benchbox.report.store import check_writable, load_report
 from benchbox.schema import Profile, Report, from_dict, replace, to_dict
 from benchbox.sweep import (
-    Machine,
     Progress,
+    cell_context,
     execute,
     new_report,
     now_iso,
@@ -50,6 +50,7 @@ from benchbox.sweep.fleet.data import (
     FleetResult,
     GroupOutcome,
     GroupSpec,
+    Machine,
     parse_groups,
 )
 from benchbox.sweep.fleet.manifest import (
@@ -101,7 +102,10 @@ def group_report(
     spec = replace(req.sweep.spec, devices=tuple(facts["devices"]))
     sweep = replace(req.sweep, spec=spec, profile=group.profile)
     label = Path(sweep.model_label or sweep.model_path).stem
-    return new_report(sweep, replace(machine, host=host), out_dir, f"{label}-{group.name}")
+    profile = load_profile(group.profile)
+    report, path = new_report(sweep, host, profile, out_dir, f"{label}-{group.name}")
+    report, ctx = cell_context(sweep, report, machine.cores, machine.idle)
+    return report, path, ctx
 
 
 def group_job(

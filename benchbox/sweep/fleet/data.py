@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from benchbox.errors import BadInput
 from benchbox.report.compare import MachineComparison
+from benchbox.schema import HostInfo, IdlePower
 from benchbox.sweep import (
     SweepRequest,
 )
@@ -13,6 +14,15 @@ from benchbox.sweep import (
 DEFAULT_GROUP_LABEL = "ray.io/node-group"
 
 # ---------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A node as it reads itself: its host facts, its cores, its idle power."""
+
+    host: HostInfo
+    cores: int
+    idle: IdlePower | None = None
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,14 @@ import psutil
 
 from benchbox import __version__
 from benchbox import model as model_mod
+from benchbox.devices import host_info
 from benchbox.devices.inventory import expand_devices
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
 from benchbox.schema import Cell, Profile, from_dict, to_dict
-from benchbox.sweep import check_devices, this_machine, worker_factory
+from benchbox.sweep import check_devices, idle_baseline, worker_factory
 from benchbox.sweep.fleet.cluster import require_ray
+from benchbox.sweep.fleet.data import Machine
 from benchbox.sweep.runner import CellContext
 
 
@@ -44,7 +46,8 @@ class NodeSweeper:
             check_devices(devices)
         except BadInput as exc:
             problem = (exc.message, exc.hint)
-        machine = this_machine(_profile(profile))
+        cores = psutil.cpu_count(logical=True) or 1
+        machine = Machine(host_info(), cores, idle_baseline(_profile(profile)))
         return {
             "node_id": require_ray().get_runtime_context().get_node_id(),
             "machine": to_dict(machine),
