@@ -13,7 +13,12 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   wrote "kind: text" strings; both load); issue_delay_ms gains mean and p90 (queue_ms/compute_ms
   had them), so all three are one spread; settings, profile and histogram are typed (keys
   unchanged); batch_size_counts keys are batch sizes (ints in memory, strings in JSON).
-- benchbox.report/1.2: host.ray_node_id and host.ray_group, set when `benchbox fleet` measured
+- benchbox.report/1.2: report.target (written only for a remote server: URL, protocol, server
+  name/version/extensions, wire format, statistics), result.errors/error_rate (failed requests,
+  never timed), result.server_split (the server's statistics diffed over the measured interval),
+  result.generator (load generator processes and busy share). Cells measured on a server have
+  device `remote`; `host` is the client.
+- benchbox.report/1.3: host.ray_node_id and host.ray_group, set when `benchbox fleet` measured
   the report on a node of a Ray cluster (null otherwise).
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
@@ -36,7 +41,7 @@ from benchbox.errors import BadInput
 
 SCHEMA_NAME = "benchbox.report"
 SCHEMA_MAJOR = 1
-SCHEMA_MINOR = 2
+SCHEMA_MINOR = 3
 SCHEMA_ID = f"{SCHEMA_NAME}/{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 
 Status = Literal["ok", "unstable", "failed", "skipped", "pending"]
@@ -204,6 +209,33 @@ def check_histogram(h: Histogram, where: str = "latency histogram") -> None:
 
 
 @dataclass(frozen=True)
+class ServerSplit:
+    """Where a request's time went on the server, from its statistics extension (Triton's),
+    diffed over the measured interval; times are means per request in ms."""
+
+    requests: int
+    queue_ms: float
+    compute_ms: float  # compute_input + compute_infer + compute_output
+    compute_input_ms: float
+    compute_infer_ms: float
+    compute_output_ms: float
+    server_ms: float | None  # the server's whole handling time (its `success` duration)
+    network_client_ms: float | None  # client-measured send-to-answer minus queue and compute
+    inferences: int
+    executions: int
+    # batch size the server formed -> executions at that size (from batch_stats)
+    batch_sizes: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GeneratorStats:
+    """The load generator's own load: processes used, and the busiest one's share of time."""
+
+    processes: int
+    busy_share: float
+
+
+@dataclass(frozen=True)
 class Result:
     requests: int
     inferences: int
@@ -232,6 +264,11 @@ class Result:
     batch_size_counts: dict[int, int] | None = None  # batch size -> batches formed
     peak_rate_rps: float | None = None
     samples_ms: list[float] | None = None
+    # Remote targets: requests that failed (non-2xx, gRPC errors, timeouts), never timed.
+    errors: int | None = None
+    error_rate: float | None = None
+    server_split: ServerSplit | None = None
+    generator: GeneratorStats | None = None
 
 
 @dataclass(frozen=True)
@@ -373,6 +410,21 @@ class SweepSettings:
 
 
 @dataclass(frozen=True)
+class TargetInfo:
+    """The server a report's cells were measured on (`--target URL`); `host` is the client."""
+
+    url: str
+    protocol: str  # "http" | "grpc"
+    model_name: str
+    model_version: str = ""
+    server_name: str = ""
+    server_version: str = ""
+    extensions: tuple[str, ...] = ()
+    wire: str = ""  # "binary", "json" or "raw_input_contents"
+    statistics: bool = False  # whether the server's statistics could be read
+
+
+@dataclass(frozen=True)
 class Report:
     host: HostInfo
     model: ModelInfo
@@ -383,6 +435,7 @@ class Report:
     benchbox_version: str = ""
     created: str = ""
     schema: str = SCHEMA_ID
+    target: TargetInfo | None = None  # a remote server; None for in-process targets
 
 
 # ---------------------------------------------------------------- helpers
@@ -426,9 +479,10 @@ def to_dict(obj: Any) -> Any:
         if isinstance(obj, IdlePower):  # `seconds` when it was read, `detail` when it was not
             out = {k: v for k, v in out.items() if v is not None or k in ("power_w", "source")}
         if isinstance(obj, Report):
-            order = ["schema", "benchbox_version", "created", "host", "model", "profile"]
-            order += ["settings", "cells", "recommendation"]
-            out = {k: out[k] for k in order}
+            order = ["schema", "benchbox_version", "created", "host", "model", "target"]
+            order += ["profile", "settings", "cells", "recommendation"]
+            # `target` is written for remote servers only: in-process reports keep 1.1's keys.
+            out = {k: out[k] for k in order if k != "target" or out[k] is not None}
         return out
     if isinstance(obj, (list, tuple)):
         return [to_dict(x) for x in obj]

@@ -13,6 +13,9 @@ from benchbox import zoo
 
 ray_env.prepare()  # before any test imports Ray
 
+# The real test servers (PyTriton, KServe, MLServer), started by the tests that use them.
+pytest_plugins = ["servers.fixtures"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def zoo_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pathlib.Path]:
