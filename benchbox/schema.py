@@ -22,6 +22,8 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   never timed), result.server_split (the server's statistics diffed over the measured interval),
   result.generator (load generator processes and busy share). Cells measured on a server have
   device `remote`; `host` is the client.
+- benchbox.report/1.3: host.ray_node_id and host.ray_group, set when `benchbox fleet` measured
+  the report on a node of a Ray cluster (null otherwise).
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -43,7 +45,7 @@ from benchbox.errors import BadInput
 
 SCHEMA_NAME = "benchbox.report"
 SCHEMA_MAJOR = 1
-SCHEMA_MINOR = 2
+SCHEMA_MINOR = 3
 SCHEMA_ID = f"{SCHEMA_NAME}/{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 
 Status = Literal["ok", "unstable", "failed", "skipped", "pending"]
@@ -78,6 +80,9 @@ class HostInfo:
     gpus: tuple[GpuInfo, ...] = ()
     # Every inference runtime installed, with its version ({"onnxruntime": .., "openvino": ..}).
     runtimes: dict[str, str] = field(default_factory=dict)
+    # Set when a fleet measured the report on a Ray node: that node's id and its group.
+    ray_node_id: str | None = None
+    ray_group: str | None = None
 
 
 @dataclass(frozen=True)

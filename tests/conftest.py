@@ -7,8 +7,11 @@ import pathlib
 from collections.abc import Iterator
 
 import pytest
+import ray_env
 
 from benchbox import zoo
+
+ray_env.prepare()  # before any test imports Ray
 
 # The real test servers (PyTriton, KServe, MLServer), started by the tests that use them.
 pytest_plugins = ["servers.fixtures"]

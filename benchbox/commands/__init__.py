@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "compare",
         "Compare reports of one model: across machines by cost, or versions cell by cell.",
     ),
+    "fleet": (
+        "fleet",
+        "Sweep a model on every machine type of a Ray cluster and rank them by cost per million.",
+    ),
     "models": ("models", "The built-in models: list them, or build one into an ONNX file."),
     "report": ("report", "Saved reports: show one, list a folder of them, export one."),
     "profiles": ("profiles", "Machine profiles: what an hour costs and what the machine draws."),
@@ -57,6 +61,8 @@ def room_app(room: str) -> typer.Typer:
             from benchbox.commands import recommend as module
         case "compare":
             from benchbox.commands import compare as module
+        case "fleet":
+            from benchbox.commands import fleet as module
         case "models":
             from benchbox.commands import models as module
         case "report":

@@ -33,6 +33,7 @@ from benchbox.report.store import check_writable, load_report, save_new_report, 
 from benchbox.schema import (
     MEASURED,
     Cell,
+    HostInfo,
     IdlePower,
     ModelInfo,
     Profile,
@@ -158,6 +159,52 @@ def idle_baseline(
     return IdlePower(power_w=reading.power_w, source=reading.source, seconds=seconds)
 
 
+def new_report(
+    req: SweepRequest,
+    host: HostInfo,
+    profile: Profile | None,
+    out_dir: Path,
+    name: str | None = None,
+    info: ModelInfo | None = None,
+    server: Any = None,
+) -> tuple[Report, Path]:
+    """The sweep's report for `host`, its cells planned, saved in `out_dir` (the file named after
+    `name`, else the model); `info` is read from the model file when not given, `server` is a
+    remote sweep's target."""
+    info = info or model_mod.inspect_model(req.model_path, req.shapes, req.input_values)
+    cells = peak.plan_cells(req.spec) if peak.wanted(req.spec) else grid(req.spec)
+    created = now_iso()
+    report = Report(
+        host=host,
+        model=info,
+        cells=tuple(cells),
+        settings=sweep_settings(req),
+        profile=profile,
+        benchbox_version=__version__,
+        created=created,
+        target=server,
+    )
+    path = save_new_report(report, out_dir, name or req.model_label or req.model_path)
+    return report, path
+
+
+def cell_context(
+    req: SweepRequest, report: Report, cores: int, idle: IdlePower | None
+) -> tuple[Report, CellContext]:
+    """The report with the idle baseline in its settings, and the CellContext its cells share."""
+    if idle is not None:
+        report = replace(report, settings=replace(report.settings, idle_power=idle))
+    ctx = CellContext(
+        model_path=req.model_path,
+        model=report.model,
+        settings=req.settings,
+        cores=cores,
+        profile=report.profile,
+        idle_power_w=idle.power_w if idle else None,
+    )
+    return report, ctx
+
+
 def run_sweep(
     req: SweepRequest,
     progress: Progress | None = None,
@@ -202,35 +249,14 @@ def _run_sweep(
         info = model_mod.inspect_model(req.model_path, req.shapes, req.input_values)
         check_input_memory(info, req.spec)
         make_worker = make_worker or worker_factory(req.isolate, req.cell_timeout_s)
-    cells = peak.plan_cells(req.spec) if peak.wanted(req.spec) else grid(req.spec)
-    created = now_iso()
-    report = Report(
-        host=host,
-        model=info,
-        cells=tuple(cells),
-        settings=sweep_settings(req),
-        profile=profile,
-        benchbox_version=__version__,
-        created=created,
-        target=server,
-    )
-    path = save_new_report(report, out_dir, req.model_label or req.model_path)
-    progress.planned(cells)
+    report, path = new_report(req, host, profile, out_dir, info=info, server=server)
+    progress.planned(list(report.cells))
     idle = (  # a remote sweep's client idle power is moot
         idle_baseline(profile, settle=getattr(make_worker, "settle", None))
         if server is None
         else None
     )
-    if idle is not None:
-        report = replace(report, settings=replace(report.settings, idle_power=idle))
-    ctx = CellContext(
-        model_path=req.model_path,
-        model=info,
-        settings=req.settings,
-        cores=psutil.cpu_count(logical=True) or 1,
-        profile=profile,
-        idle_power_w=idle.power_w if idle else None,
-    )
+    report, ctx = cell_context(req, report, psutil.cpu_count(logical=True) or 1, idle)
     return execute(report, path, ctx, req.search, target, profile, progress, abort, make_worker)
 
 
@@ -267,10 +293,13 @@ def resume_sweep(
     isolate: bool = True,
     cell_timeout_s: float | None = None,
     headers: tuple[tuple[str, str], ...] = (),
+    check: Callable[[Iterable[str]], None] | None = None,
+    width: int = 1,
 ) -> tuple[Report, Path]:
     """Measure the pending and failed cells of a saved report with its original settings, writing
     into the same file. A report of a remote server is resumed on the same URL (the headers are
-    given again: the report does not keep them).
+    given again: the report does not keep them). `check` vets the devices still to measure
+    (default: that they run here); `width` is `execute`'s.
 
     With `search = adaptive` the search runs again over the whole plan, taking the cells already
     measured (ok or unstable) as done; cells it skipped before may be measured when a cell that had
@@ -322,12 +351,13 @@ def resume_sweep(
     else:
         keep = {c.id: c for c in report.cells if c.status not in ("pending", "failed")}
     if report.target is None:
-        check_devices(sorted({c.config.device for c in report.cells if c.id not in keep}))
+        devices = sorted({c.config.device for c in report.cells if c.id not in keep})
+        (check or check_devices)(devices)
     # The earlier answer no longer holds once cells change; `execute` makes a new one.
     report = replace(report, recommendation=None)
     progress.planned([c for c in report.cells if c.id not in keep])
     return execute(
-        report, path, ctx, search_kind, target, profile, progress, abort, make_worker, keep
+        report, path, ctx, search_kind, target, profile, progress, abort, make_worker, keep, width
     )
 
 
@@ -390,9 +420,13 @@ def execute(
     abort: threading.Event | None,
     make_worker: Callable[[CellContext, threading.Event | None], Any],
     keep: dict[str, Cell] | None = None,
+    width: int = 1,
 ) -> tuple[Report, Path]:
     """Run the search over the report's cells (those in `keep` count as done), saving the report
-    after every cell; price, recommend and save it at the end."""
+    after every cell; price, recommend and save it at the end.
+
+    `width`: how many cells a grid search measures at a time (workers that measure on several
+    machines, such as a fleet group's nodes, take one cell per machine)."""
     keep = keep or {}
     if search_kind == "adaptive" and target is not None and ctx.settings.duration_s is None:
         # A cell that breaks the target with confidence cannot win: stop measuring it early.
@@ -401,13 +435,15 @@ def execute(
     cells = list(report.cells)
     index = {c.id: i for i, c in enumerate(cells)}
     state = {"report": report}
+    lock = threading.Lock()  # `width` > 1: cells come back on several threads
 
     def emit(cell: Cell) -> None:
-        r = state["report"]
-        new = list(r.cells)
-        new[index[cell.id]] = cell
-        state["report"] = replace(r, cells=tuple(new))
-        save_report(state["report"], path)
+        with lock:
+            r = state["report"]
+            new = list(r.cells)
+            new[index[cell.id]] = cell
+            state["report"] = replace(r, cells=tuple(new))
+            save_report(state["report"], path)
         progress.finished(cell)
 
     workers: dict[tuple, Any] = {}
@@ -418,8 +454,9 @@ def execute(
         if abort is not None and abort.is_set():
             raise Aborted()
         key = group_key(cell.config)
-        if key not in workers:
-            workers[key] = make_worker(ctx, abort)
+        with lock:
+            if key not in workers:
+                workers[key] = make_worker(ctx, abort)
         progress.started(cell)
         done = workers[key].measure(cell)
         emit(done)
@@ -431,7 +468,7 @@ def execute(
         elif search_kind == "adaptive":
             final = search.adaptive(cells, measure, target)
         else:
-            final = search.grid(cells, measure)
+            final = search.grid(cells, measure, width)
         for cell in final:
             if cell.id in keep and cell.status == "skipped":
                 cell = keep[cell.id]  # a measurement is never thrown away
@@ -439,7 +476,8 @@ def execute(
                 emit(cell)
     except (Aborted, KeyboardInterrupt):
         # priced like a finished sweep, so the cells measured so far carry their cost
-        save_report(finalize_report(state["report"], profile, None), path)
+        with lock:
+            save_report(finalize_report(state["report"], profile, None), path)
         raise Interrupted(
             f"interrupted; the partial report is saved in {path}",
             f"resume it with `benchbox sweep --resume {path}`",

@@ -1,15 +1,17 @@
 """Search strategies: which cells of the grid to measure, in which order.
 
-`grid` measures every cell. `adaptive` follows Model Analyzer's method: along each config's load
-ladder it steps up exponentially (in the ladder's index) until throughput gains less than
-`gain` or the latency target is broken with confidence, then bisects the boundary; batch sizes
-and thread counts are raised the same way, and configs that are already dominated are skipped.
+`grid` measures every cell (several at a time when machines share them). `adaptive` follows
+Model Analyzer's method: along each config's load ladder it steps up exponentially (in the
+ladder's index) until throughput gains less than `gain` or the latency target is broken with
+confidence, then bisects the boundary; batch sizes and thread counts are raised the same way, and
+configs that are already dominated are skipped.
 Every cell it does not measure is reported `skipped`, with the reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -28,9 +30,13 @@ class SearchKind(StrEnum):
     ADAPTIVE = "adaptive"
 
 
-def grid(cells: list[Cell], measure: Measure) -> list[Cell]:
-    """Measure every cell, in order."""
-    return [measure(c) for c in cells]
+def grid(cells: list[Cell], measure: Measure, width: int = 1) -> list[Cell]:
+    """Measure every cell, in order; `width` cells at a time when several machines share them
+    (a fleet group of several nodes), each cell still one measurement of its own."""
+    if width <= 1:
+        return [measure(c) for c in cells]
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="grid") as pool:
+        return list(pool.map(measure, cells))
 
 
 def load_level(load: Load) -> float:
