@@ -138,6 +138,22 @@ class LatencyStats:
     max: float
 
 
+CiLevel = Literal["between-trial", "within-trial"]
+
+
+@dataclass(frozen=True)
+class TrialSummary:
+    """One trial of a cell: its own throughput and latency summary, and where it ran in the
+    sweep's trial order (`order`, 0-based, None when unknown)."""
+
+    throughput_ips: float
+    latency_ms: LatencyStats
+    requests: int
+    duration_s: float
+    status: Status = "ok"
+    order: int | None = None
+
+
 @dataclass(frozen=True)
 class Result:
     requests: int
@@ -167,6 +183,15 @@ class Result:
     batch_size_counts: dict[str, int] | None = None
     peak_rate_rps: float | None = None
     samples_ms: list[float] | None = None
+    # Trials (2.0): the figures above come from `trials` independent trials, each summarized in
+    # `per_trial`; latency_ci_ms and throughput_ci_ips are between-trial CIs (`ci_level` says
+    # so; "within-trial" when there was one trial), within_trial_ci_ms the order-statistic CIs
+    # of the pooled requests, which cover the noise within a run only.
+    trials: int = 1
+    per_trial: tuple[TrialSummary, ...] = ()
+    ci_level: CiLevel | None = None
+    within_trial_ci_ms: dict[str, list[float] | None] | None = None
+    throughput_ci_ips: list[float] | None = None
 
 
 @dataclass(frozen=True)

@@ -244,3 +244,64 @@ def test_trial_options_are_checked():
         schedule.trial_policy("3", 10, 1.5, 0)
     p = schedule.trial_policy("auto", 8, 0.03, 9)
     assert (p.trials, p.max_trials, p.precision, p.seed, p.most) == (None, 8, 0.03, 9, 8)
+
+
+# ---------------------------------------------------------------- a cell's trials combined
+
+
+def _trial_result(samples_ms: np.ndarray, seconds: float = 2.0, power_w: float | None = None):
+    from benchbox.schema import Result
+
+    a = np.sort(samples_ms)
+    return Result(
+        requests=a.size,
+        inferences=2 * a.size,
+        duration_s=seconds,
+        throughput_ips=2 * a.size / seconds,
+        requests_per_s=a.size / seconds,
+        latency_ms=stats.summarize(a),
+        latency_ci_ms=stats.latency_cis(a),
+        confidence=0.95,
+        histogram=stats.histogram_to_dict(stats.histogram_from_samples(a)),
+        windows=4,
+        rss_mb=100.0 + a.size / 100,
+        power_w=power_w,
+        batch_size_counts={"2": a.size // 2},
+    )
+
+
+def test_combine_keeps_each_trial_and_gives_between_trial_figures():
+    rng = np.random.default_rng(3)
+    lat = fake_runner(rng, 1, 4, REQUESTS)[0]
+    results = [_trial_result(lat[i], 2.0 + 0.1 * i, power_w=50.0 + i) for i in range(4)]
+    c = trials.combine(results, 0.95, ["ok", "unstable", "ok", "ok"], [0, 5, 9, 13])
+    assert c.trials == 4 and c.ci_level == "between-trial"
+    assert [t.order for t in c.per_trial] == [0, 5, 9, 13]
+    assert [t.status for t in c.per_trial] == ["ok", "unstable", "ok", "ok"]
+    assert [t.latency_ms.p99 for t in c.per_trial] == [r.latency_ms.p99 for r in results]
+    per_p50 = [r.latency_ms.p50 for r in results]
+    assert c.latency_ms.p50 == pytest.approx(trials.geometric_mean(per_p50))
+    est = trials.estimate(per_p50, 0.95, c.within_trial_ci_ms["p50"])
+    assert c.latency_ci_ms["p50"] == [est.lo, est.hi]
+    # The between-trial interval is at least as wide as the pooled requests' one.
+    for key in ("p50", "p99"):
+        lo, hi = c.latency_ci_ms[key]
+        wlo, whi = c.within_trial_ci_ms[key]
+        assert lo <= wlo and hi >= whi
+    tput = [r.throughput_ips for r in results]
+    assert c.throughput_ips == pytest.approx(trials.geometric_mean(tput))
+    assert c.throughput_ci_ips[0] < c.throughput_ips < c.throughput_ci_ips[1]
+    assert c.requests == 4 * REQUESTS and c.duration_s == pytest.approx(8.6)
+    assert c.histogram["count"] == 4 * REQUESTS and c.windows == 16
+    assert c.power_w == pytest.approx(51.5)
+    assert c.energy_j_per_inference == pytest.approx(51.5 / c.throughput_ips)
+    assert c.batch_size_counts == {"2": 4 * (REQUESTS // 2)}
+    assert c.latency_ms.min == min(r.latency_ms.min for r in results)
+
+
+def test_combine_of_one_trial_is_that_trial_labelled_within_trial():
+    r = _trial_result(np.linspace(1.0, 3.0, 300))
+    c = trials.combine([r])
+    assert c.trials == 1 and c.ci_level == "within-trial" and len(c.per_trial) == 1
+    assert c.latency_ms == r.latency_ms and c.latency_ci_ms == r.latency_ci_ms
+    assert c.within_trial_ci_ms == r.latency_ci_ms and c.throughput_ci_ips is None

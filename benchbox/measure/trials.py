@@ -31,6 +31,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from benchbox.measure import stats
+from benchbox.schema import PERCENTILE_KEYS, LatencyStats, Result, Status, TrialSummary, replace
+
 Level = Literal["between-trial", "within-trial"]
 Verdict = Literal["slower", "faster", "not significant"]
 MIN_AUTO_TRIALS = 3
@@ -214,3 +217,149 @@ def ratio_sentence(
         factor, word = 1.0 / r.ratio, "faster"
         pm = (1.0 / r.lo - 1.0 / r.hi) / 2.0 if r.lo > 0 else math.inf
     return f"{candidate} ran {factor:.2f} ± {pm:.2f} times {word} than {base} ({what})"
+
+
+# ---------------------------------------------------------------- a cell's trials combined
+
+
+def summary(result: Result, status: Status = "ok", order: int | None = None) -> TrialSummary:
+    """One trial's figures, as the report keeps them."""
+    return TrialSummary(
+        throughput_ips=result.throughput_ips,
+        latency_ms=result.latency_ms,
+        requests=result.requests,
+        duration_s=result.duration_s,
+        status=status,
+        order=order,
+    )
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
+def _max(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def _pooled_latency(results: list[Result]) -> LatencyStats:
+    """Between-trial percentiles (geometric means of the trials'); mean, std, min, max pooled."""
+    n = np.array([r.requests for r in results], dtype=np.float64)
+    means = np.array([r.latency_ms.mean for r in results])
+    stds = np.array([r.latency_ms.std for r in results])
+    mean = float(np.sum(n * means) / np.sum(n))
+    var = float(np.sum(n * (stds**2 + (means - mean) ** 2)) / np.sum(n))
+    pct = {k: geometric_mean([getattr(r.latency_ms, k) for r in results]) for k in PERCENTILE_KEYS}
+    return LatencyStats(
+        mean=mean,
+        std=math.sqrt(var),
+        min=min(r.latency_ms.min for r in results),
+        max=max(r.latency_ms.max for r in results),
+        **pct,
+    )
+
+
+def _pooled_histogram(results: list[Result]) -> stats.Histogram | None:
+    hists = [r.histogram for r in results]
+    if any(h is None for h in hists):
+        return None
+    merged = stats.histogram_from_dict(hists[0])
+    for h in hists[1:]:
+        merged = stats.merge_histograms(merged, stats.histogram_from_dict(h))
+    return merged
+
+
+def _within_cis(
+    results: list[Result], hist: stats.Histogram | None, confidence: float
+) -> dict[str, list[float] | None] | None:
+    """Order-statistic CIs of the pooled requests (raw samples when kept, else the histogram)."""
+    if all(r.samples_ms for r in results):
+        return stats.latency_cis(np.concatenate([r.samples_ms for r in results]), confidence)
+    if hist is not None and hist.count:
+        return stats.latency_cis(stats.histogram_values(hist), confidence)
+    return None
+
+
+def _median_trial(results: list[Result]) -> Result:
+    """The trial whose p50 is the median of the trials' (lower median for an even count)."""
+    order = sorted(range(len(results)), key=lambda i: results[i].latency_ms.p50)
+    return results[order[(len(order) - 1) // 2]]
+
+
+def combine(
+    results: list[Result],
+    confidence: float = 0.95,
+    statuses: list[Status] | None = None,
+    orders: list[int | None] | None = None,
+) -> Result:
+    """One Result from a cell's trials: between-trial figures and CIs, each trial kept.
+
+    Percentiles and throughput are the geometric means of the trials' values, with the t
+    interval on logs widened to the pooled within-trial CI (`estimate`); the within-trial CIs
+    are kept in `within_trial_ci_ms`. Counts and durations add up, histograms merge, resource
+    and power figures are averaged (memory: the largest), and the spreads that have no
+    between-trial form (issue delay, queue, compute) are the median trial's.
+    """
+    if not results:
+        raise ValueError("combine: no trials")
+    statuses = statuses or ["ok"] * len(results)
+    orders = orders or [None] * len(results)
+    if single := len(results) == 1:
+        r = results[0]
+        within = r.latency_ci_ms
+        hist = None
+    else:
+        hist = _pooled_histogram(results)
+        within = _within_cis(results, hist, confidence)
+        r = _median_trial(results)
+    cis: dict[str, list[float] | None] = {}
+    latency = _pooled_latency(results) if not single else r.latency_ms
+    for key in PERCENTILE_KEYS:
+        est = estimate(
+            [getattr(t.latency_ms, key) for t in results], confidence, (within or {}).get(key)
+        )
+        cis[key] = [est.lo, est.hi] if est.ci is not None else None
+    tput = estimate([t.throughput_ips for t in results], confidence)
+    requests = sum(t.requests for t in results)
+    inferences = sum(t.inferences for t in results)
+    power = _mean([t.power_w for t in results])
+    counts: dict[str, int] | None = None
+    if all(t.batch_size_counts for t in results):
+        counts = {}
+        for t in results:
+            for b, c in (t.batch_size_counts or {}).items():
+                counts[b] = counts.get(b, 0) + c
+    return replace(
+        r,
+        requests=requests,
+        inferences=inferences,
+        duration_s=sum(t.duration_s for t in results),
+        throughput_ips=tput.point,
+        requests_per_s=tput.point * requests / inferences if inferences else 0.0,
+        latency_ms=latency,
+        latency_ci_ms=cis,
+        confidence=confidence,
+        achieved_rate_rps=_mean([t.achieved_rate_rps for t in results]),
+        cpu_util_pct=_mean([t.cpu_util_pct for t in results]),
+        rss_mb=_max([t.rss_mb for t in results]),
+        gpu_mem_mb=_max([t.gpu_mem_mb for t in results]),
+        gpu_util_pct=_mean([t.gpu_util_pct for t in results]),
+        power_w=power,
+        power_above_idle_w=_mean([t.power_above_idle_w for t in results]),
+        energy_j_per_inference=power / tput.point if power is not None and tput.point else None,
+        histogram=r.histogram if hist is None else stats.histogram_to_dict(hist),
+        windows=sum(t.windows or 0 for t in results) or None,
+        batch_size_counts=counts if not single else r.batch_size_counts,
+        samples_ms=[x for t in results for x in t.samples_ms]
+        if all(t.samples_ms for t in results)
+        else None,
+        trials=len(results),
+        per_trial=tuple(
+            summary(t, s, o) for t, s, o in zip(results, statuses, orders, strict=True)
+        ),
+        ci_level="within-trial" if single else "between-trial",
+        within_trial_ci_ms=within,
+        throughput_ci_ips=[tput.lo, tput.hi] if tput.ci is not None else None,
+    )
