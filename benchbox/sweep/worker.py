@@ -1,12 +1,16 @@
 """Crash isolation: the cells of one device group are measured in a worker process of their own.
 
 `ProcessWorker` has the same face as `runner.InProcessWorker` (`measure(cell) -> Cell`, `close()`)
-but runs the cells in a child started with multiprocessing's spawn method, one cell at a time over
-a pipe, so each result comes back (and is saved by the sweep) as soon as it is measured. When the
-child dies while measuring (segfault, OOM kill, abort) or a cell runs past its timeout, the cell
-comes back `failed` with the reason, and the next cell starts a fresh child. The child ignores
-SIGINT: the parent handles Ctrl-C (through the sweep's `abort` event) and kills the child.
+but runs the cells in a child process, one cell at a time over a pipe, so each result comes back
+(and is saved by the sweep) as soon as it is measured. When the child dies while measuring
+(segfault, OOM kill, abort) or a cell runs past its timeout, the cell comes back `failed` with the
+reason, and the next cell starts a fresh child. The child ignores SIGINT: the parent handles
+Ctrl-C (through the sweep's `abort` event) and kills the child.
 
+Children are forked from multiprocessing's fork server, which has imported onnxruntime, numpy
+and scipy once: a fresh child then starts in about 50 ms instead of the 2-3 s a spawned
+interpreter needs to import them, so each trial of a cell can have a process of its own (as
+pyperf's runs do). Where there is no fork server (Windows) children are spawned.
 A script that calls `run_sweep` needs the usual `if __name__ == "__main__":` guard, since spawn
 imports the main module again in the child.
 
@@ -33,6 +37,17 @@ STARTUP_TIMEOUT_S = 120.0
 POLL_S = 0.1
 TAKEN = "taken"
 FAULT_ENV = "BENCHBOX_TEST_WORKER_FAULT"
+# What the fork server imports once, so that the children it forks start warm.
+PRELOAD = ("benchbox.sweep.runner", "scipy.stats")
+
+
+def process_context():
+    """The multiprocessing context children start from: the fork server where there is one."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        mp = multiprocessing.get_context("forkserver")
+        mp.set_forkserver_preload(list(PRELOAD))
+        return mp
+    return multiprocessing.get_context("spawn")
 
 
 def default_cell_timeout_s(settings: MeasureSettings) -> float:
@@ -83,9 +98,11 @@ class ProcessWorker:
         return self._proc.pid if self._proc is not None else None
 
     def _start(self) -> None:
-        mp = multiprocessing.get_context("spawn")
+        mp = process_context()
         parent_conn, child_conn = mp.Pipe()
-        proc = mp.Process(target=serve, args=(self.ctx, child_conn), daemon=True)
+        # The fork server's environment is the one it started with: pass the test hook along.
+        fault = os.environ.get(FAULT_ENV, "")
+        proc = mp.Process(target=serve, args=(self.ctx, child_conn, fault), daemon=True)
         proc.start()
         child_conn.close()
         self._proc, self._conn = proc, parent_conn
@@ -178,7 +195,7 @@ class ProcessWorker:
         self._discard()
 
 
-def serve(ctx: CellContext, conn) -> None:
+def serve(ctx: CellContext, conn, fault: str = "") -> None:
     """The child's loop: take a cell, measure it, send it back; stop on None or a closed pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.dup2(2, 1)  # keep the parent's stdout clean (`--json`): anything printed goes to stderr
@@ -190,7 +207,7 @@ def serve(ctx: CellContext, conn) -> None:
                 if cell is None:
                     return
                 conn.send(TAKEN)
-                _test_fault(cell.id)
+                _test_fault(cell.id, fault)
                 try:
                     done = worker.measure(cell)
                 except Exception as exc:  # the cell's own failure, not the worker's
@@ -202,9 +219,10 @@ def serve(ctx: CellContext, conn) -> None:
         worker.close()
 
 
-def _test_fault(cell_id: str) -> None:
-    """Tests only: fault as BENCHBOX_TEST_WORKER_FAULT asks when handed that cell."""
-    kind, _, target = os.environ.get(FAULT_ENV, "").partition(":")
+def _test_fault(cell_id: str, fault: str) -> None:
+    """Tests only: fault as BENCHBOX_TEST_WORKER_FAULT asked (when the child started) when handed
+    that cell."""
+    kind, _, target = fault.partition(":")
     if not target or target != cell_id:
         return
     if kind == "segv":
