@@ -28,9 +28,11 @@ from benchbox.report.render import render_cell_detail, render_report, stdout_con
 from benchbox.schema import Cell, Report, replace, report_to_json
 from benchbox.sweep import Progress, SweepRequest, peak, resume_sweep, run_sweep, stop_on_signals
 from benchbox.sweep.plan import SweepSpec
+from benchbox.sweep.schedule import trial_policy
 
 # The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores.
 DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2", "latency_target": "p99=50ms"}
+DEMO_MAX_TRIALS = 5
 
 
 class BarProgress(Progress):
@@ -59,6 +61,13 @@ class BarProgress(Progress):
         if cell.id in self.done or (cell.load.kind == "open" and "peak" in cell.id):
             label = f"{cell.id} (probing {cell.load.rate_rps:g}/s)"  # a peak-rate search step
         self.bar.update(self.task, description=label)
+
+    def trial_started(self, cell: Cell, trial: int) -> None:
+        self.bar.update(self.task, description=f"{cell.id} (trial {trial})")
+        self.bar.update(self.task, total=self.bar.tasks[0].total + 1)
+
+    def trial_finished(self, cell: Cell) -> None:
+        self.bar.advance(self.task)
 
     def finished(self, cell: Cell) -> None:
         if cell.id not in self.done:  # a peak search measures one cell at several rates
@@ -253,7 +262,25 @@ ProfileOpt = Annotated[
     str | None, typer.Option("--profile", help="Price/power profile: name or .toml file.")
 ]
 SamplesOpt = Annotated[bool, typer.Option("--save-samples", help="Keep raw latency samples.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for inputs and arrival times.")]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Seed for inputs, arrival times and the order of trials.")
+]
+TrialsOpt = Annotated[
+    str,
+    typer.Option(
+        "--trials",
+        help="Independent trials per cell (fresh session and process each), interleaved across "
+        "cells in a seeded random order; 'auto': at least 3 for the cells in play, then more "
+        "until the deciding figure's CI is within --precision.",
+    ),
+]
+MaxTrialsOpt = Annotated[int, typer.Option("--max-trials", help="Most trials per cell (auto).")]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        "--precision", help="auto: stop when the CI half-width is within this share, e.g. 5%."
+    ),
+]
 DynBatchOpt = Annotated[
     str | None,
     typer.Option(
@@ -335,6 +362,9 @@ def register(app: typer.Typer) -> None:
         out: OutOpt = "reports",
         save_samples: SamplesOpt = False,
         seed: SeedOpt = 0,
+        trials: TrialsOpt = "auto",
+        max_trials: MaxTrialsOpt = DEMO_MAX_TRIALS,
+        precision: PrecisionOpt = "5%",
         as_json: JsonOpt = False,
         resume: ResumeOpt = None,
         dynamic_batching: DynBatchOpt = None,
@@ -395,6 +425,9 @@ def register(app: typer.Typer) -> None:
             profile=profile,
             isolate=not no_isolation,
             cell_timeout_s=cell_timeout_s(cell_timeout),
+            trials=trial_policy(
+                trials, max_trials, parse.parse_percent(precision, "precision"), seed
+            ),
         )
         if profile:
             load_profile(profile)  # fail before measuring
@@ -423,6 +456,9 @@ def register(app: typer.Typer) -> None:
         out: OutOpt = "reports",
         save_samples: SamplesOpt = False,
         seed: SeedOpt = 0,
+        trials: TrialsOpt = "auto",
+        max_trials: MaxTrialsOpt = 10,
+        precision: PrecisionOpt = "5%",
         as_json: JsonOpt = False,
     ) -> None:
         """Measure one cell in depth: every percentile, the histogram, resources."""
@@ -453,6 +489,9 @@ def register(app: typer.Typer) -> None:
             shape,
             out,
             measure_settings(*timing, save_samples, seed),
+            trials=trial_policy(
+                trials, max_trials, parse.parse_percent(precision, "precision"), seed
+            ),
         )
         report, saved = _run(req, as_json)
         if as_json:

@@ -47,6 +47,10 @@ class MeasureSettings:
     # (percentile, ms): stop as soon as that percentile is above the bound with confidence (its
     # lower CI bound), since the cell cannot meet the target; used by the adaptive search.
     stop_above: tuple[float, float] | None = None
+    # Requests a measurement needs before it may stop early: None asks for enough for a p99
+    # confidence bound; a sweep with several trials per cell asks for fewer (0), since its
+    # bound comes from the spread of the trials.
+    min_requests: int | None = None
 
 
 @dataclass
@@ -140,7 +144,11 @@ def drive(
     items = driver.items_per_request
     # Enough requests for a p99 confidence bound, unless the maximum duration comes first.
     # (Computed before the load starts: its first call imports scipy, which holds the GIL.)
-    min_samples = stats.min_samples_for_ci(99.0, settings.confidence)
+    min_samples = (
+        stats.min_samples_for_ci(99.0, settings.confidence)
+        if settings.min_requests is None
+        else settings.min_requests
+    )
     driver.start()
     try:
         t_begin = perf_counter_ns()

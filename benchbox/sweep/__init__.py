@@ -28,8 +28,10 @@ from benchbox.parse import LatencyTarget, parse_target
 from benchbox.report.store import check_writable, load_report, report_path, save_report
 from benchbox.schema import Cell, Report, from_dict, replace, to_dict
 from benchbox.sweep import peak, search
+from benchbox.sweep import trials as trial_phase
 from benchbox.sweep.plan import SweepSpec, grid, group_key
 from benchbox.sweep.runner import CellContext, InProcessWorker
+from benchbox.sweep.schedule import TrialPolicy
 
 NO_ISOLATION_ENV = "BENCHBOX_NO_ISOLATION"
 
@@ -49,6 +51,7 @@ class SweepRequest:
     model_label: str | None = None
     isolate: bool = True  # each device group in its own worker process
     cell_timeout_s: float | None = None  # None: worker.default_cell_timeout_s(settings)
+    trials: TrialPolicy = field(default_factory=TrialPolicy)
 
 
 class Progress:
@@ -59,6 +62,10 @@ class Progress:
     def started(self, cell: Cell) -> None: ...
 
     def finished(self, cell: Cell) -> None: ...
+
+    def trial_started(self, cell: Cell, trial: int) -> None: ...
+
+    def trial_finished(self, cell: Cell) -> None: ...
 
 
 def settings_dict(req: SweepRequest) -> dict[str, Any]:
@@ -71,6 +78,7 @@ def settings_dict(req: SweepRequest) -> dict[str, Any]:
         "search": req.search,
         "latency_target": req.latency_target,
         "profile": req.profile,
+        "trials": to_dict(req.trials),
     }
 
 
@@ -147,15 +155,29 @@ def run_sweep(
     idle = idle_baseline(profile)
     if idle is not None:
         report = replace(report, settings=dict(report.settings, idle_power=idle))
+    settings = req.settings
+    if req.trials.most > 1 and settings.min_requests is None:
+        settings = replace(settings, min_requests=0)  # the bound comes from the trials' spread
     ctx = CellContext(
         model_path=req.model_path,
         model=info,
-        settings=req.settings,
+        settings=settings,
         cores=psutil.cpu_count(logical=True) or 1,
         profile=_profile_dict(profile),
         idle_power_w=(idle or {}).get("power_w"),
     )
-    return execute(report, path, ctx, req.search, target, profile, progress, abort, make_worker)
+    return execute(
+        report,
+        path,
+        ctx,
+        req.search,
+        target,
+        profile,
+        progress,
+        abort,
+        make_worker,
+        policy=req.trials,
+    )
 
 
 def check_devices(devices: Iterable[str]) -> None:
@@ -200,6 +222,8 @@ def resume_sweep(
         ) from None
     if search_kind not in ("grid", "adaptive"):
         raise BadInput(f"{path}: unknown search {search_kind!r} in its settings")
+    # Reports from before trials measured one trial per cell: resume them the same way.
+    policy = from_dict(TrialPolicy, stored.get("trials") or {"trials": 1}, "settings.trials")
     target = parse_target(stored["latency_target"]) if stored.get("latency_target") else None
     profile = None
     if report.profile:
@@ -229,7 +253,7 @@ def resume_sweep(
     report = replace(report, recommendation=None)
     progress.planned([c for c in report.cells if c.id not in keep])
     return execute(
-        report, path, ctx, search_kind, target, profile, progress, abort, make_worker, keep
+        report, path, ctx, search_kind, target, profile, progress, abort, make_worker, keep, policy
     )
 
 
@@ -286,10 +310,14 @@ def execute(
     abort: threading.Event | None,
     make_worker: Callable[[CellContext, threading.Event | None], Any],
     keep: dict[str, Cell] | None = None,
+    policy: TrialPolicy | None = None,
 ) -> tuple[Report, Path]:
-    """Run the search over the report's cells (those in `keep` count as done), saving the report
-    after every cell; price, recommend and save it at the end."""
+    """Run the search over the report's cells (those in `keep` count as done), then the trial
+    phase (`sweep.trials`) over the cells it measured, saving the report after every cell and
+    trial; price, recommend and save it at the end. Cells kept from a resumed report keep the
+    trials they have."""
     keep = keep or {}
+    policy = policy or TrialPolicy(trials=1)
     if search_kind == "adaptive" and target is not None and ctx.settings.duration_s is None:
         # A cell that breaks the target with confidence cannot win: stop measuring it early.
         early = replace(ctx.settings, stop_above=(target.q, target.value_ms))
@@ -298,15 +326,33 @@ def execute(
     index = {c.id: i for i, c in enumerate(cells)}
     state = {"report": report}
 
-    def emit(cell: Cell) -> None:
+    def emit(cell: Cell, trial: bool = False) -> None:
         r = state["report"]
         new = list(r.cells)
         new[index[cell.id]] = cell
         state["report"] = replace(r, cells=tuple(new))
         save_report(state["report"], path)
-        progress.finished(cell)
+        if trial:
+            progress.trial_finished(cell)
+        else:
+            progress.finished(cell)
 
     workers: dict[tuple, Any] = {}
+    first_orders: dict[str, int] = {}
+
+    def measure_trial(cell: Cell) -> Cell:
+        """One more trial of a cell in a fresh worker: a new session, a new process."""
+        if abort is not None and abort.is_set():
+            raise Aborted()
+        progress.trial_started(cell, cell.result.trials + 1 if cell.result else 1)
+        worker = make_worker(ctx, abort)
+        try:
+            return worker.measure(cell)
+        finally:
+            worker.close()
+
+    def emit_trial(cell: Cell) -> None:
+        emit(cell, trial=True)
 
     def measure(cell: Cell) -> Cell:
         if cell.id in keep:
@@ -318,6 +364,7 @@ def execute(
             workers[key] = make_worker(ctx, abort)
         progress.started(cell)
         done = workers[key].measure(cell)
+        first_orders[cell.id] = len(first_orders)
         emit(done)
         return done
 
@@ -333,6 +380,20 @@ def execute(
                 cell = keep[cell.id]  # a measurement is never thrown away
             if state["report"].cells[index[cell.id]] != cell:
                 emit(cell)
+        for worker in workers.values():  # the search's workers are done: trials start fresh
+            worker.close()
+        workers.clear()
+        combined = trial_phase.run_trials(
+            list(state["report"].cells),
+            measure_trial,
+            policy,
+            target,
+            ctx.settings.confidence,
+            emit=emit_trial,
+            first_orders=first_orders,
+            eligible=lambda c: c.id not in keep,
+        )
+        state["report"] = replace(state["report"], cells=tuple(combined))
     except (Aborted, KeyboardInterrupt):
         save_report(state["report"], path)
         raise Interrupted(
