@@ -65,6 +65,13 @@ def register(app: typer.Typer) -> None:
         confidence: Annotated[
             float, typer.Option("--confidence", help="Confidence level of the intervals and tests.")
         ] = 0.95,
+        allow_different_models: Annotated[
+            bool,
+            typer.Option(
+                "--allow-different-models",
+                help="Compare reports of different model files as versions (a new export).",
+            ),
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     ) -> None:
         """Compare reports of one model: across machines by cost, or versions cell by cell."""
@@ -97,6 +104,7 @@ def register(app: typer.Typer) -> None:
             confidence=confidence,
             mode=mode,  # type: ignore[arg-type]
             labels=_labels(reports),
+            allow_different_models=allow_different_models,
         )
         if fail_on_regression is not None and isinstance(result, MachineComparison):
             raise BadInput(
@@ -107,6 +115,8 @@ def register(app: typer.Typer) -> None:
         err = Console(stderr=True, highlight=False, soft_wrap=True)
         for line in result.warnings:
             err.print(f"[yellow]warning:[/] {escape(line)}")
+        if getattr(result, "trial_warning", None):
+            err.print(f"[yellow]warning:[/] {escape(result.trial_warning)}")
         if as_json:
             sys.stdout.write(json.dumps(_plain(result), indent=1) + "\n")
         elif isinstance(result, MachineComparison):
@@ -220,6 +230,7 @@ def _print_versions(result: VersionComparison, console: Console) -> None:
     table.add_column("p50 ms", justify="right")
     table.add_column("p99 ms", justify="right")
     table.add_column(f"median ratio ({level} CI)", justify="right")
+    table.add_column("trials", justify="right")
     table.add_column("verdict")
     for d in result.cells:
         style = VERDICT_STYLE.get(d.verdict, "")
@@ -230,10 +241,16 @@ def _print_versions(result: VersionComparison, console: Console) -> None:
             f"{fmt_number(d.baseline_p50_ms)} → {fmt_number(d.candidate_p50_ms)}",
             f"{fmt_number(d.baseline_p99_ms)} → {fmt_number(d.candidate_p99_ms)}",
             f"{d.ratio:.3f} ({d.ratio_lo:.3f}–{d.ratio_hi:.3f})",
+            f"{d.baseline_trials} / {d.candidate_trials}",
             f"[{style}]{d.verdict}[/]" if style else d.verdict,
         ]
         table.add_row(*cells)
     console.print(table)
+    for d in result.cells:
+        line = f"{d.cell_id}: {escape(d.summary)}" + (
+            "" if d.level == "between-trial" else " [within one run]"
+        )
+        console.print(line if d.verdict != "not significant" else f"[dim]{line}[/]")
     slower = sum(d.verdict == "slower" for d in result.cells)
     faster = sum(d.verdict == "faster" for d in result.cells)
     console.print(

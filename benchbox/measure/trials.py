@@ -296,11 +296,12 @@ def combine(
 ) -> Result:
     """One Result from a cell's trials: between-trial figures and CIs, each trial kept.
 
-    Percentiles and throughput are the geometric means of the trials' values, with the t
-    interval on logs widened to the pooled within-trial CI (`estimate`); the within-trial CIs
-    are kept in `within_trial_ci_ms`. Counts and durations add up, histograms merge, resource
-    and power figures are averaged (memory: the largest), and the spreads that have no
-    between-trial form (issue delay, queue, compute) are the median trial's.
+    Percentiles are the geometric means of the trials' values, with the t interval on logs
+    widened to the pooled within-trial CI (`estimate`); the within-trial CIs are kept in
+    `within_trial_ci_ms`. Throughput is the trials' inferences over their time, with the
+    between-trial CI of the per-trial throughputs. Counts and durations add up, histograms
+    merge, resource and power figures are averaged (memory: the largest), and the spreads that
+    have no between-trial form (issue delay, queue, compute) are the median trial's.
     """
     if not results:
         raise ValueError("combine: no trials")
@@ -321,9 +322,19 @@ def combine(
             [getattr(t.latency_ms, key) for t in results], confidence, (within or {}).get(key)
         )
         cis[key] = [est.lo, est.hi] if est.ci is not None else None
-    tput = estimate([t.throughput_ips for t in results], confidence)
     requests = sum(t.requests for t in results)
     inferences = sum(t.inferences for t in results)
+    duration_s = sum(t.duration_s for t in results)
+    # Throughput is all the trials' inferences over their measured time (so it stays
+    # inferences / duration_s); its CI is the between-trial one, widened to hold that point.
+    tput_point = inferences / duration_s if duration_s > 0 else 0.0
+    tput = estimate([t.throughput_ips for t in results], confidence)
+    if tput.ci is not None:
+        tput = Estimate(
+            tput_point, min(tput.lo, tput_point), max(tput.hi, tput_point), tput.level, tput.trials
+        )
+    else:
+        tput = Estimate(tput_point, None, None, tput.level, tput.trials)
     power = _mean([t.power_w for t in results])
     counts: dict[str, int] | None = None
     if all(t.batch_size_counts for t in results):
@@ -335,9 +346,9 @@ def combine(
         r,
         requests=requests,
         inferences=inferences,
-        duration_s=sum(t.duration_s for t in results),
+        duration_s=duration_s,
         throughput_ips=tput.point,
-        requests_per_s=tput.point * requests / inferences if inferences else 0.0,
+        requests_per_s=requests / duration_s if duration_s > 0 else 0.0,
         latency_ms=latency,
         latency_ci_ms=cis,
         confidence=confidence,
