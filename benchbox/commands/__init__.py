@@ -7,7 +7,7 @@ import importlib
 import typer
 
 # Each module here adds its commands to the app; order is the order of `benchbox --help`.
-MODULES = ("sweep", "devices", "models", "recommend", "compare", "report", "profiles")
+MODULES = ("sweep", "devices", "models", "recommend", "compare", "ab", "report", "profiles")
 
 
 def register_all(app: typer.Typer) -> None:
