@@ -229,6 +229,9 @@ class Recommendation:
     point_estimate_used: tuple[str, ...] = ()
     fleet: Fleet | None = None
     note: str | None = None
+    # (2.0) The cells the objective cannot tell apart from the best (their CIs overlap), the
+    # winner first; the winner among them is picked by `TIE_RULE`. Empty when there is no tie.
+    tied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
