@@ -10,6 +10,16 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   label how a cell ran (host-copies, io-binding, precision), result.peak_rate_rps/queue_ms/
   compute_ms/batch_size_counts for the serving emulation, settings.idle_power.
 
+- benchbox.report/2 (0.2.0, trials): every measured cell is measured in independent trials.
+  result.latency_ms percentiles and result.latency_ci_ms are now between-trial figures (the
+  geometric mean of the trials' values, and a Student-t interval on their logs): a change of
+  meaning, hence the major version. New: result.trials (count), result.per_trial (each trial's
+  throughput, latency summary, status and place in the trial order), result.ci_level
+  ("between-trial", or "within-trial" for a single trial), result.within_trial_ci_ms (the
+  order-statistic CIs of the pooled requests), result.throughput_ci_ips,
+  recommendation.tied, settings.trials. Reports of 1.x load as holding one trial each
+  (trials 1, ci_level "within-trial", their CIs kept as the within-trial ones).
+
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
 This module imports nothing of benchbox but `errors`.
@@ -27,8 +37,9 @@ from typing import Any, Literal
 from benchbox.errors import BadInput
 
 SCHEMA_NAME = "benchbox.report"
-SCHEMA_MAJOR = 1
+SCHEMA_MAJOR = 2
 SCHEMA_MINOR = 0
+OLDEST_MAJOR = 1  # the oldest major version that still loads (upgraded on reading)
 SCHEMA_ID = f"{SCHEMA_NAME}/{SCHEMA_MAJOR}"
 
 Status = Literal["ok", "unstable", "failed", "skipped", "pending"]
@@ -416,10 +427,37 @@ def report_from_json(text: str, source: str = "report") -> Report:
     if not isinstance(data, dict):
         raise BadInput(f"{source} is not a benchbox report (top level is not an object)")
     major, _minor = parse_schema_id(data.get("schema"))
-    if major != SCHEMA_MAJOR:
+    if not OLDEST_MAJOR <= major <= SCHEMA_MAJOR:
         raise BadInput(
             f"{source} uses report schema {SCHEMA_NAME}/{major}; this benchbox reads {SCHEMA_ID}",
             f"use a benchbox version that writes {SCHEMA_NAME}/{major} to read it",
         )
+    if major == 1:
+        data = upgrade_v1(data)
     data = dict(data, schema=SCHEMA_ID)
     return from_dict(Report, data, source)
+
+
+def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A 1.x report's data in the 2.0 form: each measured cell held one trial, so its CIs are
+    within-trial ones and its one trial is its result."""
+    cells = []
+    for cell in data.get("cells") or []:
+        result = cell.get("result") if isinstance(cell, dict) else None
+        if isinstance(result, dict) and "trials" not in result:
+            trial = {
+                k: result.get(k) for k in ("throughput_ips", "latency_ms", "requests", "duration_s")
+            }
+            trial["status"] = (
+                cell.get("status") if cell.get("status") in ("ok", "unstable") else "ok"
+            )
+            result = dict(
+                result,
+                trials=1,
+                per_trial=[trial] if None not in trial.values() else [],
+                ci_level="within-trial",
+                within_trial_ci_ms=result.get("latency_ci_ms"),
+            )
+            cell = dict(cell, result=result)
+        cells.append(cell)
+    return dict(data, cells=cells)

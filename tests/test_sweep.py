@@ -56,7 +56,7 @@ def test_sweep_writes_a_report_with_the_documented_keys(models, tmp_path):
     )
     assert p.returncode == 0, p.stderr
     data = json.loads(p.stdout)  # stdout holds the JSON and nothing else
-    assert data["schema"] == "benchbox.report/1"
+    assert data["schema"] == "benchbox.report/2"
     assert set(data) == {
         "schema",
         "benchbox_version",
