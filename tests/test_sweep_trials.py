@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from benchbox.measure import stats
+from benchbox.measure.cell import MeasureSettings
 from benchbox.parse import parse_target
+from benchbox.report.store import load_report
 from benchbox.schema import Cell, Load, Result, ServingConfig, cell_id, replace
+from benchbox.sweep import SweepRequest, make_in_process_worker, run_sweep
 from benchbox.sweep import trials as sweep_trials
+from benchbox.sweep.plan import SweepSpec
 from benchbox.sweep.schedule import TrialPolicy
 
 
@@ -115,3 +119,36 @@ def test_an_unsettled_trial_makes_the_cell_unstable_but_it_keeps_its_figures():
     assert len(unstable) == 1 and unstable[0].result.trials == 3
     assert any("unstable-trials: 1 of 3" in str(w) for w in unstable[0].warnings)
     assert sweep_trials.trials_summary(out) == "3 trials for 4 cells"
+
+
+# ---------------------------------------------------------------- a real sweep
+
+
+def test_a_real_sweep_gives_each_cell_trials_in_fresh_workers_interleaved(mlp_path, tmp_path):
+    made: list[int] = []
+
+    def counting(ctx, abort):
+        made.append(1)
+        return make_in_process_worker(ctx, abort)
+
+    req = SweepRequest(
+        model_path=str(mlp_path),
+        spec=SweepSpec(batch_sizes=(1, 2), concurrencies=(1, 2)),
+        settings=MeasureSettings(warmup_s=0.05, duration_s=0.2, window_s=0.1),
+        out_dir=str(tmp_path),
+        trials=TrialPolicy(trials=3, seed=11),
+    )
+    report, path = run_sweep(req, make_worker=counting)
+    cells = [c for c in report.cells if c.result is not None]
+    assert len(cells) == 4 and all(c.status in ("ok", "unstable") for c in cells)
+    assert all(c.result.trials == 3 and c.result.ci_level == "between-trial" for c in cells)
+    # One worker for the search's group, then a fresh one (a new session) per later trial.
+    assert len(made) == 1 + 4 * 2
+    orders = {c.id: [t.order for t in c.result.per_trial] for c in cells}
+    assert sorted(o for v in orders.values() for o in v) == list(range(12))
+    assert sorted(v[0] for v in orders.values()) == [0, 1, 2, 3]  # the search's round
+    for r in (1, 2):  # each later round holds one trial of every cell
+        assert sorted(v[r] for v in orders.values()) == [4 * r + k for k in range(4)]
+    assert report.settings["trials"]["trials"] == 3
+    saved = [c for c in load_report(path).cells if c.result is not None]
+    assert [c.result.trials for c in saved] == [3, 3, 3, 3]
