@@ -31,8 +31,10 @@ from benchbox.sweep.plan import SweepSpec
 from benchbox.sweep.schedule import trial_policy
 
 # The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores.
+# Each measured cell gets at least 3 trials (auto), so a trial is short: 1-3 s after a 0.5 s
+# warm-up, and at most SWEEP_MAX_TRIALS of them.
 DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2", "latency_target": "p99=50ms"}
-DEMO_MAX_TRIALS = 5
+SWEEP_MAX_TRIALS = 5
 
 
 class BarProgress(Progress):
@@ -349,8 +351,8 @@ def register(app: typer.Typer) -> None:
         duration: DurationOpt = None,
         warmup: WarmupOpt = "0.5s",
         window: WindowOpt = "0.5s",
-        min_duration: MinDurOpt = "1.5s",
-        max_duration: MaxDurOpt = "6s",
+        min_duration: MinDurOpt = "1s",
+        max_duration: MaxDurOpt = "3s",
         stability: StabOpt = "10%",
         confidence: ConfOpt = 0.95,
         search: Annotated[
@@ -363,7 +365,7 @@ def register(app: typer.Typer) -> None:
         save_samples: SamplesOpt = False,
         seed: SeedOpt = 0,
         trials: TrialsOpt = "auto",
-        max_trials: MaxTrialsOpt = DEMO_MAX_TRIALS,
+        max_trials: MaxTrialsOpt = SWEEP_MAX_TRIALS,
         precision: PrecisionOpt = "5%",
         as_json: JsonOpt = False,
         resume: ResumeOpt = None,
