@@ -141,9 +141,9 @@ CASES = [
     ),
     Case(
         "report from another major schema",
-        ("report", "show", "{dir}/v2.json"),
+        ("report", "show", "{dir}/v3.json"),
         2,
-        r"uses report schema benchbox\.report/2.*\n.*writes benchbox\.report/2",
+        r"uses report schema benchbox\.report/3.*\n.*writes benchbox\.report/3",
     ),
     Case(
         "truncated report",
@@ -259,7 +259,7 @@ def results(tmp_path_factory, mlp_path) -> dict[str, subprocess.CompletedProcess
     text = good.read_text()
     (d / "trunc.json").write_text(text[: len(text) // 2])
     doc = json.loads(text)
-    (d / "v2.json").write_text(json.dumps(dict(doc, schema="benchbox.report/2")))
+    (d / "v3.json").write_text(json.dumps(dict(doc, schema="benchbox.report/3")))
     for cell in doc["cells"]:
         cell.update(status="failed", reason="the worker process was killed by SIGKILL", result=None)
     (d / "allfailed.json").write_text(json.dumps(doc))

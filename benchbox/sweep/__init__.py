@@ -391,7 +391,7 @@ def execute(
             ctx.settings.confidence,
             emit=emit_trial,
             first_orders=first_orders,
-            eligible=lambda c: c.id not in keep,
+            eligible=lambda c: c.id not in keep and not peak.is_peak_cell(c),
         )
         state["report"] = replace(state["report"], cells=tuple(combined))
     except (Aborted, KeyboardInterrupt):
