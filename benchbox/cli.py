@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from benchbox import __version__
+from benchbox.commands import register_all
 from benchbox.errors import BenchboxError
 
 app = typer.Typer(
@@ -38,14 +39,12 @@ def _root(
         os.environ["BENCHBOX_DEBUG"] = "1"
 
 
-# Commands are registered by the modules below, one per room of the CLI, each a thin shell.
-# (See benchbox/commands/*.py.)
+# The commands live in benchbox/commands/, one module per room, each a module-level typer app
+# that `register_all` adds to this one.
 
 
 def main() -> None:
     """Console entry point: run the app, turning benchbox errors into one line and an exit code."""
-    from benchbox.commands import register_all
-
     register_all(app)
     try:
         rc = app(standalone_mode=False)

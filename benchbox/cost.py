@@ -11,43 +11,18 @@ import datetime as _dt
 import math
 import os
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchbox import schema
 from benchbox.errors import BadInput
+from benchbox.schema import PowerSpec, Profile
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
 ENV_VAR = "BENCHBOX_PROFILES"
 SECONDS_PER_HOUR = 3600.0
 JOULES_PER_KWH = 3.6e6
 MILLION = 1e6
-
-
-@dataclass(frozen=True)
-class PowerSpec:
-    """What a machine draws: idle and full-load watts, facility overhead and the price of power."""
-
-    idle_w: float
-    tdp_w: float
-    pue: float = 1.0
-    usd_per_kwh: float | None = None
-    energy_included: bool = True  # cloud prices include power; on-premises machines pay for it
-
-
-@dataclass(frozen=True)
-class Profile:
-    """A machine's price and power, with the public source of its price."""
-
-    name: str
-    description: str
-    price_per_hour_usd: float
-    price_source: str
-    price_date: str
-    power: PowerSpec
-    hardware: dict[str, Any] = field(default_factory=dict)
-    path: str | None = None
 
 
 # ---------------------------------------------------------------- formulas (pure)
@@ -130,7 +105,7 @@ def price_report(report: schema.Report, profile: Profile) -> schema.Report:
     profile when the CPU utilisation is known. Cells without a result are left as they are.
     """
     cells = tuple(_price_cell(cell, profile) for cell in report.cells)
-    return schema.replace(report, cells=cells, profile=profile_to_dict(profile))
+    return schema.replace(report, cells=cells, profile=profile)
 
 
 def _price_cell(cell: schema.Cell, profile: Profile) -> schema.Cell:
@@ -243,24 +218,8 @@ def _load_file(path: Path) -> Profile:
 
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
-    """The profile as plain JSON-ready data (stored in `Report.profile`)."""
-    spec = profile.power
-    return {
-        "name": profile.name,
-        "description": profile.description,
-        "price_per_hour_usd": profile.price_per_hour_usd,
-        "price_source": profile.price_source,
-        "price_date": profile.price_date,
-        "power": {
-            "idle_w": spec.idle_w,
-            "tdp_w": spec.tdp_w,
-            "pue": spec.pue,
-            "usd_per_kwh": spec.usd_per_kwh,
-            "energy_included": spec.energy_included,
-        },
-        "hardware": dict(profile.hardware),
-        "path": profile.path,
-    }
+    """The profile as plain JSON-ready data (its form in a report's `profile`)."""
+    return schema.to_dict(profile)
 
 
 def profile_from_dict(data: dict[str, Any]) -> Profile:
@@ -288,8 +247,6 @@ def _from_mapping(data: dict[str, Any], where: str, path: str | None) -> Profile
     if not isinstance(hardware, dict):
         raise BadInput(f"{where}: hardware must be a table")
     price = _get_number(data, "price_per_hour_usd", where)
-    if price < 0:
-        raise BadInput(f"{where}: price_per_hour_usd must not be negative (got {price:g})")
     idle_w = _get_number(power, "idle_w", where, "[power].")
     tdp_w = _get_number(power, "tdp_w", where, "[power].")
     pue = _get_number(power, "pue", where, "[power].", default=1.0)
@@ -298,28 +255,10 @@ def _from_mapping(data: dict[str, Any], where: str, path: str | None) -> Profile
     included = power.get("energy_included", True)
     if not isinstance(included, bool):
         raise BadInput(f"{where}: [power].energy_included must be true or false")
-    if idle_w < 0:
-        raise BadInput(f"{where}: [power].idle_w must not be negative (got {idle_w:g})")
-    if tdp_w <= 0:
-        raise BadInput(f"{where}: [power].tdp_w must be positive (got {tdp_w:g})")
-    if idle_w > tdp_w:
-        raise BadInput(
-            f"{where}: [power].idle_w ({idle_w:g}) is above [power].tdp_w ({tdp_w:g})",
-            "idle power cannot exceed full-load power",
-        )
-    if pue < 1:
-        raise BadInput(f"{where}: [power].pue must be at least 1 (got {pue:g})")
-    if usd_per_kwh is not None and usd_per_kwh < 0:
-        raise BadInput(f"{where}: [power].usd_per_kwh must not be negative")
-    if not included and usd_per_kwh is None:
-        raise BadInput(
-            f"{where}: [power].usd_per_kwh is required when energy_included = false",
-            "a machine that pays for its own power needs the price of a kWh",
-        )
     for key, kind in (("cpu", str), ("gpus", str), ("vcpus", int), ("memory_gb", float)):
         if key in hardware:
             _check_type(hardware[key], kind, f"{where}: [hardware].{key}")
-    return Profile(
+    profile = Profile(
         name=name,
         description=_get_str(data, "description", where, required=False),
         price_per_hour_usd=price,
@@ -335,6 +274,34 @@ def _from_mapping(data: dict[str, Any], where: str, path: str | None) -> Profile
         hardware=_plain(hardware),
         path=path,
     )
+    check_profile(profile, where)
+    return profile
+
+
+def check_profile(profile: Profile, where: str) -> None:
+    """BadInput when a profile's values cannot describe a machine (a negative price, idle power
+    above full-load power, ...); the TOML loader and `--resume` of a report both check this."""
+    price, spec = profile.price_per_hour_usd, profile.power
+    if price < 0:
+        raise BadInput(f"{where}: price_per_hour_usd must not be negative (got {price:g})")
+    if spec.idle_w < 0:
+        raise BadInput(f"{where}: [power].idle_w must not be negative (got {spec.idle_w:g})")
+    if spec.tdp_w <= 0:
+        raise BadInput(f"{where}: [power].tdp_w must be positive (got {spec.tdp_w:g})")
+    if spec.idle_w > spec.tdp_w:
+        raise BadInput(
+            f"{where}: [power].idle_w ({spec.idle_w:g}) is above [power].tdp_w ({spec.tdp_w:g})",
+            "idle power cannot exceed full-load power",
+        )
+    if spec.pue < 1:
+        raise BadInput(f"{where}: [power].pue must be at least 1 (got {spec.pue:g})")
+    if spec.usd_per_kwh is not None and spec.usd_per_kwh < 0:
+        raise BadInput(f"{where}: [power].usd_per_kwh must not be negative")
+    if not spec.energy_included and spec.usd_per_kwh is None:
+        raise BadInput(
+            f"{where}: [power].usd_per_kwh is required when energy_included = false",
+            "a machine that pays for its own power needs the price of a kWh",
+        )
 
 
 def _get_number(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
 
 from benchbox.errors import BadInput
 from benchbox.schema import DynamicBatching
@@ -11,6 +13,12 @@ from benchbox.schema import DynamicBatching
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(us|µs|ms|s|m|min|h)?\s*$")
 _UNIT_S = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
+Choice = TypeVar("Choice", bound=StrEnum)
+
+
+def percentile_label(key: str) -> str:
+    """'p99_9' -> 'p99.9': a report's percentile key the way users write it."""
+    return key.replace("_", ".")
 
 
 @dataclass(frozen=True)
@@ -23,10 +31,10 @@ class LatencyTarget:
     @property
     def q(self) -> float:
         """The percentile as a number in (0, 100)."""
-        return PERCENTILES[self.percentile.replace("_", ".")]
+        return PERCENTILES[percentile_label(self.percentile)]
 
     def __str__(self) -> str:
-        return f"{self.percentile.replace('_', '.')}={self.value_ms:g}ms"
+        return f"{percentile_label(self.percentile)}={self.value_ms:g}ms"
 
 
 def parse_duration_s(text: str, what: str = "duration", default_unit: str = "s") -> float:
@@ -125,6 +133,20 @@ def parse_shapes(items: list[str] | None) -> dict[str, int]:
                 raise BadInput(f"--shape {part!r}: the size must be at least 1")
             out[name.strip()] = size
     return out
+
+
+def parse_choice(kind: type[Choice], text: str, what: str, flag: str | None = None) -> Choice:
+    """The member of the vocabulary `kind` that `text` names (any case), else a one-line BadInput.
+
+    `what` names the vocabulary ("objective"); `flag` ("--objective") the option it came from.
+    """
+    if isinstance(text, kind):
+        return text
+    try:
+        return kind(str(text).strip().lower())
+    except ValueError:
+        message = f"{flag} {text!r}: unknown {what}" if flag else f"unknown {what} {text!r}"
+        raise BadInput(message, "choose one of " + ", ".join(kind)) from None
 
 
 def parse_percent(text: str, what: str) -> float:

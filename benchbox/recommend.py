@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
 
 from benchbox import cost, schema
 from benchbox.devices import parse_device
-from benchbox.errors import BadInput
-from benchbox.parse import LatencyTarget
+from benchbox.errors import BadInput, NothingMeasured
+from benchbox.parse import LatencyTarget, parse_choice, percentile_label
+from benchbox.report.store import load_report
 
-OBJECTIVES = ("cost", "throughput", "energy")
+
+class Objective(StrEnum):
+    """What the recommendation ranks the cells that meet the constraints by."""
+
+    COST = "cost"
+    THROUGHPUT = "throughput"
+    ENERGY = "energy"
+
+
 TIE_RULE = "fewest cores x instances, then the smallest batch, then the lowest concurrency, then id"
 # What each objective ranks by, and the field of Result it reads (lower is better after sign).
 _METRIC = {
@@ -33,11 +44,6 @@ class Judged:
     latency_ms: float  # the value held to the target: the CI upper bound, else the point value
     point_estimate: bool  # True when no upper bound existed and the point value was used
     broken: tuple[str, ...]  # the constraints it broke, with numbers; empty when it passed
-
-
-def percentile_label(key: str) -> str:
-    """'p99_9' -> 'p99.9' (the way users write it)."""
-    return key.replace("_", ".")
 
 
 def latency_bound(result: schema.Result, percentile: str) -> tuple[float, bool]:
@@ -103,10 +109,7 @@ def recommend(
     max_memory_mb: float | None = None,
 ) -> schema.Recommendation:
     """The best cell meeting the target (by its CI upper bound) and the bounds, for an objective."""
-    if objective not in OBJECTIVES:
-        raise BadInput(
-            f"unknown objective {objective!r}", "choose one of: " + ", ".join(OBJECTIVES)
-        )
+    objective = parse_choice(Objective, objective, "objective")
     if target.percentile not in schema.PERCENTILE_KEYS:
         raise BadInput(f"unknown percentile {target.percentile!r} in the latency target")
     if not 0.0 < headroom <= 1.0:
@@ -150,7 +153,7 @@ def recommend(
 
     fleet = None
     if qps is not None and winner is not None:
-        price = (report.profile or {}).get("price_per_hour_usd")
+        price = report.profile.price_per_hour_usd if report.profile else None
         fleet = cost.fleet_size(
             qps, winner.cell.result.throughput_ips, headroom=headroom, price_per_hour_usd=price
         )
@@ -159,7 +162,7 @@ def recommend(
         objective=used,
         percentile=target.percentile,
         target_ms=target.value_ms,
-        profile=(report.profile or {}).get("name"),
+        profile=report.profile.name if report.profile else None,
         winner=winner.cell.id if winner else None,
         runners_up=tuple(j.cell.id for j in passing[1:4]),
         pareto=tuple(pareto_front(judged)),
@@ -224,6 +227,43 @@ def tied_with_best(passing: list[Judged], objective: str) -> list[Judged]:
 def with_recommendation(report: schema.Report, rec: schema.Recommendation) -> schema.Report:
     """The report with its recommendation set (replacing any earlier one)."""
     return schema.replace(report, recommendation=rec)
+
+
+def recommend_file(
+    report_path: str | Path,
+    target: LatencyTarget,
+    objective: str = Objective.COST,
+    qps: float | None = None,
+    headroom: float = 0.8,
+    min_throughput_ips: float | None = None,
+    max_memory_mb: float | None = None,
+    profile: str | None = None,
+) -> tuple[schema.Report, schema.Recommendation]:
+    """`benchbox recommend`: load a saved report, price it on `profile` (a name or .toml file)
+    when given, and return it with its recommendation; NothingMeasured when no cell was."""
+    report = load_report(report_path)
+    if profile is not None:
+        report = cost.price_report(report, cost.load_profile(profile))
+    if not any(c.status in ("ok", "unstable") for c in report.cells):
+        counts = ", ".join(
+            f"{sum(c.status == s for c in report.cells)} {s}"
+            for s in ("failed", "skipped", "pending")
+            if any(c.status == s for c in report.cells)
+        )
+        raise NothingMeasured(
+            f"no cell of this report was measured ({counts}): nothing to recommend",
+            f"fix the failures, then `benchbox sweep --resume {report_path}`",
+        )
+    rec = recommend(
+        report,
+        target,
+        objective=objective,
+        qps=qps,
+        headroom=headroom,
+        min_throughput_ips=min_throughput_ips,
+        max_memory_mb=max_memory_mb,
+    )
+    return with_recommendation(report, rec), rec
 
 
 def pareto_front(judged: list[Judged]) -> list[str]:

@@ -9,6 +9,10 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   Within 1: host.runtimes (versions of every runtime: onnxruntime, openvino), cell warnings that
   label how a cell ran (host-copies, io-binding, precision), result.peak_rate_rps/queue_ms/
   compute_ms/batch_size_counts for the serving emulation, settings.idle_power.
+- benchbox.report/1.1 (0.1.0, same keys, now typed): cell warnings are {kind, text} objects (1.0
+  wrote "kind: text" strings; both load); issue_delay_ms gains mean and p90 (queue_ms/compute_ms
+  had them), so all three are one spread; settings, profile and histogram are typed (keys
+  unchanged); batch_size_counts keys are batch sizes (ints in memory, strings in JSON).
 
 - benchbox.report/2 (0.2.0, trials): every measured cell is measured in independent trials.
   result.latency_ms percentiles and result.latency_ci_ms are now between-trial figures (the
@@ -29,8 +33,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -166,6 +172,59 @@ class TrialSummary:
 
 
 @dataclass(frozen=True)
+class Spread:
+    """A per-request duration column in ms (send delay, queue, compute): mean, p50, p90, p99, max.
+
+    mean and p90 are None in 1.0 reports' issue_delay_ms, which held p50, p99 and max only.
+    """
+
+    p50: float
+    p99: float
+    max: float
+    mean: float | None = None
+    p90: float | None = None
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Log-bucketed latency counts (HdrHistogram-style), sparse and exactly mergeable."""
+
+    lowest_ms: float
+    growth: float
+    buckets: tuple[tuple[int, int], ...]  # (bucket index, count), index ascending, counts > 0
+    count: int
+    min_ms: float  # exact min and max of the samples (0 for an empty histogram)
+    max_ms: float
+    unit: Literal["ms"] = "ms"
+
+
+def check_histogram(h: Histogram, where: str = "latency histogram") -> None:
+    """BadInput when a histogram's layout or counts are inconsistent (e.g. hand-edited)."""
+
+    def bad(why: str) -> BadInput:
+        return BadInput(f"{where}: {why}", "the report may be hand-edited or truncated")
+
+    if not (math.isfinite(h.lowest_ms) and h.lowest_ms > 0):
+        raise bad(f"lowest_ms must be a positive number, got {h.lowest_ms}")
+    if not (math.isfinite(h.growth) and h.growth > 1.0):
+        raise bad(f"growth must be greater than 1, got {h.growth}")
+    if h.count < 0:
+        raise bad("count must be a non-negative integer")
+    last = -1
+    for i, c in h.buckets:
+        if c <= 0 or i < 0:
+            raise bad(f"bad bucket {[i, c]} (expected [index >= 0, count > 0])")
+        if i <= last:
+            raise bad("bucket indices must be strictly increasing")
+        last = i
+    total = sum(c for _, c in h.buckets)
+    if total != h.count:
+        raise bad(f"bucket counts sum to {total}, not count={h.count}")
+    if h.count and not 0 <= h.min_ms <= h.max_ms:
+        raise bad("min_ms/max_ms are inconsistent")
+
+
+@dataclass(frozen=True)
 class Result:
     requests: int
     inferences: int
@@ -176,7 +235,7 @@ class Result:
     # {"p50": [lo, hi] | None, ...}; None means the sample is too small for a bound.
     latency_ci_ms: dict[str, list[float] | None] | None = None
     confidence: float | None = None
-    issue_delay_ms: dict[str, float] | None = None
+    issue_delay_ms: Spread | None = None
     achieved_rate_rps: float | None = None
     cpu_util_pct: float | None = None
     rss_mb: float | None = None
@@ -187,11 +246,11 @@ class Result:
     energy_j_per_inference: float | None = None
     power_source: str | None = None
     cost_usd_per_million: float | None = None
-    histogram: dict[str, Any] | None = None
+    histogram: Histogram | None = None
     windows: int | None = None
-    queue_ms: dict[str, float] | None = None
-    compute_ms: dict[str, float] | None = None
-    batch_size_counts: dict[str, int] | None = None
+    queue_ms: Spread | None = None
+    compute_ms: Spread | None = None
+    batch_size_counts: dict[int, int] | None = None  # batch size -> batches formed
     peak_rate_rps: float | None = None
     samples_ms: list[float] | None = None
     # Trials (2.0): the figures above come from `trials` independent trials, each summarized in
@@ -206,6 +265,23 @@ class Result:
 
 
 @dataclass(frozen=True)
+class CellWarning:
+    """A label on a cell: a short kind (`unstable`, `io-binding`, ...) and what it means."""
+
+    kind: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.text}" if self.text else self.kind
+
+
+def legacy_warning(text: str) -> CellWarning:
+    """A 1.0 report's "kind: text" warning string as a CellWarning."""
+    kind, _, rest = text.partition(":")
+    return CellWarning(kind.strip(), rest.strip())
+
+
+@dataclass(frozen=True)
 class Cell:
     id: str
     config: ServingConfig
@@ -213,7 +289,7 @@ class Cell:
     status: Status = "pending"
     reason: str | None = None
     result: Result | None = None
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[CellWarning, ...] = ()
 
 
 # ---------------------------------------------------------------- recommendation and report
@@ -246,12 +322,123 @@ class Recommendation:
 
 
 @dataclass(frozen=True)
+class PowerSpec:
+    """What a machine draws: idle and full-load watts, facility overhead and the price of power."""
+
+    idle_w: float
+    tdp_w: float
+    pue: float = 1.0
+    usd_per_kwh: float | None = None
+    energy_included: bool = True  # cloud prices include power; on-premises machines pay for it
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A machine's price and power, with the public source of its price (`cost` loads them)."""
+
+    name: str
+    description: str
+    price_per_hour_usd: float
+    price_source: str
+    price_date: str
+    power: PowerSpec
+    hardware: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """The axes of a sweep, as the user gave them."""
+
+    devices: tuple[str, ...] = ("cpu",)
+    batch_sizes: tuple[int, ...] = (1,)
+    concurrencies: tuple[int, ...] = (1,)
+    threads: tuple[int, ...] = (1,)
+    instances: tuple[int, ...] = (1,)
+    load_kind: str = "closed"
+    rates_rps: tuple[float, ...] = ()
+    arrival: str = "poisson"
+    dynamic_batching: tuple[DynamicBatching, ...] = ()
+    io_binding: bool = False
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How long and how carefully each cell is measured."""
+
+    warmup_s: float | None = 1.0  # None: warm up until two consecutive windows agree
+    duration_s: float | None = None  # a fixed measuring time with no early stop
+    window_s: float = 1.0
+    min_duration_s: float = 3.0
+    max_duration_s: float = 15.0
+    stability: float = 0.10
+    confidence: float = 0.95
+    save_samples: bool = False
+    seed: int = 0
+    warmup_max_s: float = 10.0
+    # (percentile, ms): stop as soon as that percentile is above the bound with confidence (its
+    # lower CI bound), since the cell cannot meet the target; used by the adaptive search.
+    stop_above: tuple[float, float] | None = None
+    # Requests a measurement needs before it may stop early: None asks for enough for a p99
+    # confidence bound; a sweep with several trials per cell asks for fewer (0), since its
+    # bound comes from the spread of the trials.
+    min_requests: int | None = None
+
+
+@dataclass(frozen=True)
+class TrialPolicy:
+    """How many trials a cell gets: a fixed count, or auto (None): at least `min_trials` for
+    the cells in play, then more until the deciding figure's CI is within `precision` (relative
+    half-width), up to `max_trials`. `seed` draws the order of the trials."""
+
+    trials: int | None = None  # None: auto
+    max_trials: int = 10
+    precision: float = 0.05
+    seed: int = 0
+    min_trials: int = 3
+
+    @property
+    def auto(self) -> bool:
+        return self.trials is None
+
+    @property
+    def most(self) -> int:
+        """The most trials any cell can get under this policy."""
+        return self.trials if self.trials is not None else self.max_trials
+
+
+@dataclass(frozen=True)
+class IdlePower:
+    """The CPU's idle power measured before a sweep; `detail` says why it could not be read."""
+
+    power_w: float | None
+    source: str | None
+    seconds: float | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """A sweep's options as given, stored in the report: enough to resume it."""
+
+    model: str = ""
+    spec: SweepSpec = field(default_factory=SweepSpec)
+    measure: MeasureSettings = field(default_factory=MeasureSettings)
+    shapes: dict[str, int] = field(default_factory=dict)
+    search: str = "grid"
+    latency_target: str | None = None
+    profile: str | None = None
+    idle_power: IdlePower | None = None
+    trials: TrialPolicy | None = None  # None: a 1.x report, one trial per cell
+
+
+@dataclass(frozen=True)
 class Report:
     host: HostInfo
     model: ModelInfo
     cells: tuple[Cell, ...]
-    settings: dict[str, Any] = field(default_factory=dict)
-    profile: dict[str, Any] | None = None
+    settings: SweepSettings | None = None
+    profile: Profile | None = None
     recommendation: Recommendation | None = None
     benchbox_version: str = ""
     created: str = ""
@@ -290,11 +477,14 @@ def replace(obj: Any, **changes: Any) -> Any:
 
 
 def to_dict(obj: Any) -> Any:
-    """A dataclass tree as plain JSON-ready data (tuples become lists; Load drops null keys)."""
+    """A dataclass tree as plain JSON-ready data (tuples become lists; Load and IdlePower drop
+    null keys they never wrote)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         if isinstance(obj, Load):
             out = {k: v for k, v in out.items() if v is not None}
+        if isinstance(obj, IdlePower):  # `seconds` when it was read, `detail` when it was not
+            out = {k: v for k, v in out.items() if v is not None or k in ("power_w", "source")}
         if isinstance(obj, Report):
             order = ["schema", "benchbox_version", "created", "host", "model", "profile"]
             order += ["settings", "cells", "recommendation"]
@@ -308,11 +498,18 @@ def to_dict(obj: Any) -> Any:
 
 
 def from_dict(cls: type, data: Any, where: str = "") -> Any:
-    """Build a dataclass tree from plain data, checking types; unknown keys are ignored."""
+    """Build a dataclass tree from plain data, checking types; unknown keys are ignored.
+
+    The one decoder of the report: BadInput names the path of the first bad value
+    (`report.cells[2].result.histogram.count: expected an integer, got "many"`).
+    """
     return _build(cls, data, where or cls.__name__)
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
+
+# Checks beyond types, run on a dataclass once it is built.
+_CHECKS: dict[type, Callable[[Any, str], None]] = {Histogram: check_histogram}
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -342,22 +539,12 @@ def _build(tp: Any, data: Any, where: str) -> Any:
         if data not in args:
             raise _bad(where, " or ".join(map(repr, args)), data)
         return data
+    if tp is CellWarning and isinstance(data, str):  # 1.0 wrote warnings as "kind: text"
+        return legacy_warning(data)
     if dataclasses.is_dataclass(tp):
-        if not isinstance(data, dict):
-            raise _bad(where, "an object", data)
-        kwargs = {}
-        hints = _hints(tp)
-        for f in dataclasses.fields(tp):
-            if f.name in data:
-                kwargs[f.name] = _build(hints[f.name], data[f.name], f"{where}.{f.name}")
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise BadInput(f"{where}: missing key '{f.name}'")
-        return tp(**kwargs)
+        return _build_dataclass(tp, data, where)
     if origin is tuple:
-        if not isinstance(data, list | tuple):
-            raise _bad(where, "a list", data)
-        item = args[0] if args else Any
-        return tuple(_build(item, x, f"{where}[{i}]") for i, x in enumerate(data))
+        return _build_tuple(args, data, where)
     if origin is list:
         if not isinstance(data, list | tuple):
             raise _bad(where, "a list", data)
@@ -366,8 +553,8 @@ def _build(tp: Any, data: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(data, dict):
             raise _bad(where, "an object", data)
-        vt = args[1] if len(args) == 2 else Any
-        return {str(k): _build(vt, v, f"{where}.{k}") for k, v in data.items()}
+        kt, vt = args if len(args) == 2 else (str, Any)
+        return {_key(kt, k, where): _build(vt, v, f"{where}.{k}") for k, v in data.items()}
     if tp is float:
         if isinstance(data, bool) or not isinstance(data, int | float):
             raise _bad(where, "a number", data)
@@ -381,6 +568,47 @@ def _build(tp: Any, data: Any, where: str) -> Any:
             raise _bad(where, tp.__name__, data)
         return data
     return data
+
+
+def _build_dataclass(tp: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise _bad(where, "an object", data)
+    kwargs = {}
+    hints = _hints(tp)
+    for f in dataclasses.fields(tp):
+        if f.name in data:
+            kwargs[f.name] = _build(hints[f.name], data[f.name], f"{where}.{f.name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise BadInput(f"{where}: missing key '{f.name}'")
+    obj = tp(**kwargs)
+    check = _CHECKS.get(tp)
+    if check is not None:
+        check(obj, where)
+    return obj
+
+
+def _build_tuple(args: tuple, data: Any, where: str) -> tuple:
+    if not isinstance(data, list | tuple):
+        raise _bad(where, "a list", data)
+    if len(args) == 2 and args[1] is Ellipsis or not args:
+        item = args[0] if args else Any
+        return tuple(_build(item, x, f"{where}[{i}]") for i, x in enumerate(data))
+    if len(data) != len(args):
+        raise _bad(where, f"a list of {len(args)}", data)
+    pairs = enumerate(zip(args, data, strict=True))
+    return tuple(_build(t, x, f"{where}[{i}]") for i, (t, x) in pairs)
+
+
+def _key(tp: Any, key: Any, where: str) -> Any:
+    """A JSON object key (always a string on disk) as the dict's key type."""
+    if tp is int:
+        if isinstance(key, int) and not isinstance(key, bool):
+            return key
+        try:
+            return int(key)
+        except (TypeError, ValueError):
+            raise BadInput(f"{where}: key {json.dumps(key)[:60]} is not an integer") from None
+    return str(key)
 
 
 def _bad(where: str, expected: str, got: Any) -> BadInput:
@@ -435,6 +663,10 @@ def report_from_json(text: str, source: str = "report") -> Report:
     if major == 1:
         data = upgrade_v1(data)
     data = dict(data, schema=SCHEMA_ID)
+    settings = data.get("settings")
+    if isinstance(settings, dict) and "measure" not in settings:
+        # 1.0 allowed any object here; only a sweep's settings (with `measure`) mean anything.
+        data["settings"] = None
     return from_dict(Report, data, source)
 
 

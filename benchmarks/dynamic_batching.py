@@ -51,11 +51,11 @@ def describe(name: str, cell: Cell) -> None:
     print(f"  p99 95% CI     {ci if ci else 'too few samples (point value used)'}")
     if r.queue_ms and r.compute_ms:
         for what, d in (("queue", r.queue_ms), ("compute", r.compute_ms)):
-            print(f"  {what:<14} p50 {d['p50']:7.2f} ms   p99 {d['p99']:7.2f} ms")
-    counts = {int(b): n for b, n in (r.batch_size_counts or {}).items()}
+            print(f"  {what:<14} p50 {d.p50:7.2f} ms   p99 {d.p99:7.2f} ms")
+    counts = dict(r.batch_size_counts or {})
     print("  batches        " + "  ".join(f"{b}:{counts[b]}" for b in sorted(counts)))
     for w in cell.warnings:
-        if w.startswith("peak-search:"):
+        if w.kind == "peak-search":
             print(f"  {w}")
 
 

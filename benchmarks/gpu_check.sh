@@ -117,8 +117,8 @@ for c in report["cells"]:
           f"tput={r.get('throughput_ips')} power={r.get('power_w')} W ({r.get('power_source')}) "
           f"J/inf={r.get('energy_j_per_inference')} mem={r.get('gpu_mem_mb')} MiB "
           f"util={r.get('gpu_util_pct')}%")
-    for w in c.get("warnings", []):
-        print("    warning:", w)
+    for w in c.get("warnings", []):  # {kind, text} since schema 1.1
+        print("    warning:", f"{w['kind']}: {w['text']}" if isinstance(w, dict) else w)
     if c["status"] not in ("ok", "unstable"):
         problems.append(f"{c['id']}: {c['status']} {c['reason']}")
         continue

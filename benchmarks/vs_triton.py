@@ -416,22 +416,20 @@ def report(args, emu, tri: dict[str, np.ndarray], split: dict) -> None:
     print(f"{'throughput (req/s)':30}{emu.throughput_ips:>12.1f}{len(lat) / args.seconds:>12.1f}")
     print(f"{'latency p50 (ms)':30}{e50:>12.2f}{t50:>12.2f}{t50 / e50:>9.2f}")
     print(f"{'latency p99 (ms)':30}{e99:>12.2f}{t99:>12.2f}{t99 / e99:>9.2f}")
-    print(
-        f"{'queue mean (ms, server side)':30}{emu.queue_ms['mean']:>12.2f}{split['queue']:>12.2f}"
-    )
+    print(f"{'queue mean (ms, server side)':30}{emu.queue_ms.mean:>12.2f}{split['queue']:>12.2f}")
     compute = split["compute_input"] + split["compute_infer"] + split["compute_output"]
-    print(f"{'compute mean (ms, server side)':30}{emu.compute_ms['mean']:>12.2f}{compute:>12.2f}")
+    print(f"{'compute mean (ms, server side)':30}{emu.compute_ms.mean:>12.2f}{compute:>12.2f}")
     print(f"{'  of which compute_infer':30}{'':>12}{split['compute_infer']:>12.2f}")
     ort = tri["ort_ms"]
-    print(f"{'  of which onnxruntime run':30}{emu.compute_ms['mean']:>12.2f}{np.mean(ort):>12.2f}")
-    e_cp = f"{emu.compute_ms['p50']:.2f} / {emu.compute_ms['p99']:.2f}"
+    print(f"{'  of which onnxruntime run':30}{emu.compute_ms.mean:>12.2f}{np.mean(ort):>12.2f}")
+    e_cp = f"{emu.compute_ms.p50:.2f} / {emu.compute_ms.p99:.2f}"
     t_cp = f"{pct(ort, 50.0):.2f} / {pct(ort, 99.0):.2f}"
     print(f"{'  onnxruntime p50 / p99 (ms)':30}{e_cp:>14}{t_cp:>16}")
     overhead = float(np.mean(lat)) - split["queue"] - compute
     print(f"{'client+HTTP+stub (mean ms)':30}{'0':>12}{overhead:>12.2f}")
     print(f"{'client send delay p99 (ms)':30}{'':>12}{pct(late, 99.0):>12.2f}")
 
-    e_hist = {int(b): n for b, n in (emu.batch_size_counts or {}).items()}
+    e_hist = dict(emu.batch_size_counts or {})
     t_hist = batch_hist(tri["batch"])
     s_hist = split["batches"]
     e_tot, t_tot, s_tot = sum(e_hist.values()), sum(t_hist.values()), sum(s_hist.values())

@@ -24,6 +24,13 @@ _DEVICE_MODEL = {
 }
 
 
+def price_profile(name: str, price_per_hour_usd: float) -> schema.Profile:
+    """A minimal price profile for a synthetic report (cloud price, power included)."""
+    return schema.Profile(
+        name, "", price_per_hour_usd, "test", "2026-01-01", schema.PowerSpec(50.0, 200.0)
+    )
+
+
 def host(
     hostname: str = "bench-a",
     cpu_model: str = "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz",
@@ -92,7 +99,7 @@ def make_result(
         energy_j_per_inference=None if power_w is None else power_w / throughput_ips,
         power_source=None if power_w is None else "estimate",
         cost_usd_per_million=cost,
-        histogram=stats.histogram_to_dict(stats.histogram_from_samples(samples_ms)),
+        histogram=stats.histogram_from_samples(samples_ms),
         windows=3,
         samples_ms=[float(x) for x in samples_ms] if keep_samples else None,
     )
@@ -187,12 +194,14 @@ def make_report(
         )
     profile = None
     if price_per_hour_usd is not None:
-        profile = {"name": profile_name, "price_per_hour_usd": price_per_hour_usd}
+        profile = price_profile(profile_name, price_per_hour_usd)
     report = schema.Report(
         host=host(hostname, cpu_model, gpus, onnxruntime, python),
         model=model(sha256),
         cells=tuple(cells),
-        settings={"duration": "5s", "search": "grid"},
+        settings=schema.SweepSettings(
+            measure=schema.MeasureSettings(duration_s=5.0), search="grid"
+        ),
         profile=profile,
         benchbox_version=benchbox_version,
         created=created,
@@ -231,7 +240,7 @@ def simple_recommendation(report: schema.Report, target_ms: float) -> schema.Rec
         objective="cost" if priced else "throughput",
         percentile="p99",
         target_ms=target_ms,
-        profile=report.profile["name"] if priced else None,
+        profile=report.profile.name if priced else None,
         winner=ok[0][1].id if ok else None,
         runners_up=tuple(c.id for _, c in ok[1:3]),
         pareto=tuple(pareto_ids(measured)) if priced else (),

@@ -125,11 +125,11 @@ def test_light_load_latency_is_delay_plus_batch_one_service():
     db = DynamicBatching(max_batch=8, delay_ms=5.0)
     r = measure(db, 20.0, seconds=1.0, distribution="constant")
     service_1 = SERVICE_MS[0] + SERVICE_MS[1]
-    assert r.batch_size_counts.get("1", 0) >= 0.9 * r.requests
+    assert r.batch_size_counts.get(1, 0) >= 0.9 * r.requests
     # Each request's latency is its queue wait plus its batch's compute time, exactly.
-    assert r.latency_ms.mean == pytest.approx(r.queue_ms["mean"] + r.compute_ms["mean"], abs=1e-3)
-    assert 5.0 <= r.queue_ms["p50"] < 5.0 + 5.0  # the delay, plus wake-up jitter
-    assert r.compute_ms["p50"] >= service_1
+    assert r.latency_ms.mean == pytest.approx(r.queue_ms.mean + r.compute_ms.mean, abs=1e-3)
+    assert 5.0 <= r.queue_ms.p50 < 5.0 + 5.0  # the delay, plus wake-up jitter
+    assert r.compute_ms.p50 >= service_1
     assert r.latency_ms.p50 >= 5.0 + service_1
     # No batch is released before its oldest request has waited the delay (the queue never
     # reaches max_batch here). Records come batch by batch, oldest request first.
@@ -146,8 +146,8 @@ def test_light_load_with_no_delay_runs_each_request_at_once():
     r = measure(
         DynamicBatching(max_batch=8, delay_ms=0.0), 20.0, seconds=1.0, distribution="constant"
     )
-    assert r.batch_size_counts.get("1", 0) >= 0.9 * r.requests
-    assert r.queue_ms["p50"] < 3.0  # nothing waits on purpose; only wake-up jitter
+    assert r.batch_size_counts.get(1, 0) >= 0.9 * r.requests
+    assert r.queue_ms.p50 < 3.0  # nothing waits on purpose; only wake-up jitter
 
 
 def test_batch_is_never_larger_than_max_batch_under_overload():
@@ -188,7 +188,7 @@ def test_capacity_grows_with_batching_when_service_is_sublinear():
     # 2.6 ms, so batching more than doubles the requests served per second.
     single = measure(DynamicBatching(max_batch=1, delay_ms=0.0), 3000.0, seconds=0.6)
     batched = measure(DynamicBatching(max_batch=8, delay_ms=0.0), 3000.0, seconds=0.6)
-    assert single.batch_size_counts.keys() == {"1"}
+    assert single.batch_size_counts.keys() == {1}
     assert batched.throughput_ips > 2.0 * single.throughput_ips
     assert max(int(b) for b in batched.batch_size_counts) == 8
 
@@ -232,6 +232,6 @@ def test_sweep_runner_batches_a_real_model(mlp_path):
     sizes = {int(b): n for b, n in r.batch_size_counts.items()}
     assert set(sizes) <= {1, 2, 3, 4} and 2 in sizes
     assert sum(b * n for b, n in sizes.items()) == r.requests
-    assert r.queue_ms["p50"] >= 0 and r.compute_ms["p50"] > 0
+    assert r.queue_ms.p50 >= 0 and r.compute_ms.p50 > 0
     # Latency is queue + compute for every request, so the medians cannot exceed it by much.
-    assert r.latency_ms.max >= r.compute_ms["max"]
+    assert r.latency_ms.max >= r.compute_ms.max

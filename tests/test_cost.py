@@ -202,7 +202,7 @@ def test_price_report_fills_power_energy_and_cost_per_cell():
     assert blind.cost_usd_per_million == pytest.approx(5.0)
 
     assert by_id["failed"].result is None
-    assert priced.profile == cost.profile_to_dict(profile)
+    assert priced.profile == profile
 
 
 def test_price_report_on_two_profiles_gives_independent_answers():
@@ -231,7 +231,7 @@ def test_price_report_adds_energy_for_a_profile_that_pays_for_power():
 def test_priced_report_survives_a_json_round_trip():
     priced = cost.price_report(_report(), ONPREM)
     back = schema.report_from_json(schema.report_to_json(priced))
-    assert cost.profile_from_dict(back.profile) == ONPREM
+    assert back.profile == ONPREM
     assert back.cells[1].result.cost_usd_per_million == pytest.approx(
         priced.cells[1].result.cost_usd_per_million
     )

@@ -13,10 +13,10 @@ from benchbox import devices
 from benchbox.devices import (
     device_key,
     device_problem,
-    expand_devices,
     parse_device,
     unavailable_reason,
 )
+from benchbox.devices.inventory import device_inventory, expand_devices
 from benchbox.errors import BadInput
 
 
@@ -117,7 +117,7 @@ def test_openvino_runtime_device_it_does_not_see_is_refused():
 
 
 def _openvino_plugin_without_devices() -> bool:
-    plugin = devices._plugin_for("OpenVINOExecutionProvider")
+    plugin = devices.plugin_for("OpenVINOExecutionProvider")
     return (
         plugin is not None
         and plugin.error is None
@@ -137,7 +137,7 @@ def test_openvino_plugin_without_a_device_says_so_plainly():
     with pytest.raises(BadInput) as err:
         expand_devices("openvino")
     assert "offers no CPU device" in err.value.message and "ov:CPU" in err.value.hint
-    plugin = next(p for p in devices.device_inventory()["plugins"] if "openvino" in p["package"])
+    plugin = next(p for p in device_inventory()["plugins"] if "openvino" in p["package"])
     assert plugin["devices"] == [] and "offers no device on this host" in plugin["status"]
 
 

@@ -12,6 +12,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import yaml
+from fixtures_reports import price_profile
 from onnx import TensorProto, helper, numpy_helper
 
 from benchbox import schema
@@ -111,7 +112,7 @@ def make_cell(
 
 def make_report(model_path: str, *cells: schema.Cell) -> schema.Report:
     host = schema.HostInfo("h", "Linux", "cpu", 2, 1, 4.0, "3.11", ort.__version__)
-    profile = {"name": "test-box", "price_per_hour_usd": 2.5}
+    profile = price_profile("test-box", 2.5)
     return schema.Report(
         host=host,
         model=inspect_model(model_path),

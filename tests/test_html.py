@@ -14,6 +14,8 @@ from fixtures_reports import make_report
 
 from benchbox import schema
 from benchbox.report import html as bhtml
+from benchbox.report import plots
+from benchbox.report import svg as bsvg
 from benchbox.report.tabular import export_table
 
 SCREENSHOT_COPY = Path("/tmp/benchbox-html-screenshot.png")
@@ -79,14 +81,14 @@ def test_the_latency_target_is_drawn_where_the_recommendation_puts_it(report) ->
 
 
 def test_throughput_series_run_in_load_order(report) -> None:
-    svg = bhtml.throughput_plot(report)
+    svg = plots.throughput_plot(report)
     # The tooltip of each point names its load; along the cpu b1 closed line they must rise.
     tips = re.findall(r"<title>(cpu/t2/i1/b1/closed-c\d+): concurrency (\d+)", svg)
     assert [int(c) for _, c in tips] == [1, 2, 4, 8]
 
 
 def test_the_pareto_front_is_a_step_line_through_the_recommended_front(report) -> None:
-    svg = bhtml.cost_plot(report)
+    svg = plots.cost_plot(report)
     front = [c for c in report.recommendation.pareto if c in {m.id for m in _measured(report)}]
     line = re.search(r'<polyline class="series" points="([^"]+)"', svg).group(1)
     # A step line has two vertices per front point after the first.
@@ -98,7 +100,7 @@ def test_the_pareto_front_is_a_step_line_through_the_recommended_front(report) -
 def test_without_a_recommendation_the_front_is_computed_and_the_cdfs_are_the_fastest() -> None:
     report = make_report(seed=4, target_ms=None)
     measured = _measured(report)
-    front = bhtml.pareto_front(measured, "p99")
+    front = plots.pareto_front(measured, "p99")
     costs = [c.result.cost_usd_per_million for c in front]
     assert costs == sorted(costs, reverse=True)  # each step right is cheaper
     for cell in measured:  # nothing off the front beats a front cell on both axes
@@ -110,7 +112,7 @@ def test_without_a_recommendation_the_front_is_computed_and_the_cdfs_are_the_fas
             for f in front
         )
     fastest = sorted(measured, key=lambda c: c.result.latency_ms.p99)[:3]
-    assert bhtml.cdf_cells(report) == fastest
+    assert plots.cdf_cells(report) == fastest
     page = bhtml.render_html(report)
     assert "holds no recommendation" in page
     assert 'class="mark"' not in page
@@ -140,12 +142,12 @@ def test_text_from_the_report_is_escaped() -> None:
 
 
 def test_ticks_are_round_numbers_covering_the_data() -> None:
-    lo, hi, ticks = bhtml.linear_ticks(0.0, 93.0)
+    lo, hi, ticks = bsvg.linear_ticks(0.0, 93.0)
     assert lo == 0 and hi >= 93 and ticks[:3] == [0, 20, 40]
-    lo, hi, ticks = bhtml.log_ticks(1.7, 430.0)
+    lo, hi, ticks = bsvg.log_ticks(1.7, 430.0)
     assert lo == 1 and hi == 500 and ticks[:4] == [1, 2, 5, 10]
-    assert bhtml.log_ticks(0.03, 4000.0)[2] == [0.02, 0.1, 1, 10, 100, 1000, 5000]
-    assert bhtml.tick_label(25000) == "25k" and bhtml.tick_label(0.25) == "0.25"
+    assert bsvg.log_ticks(0.03, 4000.0)[2] == [0.02, 0.1, 1, 10, 100, 1000, 5000]
+    assert bsvg.tick_label(25000) == "25k" and bsvg.tick_label(0.25) == "0.25"
 
 
 def test_export_table_html_writes_the_page(report, tmp_path) -> None:

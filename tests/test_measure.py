@@ -91,7 +91,7 @@ def test_a_load_that_never_settles_is_unstable():
     m = drive(driver, s)
     assert m.stable is False
     result, warnings = summarize(m, s)
-    assert any(w.startswith("unstable") for w in warnings)
+    assert any(str(w).startswith("unstable") for w in warnings)
 
 
 def test_poisson_schedule_has_the_requested_mean_rate():
@@ -141,8 +141,8 @@ def test_open_loop_charges_stalls_to_latency():
     assert r_closed.latency_ms.max >= 200
     # The requests behind the stall waited for the (single) worker: a pool wait, not generator
     # lateness, so issue_delay_ms (the generator's own lateness) does not absorb it.
-    assert any(w.startswith("pool-exhausted") for w in warnings)
-    assert r_open.issue_delay_ms["max"] < r_open.latency_ms.max - 100
+    assert any(str(w).startswith("pool-exhausted") for w in warnings)
+    assert r_open.issue_delay_ms.max < r_open.latency_ms.max - 100
 
 
 def test_open_loop_latency_is_measured_from_the_intended_time():
@@ -151,7 +151,7 @@ def test_open_loop_latency_is_measured_from_the_intended_time():
     m = drive(driver, s)
     r, _ = summarize(m, s)
     assert r.latency_ms.p50 >= 2.0
-    assert r.issue_delay_ms["p50"] < 2.0
+    assert r.issue_delay_ms.p50 < 2.0
     assert r.achieved_rate_rps == pytest.approx(50.0, rel=0.2)
 
 
@@ -183,4 +183,4 @@ def test_a_cell_above_the_bound_with_confidence_stops_early():
     assert m.stopped_above is not None and m.stopped_above[2] > 1.0
     assert m.duration_s < 10.0
     _, warnings = summarize(m, s)
-    assert any(w.startswith("early-stop") for w in warnings)
+    assert any(str(w).startswith("early-stop") for w in warnings)

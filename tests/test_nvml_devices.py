@@ -13,7 +13,8 @@ from types import SimpleNamespace
 import pytest
 
 from benchbox import devices
-from benchbox.devices import device_inventory, expand_devices, gpu_probes, nvml_gpus
+from benchbox.devices import gpu_probes, nvml_gpus
+from benchbox.devices.inventory import device_inventory, expand_devices
 from benchbox.errors import BadInput
 from benchbox.measure.sampler import ResourceSampler
 

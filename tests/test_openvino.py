@@ -45,9 +45,9 @@ def test_compiled_model_runs_with_the_mapped_streams(mlp_path):
     inst = open_instances(str(mlp_path), ServingConfig(device="ov:CPU", instances=2))
     assert len(inst.runners) == 2 and inst.runtime.startswith("openvino")
     assert inst.providers == ["OpenVINO CPU"]
-    assert inst.notes[0].startswith("openvino: CPU with")
-    assert "NUM_STREAMS=2" in inst.notes[0] and "INFERENCE_NUM_THREADS=2" in inst.notes[0]
-    assert "PERFORMANCE_HINT=THROUGHPUT" in inst.notes[0]
+    assert str(inst.notes[0]).startswith("openvino: CPU with")
+    assert "NUM_STREAMS=2" in str(inst.notes[0]) and "INFERENCE_NUM_THREADS=2" in str(inst.notes[0])
+    assert "PERFORMANCE_HINT=THROUGHPUT" in str(inst.notes[0])
     inst.close()
 
 
@@ -56,7 +56,9 @@ def test_openvino_computes_what_onnxruntime_computes(fixture, request):
     path = str(request.getfixturevalue(fixture))
     feeds = model_mod.synthesize_inputs(model_mod.inspect_model(path), 2, pool_size=1)[0]
     inst = open_instances(path, ServingConfig(device=F32, batch_size=2))
-    assert not any(n.startswith("precision:") for n in inst.notes)  # f32 asked: nothing to flag
+    assert not any(
+        str(n).startswith("precision:") for n in inst.notes
+    )  # f32 asked: nothing to flag
     got = list(inst.runners[0](feeds).values())
     for ours, theirs in zip(got, reference(path, feeds), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)

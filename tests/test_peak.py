@@ -17,7 +17,15 @@ from benchbox.cost import load_profile, usd_per_million
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
 from benchbox.parse import LatencyTarget, parse_dynamic_batching
-from benchbox.schema import Cell, DynamicBatching, LatencyStats, Load, Result, ServingConfig
+from benchbox.schema import (
+    Cell,
+    DynamicBatching,
+    LatencyStats,
+    Load,
+    Result,
+    ServingConfig,
+    Spread,
+)
 from benchbox.sweep import SweepRequest, peak, run_sweep
 from benchbox.sweep.plan import SweepSpec
 
@@ -78,7 +86,7 @@ def test_peak_is_found_within_the_precision_from_any_start(start):
     assert done.result.throughput_ips == pytest.approx(done.result.peak_rate_rps, rel=0.01)
     assert done.id == seed().id
     assert len(q.rates) <= peak.PeakSettings().max_probes
-    assert any(w.startswith("peak-search:") for w in done.warnings)
+    assert any(str(w).startswith("peak-search:") for w in done.warnings)
 
 
 def test_search_grows_exponentially_then_bisects():
@@ -113,7 +121,7 @@ def test_a_miss_without_backlog_is_measured_again_before_it_bounds_the_search():
     done = peak.find_peak(seed(), one_stall, TARGET, start_rps=100.0)
     assert q.rates[:2] == [100.0, 100.0]  # the miss at 100/s was measured again
     assert done.result.peak_rate_rps >= true_peak(q) / 1.1  # and did not cap the search
-    assert "100/s missed (p99<=61.2ms), 100/s ok (p99<=2.27ms) on retry" in done.warnings[-1]
+    assert "100/s missed (p99<=61.2ms), 100/s ok (p99<=2.27ms) on retry" in str(done.warnings[-1])
     # A miss that repeats is believed; a backlog is believed at once.
     saturated = Queue(capacity=50.0, base_ms=2.0)
     peak.find_peak(seed(), saturated, TARGET, start_rps=100.0)
@@ -125,7 +133,7 @@ def test_config_that_misses_the_target_at_any_rate_stops_at_once():
     done = peak.find_peak(seed(), q, TARGET, start_rps=100.0)
     assert q.rates == [100.0]
     assert done.result.peak_rate_rps is None
-    assert "no rate met p99=10ms" in done.warnings[-1]
+    assert "no rate met p99=10ms" in str(done.warnings[-1])
 
 
 def test_a_failed_probe_ends_the_search_with_its_reason():
@@ -156,7 +164,7 @@ def test_capacity_estimate_counts_instances_and_batch_sizes():
     config = ServingConfig(instances=2, dynamic_batching=DynamicBatching(8, 1.0))
     r = result(100.0, 5.0, 3.0)
     r = Result(
-        **{**r.__dict__, "compute_ms": {"p50": 2.0}, "batch_size_counts": {"1": 10, "3": 10}}
+        **{**r.__dict__, "compute_ms": Spread(2.0, 2.0, 2.0), "batch_size_counts": {1: 10, 3: 10}}
     )
     cell = Cell("c", config, Load("open", concurrency=1, rate_rps=100.0), "ok", result=r)
     # 2 instances x 2 requests per batch on average / 2 ms per batch

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from benchbox.cost import PowerSpec, Profile
+from benchbox.devices import nvml as nvml_reads
 from benchbox.errors import BadInput
 from benchbox.measure import power
 
@@ -186,11 +187,11 @@ def test_nvml_status_reports_counter_or_sampling():
 
 def test_gpu_memory_and_utilisation_helpers():
     nvml = FakeNvml()
-    assert power.gpu_memory_mb(0, nvml=nvml) == pytest.approx(512.0)
-    assert power.gpu_util_pct(0, nvml=nvml) == 37.0
+    assert nvml_reads.gpu_memory_mb(0, nvml=nvml) == pytest.approx(512.0)
+    assert nvml_reads.gpu_util_pct(0, nvml=nvml) == 37.0
     broken = FakeNvml(init_error=NVMLError_LibraryNotFound("missing"))
-    assert power.gpu_memory_mb(0, nvml=broken) is None
-    assert power.gpu_util_pct(0, nvml=broken) is None
+    assert nvml_reads.gpu_memory_mb(0, nvml=broken) is None
+    assert nvml_reads.gpu_util_pct(0, nvml=broken) is None
 
 
 # ---------------------------------------------------------------- RAPL

@@ -6,6 +6,7 @@ test_cost.py.
 
 from __future__ import annotations
 
+from fixtures_reports import price_profile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -76,7 +77,7 @@ def cells(draw, n_max: int = 8) -> list[schema.Cell]:
 def report_of(cs: list[schema.Cell], priced: bool) -> schema.Report:
     host = schema.HostInfo("h", "Linux", "cpu", 2, 1, 4.0, "3.11", "1.32")
     model = schema.ModelInfo("m.onnx", "ab" * 32, 17, (schema.TensorSpec("x", "float32", (1,)),))
-    profile = {"name": "box", "price_per_hour_usd": 1.0} if priced else None
+    profile = price_profile("box", 1.0) if priced else None
     return schema.Report(host, model, tuple(cs), profile=profile)
 
 

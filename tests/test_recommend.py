@@ -18,7 +18,7 @@ from benchbox.report.recommend_view import render_recommendation
 from benchbox.report.store import load_report, save_report
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fixtures_reports import make_report  # noqa: E402
+from fixtures_reports import make_report, price_profile  # noqa: E402
 
 P99_20 = LatencyTarget("p99", 20.0)
 
@@ -78,7 +78,7 @@ def make(*cells: schema.Cell, priced: bool = True) -> schema.Report:
     model = schema.ModelInfo(
         "m.onnx", "ab" * 32, 17, (schema.TensorSpec("x", "float32", ("b", 4)),)
     )
-    profile = {"name": "box", "price_per_hour_usd": 3.6} if priced else None
+    profile = price_profile("box", 3.6) if priced else None
     return schema.Report(host=host, model=model, cells=tuple(cells), profile=profile)
 
 

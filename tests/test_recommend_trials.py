@@ -24,7 +24,9 @@ def test_an_unsettled_cell_with_trials_is_judged_by_its_bound_and_keeps_its_warn
     unsettled = trialled(
         make_cell(2, status="unstable", throughput=1500.0, cost=None), 1400.0, 1600.0
     )
-    unsettled = schema.replace(unsettled, warnings=("unstable: the windows never agreed",))
+    unsettled = schema.replace(
+        unsettled, warnings=(schema.CellWarning("unstable", "the windows never agreed"),)
+    )
     rec = recommend(make(steady, unsettled, priced=False), P99_20, objective="throughput")
     assert rec.winner == cid(2) and cid(2) not in rec.rejected
     too_slow = trialled(make_cell(4, p99=19.0, hi=26.0, status="unstable"), 1.0, 2.0)

@@ -14,7 +14,8 @@ from benchbox import schema
 from benchbox.cli import main
 from benchbox.errors import BadInput
 from benchbox.report import store
-from benchbox.report.tabular import cells_frame, export_table, fmt_number, to_markdown
+from benchbox.report.format import fmt_number
+from benchbox.report.tabular import cells_frame, export_table, to_markdown
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from benchbox import zoo
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
 from benchbox.report.store import load_report, save_report
-from benchbox.schema import replace, to_dict
+from benchbox.schema import PowerSpec, Profile, SweepSettings, replace
 from benchbox.sweep import SweepRequest, resume_model_path, resume_sweep, run_sweep
 from benchbox.sweep.plan import SweepSpec
 from benchbox.sweep.worker import FAULT_ENV
@@ -200,10 +200,21 @@ def test_resume_refuses_a_report_without_sweep_settings(mlp_path, tmp_path):
         resume_sweep(path, isolate=False)
 
 
+def test_resume_refuses_a_hand_edited_profile_that_cannot_describe_a_machine(mlp_path, tmp_path):
+    report = _report_for(model_mod.inspect_model(mlp_path))
+    profile = Profile("box", "", 1.0, "test", "2026-01-01", PowerSpec(idle_w=10.0, tdp_w=100.0))
+    path = save_report(replace(report, profile=profile), tmp_path / "r.json")
+    data = json.loads(path.read_text())
+    data["profile"]["power"]["idle_w"] = 500.0  # types fine, values impossible
+    path.write_text(json.dumps(data))
+    with pytest.raises(BadInput, match=r"profile: \[power\].idle_w \(500\) is above"):
+        resume_sweep(path, isolate=False)
+
+
 def _report_for(info):
     from benchbox.devices import host_info
     from benchbox.schema import Report
     from benchbox.sweep.plan import grid
 
-    settings = {"model": info.path, "measure": to_dict(MeasureSettings()), "search": "grid"}
+    settings = SweepSettings(model=info.path, measure=MeasureSettings(), search="grid")
     return Report(host_info(), info, tuple(grid(SweepSpec())), settings=settings)

@@ -8,7 +8,7 @@ from benchbox.measure import stats
 from benchbox.measure.cell import MeasureSettings
 from benchbox.parse import parse_target
 from benchbox.report.store import load_report
-from benchbox.schema import Cell, Load, Result, ServingConfig, cell_id, replace
+from benchbox.schema import Cell, CellWarning, Load, Result, ServingConfig, cell_id, replace
 from benchbox.sweep import SweepRequest, make_in_process_worker, run_sweep
 from benchbox.sweep import trials as sweep_trials
 from benchbox.sweep.plan import SweepSpec
@@ -46,10 +46,11 @@ class FakeRunner:
             latency_ms=stats.summarize(a),
             latency_ci_ms=stats.latency_cis(a),
             confidence=0.95,
-            histogram=stats.histogram_to_dict(stats.histogram_from_samples(a)),
+            histogram=stats.histogram_from_samples(a),
             windows=3,
         )
-        return replace(cell, status="ok", result=result, warnings=("io-binding: off",))
+        label = CellWarning("io-binding", "off")
+        return replace(cell, status="ok", result=result, warnings=(label,))
 
 
 CELLS = [_cell(1, 1), _cell(1, 2), _cell(4, 1), _cell(4, 2)]
@@ -149,6 +150,6 @@ def test_a_real_sweep_gives_each_cell_trials_in_fresh_workers_interleaved(mlp_pa
     assert sorted(v[0] for v in orders.values()) == [0, 1, 2, 3]  # the search's round
     for r in (1, 2):  # each later round holds one trial of every cell
         assert sorted(v[r] for v in orders.values()) == [4 * r + k for k in range(4)]
-    assert report.settings["trials"]["trials"] == 3
+    assert report.settings.trials.trials == 3
     saved = [c for c in load_report(path).cells if c.result is not None]
     assert [c.result.trials for c in saved] == [3, 3, 3, 3]

@@ -262,11 +262,11 @@ def _trial_result(samples_ms: np.ndarray, seconds: float = 2.0, power_w: float |
         latency_ms=stats.summarize(a),
         latency_ci_ms=stats.latency_cis(a),
         confidence=0.95,
-        histogram=stats.histogram_to_dict(stats.histogram_from_samples(a)),
+        histogram=stats.histogram_from_samples(a),
         windows=4,
         rss_mb=100.0 + a.size / 100,
         power_w=power_w,
-        batch_size_counts={"2": a.size // 2},
+        batch_size_counts={2: a.size // 2},
     )
 
 
@@ -293,10 +293,10 @@ def test_combine_keeps_each_trial_and_gives_between_trial_figures():
     assert min(tput) < c.throughput_ips < max(tput)
     assert c.throughput_ci_ips[0] < c.throughput_ips < c.throughput_ci_ips[1]
     assert c.requests == 4 * REQUESTS and c.duration_s == pytest.approx(8.6)
-    assert c.histogram["count"] == 4 * REQUESTS and c.windows == 16
+    assert c.histogram.count == 4 * REQUESTS and c.windows == 16
     assert c.power_w == pytest.approx(51.5)
     assert c.energy_j_per_inference == pytest.approx(51.5 / c.throughput_ips)
-    assert c.batch_size_counts == {"2": 4 * (REQUESTS // 2)}
+    assert c.batch_size_counts == {2: 4 * (REQUESTS // 2)}
     assert c.latency_ms.min == min(r.latency_ms.min for r in results)
 
 

@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from benchbox.devices.spec import parse_device
+from benchbox.schema import CellWarning
+
 Feeds = dict[str, np.ndarray]
 Runner = Callable[[Feeds], Any]
 # runtime name (DeviceSpec.runtime) -> the module that implements it
@@ -38,7 +41,7 @@ class Instances:
     runtime: str
     providers: list[str] = field(default_factory=list)
     close: Callable[[], None] = lambda: None
-    notes: list[str] = field(default_factory=list)
+    notes: list[CellWarning] = field(default_factory=list)
 
 
 class CellFailure(Exception):
@@ -47,7 +50,5 @@ class CellFailure(Exception):
 
 def open_instances(model_path: str, config: Any) -> Instances:
     """Open `config.instances` sessions for `config.device` on the runtime that owns it."""
-    from benchbox.devices import parse_device
-
     runtime = parse_device(config.device).runtime
     return importlib.import_module(RUNTIMES[runtime]).open_instances(model_path, config)

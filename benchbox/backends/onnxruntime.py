@@ -28,7 +28,7 @@ from benchbox.devices import (
     plugin_device,
     unavailable_reason,
 )
-from benchbox.schema import ServingConfig
+from benchbox.schema import CellWarning, ServingConfig
 
 GRAPH_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -109,7 +109,7 @@ def fallback_reason(
     return None
 
 
-def placement_note(requested: str, nodes: dict[str, int] | None) -> str | None:
+def placement_note(requested: str, nodes: dict[str, int] | None) -> CellWarning | None:
     """A note when part of the model runs on another provider than the requested one."""
     if not nodes or requested == CPU_EP:
         return None
@@ -118,10 +118,12 @@ def placement_note(requested: str, nodes: dict[str, int] | None) -> str | None:
     if not elsewhere:
         return None
     parts = ", ".join(f"{v} on {k}" for k, v in sorted(elsewhere.items()))
-    return f"placement: {nodes.get(requested, 0)} of {total} nodes run on {requested}; {parts}"
+    return CellWarning(
+        "placement", f"{nodes.get(requested, 0)} of {total} nodes run on {requested}; {parts}"
+    )
 
 
-def check_session(session: ort.InferenceSession, requested: str) -> str | None:
+def check_session(session: ort.InferenceSession, requested: str) -> CellWarning | None:
     """CellFailure when the session fell back; otherwise a placement note (or None)."""
     nodes = nodes_per_provider(session)
     reason = fallback_reason(requested, list(session.get_providers()), nodes)
@@ -168,17 +170,19 @@ def _session_on_devices(
         raise CellFailure(f"onnxruntime could not load the model: {_first_line(exc)}") from None
 
 
-def _open(model_path: str, config: ServingConfig) -> tuple[ort.InferenceSession, list[str]]:
+def _open(model_path: str, config: ServingConfig) -> tuple[ort.InferenceSession, list[CellWarning]]:
     spec = parse_device(config.device)
     reason = unavailable_reason(spec)
     if reason:
         raise CellFailure(reason)
-    notes: list[str] = []
+    notes: list[CellWarning] = []
     builtin = spec.provider in available_providers()
     if not builtin:  # unavailable_reason found a plugin EP device for it
         device = plugin_device(spec)
         session = _session_on_devices(model_path, config, [device], spec.options)
-        notes.append(f"plugin-ep: {spec.provider} loaded as a plugin library (EP device)")
+        notes.append(
+            CellWarning("plugin-ep", f"{spec.provider} loaded as a plugin library (EP device)")
+        )
     else:
         try:
             session = ort.InferenceSession(
@@ -248,20 +252,24 @@ def io_binding_runner(session: ort.InferenceSession, device_type: str, device_id
     return run
 
 
-def copy_note(spec: DeviceSpec, io_binding: bool) -> str | None:
+def copy_note(spec: DeviceSpec, io_binding: bool) -> CellWarning | None:
     """What the timed path holds on a device with its own memory (the label users see)."""
     if not spec.is_gpu:
         if io_binding:
-            return "io-binding: on a CPU device there are no host<->device copies to remove"
+            return CellWarning(
+                "io-binding", "on a CPU device there are no host<->device copies to remove"
+            )
         return None
     if io_binding:
-        return (
-            f"io-binding: inputs stay on {spec.name} (copied once per pooled input) and so do "
-            "outputs; the timed path excludes host<->device copies (like trtexec's GPU time)"
+        return CellWarning(
+            "io-binding",
+            f"inputs stay on {spec.name} (copied once per pooled input) and so do "
+            "outputs; the timed path excludes host<->device copies (like trtexec's GPU time)",
         )
-    return (
-        f"host-copies: the timed path includes host<->device copies (each request copies its "
-        f"inputs to {spec.name} and its outputs back); io_binding keeps them on the device"
+    return CellWarning(
+        "host-copies",
+        f"the timed path includes host<->device copies (each request copies its "
+        f"inputs to {spec.name} and its outputs back); io_binding keeps them on the device",
     )
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from benchbox.backends import CellFailure, Feeds, Instances, Runner
 from benchbox.devices import DeviceSpec, openvino_core, parse_device, unavailable_reason
-from benchbox.schema import ServingConfig
+from benchbox.schema import CellWarning, ServingConfig
 
 MULTI_DEVICE = ("AUTO", "MULTI", "HETERO", "BATCH")
 
@@ -208,18 +208,30 @@ def open_instances(model_path: str, config: ServingConfig) -> Instances:
     precision = _precision(compiled)
     if precision and precision not in ("f32", "float32") and target.startswith("CPU"):
         notes.append(
-            f"precision: OpenVINO computes in {precision} on this CPU (its default here); add "
-            "?INFERENCE_PRECISION_HINT=f32 to the device for float32 like onnxruntime"
+            CellWarning(
+                "precision",
+                f"OpenVINO computes in {precision} on this CPU (its default here); add "
+                "?INFERENCE_PRECISION_HINT=f32 to the device for float32 like onnxruntime",
+            )
         )
     if config.graph_optimization != "all":
-        notes.append("graph-optimization: applies to onnxruntime; OpenVINO uses its own passes")
+        notes.append(
+            CellWarning(
+                "graph-optimization", "applies to onnxruntime; OpenVINO uses its own passes"
+            )
+        )
     if spec.is_gpu:
         notes.append(
-            f"host-copies: the timed path includes host<->device copies (each request copies "
-            f"its inputs to {spec.name} and its outputs back)"
+            CellWarning(
+                "host-copies",
+                f"the timed path includes host<->device copies (each request copies "
+                f"its inputs to {spec.name} and its outputs back)",
+            )
         )
     elif config.io_binding:
-        notes.append("io-binding: on a CPU device there are no host<->device copies to remove")
+        notes.append(
+            CellWarning("io-binding", "on a CPU device there are no host<->device copies to remove")
+        )
     return Instances(
         runners=[make_runner(models) for _ in range(config.instances)],
         runtime=f"openvino {ov.__version__.split('-')[0]}",
@@ -229,7 +241,7 @@ def open_instances(model_path: str, config: ServingConfig) -> Instances:
     )
 
 
-def _settings_note(compiled: Any, target: str, props: dict[str, str]) -> str:
+def _settings_note(compiled: Any, target: str, props: dict[str, str]) -> CellWarning:
     shown = []
     for name in ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS"):
         try:
@@ -238,4 +250,5 @@ def _settings_note(compiled: Any, target: str, props: dict[str, str]) -> str:
             value = props.get(name)
         if value is not None:
             shown.append(f"{name}={getattr(value, 'name', value)}")
-    return f"openvino: {target} with {', '.join(shown)}; one infer request per request in flight"
+    text = f"{target} with {', '.join(shown)}; one infer request per request in flight"
+    return CellWarning("openvino", text)

@@ -1,16 +1,23 @@
-"""The CLI's commands, one module per room; each module has `register(app)`."""
+"""The CLI's commands, one module per room.
+
+Each module defines its commands on a module-level `app = typer.Typer()`: a room of top-level
+commands leaves it unnamed (its commands join the root), a group names it (`benchbox models ...`).
+`register_all` adds every room's `app` to the root, once.
+"""
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
-# Each module here adds its commands to the app; order is the order of `benchbox --help`.
-MODULES = ("sweep", "devices", "models", "recommend", "compare", "ab", "report", "profiles")
+from benchbox.commands import ab, compare, devices, models, profiles, recommend, report, sweep
+
+# The order of `benchbox --help`.
+ROOMS = (sweep, devices, recommend, compare, ab, models, report, profiles)
 
 
 def register_all(app: typer.Typer) -> None:
-    """Add every room's commands to the app."""
-    for name in MODULES:
-        importlib.import_module(f"benchbox.commands.{name}").register(app)
+    """Add every room's commands to the app (again is a no-op: tests run main() many times)."""
+    added = {id(group.typer_instance) for group in app.registered_groups}
+    for room in ROOMS:
+        if id(room.app) not in added:
+            app.add_typer(room.app)

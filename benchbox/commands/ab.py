@@ -13,14 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from benchbox import parse
-from benchbox.errors import BadInput, GateFailed
-from benchbox.report.render import stdout_console
-from benchbox.sweep import check_devices, stop_on_signals, worker_factory
-from benchbox.sweep.ab import AbRequest, AbResult, run_ab
-from benchbox.sweep.schedule import trial_policy
-
-from .sweep import (
+from benchbox.commands.sweep import (
     ArrivalOpt,
     ConfOpt,
     DeviceOpt,
@@ -39,129 +32,108 @@ from .sweep import (
     TrialsOpt,
     WarmupOpt,
     WindowOpt,
-    measure_settings,
-    resolve_model,
-    sweep_spec,
+)
+from benchbox.errors import GateFailed
+from benchbox.load import Arrival, LoadKind
+from benchbox.report.format import fmt_ms
+from benchbox.report.render import stdout_console
+from benchbox.sweep import stop_on_signals, worker_factory
+from benchbox.sweep.ab import AbResult, run_ab
+from benchbox.sweep.request import (
+    AbOptions,
+    CellOptions,
+    MeasureOptions,
+    TrialOptions,
+    build_ab_request,
 )
 
+app = typer.Typer()
 VERDICT_STYLE = {"slower": "red", "faster": "green"}
 
 
-def register(app: typer.Typer) -> None:
-    """Add `ab`."""
-    if any(c.name == "ab" for c in app.registered_commands):
-        return
-
-    @app.command(name="ab")
-    def ab(
-        baseline: Annotated[str, typer.Argument(help="The baseline ONNX file or zoo model.")],
-        candidate: Annotated[str, typer.Argument(help="The candidate ONNX file or zoo model.")],
-        device: DeviceOpt = "cpu",
-        batch: Annotated[int, typer.Option("--batch", "-b", help="Batch size.")] = 1,
-        concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Concurrency.")] = 1,
-        threads: Annotated[int, typer.Option("--threads", "-t", help="Intra-op threads.")] = 1,
-        instances: Annotated[int, typer.Option("--instances", "-i", help="Sessions.")] = 1,
-        load: LoadOpt = "closed",
-        rate: Annotated[float | None, typer.Option("--rate", help="Open-loop rate.")] = None,
-        arrival: ArrivalOpt = "poisson",
-        duration: DurationOpt = None,
-        warmup: WarmupOpt = "0.5s",
-        window: WindowOpt = "0.5s",
-        min_duration: MinDurOpt = "1.5s",
-        max_duration: MaxDurOpt = "5s",
-        stability: StabOpt = "10%",
-        confidence: ConfOpt = 0.95,
-        shape: ShapeOpt = None,
-        out: OutOpt = "reports",
-        seed: SeedOpt = 0,
-        trials: TrialsOpt = "auto",
-        max_trials: MaxTrialsOpt = 10,
-        precision: PrecisionOpt = "3%",
-        fail_on_regression: Annotated[
-            str | None,
-            typer.Option(
-                "--fail-on-regression",
-                help="Exit 1 when the candidate is slower (p50, p99 or throughput) by more than "
-                "this, with confidence, e.g. 5%.",
+@app.command(name="ab")
+def ab(
+    baseline: Annotated[str, typer.Argument(help="The baseline ONNX file or zoo model.")],
+    candidate: Annotated[str, typer.Argument(help="The candidate ONNX file or zoo model.")],
+    device: DeviceOpt = "cpu",
+    batch: Annotated[int, typer.Option("--batch", "-b", help="Batch size.")] = 1,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Concurrency.")] = 1,
+    threads: Annotated[int, typer.Option("--threads", "-t", help="Intra-op threads.")] = 1,
+    instances: Annotated[int, typer.Option("--instances", "-i", help="Sessions.")] = 1,
+    load: LoadOpt = LoadKind.CLOSED,
+    rate: Annotated[float | None, typer.Option("--rate", help="Open-loop rate.")] = None,
+    arrival: ArrivalOpt = Arrival.POISSON,
+    duration: DurationOpt = None,
+    warmup: WarmupOpt = "0.5s",
+    window: WindowOpt = "0.5s",
+    min_duration: MinDurOpt = "1.5s",
+    max_duration: MaxDurOpt = "5s",
+    stability: StabOpt = "10%",
+    confidence: ConfOpt = 0.95,
+    shape: ShapeOpt = None,
+    out: OutOpt = "reports",
+    seed: SeedOpt = 0,
+    trials: TrialsOpt = "auto",
+    max_trials: MaxTrialsOpt = 10,
+    precision: PrecisionOpt = "3%",
+    fail_on_regression: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on-regression",
+            help="Exit 1 when the candidate is slower (p50, p99 or throughput) by more than "
+            "this, with confidence, e.g. 5%.",
+        ),
+    ] = None,
+    no_isolation: NoIsolationOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure two models in randomized interleaved trials of one cell; print the ratios."""
+    timing = (warmup, duration, window, min_duration, max_duration, stability, confidence)
+    cell = CellOptions(
+        model=baseline,
+        device=device,
+        batch=batch,
+        concurrency=concurrency,
+        threads=threads,
+        instances=instances,
+        load=load,
+        rate=rate,
+        arrival=arrival,
+        measure=MeasureOptions(*timing, False, seed),
+        shape=tuple(shape or ()),
+        out=out,
+        trials=TrialOptions(trials, max_trials, precision),
+    )
+    req = build_ab_request(AbOptions(cell, candidate, fail_on_regression))
+    err = Console(stderr=True, highlight=False)
+    with stop_on_signals(threading.Event()) as abort, err.status("measuring") as status:
+        result = run_ab(
+            req,
+            worker_factory(not no_isolation),
+            abort,
+            on_trial=lambda side, k: status.update(f"{side}: trial {k}"),
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(as_plain(result), indent=1) + "\n")
+    else:
+        show(result, stdout_console())
+    if fail_on_regression is not None and result.regressed:
+        raise GateFailed(
+            f"the candidate regressed by more than {fail_on_regression}: "
+            + ", ".join(
+                f"{k} {result.figures[k].ratio:.3f}x (CI {result.figures[k].lo:.3f}–"
+                f"{result.figures[k].hi:.3f})"
+                for k in result.regressed
             ),
-        ] = None,
-        no_isolation: NoIsolationOpt = False,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """Measure two models in randomized interleaved trials of one cell; print the ratios."""
-        for name, value in (
-            ("batch", batch),
-            ("concurrency", concurrency),
-            ("threads", threads),
-            ("instances", instances),
-        ):
-            if value < 1:
-                raise BadInput(f"--{name} {value} must be at least 1")
-        threshold = (
-            parse.parse_percent(fail_on_regression, "fail-on-regression")
-            if fail_on_regression
-            else 0.0
+            "the reports of both are saved: " + ", ".join(result.reports),
         )
-        if threshold >= 1.0:
-            raise BadInput(f"--fail-on-regression {fail_on_regression!r} must be below 100%")
-        base_path, base_label = resolve_model(baseline)
-        cand_path, cand_label = resolve_model(candidate)
-        spec = sweep_spec(
-            device,
-            str(batch),
-            str(concurrency),
-            str(threads),
-            str(instances),
-            load,
-            None if rate is None else str(rate),
-            arrival,
-        )
-        check_devices(spec.devices)
-        timing = (warmup, duration, window, min_duration, max_duration, stability, confidence)
-        labels = (base_label, cand_label) if base_label != cand_label else (baseline, candidate)
-        req = AbRequest(
-            baseline_path=base_path,
-            candidate_path=cand_path,
-            spec=spec,
-            settings=measure_settings(*timing, False, seed),
-            trials=trial_policy(
-                trials, max_trials, parse.parse_percent(precision, "precision"), seed
-            ),
-            shapes=parse.parse_shapes(shape),
-            out_dir=out,
-            threshold=threshold,
-            labels=("baseline", "candidate"),
-        )
-        err = Console(stderr=True, highlight=False)
-        with stop_on_signals(threading.Event()) as abort:
-            with err.status("measuring") as status:
-                result = run_ab(
-                    req,
-                    worker_factory(not no_isolation),
-                    abort,
-                    on_trial=lambda side, k: status.update(f"{side} trial {k}"),
-                )
-        if as_json:
-            sys.stdout.write(json.dumps(as_plain(result, labels), indent=1) + "\n")
-        else:
-            show(result, labels, stdout_console())
-        if fail_on_regression is not None and result.regressed:
-            raise GateFailed(
-                f"the candidate regressed by more than {fail_on_regression}: "
-                + ", ".join(
-                    f"{k} {result.figures[k].ratio:.3f}x (CI {result.figures[k].lo:.3f}–"
-                    f"{result.figures[k].hi:.3f})"
-                    for k in result.regressed
-                ),
-                "the reports of both are saved: " + ", ".join(result.reports),
-            )
 
 
-def as_plain(result: AbResult, labels: tuple[str, str]) -> dict:
+def as_plain(result: AbResult) -> dict:
     """The JSON `ab --json` prints."""
     return {
-        "baseline": labels[0],
-        "candidate": labels[1],
+        "baseline": result.labels[0],
+        "candidate": result.labels[1],
         "cell": result.baseline.id,
         "trials": result.trials,
         "order": list(result.order),
@@ -172,9 +144,10 @@ def as_plain(result: AbResult, labels: tuple[str, str]) -> dict:
     }
 
 
-def show(result: AbResult, labels: tuple[str, str], console: Console) -> None:
+def show(result: AbResult, console: Console) -> None:
     """The ratios table and hyperfine's summary lines."""
     b, c = result.baseline.result, result.candidate.result
+    labels = result.labels
     table = Table(
         title=escape(f"{labels[1]} against {labels[0]} — {result.baseline.id}"),
         header_style="bold",
@@ -185,20 +158,18 @@ def show(result: AbResult, labels: tuple[str, str], console: Console) -> None:
         if name == "throughput":
             bv, cv = f"{b.throughput_ips:,.1f} inf/s", f"{c.throughput_ips:,.1f} inf/s"
         else:
-            bv = f"{getattr(b.latency_ms, name):.3g} ms"
-            cv = f"{getattr(c.latency_ms, name):.3g} ms"
+            bv, cv = fmt_ms(getattr(b.latency_ms, name)), fmt_ms(getattr(c.latency_ms, name))
         style = VERDICT_STYLE.get(f.verdict, "")
         verdict = f"[{style}]{f.verdict}[/]" if style else f.verdict
         table.add_row(name, bv, cv, f"{f.ratio:.3f} ({f.lo:.3f}–{f.hi:.3f})", verdict)
     console.print(table)
     console.print(
-        f"{result.trials} trials each, interleaved in a random order (seeded): "
+        f"{result.trials} trials each, interleaved in a seeded random order: "
         + " ".join("B" if s == "baseline" else "C" for s in result.order),
         highlight=False,
     )
     for f in result.figures.values():
-        line = f.summary.replace("candidate", labels[1], 1).replace("baseline", labels[0])
-        console.print(escape(line), highlight=False)
+        console.print(escape(f.summary), highlight=False)
     if result.threshold > 0:
         console.print(f"[dim]changes under {result.threshold * 100:g}% count as not significant[/]")
     console.print("reports saved: " + ", ".join(result.reports), highlight=False)

@@ -4,29 +4,27 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from benchbox.devices import device_inventory
+from benchbox.commands.options import JsonOption
+from benchbox.devices.inventory import device_inventory
+from benchbox.report.format import fmt_gib
+
+app = typer.Typer()
 
 
-def register(app: typer.Typer) -> None:
-    """Add `devices`."""
-
-    @app.command()
-    def devices(
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
-    ) -> None:
-        """List every device: usable or not (why, what to install), its memory and power source."""
-        inv = device_inventory()
-        if as_json:
-            sys.stdout.write(json.dumps(inv, indent=1) + "\n")
-            return
-        render_inventory(inv, Console())
+@app.command()
+def devices(as_json: JsonOption = False) -> None:
+    """List every device: usable or not (why, what to install), its memory and power source."""
+    inv = device_inventory()
+    if as_json:
+        sys.stdout.write(json.dumps(inv, indent=1) + "\n")
+        return
+    render_inventory(inv, Console())
 
 
 def render_inventory(inv: dict, console: Console) -> None:
@@ -38,7 +36,7 @@ def render_inventory(inv: dict, console: Console) -> None:
 
     line(
         f"[bold]CPU[/] {escape(h['cpu_model'])}: {h['cpu_cores_logical']} logical / "
-        f"{h['cpu_cores_physical']} physical cores, {h['memory_gb']:.1f} GiB memory"
+        f"{h['cpu_cores_physical']} physical cores, {fmt_gib(h['memory_gb'])} memory"
     )
     line(f"[bold]onnxruntime[/] {h['onnxruntime']}: providers {', '.join(h['providers'])}")
     for p in inv.get("plugins", []):
@@ -47,7 +45,7 @@ def render_inventory(inv: dict, console: Console) -> None:
     line(f"[bold]OpenVINO[/] {ov}" if ov else "[bold]OpenVINO[/] not installed")
     for g in inv["gpus"]:
         line(
-            f"[bold]GPU {g['index']}[/] {escape(g['name'])}, {g['memory_gb']} GiB, "
+            f"[bold]GPU {g['index']}[/] {escape(g['name'])}, {fmt_gib(g['memory_gb'])}, "
             f"driver {g['driver']}"
         )
     if inv.get("gpu_note"):
@@ -64,7 +62,7 @@ def render_inventory(inv: dict, console: Console) -> None:
             escape(d["device"]),
             escape(d["runtime"]),
             "[green]yes[/]" if d["usable"] else "[red]no[/]",
-            f"{d['memory_gb']:g} GiB" if d.get("memory_gb") else "—",
+            fmt_gib(d.get("memory_gb") or None),
             escape(d.get("power") or "—"),
             notes,
         )

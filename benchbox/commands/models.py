@@ -12,64 +12,58 @@ from rich.table import Table
 from rich.text import Text
 
 from benchbox import zoo
+from benchbox.commands.options import JsonOption
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+app = typer.Typer(
+    name="models",
+    help="The built-in models: list them, or build one into an ONNX file.",
+    add_completion=False,
+    rich_markup_mode=None,
+)
 
 
-def register(app: typer.Typer) -> None:
-    """Add this room's commands to the app."""
-    if any(group.name == "models" for group in app.registered_groups):
-        return  # register_all may run more than once in one process (tests)
-    models_app = typer.Typer(
-        help="The built-in models: list them, or build one into an ONNX file.",
-        add_completion=False,
-        rich_markup_mode=None,
-    )
+@app.callback(invoke_without_command=True)
+def models(ctx: typer.Context) -> None:
+    """The built-in models (no subcommand: list them)."""
+    if ctx.invoked_subcommand is None:
+        _print_list(as_json=False)
 
-    @models_app.callback(invoke_without_command=True)
-    def models(ctx: typer.Context) -> None:
-        """The built-in models (no subcommand: list them)."""
-        if ctx.invoked_subcommand is None:
-            _print_list(as_json=False)
 
-    @models_app.command("list")
-    def list_(as_json: JsonOption = False) -> None:
-        """List the built-in models with their inputs and parameters."""
-        _print_list(as_json)
+@app.command("list")
+def list_(as_json: JsonOption = False) -> None:
+    """List the built-in models with their inputs and parameters."""
+    _print_list(as_json)
 
-    @models_app.command("build")
-    def build(
-        name: Annotated[
-            str, typer.Argument(metavar="NAME", help="A built-in model name (see `models list`).")
-        ],
-        out: Annotated[
-            pathlib.Path,
-            typer.Option(
-                "--out", "-o", metavar="FILE", help="The ONNX file to write (or a folder for it)."
-            ),
-        ],
-        param: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--param", "-p", metavar="KEY=VALUE", help="A model parameter (repeatable)."
-            ),
-        ] = None,
-        as_json: JsonOption = False,
-    ) -> None:
-        """Build a built-in model into an ONNX file; prints its path and sha256."""
-        params = zoo.resolve_params(name, **zoo.parse_params(param or [], name))
-        target = out / f"{name}.onnx" if out.is_dir() else out
-        sha256 = zoo.save(name, target, **params)
-        if as_json:
-            record = {"name": name, "params": params, "path": str(target), "sha256": sha256}
-            typer.echo(json.dumps(record))
-            return
-        size_mb = target.stat().st_size / 1e6
-        shown = ", ".join(f"{k}={v}" for k, v in params.items())
-        typer.echo(f"wrote {target} ({name}{f' {shown}' if shown else ''}; {size_mb:.1f} MB)")
-        typer.echo(f"sha256 {sha256}")
 
-    app.add_typer(models_app, name="models")
+@app.command("build")
+def build(
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="A built-in model name (see `models list`).")
+    ],
+    out: Annotated[
+        pathlib.Path,
+        typer.Option(
+            "--out", "-o", metavar="FILE", help="The ONNX file to write (or a folder for it)."
+        ),
+    ],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", metavar="KEY=VALUE", help="A model parameter (repeatable)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Build a built-in model into an ONNX file; prints its path and sha256."""
+    params = zoo.resolve_params(name, **zoo.parse_params(param or [], name))
+    target = out / f"{name}.onnx" if out.is_dir() else out
+    sha256 = zoo.save(name, target, **params)
+    if as_json:
+        record = {"name": name, "params": params, "path": str(target), "sha256": sha256}
+        typer.echo(json.dumps(record))
+        return
+    size_mb = target.stat().st_size / 1e6
+    shown = ", ".join(f"{k}={v}" for k, v in params.items())
+    typer.echo(f"wrote {target} ({name}{f' {shown}' if shown else ''}; {size_mb:.1f} MB)")
+    typer.echo(f"sha256 {sha256}")
 
 
 def _print_list(as_json: bool) -> None:

@@ -11,44 +11,40 @@ from rich.console import Console
 from rich.table import Table
 
 from benchbox import cost
+from benchbox.commands.options import JsonOption
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+app = typer.Typer(
+    name="profiles",
+    help="Machine profiles: what an hour costs and what the machine draws.",
+    add_completion=False,
+    rich_markup_mode=None,
+)
 
 
-def register(app: typer.Typer) -> None:
-    """Add `profiles [list | show NAME|FILE]`."""
-    if any(group.name == "profiles" for group in app.registered_groups):
-        return  # register_all may run more than once in one process (tests)
-    profiles_app = typer.Typer(
-        help="Machine profiles: what an hour costs and what the machine draws.",
-        add_completion=False,
-        rich_markup_mode=None,
-    )
+@app.callback(invoke_without_command=True)
+def profiles(ctx: typer.Context) -> None:
+    """The machine profiles (no subcommand: list them)."""
+    if ctx.invoked_subcommand is None:
+        _print_list(as_json=False)
 
-    @profiles_app.callback(invoke_without_command=True)
-    def profiles(ctx: typer.Context) -> None:
-        """The machine profiles (no subcommand: list them)."""
-        if ctx.invoked_subcommand is None:
-            _print_list(as_json=False)
 
-    @profiles_app.command("list")
-    def list_(as_json: JsonOption = False) -> None:
-        """List every profile: built-ins and those in BENCHBOX_PROFILES folders."""
-        _print_list(as_json)
+@app.command("list")
+def list_(as_json: JsonOption = False) -> None:
+    """List every profile: built-ins and those in BENCHBOX_PROFILES folders."""
+    _print_list(as_json)
 
-    @profiles_app.command("show")
-    def show(
-        name: Annotated[str, typer.Argument(help="A profile name, or a path to a .toml file.")],
-        as_json: JsonOption = False,
-    ) -> None:
-        """Show one profile in full, with the source of its price."""
-        profile = cost.load_profile(name)
-        if as_json:
-            sys.stdout.write(json.dumps(cost.profile_to_dict(profile), indent=1) + "\n")
-            return
-        _print_one(profile)
 
-    app.add_typer(profiles_app, name="profiles")
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="A profile name, or a path to a .toml file.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show one profile in full, with the source of its price."""
+    profile = cost.load_profile(name)
+    if as_json:
+        sys.stdout.write(json.dumps(cost.profile_to_dict(profile), indent=1) + "\n")
+        return
+    _print_one(profile)
 
 
 def _hardware(profile: cost.Profile) -> str:

@@ -19,7 +19,7 @@ import yaml
 from benchbox import schema
 from benchbox.devices import parse_device
 from benchbox.errors import BadInput
-from benchbox.export import prepare_out_dir, provenance, safe_name
+from benchbox.export.common import prepare_out_dir, provenance, safe_name
 from benchbox.report.store import atomic_write_text
 
 API_VERSION = "serving.kserve.io/v1beta1"

@@ -15,7 +15,7 @@ from benchbox import schema
 from benchbox.backends.onnxruntime import provider_list
 from benchbox.devices import parse_device
 from benchbox.errors import BadInput
-from benchbox.export import prepare_out_dir, provenance
+from benchbox.export.common import prepare_out_dir, provenance
 from benchbox.report.store import atomic_write_text
 
 FORMAT = "benchbox.onnxruntime/1"

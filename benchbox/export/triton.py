@@ -18,7 +18,7 @@ import onnx
 from benchbox import schema
 from benchbox.devices import DeviceSpec, parse_device
 from benchbox.errors import BadInput
-from benchbox.export import (
+from benchbox.export.common import (
     batchable,
     model_tensors,
     prepare_out_dir,

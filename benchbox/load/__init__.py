@@ -10,7 +10,23 @@ from __future__ import annotations
 import threading
 from array import array
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
+
+
+class LoadKind(StrEnum):
+    """How requests arrive: N always outstanding, on a schedule, or everything at once."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    OFFLINE = "offline"
+
+
+class Arrival(StrEnum):
+    """The open loop's gaps between intended send times."""
+
+    POISSON = "poisson"
+    CONSTANT = "constant"
 
 
 def column() -> array:

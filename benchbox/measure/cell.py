@@ -18,7 +18,7 @@ import numpy as np
 from benchbox.load import Driver
 from benchbox.measure import stats
 from benchbox.measure.sampler import ResourceStats
-from benchbox.schema import Result
+from benchbox.schema import CellWarning, MeasureSettings, Result, Spread
 
 MIN_WINDOW_REQUESTS = 50
 RELATIVE_EXTRA = ("taken",)
@@ -28,29 +28,6 @@ LATE_SHARE = 0.01
 
 class Aborted(Exception):
     """The measurement was stopped from outside (Ctrl-C, SIGTERM)."""
-
-
-@dataclass(frozen=True)
-class MeasureSettings:
-    """How long and how carefully each cell is measured."""
-
-    warmup_s: float | None = 1.0  # None: warm up until two consecutive windows agree
-    duration_s: float | None = None  # a fixed measuring time with no early stop
-    window_s: float = 1.0
-    min_duration_s: float = 3.0
-    max_duration_s: float = 15.0
-    stability: float = 0.10
-    confidence: float = 0.95
-    save_samples: bool = False
-    seed: int = 0
-    warmup_max_s: float = 10.0
-    # (percentile, ms): stop as soon as that percentile is above the bound with confidence (its
-    # lower CI bound), since the cell cannot meet the target; used by the adaptive search.
-    stop_above: tuple[float, float] | None = None
-    # Requests a measurement needs before it may stop early: None asks for enough for a p99
-    # confidence bound; a sweep with several trials per cell asks for fewer (0), since its
-    # bound comes from the spread of the trials.
-    min_requests: int | None = None
 
 
 @dataclass
@@ -280,24 +257,26 @@ def pool_wait_share(m: Measurement) -> float:
     return float(np.mean(wait / 1e6 > LATE_SEND_MS)) if wait is not None and len(wait) else 0.0
 
 
-def spread_ms(values_ns: np.ndarray | None) -> dict[str, float] | None:
+def spread_ms(values_ns: np.ndarray | None) -> Spread | None:
     """Mean, p50, p90, p99 and max in ms of a per-request duration column (None when absent)."""
     if values_ns is None or not len(values_ns):
         return None
     a = np.sort(np.asarray(values_ns, dtype=np.float64) / 1e6)
-    out = {"mean": float(np.mean(a))}
-    for key, q in (("p50", 50.0), ("p90", 90.0), ("p99", 99.0)):
-        out[key] = stats.percentile(a, q)
-    out["max"] = float(a[-1])
-    return out
+    return Spread(
+        p50=stats.percentile(a, 50.0),
+        p99=stats.percentile(a, 99.0),
+        max=float(a[-1]),
+        mean=float(np.mean(a)),
+        p90=stats.percentile(a, 90.0),
+    )
 
 
-def batch_counts(sizes: np.ndarray | None) -> dict[str, int] | None:
+def batch_counts(sizes: np.ndarray | None) -> dict[int, int] | None:
     """Batches formed per size, from each request's batch size (a batch of b holds b requests)."""
     if sizes is None or not len(sizes):
         return None
     values, requests = np.unique(np.asarray(sizes, dtype=np.int64), return_counts=True)
-    return {str(int(b)): int(round(n / b)) for b, n in zip(values, requests, strict=True) if b > 0}
+    return {int(b): int(round(n / b)) for b, n in zip(values, requests, strict=True) if b > 0}
 
 
 def summarize(
@@ -305,69 +284,87 @@ def summarize(
     settings: MeasureSettings,
     resources: ResourceStats | None = None,
     rate_rps: float | None = None,
-) -> tuple[Result, list[str]]:
+) -> tuple[Result, list[CellWarning]]:
     """The report's Result for a measurement, and the warnings it deserves."""
     if m.requests == 0:
         raise ValueError("no request completed while measuring")
     lat_ms = np.sort(m.latency_ns / 1e6)
-    warnings: list[str] = []
+    warnings: list[CellWarning] = []
     issue = None
     achieved = None
     if m.issue_delay_ns is not None and len(m.issue_delay_ns):
         achieved = m.requests / m.duration_s
-        d_ms = np.sort(generator_delay_ns(m) / 1e6)
-        issue = {
-            "p50": stats.percentile(d_ms, 50.0),
-            "p99": stats.percentile(d_ms, 99.0),
-            "max": float(d_ms[-1]),
-        }
+        delay_ns = generator_delay_ns(m)
+        issue = spread_ms(delay_ns)
+        d_ms = delay_ns / 1e6
         late = float(np.mean(d_ms > LATE_SEND_MS))
         if late > LATE_SHARE:
             warnings.append(
-                f"generator-behind: {late:.1%} of requests were sent over {LATE_SEND_MS:g} ms late "
-                "by the load generator (the machine is too busy to keep the schedule); their "
-                "latency includes the delay — lower --rate or quiet the machine"
+                CellWarning(
+                    "generator-behind",
+                    f"{late:.1%} of requests were sent over {LATE_SEND_MS:g} ms late "
+                    "by the load generator (the machine is too busy to keep the schedule); their "
+                    "latency includes the delay — lower --rate or quiet the machine",
+                )
             )
         waited = pool_wait_share(m)
         if waited > LATE_SHARE:
             warnings.append(
-                f"pool-exhausted: {waited:.1%} of requests waited over {LATE_SEND_MS:g} ms for a "
-                "free worker; that wait counts in their latency — raise --concurrency if the "
-                "server you model accepts more requests in flight"
+                CellWarning(
+                    "pool-exhausted",
+                    f"{waited:.1%} of requests waited over {LATE_SEND_MS:g} ms for a "
+                    "free worker; that wait counts in their latency — raise --concurrency if the "
+                    "server you model accepts more requests in flight",
+                )
             )
     cis = stats.latency_cis(lat_ms, settings.confidence)
     if cis.get("p99") is None:
         need = stats.min_samples_for_ci(99.0, settings.confidence)
         warnings.append(
-            f"too-few-samples: {m.requests} requests are too few for a p99 confidence bound "
-            f"(needs {need}); measure longer (--min-duration or --duration)"
+            CellWarning(
+                "too-few-samples",
+                f"{m.requests} requests are too few for a p99 confidence bound "
+                f"(needs {need}); measure longer (--min-duration or --duration)",
+            )
         )
     if len(m.windows) >= 3:
         tp = np.array([w.throughput_ips for w in m.windows])
         cv = float(np.std(tp) / np.mean(tp)) if np.mean(tp) > 0 else 0.0
         if cv > 0.10:
             warnings.append(
-                f"high-variation: throughput varied by {cv:.0%} (CV) across windows; run on a quiet"
-                " machine, or measure longer"
+                CellWarning(
+                    "high-variation",
+                    f"throughput varied by {cv:.0%} (CV) across windows; run on a quiet"
+                    " machine, or measure longer",
+                )
             )
         first, rest = m.windows[0].p99_ms, np.median([w.p99_ms for w in m.windows[1:]])
         if rest > 0 and first > 1.5 * rest:
             warnings.append(
-                f"slow-first-window: the first window's p99 was {first / rest:.1f}x the others; "
-                "warm up longer (--warmup 3s or --warmup auto)"
+                CellWarning(
+                    "slow-first-window",
+                    f"the first window's p99 was {first / rest:.1f}x the others; "
+                    "warm up longer (--warmup 3s or --warmup auto)",
+                )
             )
     if m.stopped_above is not None:
         q, bound_ms, lo = m.stopped_above
         warnings.append(
-            f"early-stop: p{q:g} was above {bound_ms:g} ms with confidence (lower bound "
-            f"{lo:.3g} ms) after {m.duration_s:.1f}s, so measuring stopped early; use "
-            "--search grid to measure every cell in full"
+            CellWarning(
+                "early-stop",
+                f"p{q:g} was above {bound_ms:g} ms with confidence (lower bound "
+                f"{lo:.3g} ms) after {m.duration_s:.1f}s, so measuring stopped early; use "
+                "--search grid to measure every cell in full",
+            )
         )
     if m.stable is False:
         warnings.append(
-            f"unstable: the last windows never agreed within {settings.stability:.0%} in "
-            f"{m.duration_s:.1f}s; the figures cover the whole interval — raise --max-duration, "
-            "loosen --stability, or quiet the machine"
+            CellWarning(
+                "unstable",
+                f"the last windows never agreed within {settings.stability:.0%} in "
+                f"{m.duration_s:.1f}s; the figures cover the whole interval — raise "
+                "--max-duration, loosen --stability, or quiet the machine",
+            )
         )
     result = Result(
         requests=m.requests,
@@ -384,7 +381,7 @@ def summarize(
         rss_mb=resources.rss_mb if resources else None,
         gpu_mem_mb=resources.gpu_mem_mb if resources else None,
         gpu_util_pct=resources.gpu_util_pct if resources else None,
-        histogram=stats.histogram_to_dict(stats.histogram_from_samples(lat_ms)),
+        histogram=stats.histogram_from_samples(lat_ms),
         windows=len(m.windows),
         queue_ms=spread_ms(m.extra.get("queue_ns")),
         compute_ms=spread_ms(m.extra.get("compute_ns")),

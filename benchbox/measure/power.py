@@ -1,9 +1,10 @@
 """Power meters behind one small interface: `start()`, then `stop() -> PowerReading`.
 
-Sources, best first: NVML (the GPU's energy counter, or its sampled power draw), Linux powercap
-RAPL (CPU package energy counters), and an estimate from CPU utilisation and a profile's idle and
-TDP watts. Meters run alongside a measurement, never inside its timed path; their failures
-become a reading with `source=None` and a `detail` saying why, never a traceback.
+Sources, best first: NVML (the GPU's energy counter, or its sampled power draw, read through
+benchbox.devices.nvml), Linux powercap RAPL (CPU package energy counters), and an estimate from
+CPU utilisation and a profile's idle and TDP watts. Meters run alongside a measurement, never
+inside its timed path; their failures become a reading with `source=None` and a `detail` saying
+why, never a traceback.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from benchbox.cost import PowerSpec, Profile, estimate_power_w
+from benchbox.devices.nvml import describe_nvml_error, import_nvml, nvml_error_is, nvml_errors
+from benchbox.devices.spec import NVIDIA_KINDS, parse_device
 from benchbox.errors import BadInput
 
 POWERCAP_ROOT = "/sys/class/powercap"
-NVIDIA_KINDS = ("cuda", "tensorrt")
 _PACKAGE_ZONE = re.compile(r"^intel-rapl:(\d+)$")  # AMD Zen packages use the same driver/names
 RAPL_FIX = (
     "run `sudo chmod o+r /sys/class/powercap/intel-rapl:*/energy_uj` (until reboot), or add a "
@@ -61,43 +63,6 @@ class PowerSourceStatus:
 # ---------------------------------------------------------------- NVML
 
 
-def _import_nvml(nvml: Any) -> Any:
-    if nvml is not None:
-        return nvml
-    import pynvml  # nvidia-ml-py; a dependency, but the shared library may still be missing
-
-    return pynvml
-
-
-def _is(exc: BaseException, nvml: Any, name: str) -> bool:
-    cls = getattr(nvml, name, None)
-    return isinstance(cls, type) and isinstance(exc, cls)
-
-
-def _nvml_errors(nvml: Any) -> tuple[type[BaseException], ...]:
-    base = getattr(nvml, "NVMLError", None)
-    return (base,) if isinstance(base, type) else (Exception,)
-
-
-def describe_nvml_error(exc: BaseException, nvml: Any, index: int | None = None) -> str:
-    """One line for an NVML failure, naming the likely cause."""
-    gpu = f"GPU {index}" if index is not None else "the GPU"
-    if _is(exc, nvml, "NVMLError_LibraryNotFound"):
-        return "NVML library not found (libnvidia-ml.so: is the NVIDIA driver installed?)"
-    if _is(exc, nvml, "NVMLError_DriverNotLoaded"):
-        return "NVIDIA driver not loaded"
-    if _is(exc, nvml, "NVMLError_InvalidArgument") or _is(exc, nvml, "NVMLError_NotFound"):
-        return f"no NVIDIA GPU with index {index}" if index is not None else "no such NVIDIA GPU"
-    if _is(exc, nvml, "NVMLError_NoPermission"):
-        return f"NVML refused access to {gpu} (insufficient permissions)"
-    if _is(exc, nvml, "NVMLError_GpuIsLost"):
-        return f"{gpu} is lost (fell off the bus); the driver needs a reset"
-    if _is(exc, nvml, "NVMLError_NotSupported"):
-        return f"{gpu} does not support this NVML query"
-    text = str(exc).strip() or type(exc).__name__
-    return f"NVML error on {gpu}: {text}"
-
-
 class NvmlMeter:
     """GPU power through NVML: the energy counter (Volta and newer) or sampled power draw."""
 
@@ -123,11 +88,11 @@ class NvmlMeter:
         self._error, self._mode, self._sample_error = None, None, None
         self._samples = []
         try:
-            nvml = self._nvml = _import_nvml(self._nvml_arg)
+            nvml = self._nvml = import_nvml(self._nvml_arg)
         except ImportError:
             self._error = "pynvml is not installed (pip install nvidia-ml-py)"
             return
-        errors = _nvml_errors(nvml)
+        errors = nvml_errors(nvml)
         try:
             nvml.nvmlInit()
             self._initialised = True
@@ -146,7 +111,7 @@ class NvmlMeter:
             self._e0_mj = nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)
             self._mode = "counter"
         except errors as exc:
-            if not _is(exc, nvml, "NVMLError_NotSupported"):
+            if not nvml_error_is(exc, nvml, "NVMLError_NotSupported"):
                 self._error = describe_nvml_error(exc, nvml, self.index)
                 return
             self._start_sampling()
@@ -162,7 +127,7 @@ class NvmlMeter:
     def _sample(self) -> bool:
         try:
             milliwatts = self._nvml.nvmlDeviceGetPowerUsage(self._handle)
-        except _nvml_errors(self._nvml) as exc:
+        except nvml_errors(self._nvml) as exc:
             self._sample_error = describe_nvml_error(exc, self._nvml, self.index)
             return False
         self._samples.append((time.perf_counter(), milliwatts / 1000.0))
@@ -188,7 +153,7 @@ class NvmlMeter:
     def _stop_counter(self, duration: float) -> PowerReading:
         try:
             e1_mj = self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)
-        except _nvml_errors(self._nvml) as exc:
+        except nvml_errors(self._nvml) as exc:
             why = describe_nvml_error(exc, self._nvml, self.index)
             return PowerReading(None, None, duration, None, detail=f"mid-window: {why}")
         energy_j = max(0, e1_mj - self._e0_mj) / 1000.0
@@ -231,38 +196,6 @@ def average_power_w(samples: list[tuple[float, float]]) -> float | None:
         area += (t1 - t0) * (p0 + p1) / 2.0
     span = samples[-1][0] - samples[0][0]
     return area / span if span > 0 else sum(p for _, p in samples) / len(samples)
-
-
-_SESSIONS: set[int] = set()
-_SESSION_LOCK = threading.Lock()
-
-
-def _nvml_handle(index: int, nvml: Any) -> tuple[Any, Any]:
-    """NVML initialised once per module for the cheap helpers below (never shut down)."""
-    nvml = _import_nvml(nvml)
-    with _SESSION_LOCK:
-        if id(nvml) not in _SESSIONS:
-            nvml.nvmlInit()
-            _SESSIONS.add(id(nvml))
-    return nvml, nvml.nvmlDeviceGetHandleByIndex(index)
-
-
-def gpu_memory_mb(index: int, nvml: Any = None) -> float | None:
-    """Memory in use on an NVIDIA GPU in MiB, or None when NVML cannot tell."""
-    try:
-        nvml, handle = _nvml_handle(index, nvml)
-        return nvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20
-    except Exception:  # ImportError, NVMLError: the samplers treat None as "unknown"
-        return None
-
-
-def gpu_util_pct(index: int, nvml: Any = None) -> float | None:
-    """An NVIDIA GPU's utilisation (0-100) over NVML's last sample period, or None."""
-    try:
-        nvml, handle = _nvml_handle(index, nvml)
-        return float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
-    except Exception:
-        return None
 
 
 # ---------------------------------------------------------------- RAPL
@@ -492,10 +425,10 @@ def detect_power_sources(
 def nvml_status(nvml: Any = None) -> PowerSourceStatus:
     """Whether NVML can report GPU power here, and which way (energy counter or sampling)."""
     try:
-        nvml = _import_nvml(nvml)
+        nvml = import_nvml(nvml)
     except ImportError:
         return PowerSourceStatus("nvml", False, "pynvml not installed (pip install nvidia-ml-py)")
-    errors = _nvml_errors(nvml)
+    errors = nvml_errors(nvml)
     try:
         nvml.nvmlInit()
     except errors as exc:
@@ -509,7 +442,7 @@ def nvml_status(nvml: Any = None) -> PowerSourceStatus:
             nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
             how = "energy counter"
         except errors as exc:
-            if not _is(exc, nvml, "NVMLError_NotSupported"):
+            if not nvml_error_is(exc, nvml, "NVMLError_NotSupported"):
                 raise
             how = "sampled power (no energy counter)"
         return PowerSourceStatus("nvml", True, f"{count} GPU(s); {how}")
@@ -528,13 +461,6 @@ def _estimate_status() -> PowerSourceStatus:
     )
 
 
-def _device_kind(device: str) -> tuple[str, int | None, bool]:
-    from benchbox.devices import parse_device  # device-spec grammar lives with discovery
-
-    spec = parse_device(device)
-    return spec.kind, spec.index, spec.is_gpu
-
-
 def select_meter(
     device: str,
     profile: Profile | None,
@@ -547,10 +473,10 @@ def select_meter(
 
     Non-NVIDIA GPUs (rocm, dml, openvino:GPU) get None: a CPU-based estimate would be wrong.
     """
-    kind, index, is_gpu = _device_kind(device)
-    if kind in NVIDIA_KINDS:
-        return NvmlMeter(index or 0, nvml)
-    if is_gpu:
+    spec = parse_device(device)
+    if spec.kind in NVIDIA_KINDS:
+        return NvmlMeter(spec.index or 0, nvml)
+    if spec.is_gpu:
         return None
     if rapl_status(sysfs_root).available:
         return RaplMeter(sysfs_root)

@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from benchbox.errors import BadInput
-from benchbox.schema import PERCENTILE_KEYS, LatencyStats
+from benchbox.schema import PERCENTILE_KEYS, Histogram, LatencyStats, from_dict, to_dict
 
 
 def _scipy_stats() -> Any:
@@ -233,18 +232,6 @@ HIST_GROWTH = 1.02  # bucket i is [lowest * g**i, lowest * g**(i+1)): 2% wide
 HIST_RELATIVE_ERROR = math.sqrt(HIST_GROWTH) - 1.0
 
 
-@dataclass(frozen=True)
-class Histogram:
-    """Log-bucketed latency counts (HdrHistogram-style), sparse and exactly mergeable."""
-
-    lowest_ms: float
-    growth: float
-    buckets: tuple[tuple[int, int], ...]  # (bucket index, count), index ascending, counts > 0
-    count: int
-    min_ms: float  # exact min and max of the samples (0 for an empty histogram)
-    max_ms: float
-
-
 def _bucket_indices(a: np.ndarray, lowest_ms: float, growth: float) -> np.ndarray:
     ratio = np.maximum(a, lowest_ms) / lowest_ms
     return np.floor(np.log(ratio) / math.log(growth)).astype(np.int64)
@@ -350,67 +337,13 @@ def histogram_values(h: Histogram) -> np.ndarray:
 
 
 def histogram_to_dict(h: Histogram) -> dict[str, Any]:
-    """The compact JSON form that `Result.histogram` stores."""
-    return {
-        "unit": "ms",
-        "lowest_ms": h.lowest_ms,
-        "growth": h.growth,
-        "buckets": [[i, c] for i, c in h.buckets],
-        "count": h.count,
-        "min_ms": h.min_ms,
-        "max_ms": h.max_ms,
-    }
+    """The compact JSON form that `Result.histogram` takes in a report."""
+    return to_dict(h)
 
 
-def histogram_from_dict(d: dict[str, Any]) -> Histogram:
+def histogram_from_dict(d: Any) -> Histogram:
     """Parse `histogram_to_dict` output, checking it; BadInput when it is malformed."""
-    hint = "the report may be hand-edited or truncated; re-run the sweep"
-
-    def bad(why: str) -> BadInput:
-        return BadInput(f"latency histogram: {why}", hint)
-
-    if not isinstance(d, dict):
-        raise bad("expected an object")
-    if d.get("unit", "ms") != "ms":
-        raise bad(f"unit must be 'ms', got {d.get('unit')!r}")
-    try:
-        lowest_ms = d["lowest_ms"]
-        growth = d["growth"]
-        raw = d["buckets"]
-        count = d["count"]
-        min_ms = d["min_ms"]
-        max_ms = d["max_ms"]
-    except KeyError as exc:
-        raise bad(f"missing key {exc.args[0]!r}") from None
-    for name, v in (("lowest_ms", lowest_ms), ("growth", growth), ("min_ms", min_ms)):
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise bad(f"{name} must be a number")
-    if isinstance(max_ms, bool) or not isinstance(max_ms, int | float):
-        raise bad("max_ms must be a number")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise bad("count must be a non-negative integer")
-    try:
-        _check_layout(float(lowest_ms), float(growth))
-    except ValueError as exc:
-        raise bad(str(exc)) from None
-    if not isinstance(raw, list):
-        raise bad("buckets must be a list of [index, count] pairs")
-    buckets: list[tuple[int, int]] = []
-    for pair in raw:
-        ok = isinstance(pair, list | tuple) and len(pair) == 2
-        ok = ok and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)
-        if not ok or pair[1] <= 0 or pair[0] < 0:
-            raise bad(f"bad bucket {str(pair)[:40]} (expected [index >= 0, count > 0])")
-        if buckets and pair[0] <= buckets[-1][0]:
-            raise bad("bucket indices must be strictly increasing")
-        buckets.append((pair[0], pair[1]))
-    if sum(c for _, c in buckets) != count:
-        raise bad(f"bucket counts sum to {sum(c for _, c in buckets)}, not count={count}")
-    if count and not 0 <= min_ms <= max_ms:
-        raise bad("min_ms/max_ms are inconsistent")
-    return Histogram(
-        float(lowest_ms), float(growth), tuple(buckets), count, float(min_ms), float(max_ms)
-    )
+    return from_dict(Histogram, d, "latency histogram")
 
 
 # ---------------------------------------------------------------- comparison

@@ -32,13 +32,19 @@ from typing import Any, Literal
 import numpy as np
 
 from benchbox.measure import stats
-from benchbox.schema import PERCENTILE_KEYS, LatencyStats, Result, Status, TrialSummary, replace
+from benchbox.schema import (
+    PERCENTILE_KEYS,
+    Histogram,
+    LatencyStats,
+    Result,
+    Status,
+    TrialSummary,
+    replace,
+)
 
 Level = Literal["between-trial", "within-trial"]
 Verdict = Literal["slower", "faster", "not significant"]
 MIN_AUTO_TRIALS = 3
-DEFAULT_MAX_TRIALS = 10
-DEFAULT_PRECISION = 0.05
 
 
 def _scipy_stats() -> Any:
@@ -261,18 +267,18 @@ def _pooled_latency(results: list[Result]) -> LatencyStats:
     )
 
 
-def _pooled_histogram(results: list[Result]) -> stats.Histogram | None:
+def _pooled_histogram(results: list[Result]) -> Histogram | None:
     hists = [r.histogram for r in results]
     if any(h is None for h in hists):
         return None
-    merged = stats.histogram_from_dict(hists[0])
+    merged = hists[0]
     for h in hists[1:]:
-        merged = stats.merge_histograms(merged, stats.histogram_from_dict(h))
+        merged = stats.merge_histograms(merged, h)
     return merged
 
 
 def _within_cis(
-    results: list[Result], hist: stats.Histogram | None, confidence: float
+    results: list[Result], hist: Histogram | None, confidence: float
 ) -> dict[str, list[float] | None] | None:
     """Order-statistic CIs of the pooled requests (raw samples when kept, else the histogram)."""
     if all(r.samples_ms for r in results):
@@ -336,7 +342,7 @@ def combine(
     else:
         tput = Estimate(tput_point, None, None, tput.level, tput.trials)
     power = _mean([t.power_w for t in results])
-    counts: dict[str, int] | None = None
+    counts: dict[int, int] | None = None
     if all(t.batch_size_counts for t in results):
         counts = {}
         for t in results:
@@ -360,7 +366,7 @@ def combine(
         power_w=power,
         power_above_idle_w=_mean([t.power_above_idle_w for t in results]),
         energy_j_per_inference=power / tput.point if power is not None and tput.point else None,
-        histogram=r.histogram if hist is None else stats.histogram_to_dict(hist),
+        histogram=r.histogram if hist is None else hist,
         windows=sum(t.windows or 0 for t in results) or None,
         batch_size_counts=counts if not single else r.batch_size_counts,
         samples_ms=[x for t in results for x in t.samples_ms]

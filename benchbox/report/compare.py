@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 
@@ -11,10 +12,19 @@ from benchbox import cost, recommend
 from benchbox.errors import BadInput
 from benchbox.measure import stats
 from benchbox.measure import trials as tstats
-from benchbox.parse import LatencyTarget
+from benchbox.parse import LatencyTarget, parse_choice, parse_percent, parse_target
+from benchbox.report.store import load_report
 from benchbox.schema import Cell, Report
 
-Mode = Literal["auto", "machines", "versions"]
+
+class CompareMode(StrEnum):
+    """What a comparison lines up: machines by cost, or versions cell by cell (auto: by host)."""
+
+    AUTO = "auto"
+    MACHINES = "machines"
+    VERSIONS = "versions"
+
+
 MEASURED = ("ok", "unstable")
 
 
@@ -36,6 +46,7 @@ class MachineRow:
     energy_j_per_inference: float | None
     how: str
     cheapest: bool = False
+    confidence: float | None = None  # the level of latency_ci_ms (the cell's own)
 
 
 @dataclass(frozen=True)
@@ -99,7 +110,7 @@ def compare_reports(
     profile: cost.Profile | None = None,
     threshold: float = 0.0,
     confidence: float = 0.95,
-    mode: Mode = "auto",
+    mode: CompareMode | str = CompareMode.AUTO,
     labels: list[str] | None = None,
     allow_different_models: bool = False,
 ) -> MachineComparison | VersionComparison:
@@ -117,19 +128,70 @@ def compare_reports(
         raise ValueError("one label per report")
     if not allow_different_models:
         check_same_model(reports, labels)
-    if mode not in ("auto", "machines", "versions"):
-        raise BadInput(f"--mode {mode!r} is not one of auto, machines, versions")
-    if mode == "auto":
+    mode = parse_choice(CompareMode, mode, "comparison mode", "--mode")
+    if mode == CompareMode.AUTO:
         same_host = len({host_key(r) for r in reports}) == 1
-        mode = "versions" if same_host else "machines"
-    if mode == "versions":
+        mode = CompareMode.VERSIONS if same_host else CompareMode.MACHINES
+    if mode == CompareMode.VERSIONS:
         return compare_versions(reports, labels, threshold, confidence)
     if allow_different_models:
         raise BadInput(
-            "different models are compared as versions, on one machine",
-            "pass --mode versions",
+            "different models are compared as versions, on one machine", "pass --mode versions"
         )
     return compare_machines(reports, labels, target, profile)
+
+
+def compare_files(
+    paths: list[Path],
+    latency_target: str | None = None,
+    profile: str | None = None,
+    mode: CompareMode | str = CompareMode.AUTO,
+    fail_on_regression: str | None = None,
+    confidence: float = 0.95,
+    allow_different_models: bool = False,
+) -> MachineComparison | VersionComparison:
+    """`benchbox compare`: check the options as given, load the reports and compare them."""
+    if len(paths) < 2:
+        raise BadInput(
+            f"compare needs at least two reports, got {len(paths)}",
+            "pass two or more report files, e.g. benchbox compare a.json b.json",
+        )
+    mode = parse_choice(CompareMode, mode, "comparison mode", "--mode")
+    if not 0.5 <= confidence < 1.0:
+        raise BadInput(f"--confidence {confidence:g} must be in [0.5, 1)", "e.g. --confidence 0.95")
+    target = parse_target(latency_target) if latency_target else None
+    threshold = (
+        parse_percent(fail_on_regression, "fail-on-regression") if fail_on_regression else 0.0
+    )
+    if threshold >= 1.0:
+        raise BadInput(f"--fail-on-regression {fail_on_regression!r} must be below 100%")
+    prof = cost.load_profile(profile) if profile else None
+    loaded = [load_report(p) for p in paths]
+    result = compare_reports(
+        loaded,
+        target,
+        prof,
+        threshold=threshold,
+        confidence=confidence,
+        mode=mode,
+        labels=file_labels(paths),
+        allow_different_models=allow_different_models,
+    )
+    if fail_on_regression is not None and isinstance(result, MachineComparison):
+        raise BadInput(
+            "--fail-on-regression compares versions, "
+            "but these reports come from different machines",
+            "pass --mode versions to compare them cell by cell anyway",
+        )
+    return result
+
+
+def file_labels(paths: list[Path]) -> list[str]:
+    """File names, or full paths when two reports share a name."""
+    names = [Path(p).name for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    return [str(p) for p in paths]
 
 
 def check_same_model(reports: list[Report], labels: list[str]) -> None:
@@ -222,7 +284,7 @@ def _machine_rank(row: MachineRow) -> tuple:
 def _machine_row(
     report: Report, label: str, target: LatencyTarget | None, profile: cost.Profile | None
 ) -> MachineRow:
-    profile_name = (report.profile or {}).get("name") if report.profile else None
+    profile_name = report.profile.name if report.profile else None
     from_flag = False
     if profile is not None and report.profile is None:
         report = cost.price_report(report, profile)
@@ -260,6 +322,7 @@ def _machine_row(
         usd_per_million=res.cost_usd_per_million if res else None,
         energy_j_per_inference=res.energy_j_per_inference if res else None,
         how=how,
+        confidence=res.confidence if res else None,
     )
 
 
@@ -351,12 +414,7 @@ def _within(br, cr, confidence: float, threshold: float) -> tuple[stats.Comparis
         )
         return cmp, "samples"
     if br.histogram and cr.histogram:
-        cmp = stats.compare_histograms(
-            stats.histogram_from_dict(br.histogram),
-            stats.histogram_from_dict(cr.histogram),
-            confidence,
-            threshold,
-        )
+        cmp = stats.compare_histograms(br.histogram, cr.histogram, confidence, threshold)
         return cmp, "histograms"
     return None
 
@@ -369,22 +427,17 @@ def _delta(
     br, cr = b.result, c.result
     assert br is not None and cr is not None
     between = len(br.per_trial) >= 2 and len(cr.per_trial) >= 2
-    within = _within(br, cr, confidence, threshold)
-    if within is None and not between:
-        return None
     if between:
         r = tstats.ratio(_trial_values(b, "p50"), _trial_values(c, "p50"), confidence)
         ratio, lo, hi, p_value, method = r.ratio, r.lo, r.hi, None, "trials"
         verdict = tstats.verdict(r, threshold)
     else:
+        within = _within(br, cr, confidence, threshold)
+        if within is None:
+            return None
         cmp, method = within
-        ratio, lo, hi, p_value, verdict = (
-            cmp.ratio,
-            cmp.ratio_lo,
-            cmp.ratio_hi,
-            cmp.p_value,
-            cmp.verdict,
-        )
+        ratio, lo, hi, p_value = cmp.ratio, cmp.ratio_lo, cmp.ratio_hi, cmp.p_value
+        verdict = cmp.verdict
         r = tstats.Ratio(ratio, lo, hi, "within-trial", br.trials, cr.trials, None)
     return CellDelta(
         cell_id=b.id,

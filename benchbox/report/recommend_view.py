@@ -6,7 +6,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from benchbox.report.render import config_label, fmt_ms, fmt_num, load_label
+from benchbox.report.format import (
+    MISSING,
+    ci_label,
+    common_confidence,
+    config_label,
+    fmt_mib,
+    fmt_ms,
+    fmt_number,
+    load_label,
+    percentile_label,
+)
 from benchbox.schema import Cell, Recommendation, Report
 
 _OBJECTIVE_WORDS = {
@@ -19,7 +29,7 @@ _OBJECTIVE_WORDS = {
 def render_recommendation(report: Report, rec: Recommendation, console: Console) -> None:
     """Print the recommendation: what won and why, what came close, and why the rest lost."""
     cells = {c.id: c for c in report.cells}
-    label = rec.percentile.replace("_", ".")
+    label = percentile_label(rec.percentile)
     head = Text("Recommendation", style="bold")
     head.append(f"  {label} ≤ {rec.target_ms:g} ms, {_OBJECTIVE_WORDS.get(rec.objective, '')}")
     if rec.profile:
@@ -90,8 +100,7 @@ def _bound_text(cell: Cell, key: str) -> str:
     value = getattr(r.latency_ms, key)
     ci = (r.latency_ci_ms or {}).get(key)
     if ci:
-        conf = f"{r.confidence:.0%} " if r.confidence else ""
-        return f"{fmt_ms(value)} ({conf}CI {fmt_ms(ci[0])} … {fmt_ms(ci[1])})"
+        return f"{fmt_ms(value)} ({ci_label(r.confidence)} {fmt_ms(ci[0])} … {fmt_ms(ci[1])})"
     return f"{fmt_ms(value)} (no CI: point estimate)"
 
 
@@ -101,26 +110,27 @@ def _winner_table(cell: Cell, key: str) -> Table:
     table.add_column(style="dim")
     table.add_column()
     table.add_row("config", f"{config_label(cell)}, {load_label(cell)}")
-    table.add_row(key.replace("_", "."), _bound_text(cell, key))
-    table.add_row("throughput", f"{fmt_num(r.throughput_ips)} inferences/s")
+    table.add_row(percentile_label(key), _bound_text(cell, key))
+    table.add_row("throughput", f"{fmt_number(r.throughput_ips, 1, MISSING)} inferences/s")
     if r.cost_usd_per_million is not None:
         table.add_row("cost", f"${r.cost_usd_per_million:,.4g} per million inferences")
     if r.energy_j_per_inference is not None:
         source = f" ({r.power_source})" if r.power_source else ""
         table.add_row("energy", f"{r.energy_j_per_inference * 1000:,.4g} mJ per inference{source}")
     if r.rss_mb is not None:
-        table.add_row("memory", f"{fmt_num(r.rss_mb, 0)} MB RSS")
+        table.add_row("memory", f"{fmt_mib(r.rss_mb)} RSS")
     return table
 
 
 def _cells_table(title: str, cells: list[Cell], key: str) -> Table:
-    label = key.replace("_", ".")
+    label = percentile_label(key)
     cells = [c for c in cells if c.result is not None]
     priced = any(c.result.cost_usd_per_million is not None for c in cells)
     powered = any(c.result.energy_j_per_inference is not None for c in cells)
     table = Table(title=title, title_justify="left", show_edge=False)
     table.add_column("cell", no_wrap=True)
-    table.add_column(f"{label} (CI upper)", justify="right")
+    level = ci_label(common_confidence(c.result.confidence for c in cells))
+    table.add_column(f"{label} ({level} upper)", justify="right")
     table.add_column("inf/s", justify="right")
     if priced:
         table.add_column("$ / million", justify="right")
@@ -130,7 +140,7 @@ def _cells_table(title: str, cells: list[Cell], key: str) -> Table:
         r = c.result
         ci = (r.latency_ci_ms or {}).get(key)
         lat = fmt_ms(ci[1]) if ci else f"{fmt_ms(getattr(r.latency_ms, key))} (point)"
-        row = [c.id, lat, fmt_num(r.throughput_ips)]
+        row = [c.id, lat, fmt_number(r.throughput_ips, 1, MISSING)]
         if priced:
             cost = r.cost_usd_per_million
             row.append("—" if cost is None else f"{cost:,.4g}")

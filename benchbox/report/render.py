@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -12,7 +11,19 @@ from rich.table import Table
 from rich.text import Text
 
 from benchbox.measure import stats
-from benchbox.schema import Cell, Report
+from benchbox.report.format import (
+    MISSING,
+    ci_label,
+    config_label,
+    fmt_gib,
+    fmt_mib,
+    fmt_ms,
+    fmt_number,
+    load_label,
+    report_confidence,
+)
+from benchbox.report.recommend_view import render_recommendation
+from benchbox.schema import Cell, CellWarning, Histogram, Report
 
 # Cell labels that say how a cell ran rather than what went wrong.
 NOTE_KINDS = {
@@ -35,26 +46,6 @@ STATUS_STYLE = {
 }
 
 
-def fmt_ms(value: float | None) -> str:
-    """A latency with a sensible number of digits."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if value < 0.1:
-        return f"{value * 1000:.1f} µs"
-    if value < 10:
-        return f"{value:.3f} ms"
-    if value < 1000:
-        return f"{value:.1f} ms"
-    return f"{value / 1000:.2f} s"
-
-
-def fmt_num(value: float | None, digits: int = 1) -> str:
-    """A number with thousands separators, or a dash."""
-    if value is None:
-        return "—"
-    return f"{value:,.{digits}f}"
-
-
 def _ci(cell: Cell, key: str) -> str:
     r = cell.result
     if r is None or not r.latency_ci_ms:
@@ -63,29 +54,6 @@ def _ci(cell: Cell, key: str) -> str:
     if ci is None:
         return "n/a"
     return f"{fmt_ms(ci[0])} … {fmt_ms(ci[1])}"
-
-
-def load_label(cell: Cell) -> str:
-    """`closed c=4`, `open 200/s c=8`, `offline c=2`."""
-    load = cell.load
-    if cell.result is not None and cell.result.peak_rate_rps is not None:
-        return f"open peak {cell.result.peak_rate_rps:,.0f}/s"
-    if load.kind == "open" and load.rate_rps is not None:
-        return f"open {load.rate_rps:g}/s c={load.concurrency}"
-    if load.kind == "open":
-        return f"open peak c={load.concurrency}"
-    return f"{load.kind} c={load.concurrency}"
-
-
-def config_label(cell: Cell) -> str:
-    """`cpu t2 i1 b8`, with dynamic batching when set."""
-    c = cell.config
-    batch = (
-        f"db{c.dynamic_batching.max_batch}/{c.dynamic_batching.delay_ms:g}ms"
-        if c.dynamic_batching
-        else f"b{c.batch_size}"
-    )
-    return f"{c.device} t{c.intra_op_threads} i{c.instances} {batch}"
 
 
 def cells_table(report: Report, title: str | None = None, width: int = 160) -> Table:
@@ -125,8 +93,8 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
     winner = report.recommendation.winner if report.recommendation else None
     headers = ["config", "load", "status", "inf/s", "p50"]
     headers += ["p90"] if wide else []
-    headers += ["p99", "p99 95% CI"]
-    headers += ["CPU%", "RSS MB"] if wide else []
+    headers += ["p99", f"p99 {ci_label(report_confidence(report))}"]
+    headers += ["CPU%", "RSS MiB"] if wide else []
     headers += ["W"] if has_power else []
     headers += ["$/M inf"] if has_cost else []
     rows: list[list] = []
@@ -138,14 +106,23 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
             rows.append([label, load_label(cell), status] + [""] * (len(headers) - 3))
             rows[-1].append(Text(cell.reason or "", style="dim"))
             continue
-        row = [label, load_label(cell), status, fmt_num(r.throughput_ips), fmt_ms(r.latency_ms.p50)]
+        row = [
+            label,
+            load_label(cell),
+            status,
+            fmt_number(r.throughput_ips, 1, MISSING),
+            fmt_ms(r.latency_ms.p50),
+        ]
         if wide:
             row.append(fmt_ms(r.latency_ms.p90))
         row += [fmt_ms(r.latency_ms.p99), _ci(cell, "p99")]
         if wide:
-            row += [fmt_num(r.cpu_util_pct, 0), fmt_num(r.rss_mb, 0)]
+            row += [
+                fmt_number(r.cpu_util_pct, 0, MISSING),
+                fmt_number(r.rss_mb, 0, MISSING),
+            ]
         if has_power:
-            row.append(fmt_num(r.power_w))
+            row.append(fmt_number(r.power_w, 1, MISSING))
         if has_cost:
             row.append(f"{r.cost_usd_per_million:.4g}" if r.cost_usd_per_million else "—")
         rows.append(row + [""])
@@ -154,16 +131,15 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
 
 def render_warnings(report: Report, console: Console) -> None:
     """The cells' warnings under the table, one line per kind (with its hint)."""
-    by_kind: dict[str, list[tuple[str, str]]] = {}
+    by_kind: dict[str, list[tuple[str, CellWarning]]] = {}
     for cell in report.cells:
         for w in cell.warnings:
-            kind = w.split(":", 1)[0]
-            by_kind.setdefault(kind, []).append((cell.id, w))
+            by_kind.setdefault(w.kind, []).append((cell.id, w))
     for kind, items in by_kind.items():
-        cell_id, text = items[0]
+        cell_id, first = items[0]
         where = cell_id if len(items) == 1 else f"{cell_id} and {len(items) - 1} more cell(s)"
         label = "[cyan]note[/]" if kind in NOTE_KINDS else "[yellow]warning[/]"
-        console.print(f"{label} {where}: {escape(text)}", highlight=False)
+        console.print(f"{label} {where}: {escape(str(first))}", highlight=False)
 
 
 def render_header(report: Report, console: Console) -> None:
@@ -179,7 +155,7 @@ def render_header(report: Report, console: Console) -> None:
     gpus = ", ".join(g.name for g in h.gpus) or "no GPU"
     console.print(
         f"[bold]host[/] {h.hostname}  {h.cpu_model} ({h.cpu_cores_logical} cores)  "
-        f"{h.memory_gb:.0f} GiB  {gpus}  onnxruntime {h.onnxruntime}",
+        f"{fmt_gib(h.memory_gb)}  {gpus}  onnxruntime {h.onnxruntime}",
         highlight=False,
     )
 
@@ -190,10 +166,6 @@ def render_report(report: Report, console: Console) -> None:
     console.print(cells_table(report, width=console.width))
     render_warnings(report, console)
     if report.recommendation is not None:
-        try:
-            from benchbox.report.recommend_view import render_recommendation
-        except ImportError:  # pragma: no cover - the view ships with the package
-            return
         render_recommendation(report, report.recommendation, console)
 
 
@@ -214,16 +186,15 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
         highlight=False,
     )
     console.print(
-        f"  Throughput:       {fmt_num(r.throughput_ips)} inferences/s  "
-        f"({fmt_num(r.requests_per_s)} requests/s, "
+        f"  Throughput:       {fmt_number(r.throughput_ips, 1, MISSING)} inferences/s  "
+        f"({fmt_number(r.requests_per_s, 1, MISSING)} requests/s, "
         f"{r.requests:,} requests in {r.duration_s:.2f} s)",
         highlight=False,
     )
     table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
     table.add_column("percentile")
     table.add_column("latency", justify="right")
-    conf = f"{(r.confidence or 0.95) * 100:.0f}% CI"
-    table.add_column(conf, justify="right")
+    table.add_column(ci_label(r.confidence), justify="right")
     for key, label in (("p50", "p50"), ("p90", "p90"), ("p95", "p95"), ("p99", "p99")):
         table.add_row(label, fmt_ms(getattr(lat, key)), _ci(cell, key))
     table.add_row("p99.9", fmt_ms(lat.p99_9), _ci(cell, "p99_9"))
@@ -231,44 +202,44 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     if r.issue_delay_ms:
         d = r.issue_delay_ms
         console.print(
-            f"  Send delay:       p50 {fmt_ms(d['p50'])}  p99 {fmt_ms(d['p99'])}  "
-            f"max {fmt_ms(d['max'])}  (achieved {fmt_num(r.achieved_rate_rps)} req/s)",
+            f"  Send delay:       p50 {fmt_ms(d.p50)}  p99 {fmt_ms(d.p99)}  "
+            f"max {fmt_ms(d.max)}  "
+            f"(achieved {fmt_number(r.achieved_rate_rps, 1, MISSING)} req/s)",
             highlight=False,
         )
     if r.peak_rate_rps is not None:
         console.print(
-            f"  Peak rate:        {fmt_num(r.peak_rate_rps)} requests/s meet the target "
-            "(the figures above are measured at that rate)",
+            f"  Peak rate:        {fmt_number(r.peak_rate_rps, 1, MISSING)} requests/s meet the "
+            "target (the figures above are measured at that rate)",
             highlight=False,
         )
     if r.queue_ms and r.compute_ms:
         q, c = r.queue_ms, r.compute_ms
         console.print(
-            f"  Server split:     queue p50 {fmt_ms(q.get('p50'))} p99 {fmt_ms(q.get('p99'))}  "
-            f"compute p50 {fmt_ms(c.get('p50'))} p99 {fmt_ms(c.get('p99'))}",
+            f"  Server split:     queue p50 {fmt_ms(q.p50)} p99 {fmt_ms(q.p99)}  "
+            f"compute p50 {fmt_ms(c.p50)} p99 {fmt_ms(c.p99)}",
             highlight=False,
         )
     if r.batch_size_counts:
         total = sum(r.batch_size_counts.values()) or 1
-        sizes = sorted(r.batch_size_counts.items(), key=lambda kv: int(kv[0]))
+        sizes = sorted(r.batch_size_counts.items())
         shown = "  ".join(f"{k}: {v / total:.0%}" for k, v in sizes if v / total >= 0.005)
         console.print(f"  Batch sizes:      {shown}", highlight=False)
     if r.cpu_util_pct is not None:
         console.print(
             f"  Resources:        CPU {r.cpu_util_pct:.0f}% of the machine, "
-            f"peak RSS {r.rss_mb:.0f} MB",
+            f"peak RSS {fmt_mib(r.rss_mb)}",
             highlight=False,
         )
     if r.histogram:
         console.print(histogram_text(r.histogram))
     for w in cell.warnings:
-        label = "[cyan]note[/]" if w.split(":", 1)[0] in NOTE_KINDS else "[yellow]warning[/]"
-        console.print(f"{label} {escape(w)}", highlight=False)
+        label = "[cyan]note[/]" if w.kind in NOTE_KINDS else "[yellow]warning[/]"
+        console.print(f"{label} {escape(str(w))}", highlight=False)
 
 
-def histogram_text(hist: dict, bins: int = 12, width: int = 40) -> Text:
+def histogram_text(h: Histogram, bins: int = 12, width: int = 40) -> Text:
     """A small terminal histogram of the latency distribution (log-spaced bins)."""
-    h = stats.histogram_from_dict(hist)
     n = stats.histogram_count(h)
     text = Text()
     if n == 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-import math
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,11 +12,27 @@ if TYPE_CHECKING:
 
 
 from benchbox.errors import BadInput
+from benchbox.parse import parse_choice
+from benchbox.report.format import cell_roles, ci_label, fmt_number, present, report_confidence
+from benchbox.report.html import render_html
 from benchbox.report.store import atomic_write_text
-from benchbox.schema import PERCENTILE_KEYS, Cell, Report
+from benchbox.schema import PERCENTILE_KEYS, Cell, Load, Report, ServingConfig
 
-FORMATS = ("csv", "parquet", "md", "html")
-SUFFIXES = {"csv": ".csv", "parquet": ".parquet", "md": ".md", "html": ".html"}
+
+class TableFormat(StrEnum):
+    """The formats `report export` writes; the value is the file suffix without its dot."""
+
+    CSV = "csv"
+    PARQUET = "parquet"
+    MD = "md"
+    HTML = "html"
+
+    @classmethod
+    def _missing_(cls, value: object) -> TableFormat | None:
+        """Also take a suffix with its dot ('.csv') and 'markdown'."""
+        text = str(value).lower().lstrip(".")
+        return cls.MD if text == "markdown" else next((f for f in cls if f.value == text), None)
+
 
 # The columns of the Markdown table (a pull-request comment should fit a screen).
 MD_COLUMNS = (
@@ -26,10 +42,10 @@ MD_COLUMNS = (
     ("throughput_ips", "throughput (inf/s)"),
     ("p50_ms", "p50 (ms)"),
     ("p99_ms", "p99 (ms)"),
-    ("p99_ci_ms", "p99 95% CI (ms)"),
+    ("p99_ci_ms", "p99 {ci} (ms)"),  # the level is the report's: ci_label(report_confidence)
     ("cost_usd_per_million", "USD / million"),
     ("power_w", "power (W)"),
-    ("rss_mb", "RSS (MB)"),
+    ("rss_mb", "RSS (MiB)"),
     ("reason", "reason"),
 )
 
@@ -55,11 +71,11 @@ def cell_row(cell: Cell, roles: dict[str, str]) -> dict[str, Any]:
         "distribution": load.distribution,
         "status": cell.status,
         "reason": cell.reason,
-        "warnings": "; ".join(cell.warnings) or None,
+        "warnings": "; ".join(map(str, cell.warnings)) or None,
     }
     lat = res.latency_ms if res else None
     cis = (res.latency_ci_ms if res else None) or {}
-    delay = (res.issue_delay_ms if res else None) or {}
+    delay = res.issue_delay_ms if res else None
     row.update(
         {
             "requests": res.requests if res else None,
@@ -81,7 +97,7 @@ def cell_row(cell: Cell, roles: dict[str, str]) -> dict[str, Any]:
         row[f"{key}_ci_lo_ms"] = ci[0] if ci else None
         row[f"{key}_ci_hi_ms"] = ci[1] if ci else None
     for key in ("p50", "p99", "max"):
-        row[f"issue_delay_{key}_ms"] = delay.get(key)
+        row[f"issue_delay_{key}_ms"] = getattr(delay, key) if delay else None
     for name in (
         "cpu_util_pct",
         "rss_mb",
@@ -97,21 +113,6 @@ def cell_row(cell: Cell, roles: dict[str, str]) -> dict[str, Any]:
     ):
         row[name] = getattr(res, name) if res else None
     return row
-
-
-def cell_roles(report: Report) -> dict[str, str]:
-    """cell id -> 'winner' / 'runner-up' / 'pareto' from the report's recommendation."""
-    rec = report.recommendation
-    roles: dict[str, str] = {}
-    if rec is None:
-        return roles
-    for cid in rec.pareto:
-        roles[cid] = "pareto"
-    for cid in rec.runners_up:
-        roles[cid] = "runner-up"
-    if rec.winner:
-        roles[rec.winner] = "winner"
-    return roles
 
 
 def cells_frame(report: Report) -> pd.DataFrame:
@@ -156,13 +157,7 @@ _INT_COLUMNS = {
 }
 
 
-def _empty_cell() -> Cell:
-    from benchbox.schema import Load, ServingConfig
-
-    return Cell(id="", config=ServingConfig(), load=Load())
-
-
-_EMPTY_CELL = _empty_cell()
+_EMPTY_CELL = Cell(id="", config=ServingConfig(), load=Load())
 
 
 # ---------------------------------------------------------------- exports
@@ -170,17 +165,12 @@ _EMPTY_CELL = _empty_cell()
 
 def default_out_path(report_path: str | Path, fmt: str) -> Path:
     """Next to the report, with the format's suffix: reports/x.json -> reports/x.csv."""
-    return Path(report_path).with_suffix(SUFFIXES[check_format(fmt)])
+    return Path(report_path).with_suffix("." + check_format(fmt))
 
 
-def check_format(fmt: str) -> str:
-    """The format name, or BadInput listing the ones there are."""
-    fmt = str(fmt).lower().lstrip(".")
-    if fmt == "markdown":
-        fmt = "md"
-    if fmt not in FORMATS:
-        raise BadInput(f"unknown export format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
-    return fmt
+def check_format(fmt: str) -> TableFormat:
+    """The format, or BadInput listing the ones there are."""
+    return parse_choice(TableFormat, fmt, "export format")
 
 
 def export_table(report: Report, fmt: str, out_path: str | Path) -> Path:
@@ -192,8 +182,6 @@ def export_table(report: Report, fmt: str, out_path: str | Path) -> Path:
     if fmt == "md":
         return atomic_write_text(out_path, to_markdown(report))
     if fmt == "html":
-        from benchbox.report.html import render_html
-
         return atomic_write_text(out_path, render_html(report))
     return _write_parquet(cells_frame(report), out_path)
 
@@ -225,9 +213,11 @@ def to_markdown(report: Report) -> str:
     rows = []
     for rec in frame.to_dict("records"):
         lo, hi = rec["p99_ci_lo_ms"], rec["p99_ci_hi_ms"]
-        rec["p99_ci_ms"] = f"{fmt_number(lo)} – {fmt_number(hi)}" if _present(lo) else None
+        rec["p99_ci_ms"] = f"{fmt_number(lo)} – {fmt_number(hi)}" if present(lo) else None
         rows.append(rec)
-    columns = [(k, t) for k, t in MD_COLUMNS if any(_present(r[k]) for r in rows)]
+    ci = ci_label(report_confidence(report))
+    titles = [(k, t.format(ci=ci)) for k, t in MD_COLUMNS]
+    columns = [(k, t) for k, t in titles if any(present(r[k]) for r in rows)]
     numeric = {k for k, _ in columns if k not in _TEXT_COLUMNS and k != "p99_ci_ms"}
     lines = [
         "| " + " | ".join(title for _, title in columns) + " |",
@@ -239,33 +229,9 @@ def to_markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _present(value: Any) -> bool:
-    if value is None or type(value).__name__ == "NAType":
-        return False
-    return not (isinstance(value, float) and math.isnan(value))
-
-
 def _md_cell(value: Any, numeric: bool, code: bool) -> str:
-    if not _present(value):
+    if not present(value):
         return ""
     text = fmt_number(value) if numeric else str(value)
     text = text.replace("|", "\\|").replace("\n", " ")
     return f"`{text}`" if code else text
-
-
-def fmt_number(value: Any) -> str:
-    """A number as people read it: 1,234 / 12.3 / 0.123 (3 significant digits below 1000)."""
-    if not _present(value):
-        return ""
-    x = float(value)
-    if x == int(x) and abs(x) < 1e15 and not isinstance(value, float):
-        return f"{int(x):,}"
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    if abs(x) >= 100:
-        return f"{x:.1f}"
-    if abs(x) >= 1:
-        return f"{x:.2f}"
-    if x == 0:
-        return "0"
-    return f"{x:#.3g}"

@@ -21,17 +21,17 @@ import psutil
 
 from benchbox import __version__
 from benchbox import model as model_mod
+from benchbox.cost import check_profile
 from benchbox.devices import device_problem, host_info, parse_device
 from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
 from benchbox.report.store import check_writable, load_report, report_path, save_report
-from benchbox.schema import Cell, Report, from_dict, replace, to_dict
+from benchbox.schema import Cell, IdlePower, Profile, Report, SweepSettings, TrialPolicy, replace
 from benchbox.sweep import peak, search
 from benchbox.sweep import trials as trial_phase
 from benchbox.sweep.plan import SweepSpec, grid, group_key
 from benchbox.sweep.runner import CellContext, InProcessWorker
-from benchbox.sweep.schedule import TrialPolicy
 
 NO_ISOLATION_ENV = "BENCHBOX_NO_ISOLATION"
 
@@ -68,18 +68,18 @@ class Progress:
     def trial_finished(self, cell: Cell) -> None: ...
 
 
-def settings_dict(req: SweepRequest) -> dict[str, Any]:
+def sweep_settings(req: SweepRequest) -> SweepSettings:
     """The sweep's options as stored in the report (enough to resume it)."""
-    return {
-        "model": req.model_label or req.model_path,
-        "spec": to_dict(req.spec),
-        "measure": to_dict(req.settings),
-        "shapes": dict(req.shapes),
-        "search": req.search,
-        "latency_target": req.latency_target,
-        "profile": req.profile,
-        "trials": to_dict(req.trials),
-    }
+    return SweepSettings(
+        model=req.model_label or req.model_path,
+        spec=req.spec,
+        measure=req.settings,
+        shapes=dict(req.shapes),
+        search=req.search,
+        latency_target=req.latency_target,
+        profile=req.profile,
+        trials=req.trials,
+    )
 
 
 def now_iso() -> str:
@@ -106,7 +106,7 @@ def finalize_report(report: Report, profile: Any, target: LatencyTarget | None) 
     return report
 
 
-def idle_baseline(profile: Any, seconds: float = 1.0) -> dict[str, Any] | None:
+def idle_baseline(profile: Profile | None, seconds: float = 1.0) -> IdlePower | None:
     """The CPU's idle power before the sweep (RAPL, or the profile's estimate), if any."""
     from benchbox.measure.power import measure_idle_w, select_meter
 
@@ -116,8 +116,8 @@ def idle_baseline(profile: Any, seconds: float = 1.0) -> dict[str, Any] | None:
     try:
         reading = measure_idle_w(meter, seconds)
     except Exception as exc:  # a meter that cannot read must not stop the sweep
-        return {"power_w": None, "source": None, "detail": str(exc)}
-    return {"power_w": reading.power_w, "source": reading.source, "seconds": seconds}
+        return IdlePower(power_w=None, source=None, detail=str(exc))
+    return IdlePower(power_w=reading.power_w, source=reading.source, seconds=seconds)
 
 
 def run_sweep(
@@ -145,8 +145,8 @@ def run_sweep(
         host=host_info(),
         model=info,
         cells=tuple(cells),
-        settings=settings_dict(req),
-        profile=_profile_dict(profile),
+        settings=sweep_settings(req),
+        profile=profile,
         benchbox_version=__version__,
         created=created,
     )
@@ -154,7 +154,7 @@ def run_sweep(
     progress.planned(cells)
     idle = idle_baseline(profile)
     if idle is not None:
-        report = replace(report, settings=dict(report.settings, idle_power=idle))
+        report = replace(report, settings=replace(report.settings, idle_power=idle))
     settings = req.settings
     if req.trials.most > 1 and settings.min_requests is None:
         settings = replace(settings, min_requests=0)  # the bound comes from the trials' spread
@@ -163,8 +163,8 @@ def run_sweep(
         model=info,
         settings=settings,
         cores=psutil.cpu_count(logical=True) or 1,
-        profile=_profile_dict(profile),
-        idle_power_w=(idle or {}).get("power_w"),
+        profile=profile,
+        idle_power_w=idle.power_w if idle else None,
     )
     return execute(
         report,
@@ -211,33 +211,29 @@ def resume_sweep(
     path = Path(report_file)
     report = load_report(path)
     check_writable(path.parent if str(path.parent) else ".")
-    stored = report.settings or {}
-    try:
-        settings = from_dict(MeasureSettings, stored["measure"], "settings.measure")
-        search_kind = stored.get("search") or "grid"
-    except (KeyError, TypeError, BadInput):
+    stored = report.settings
+    if stored is None:
         raise BadInput(
             f"{path} does not hold the settings of a sweep, so it cannot be resumed",
             "start a new sweep with `benchbox sweep`",
-        ) from None
-    if search_kind not in ("grid", "adaptive"):
+        )
+    search_kind = stored.search or "grid"
+    if search_kind not in list(search.SearchKind):
         raise BadInput(f"{path}: unknown search {search_kind!r} in its settings")
     # Reports from before trials measured one trial per cell: resume them the same way.
-    policy = from_dict(TrialPolicy, stored.get("trials") or {"trials": 1}, "settings.trials")
-    target = parse_target(stored["latency_target"]) if stored.get("latency_target") else None
-    profile = None
-    if report.profile:
-        from benchbox.cost import profile_from_dict
-
-        profile = profile_from_dict(report.profile)
+    policy = stored.trials or TrialPolicy(trials=1)
+    target = parse_target(stored.latency_target) if stored.latency_target else None
+    profile = report.profile
+    if profile is not None:  # the decoder checked its types; these are its values
+        check_profile(profile, f"{path}: profile")
     model_file = resume_model_path(report, model_path)
     ctx = CellContext(
         model_path=model_file,
         model=report.model,
-        settings=settings,
+        settings=stored.measure,
         cores=psutil.cpu_count(logical=True) or 1,
-        profile=report.profile,
-        idle_power_w=(stored.get("idle_power") or {}).get("power_w"),
+        profile=profile,
+        idle_power_w=stored.idle_power.power_w if stored.idle_power else None,
     )
     if search_kind == "adaptive":
         keep = {c.id: c for c in report.cells if c.status in ("ok", "unstable")}
@@ -261,7 +257,7 @@ def resume_model_path(report: Report, model_path: str | None = None) -> str:
     """The model file to resume a report with; BadInput when it is gone or its sha256 changed."""
     from benchbox import zoo
 
-    label = str((report.settings or {}).get("model") or "")
+    label = report.settings.model if report.settings else ""
     if model_path is not None:
         candidates = [model_path]
     else:
@@ -433,11 +429,3 @@ def stop_on_signals(abort: threading.Event) -> Iterator[threading.Event]:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-
-
-def _profile_dict(profile: Any) -> dict[str, Any] | None:
-    if profile is None:
-        return None
-    from benchbox.cost import profile_to_dict
-
-    return profile_to_dict(profile)

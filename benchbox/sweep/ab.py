@@ -26,7 +26,7 @@ from benchbox.errors import NothingMeasured
 from benchbox.measure import trials as tstats
 from benchbox.measure.cell import MeasureSettings
 from benchbox.report.store import check_writable, report_path, save_report
-from benchbox.schema import Cell, Report, replace, to_dict
+from benchbox.schema import Cell, Report, SweepSettings, replace
 from benchbox.sweep.plan import SweepSpec, grid
 from benchbox.sweep.runner import CellContext
 from benchbox.sweep.schedule import TrialPolicy, round_order
@@ -49,7 +49,7 @@ class AbRequest:
     shapes: dict[str, int] = field(default_factory=dict)
     out_dir: str = "reports"
     threshold: float = 0.0
-    labels: tuple[str, str] = ("baseline", "candidate")
+    labels: tuple[str, str] = ("baseline", "candidate")  # how the lines name the two models
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ class AbResult:
     trials: int
     threshold: float
     reports: tuple[str, str]
+    labels: tuple[str, str] = ("baseline", "candidate")
 
     @property
     def regressed(self) -> list[str]:
@@ -158,18 +159,14 @@ def run_ab(
             host=host_info(),
             model=infos[side],
             cells=(cells[side],),
-            settings={
-                "model": paths[side],
-                "spec": to_dict(req.spec),
-                "measure": to_dict(settings),
-                "shapes": dict(req.shapes),
-                "search": "grid",
-                "trials": to_dict(policy),
-                "ab": {
-                    "role": side,
-                    "other": paths["candidate" if side == "baseline" else "baseline"],
-                },
-            },
+            settings=SweepSettings(
+                model=paths[side],
+                spec=req.spec,
+                measure=settings,
+                shapes=dict(req.shapes),
+                search="grid",
+                trials=policy,
+            ),
             benchbox_version=__version__,
             created=created,
         )
@@ -185,6 +182,7 @@ def run_ab(
         trials=len(logs["baseline"].trials),
         threshold=req.threshold,
         reports=(saved[0], saved[1]),
+        labels=req.labels,
     )
 
 

@@ -32,7 +32,16 @@ from dataclasses import dataclass
 
 from benchbox.errors import BadInput
 from benchbox.parse import AUTO_MAX_BATCH, LatencyTarget, parse_dynamic_batching
-from benchbox.schema import Cell, DynamicBatching, Load, ModelInfo, ServingConfig, cell_id, replace
+from benchbox.schema import (
+    Cell,
+    CellWarning,
+    DynamicBatching,
+    Load,
+    ModelInfo,
+    ServingConfig,
+    cell_id,
+    replace,
+)
 from benchbox.sweep.plan import SweepSpec, configs
 from benchbox.sweep.search import GAIN
 
@@ -150,10 +159,10 @@ def capacity_estimate_rps(cell: Cell) -> float | None:
         servers = cfg.instances
     else:
         servers = min(cell.load.concurrency or cfg.instances, cfg.instances)
-    service_ms = (r.compute_ms or {}).get("p50") or r.latency_ms.p50
+    service_ms = (r.compute_ms.p50 if r.compute_ms else None) or r.latency_ms.p50
     counts = r.batch_size_counts or {}
     batches = sum(counts.values())
-    per_batch = sum(int(b) * n for b, n in counts.items()) / batches if batches else 1.0
+    per_batch = sum(b * n for b, n in counts.items()) / batches if batches else 1.0
     if not service_ms > 0:
         return None
     return servers * per_batch * 1000.0 / service_ms
@@ -231,17 +240,19 @@ def _peak_cell(
     if passes:
         peak = max(steady) if steady else max(passes)
         cell = passes[peak]
-        note = f"peak-search: {text} -> peak {peak:g}/s at {target}"
+        found = f"{text} -> peak {peak:g}/s at {target}"
         if max(passes) > peak:
-            note += f" ({max(passes):g}/s also passed but was unstable)"
+            found += f" ({max(passes):g}/s also passed but was unstable)"
+        note = CellWarning("peak-search", found)
         result = replace(cell.result, peak_rate_rps=peak)
         return replace(cell, id=seed.id, result=result, warnings=(*cell.warnings, note))
     lightest = probes[min(probes)]
     if lightest.status not in _MEASURED:
         return replace(lightest, id=seed.id)
-    note = (
-        f"peak-search: {text} -> no rate met {target} (down to {min(probes):g}/s); "
-        "this config cannot meet the target"
+    note = CellWarning(
+        "peak-search",
+        f"{text} -> no rate met {target} (down to {min(probes):g}/s); "
+        "this config cannot meet the target",
     )
     return replace(lightest, id=seed.id, warnings=(*lightest.warnings, note))
 

@@ -2,25 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from benchbox.schema import Cell, DynamicBatching, Load, ServingConfig, cell_id
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """The axes of a sweep, as the user gave them."""
-
-    devices: tuple[str, ...] = ("cpu",)
-    batch_sizes: tuple[int, ...] = (1,)
-    concurrencies: tuple[int, ...] = (1,)
-    threads: tuple[int, ...] = (1,)
-    instances: tuple[int, ...] = (1,)
-    load_kind: str = "closed"
-    rates_rps: tuple[float, ...] = ()
-    arrival: str = "poisson"
-    dynamic_batching: tuple[DynamicBatching, ...] = ()
-    io_binding: bool = False
+from benchbox.schema import Cell, Load, ServingConfig, SweepSpec, cell_id
 
 
 def configs(spec: SweepSpec) -> list[ServingConfig]:

@@ -21,7 +21,16 @@ from benchbox.load.closed import ClosedDriver
 from benchbox.load.open import OpenDriver
 from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
 from benchbox.measure.sampler import ResourceSampler
-from benchbox.schema import Cell, Load, ModelInfo, Result, ServingConfig, replace
+from benchbox.schema import (
+    Cell,
+    CellWarning,
+    Load,
+    ModelInfo,
+    Profile,
+    Result,
+    ServingConfig,
+    replace,
+)
 
 POOL_SIZE = 4
 Emit = Callable[[Cell], None]
@@ -35,7 +44,7 @@ class CellContext:
     model: ModelInfo
     settings: MeasureSettings
     cores: int = 1
-    profile: dict | None = None  # cost.profile_to_dict form; picklable for worker processes
+    profile: Profile | None = None
     idle_power_w: float | None = None
 
 
@@ -76,14 +85,15 @@ def make_driver(instances: Instances, pool: list, cell: Cell, settings: MeasureS
     return ClosedDriver(instances.runners, pool, workers, batch)
 
 
-def contention_warning(config: ServingConfig, load: Load, cores: int) -> str | None:
+def contention_warning(config: ServingConfig, load: Load, cores: int) -> CellWarning | None:
     """A warning when the cell asks for more busy threads than the machine has cores."""
     workers = min(load.concurrency or config.instances, config.instances) * config.intra_op_threads
     if workers > cores:
-        return (
-            f"oversubscribed: {min(load.concurrency or 1, config.instances)} busy session(s) x "
+        return CellWarning(
+            "oversubscribed",
+            f"{min(load.concurrency or 1, config.instances)} busy session(s) x "
             f"{config.intra_op_threads} intra-op threads exceed the {cores} cores; figures include "
-            "contention between them"
+            "contention between them",
         )
     return None
 
@@ -123,20 +133,20 @@ def measure_one(
 
 def power_meter(ctx: CellContext, device: str):
     """The power meter for a device (NVML, RAPL, or the profile's estimate), or None."""
-    from benchbox.cost import profile_from_dict
     from benchbox.measure.power import select_meter
 
-    profile = profile_from_dict(ctx.profile) if ctx.profile else None
     try:
-        return select_meter(device, profile)
+        return select_meter(device, ctx.profile)
     except Exception:  # a broken meter must not cost the measurement
         return None
 
 
-def with_power(result: Result, reading, idle_power_w: float | None) -> tuple[Result, str | None]:
+def with_power(
+    result: Result, reading, idle_power_w: float | None
+) -> tuple[Result, CellWarning | None]:
     """The result with power, energy per inference and the source filled from a meter reading."""
     if reading.power_w is None:
-        return result, f"no-power: {reading.detail}" if reading.detail else None
+        return result, CellWarning("no-power", reading.detail) if reading.detail else None
     energy = reading.power_w / result.throughput_ips if result.throughput_ips > 0 else None
     above = reading.power_w - idle_power_w if idle_power_w is not None else None
     return (

@@ -14,40 +14,14 @@ clearly out of the decision keep the trials they have, and say so.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from benchbox.errors import BadInput
-from benchbox.measure.trials import (
-    DEFAULT_MAX_TRIALS,
-    DEFAULT_PRECISION,
-    MIN_AUTO_TRIALS,
-    Estimate,
-    precise_enough,
-)
+from benchbox.measure.trials import MIN_AUTO_TRIALS, Estimate, precise_enough
+from benchbox.schema import TrialPolicy
 
 TRIALS_LIMIT = 100
-
-
-@dataclass(frozen=True)
-class TrialPolicy:
-    """How many trials a cell gets: a fixed count, or auto (None) until precise enough."""
-
-    trials: int | None = None  # None: auto
-    max_trials: int = DEFAULT_MAX_TRIALS
-    precision: float = DEFAULT_PRECISION
-    seed: int = 0
-    min_trials: int = MIN_AUTO_TRIALS
-
-    @property
-    def auto(self) -> bool:
-        return self.trials is None
-
-    @property
-    def most(self) -> int:
-        """The most trials any cell can get under this policy."""
-        return self.trials if self.trials is not None else self.max_trials
 
 
 def parse_trials(text: str) -> int | None:

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from benchbox.parse import LatencyTarget
 from benchbox.schema import Cell, Load, replace
 
 Measure = Callable[[Cell], Cell]
 GAIN = 0.05
+
+
+class SearchKind(StrEnum):
+    """Which cells a sweep measures: all of them, or those that can still win."""
+
+    GRID = "grid"
+    ADAPTIVE = "adaptive"
 
 
 def grid(cells: list[Cell], measure: Measure) -> list[Cell]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from benchbox.measure import trials as tstats
 from benchbox.parse import LatencyTarget
-from benchbox.schema import Cell, Result, replace
+from benchbox.schema import Cell, CellWarning, Result, replace
 from benchbox.sweep.schedule import TrialPolicy, needs_trial, round_order
 
 MEASURED = ("ok", "unstable")
@@ -39,12 +39,11 @@ class TrialLog:
     failures: list[str]
 
 
-def _kind(warning: object) -> str:
-    kind = getattr(warning, "kind", None)
-    return kind if kind is not None else str(warning).split(":", 1)[0].strip()
+def _kind(warning: CellWarning) -> str:
+    return warning.kind
 
 
-def combine_cell(log: TrialLog, confidence: float, note: str | None = None) -> Cell:
+def combine_cell(log: TrialLog, confidence: float, note: CellWarning | None = None) -> Cell:
     """The cell of its trials: combined result, `unstable` when any trial was, warnings merged."""
     first = log.trials[0]
     results = [t.result for t in log.trials]
@@ -64,22 +63,18 @@ def combine_cell(log: TrialLog, confidence: float, note: str | None = None) -> C
     unsettled = sum(s == "unstable" for s in statuses)
     if unsettled and len(statuses) > 1:
         extra.append(
-            f"unstable-trials: {unsettled} of {len(statuses)} trials never settled; the cell is "
-            "judged by its between-trial bound, which includes their spread"
+            CellWarning(
+                "unstable-trials",
+                f"{unsettled} of {len(statuses)} trials never settled; the cell is judged by its "
+                "between-trial bound, which includes their spread",
+            )
         )
     for why in log.failures:
-        extra.append(f"trial-failed: {why}")
+        extra.append(CellWarning("trial-failed", why))
     if note:
         extra.append(note)
     status = "unstable" if unsettled else "ok"
-    return replace(
-        first, status=status, reason=None, result=result, warnings=(*warnings, *_warn(extra))
-    )
-
-
-def _warn(texts: list[str]) -> tuple:
-    """Warnings in the form Cell.warnings holds."""
-    return tuple(texts)
+    return replace(first, status=status, reason=None, result=result, warnings=(*warnings, *extra))
 
 
 # ---------------------------------------------------------------- which cells are in play
@@ -223,9 +218,9 @@ def run_trials(
     for cid, log in logs.items():
         n = len(log.trials)
         if policy.auto and n < policy.min_trials and cid in out:
-            note = (
-                f"few-trials: {n} trial(s), since the cell is clearly out of the decision: "
-                f"{out[cid]}"
+            note = CellWarning(
+                "few-trials",
+                f"{n} trial(s), since the cell is clearly out of the decision: {out[cid]}",
             )
             current[cid] = combine_cell(log, confidence, note)
             if emit is not None:

@@ -1,0 +1,153 @@
+"""How every report view writes figures and labels: numbers, durations, memory, CIs, configs.
+
+The terminal views (render, recommend_view), the HTML page and its plots, the Markdown table and
+the comparison tables all format through this module, so a label reads the same everywhere and
+says the truth (the CI's real confidence level; memory in MiB/GiB, the binary units benchbox
+measures in: `rss_mb` and `gpu_mem_mb` are bytes / 2**20, `memory_gb` is bytes / 2**30).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from benchbox.parse import percentile_label
+from benchbox.schema import Cell, Report
+
+__all__ = [
+    "MISSING",
+    "cell_roles",
+    "ci_label",
+    "common_confidence",
+    "config_label",
+    "fmt_gib",
+    "fmt_mib",
+    "fmt_ms",
+    "fmt_number",
+    "load_label",
+    "load_text",
+    "percentile_label",
+    "present",
+    "report_confidence",
+]
+
+MISSING = "—"  # what the terminal tables show for a figure that was not measured
+
+
+def present(value: Any) -> bool:
+    """False for None, NaN and pandas' NA: the values a table leaves blank."""
+    if value is None or type(value).__name__ == "NAType":
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
+
+
+def fmt_number(value: Any, digits: int | None = None, missing: str = "") -> str:
+    """A number as people read it: 1,234 / 12.3 / 0.123 (3 significant digits below 1000).
+
+    With `digits`, a fixed number of decimals with thousands separators (1,974.4), the way the
+    terminal tables line up figures. `missing` is the text for None or NaN.
+    """
+    if not present(value):
+        return missing
+    x = float(value)
+    if digits is not None:
+        return f"{x:,.{digits}f}"
+    if x == int(x) and abs(x) < 1e15 and not isinstance(value, float):
+        return f"{int(x):,}"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 100:
+        return f"{x:.1f}"
+    if abs(x) >= 1:
+        return f"{x:.2f}"
+    if x == 0:
+        return "0"
+    return f"{x:#.3g}"
+
+
+def fmt_ms(value: float | None) -> str:
+    """A latency in milliseconds with a sensible unit and number of digits (µs, ms, s)."""
+    if not present(value):
+        return MISSING
+    if value < 0.1:
+        return f"{value * 1000:.1f} µs"
+    if value < 10:
+        return f"{value:.3f} ms"
+    if value < 1000:
+        return f"{value:.1f} ms"
+    return f"{value / 1000:.2f} s"
+
+
+def fmt_mib(value_mib: float | None, missing: str = MISSING) -> str:
+    """Memory measured in MiB (bytes / 2**20): `1,234 MiB`."""
+    return f"{value_mib:,.0f} MiB" if present(value_mib) else missing
+
+
+def fmt_gib(value_gib: float | None, missing: str = MISSING) -> str:
+    """Memory measured in GiB (bytes / 2**30): `23.5 GiB`."""
+    return f"{value_gib:,.1f} GiB" if present(value_gib) else missing
+
+
+def ci_label(confidence: float | None) -> str:
+    """`95% CI`, `99% CI`, `99.9% CI`: the interval's real level; `CI` when it is unknown."""
+    if confidence is None or not 0 < confidence < 1:
+        return "CI"
+    return f"{round(confidence * 100, 6):g}% CI"
+
+
+def common_confidence(levels: Iterable[float | None]) -> float | None:
+    """The one confidence level the known `levels` share, or None when none is known or they
+    differ (a column then says `CI` rather than a level that is true of only some rows)."""
+    known = {level for level in levels if level is not None}
+    return known.pop() if len(known) == 1 else None
+
+
+def report_confidence(report: Report) -> float | None:
+    """The confidence level of the report's CIs (every measured cell's), or None."""
+    return common_confidence(c.result.confidence for c in report.cells if c.result is not None)
+
+
+def config_label(cell: Cell) -> str:
+    """`cpu t2 i1 b8`, with dynamic batching when set (`db16/2ms`)."""
+    c = cell.config
+    batch = (
+        f"db{c.dynamic_batching.max_batch}/{c.dynamic_batching.delay_ms:g}ms"
+        if c.dynamic_batching
+        else f"b{c.batch_size}"
+    )
+    return f"{c.device} t{c.intra_op_threads} i{c.instances} {batch}"
+
+
+def load_label(cell: Cell) -> str:
+    """The load, compact: `closed c=4`, `open 200/s c=8`, `offline c=2`, `open peak 850/s`."""
+    load = cell.load
+    if cell.result is not None and cell.result.peak_rate_rps is not None:
+        return f"open peak {cell.result.peak_rate_rps:,.0f}/s"
+    if load.kind == "open" and load.rate_rps is not None:
+        return f"open {load.rate_rps:g}/s c={load.concurrency}"
+    if load.kind == "open":
+        return f"open peak c={load.concurrency}"
+    return f"{load.kind} c={load.concurrency}"
+
+
+def load_text(cell: Cell) -> str:
+    """The load level in words, for a page: `concurrency 4`, `200 req/s`."""
+    if cell.load.kind == "open":
+        return f"{cell.load.rate_rps:g} req/s"
+    return f"concurrency {cell.load.concurrency}"
+
+
+def cell_roles(report: Report) -> dict[str, str]:
+    """cell id -> 'winner' / 'runner-up' / 'pareto' from the report's recommendation."""
+    rec = report.recommendation
+    roles: dict[str, str] = {}
+    if rec is None:
+        return roles
+    for cid in rec.pareto:
+        roles[cid] = "pareto"
+    for cid in rec.runners_up:
+        roles[cid] = "runner-up"
+    if rec.winner:
+        roles[rec.winner] = "winner"
+    return roles

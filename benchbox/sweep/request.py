@@ -1,0 +1,333 @@
+"""From the command line's text options to a SweepRequest: the axes, the measuring settings, the
+model (a file or a zoo name) and, for `--dynamic-batching auto`, what the model allows.
+
+`build_request` is `benchbox sweep`; `build_cell_request` is `benchbox run` (one cell, in depth);
+`build_resume` is `benchbox sweep --resume`. Each checks what it can before anything is measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from benchbox import model as model_mod
+from benchbox import parse, zoo
+from benchbox.cost import load_profile
+from benchbox.devices.inventory import expand_devices
+from benchbox.errors import BadInput
+from benchbox.load import Arrival, LoadKind
+from benchbox.measure.cell import MeasureSettings
+from benchbox.schema import TrialPolicy, replace
+from benchbox.sweep import SweepRequest, check_devices, peak
+from benchbox.sweep.ab import AbRequest
+from benchbox.sweep.plan import SweepSpec
+from benchbox.sweep.schedule import trial_policy
+from benchbox.sweep.search import SearchKind
+
+# The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores. Each
+# measured cell gets at least 3 trials (auto), so a sweep's trial is short (1-3 s after a 0.5 s
+# warm-up), and a cell gets at most SWEEP_MAX_TRIALS.
+DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2", "latency_target": "p99=50ms"}
+SWEEP_MAX_TRIALS = 5
+
+
+@dataclass(frozen=True)
+class TrialOptions:
+    """How many trials each cell gets, as text options (`--trials N|auto`, ...)."""
+
+    trials: str = "auto"
+    max_trials: int = 10
+    precision: str = "5%"
+
+
+@dataclass(frozen=True)
+class MeasureOptions:
+    """How long and how carefully to measure each cell, as text options."""
+
+    warmup: str = "0.5s"
+    duration: str | None = None
+    window: str = "0.5s"
+    min_duration: str = "1.5s"
+    max_duration: str = "6s"
+    stability: str = "10%"
+    confidence: float = 0.95
+    save_samples: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """`benchbox sweep`'s options as given (lists are comma-separated text; None: the default)."""
+
+    model: str | None = None
+    device: str = "cpu"
+    batch: str | None = None
+    concurrency: str | None = None
+    threads: str | None = None
+    instances: str = "1"
+    load: LoadKind = LoadKind.CLOSED
+    rate: str | None = None
+    arrival: Arrival = Arrival.POISSON
+    measure: MeasureOptions = MeasureOptions()
+    search: SearchKind = SearchKind.ADAPTIVE
+    latency_target: str | None = None
+    profile: str | None = None
+    shape: tuple[str, ...] = ()
+    out: str = "reports"
+    dynamic_batching: str | None = None
+    cell_timeout: str = "auto"
+    isolate: bool = True
+    trials: TrialOptions = TrialOptions(max_trials=SWEEP_MAX_TRIALS)
+
+
+@dataclass(frozen=True)
+class CellOptions:
+    """`benchbox run`'s options: one serving config under one load."""
+
+    model: str
+    device: str = "cpu"
+    batch: int = 1
+    concurrency: int = 1
+    threads: int = 1
+    instances: int = 1
+    load: LoadKind = LoadKind.CLOSED
+    rate: float | None = None
+    arrival: Arrival = Arrival.POISSON
+    measure: MeasureOptions = MeasureOptions()
+    shape: tuple[str, ...] = ()
+    out: str = "reports"
+    trials: TrialOptions = TrialOptions()
+
+
+@dataclass(frozen=True)
+class ResumeRequest:
+    """What `resume_sweep` needs: the report, and the model file when given anew."""
+
+    report_file: str
+    model_path: str | None = None
+    isolate: bool = True
+    cell_timeout_s: float | None = None
+
+
+def build_request(opts: SweepOptions) -> SweepRequest:
+    """The SweepRequest of `benchbox sweep` (no model: the demo model with a quick grid)."""
+    search = parse.parse_choice(SearchKind, opts.search, "search strategy", "--search")
+    latency_target = opts.latency_target
+    if latency_target is None and opts.model is None:
+        latency_target = DEMO["latency_target"]
+    if latency_target is not None:
+        parse.parse_target(latency_target)  # fail before measuring
+    path, label = resolve_model(opts.model)
+    spec = sweep_spec(
+        opts.device,
+        opts.batch or DEMO["batch"],
+        opts.concurrency or DEMO["concurrency"],
+        opts.threads or DEMO["threads"],
+        opts.instances,
+        opts.load,
+        opts.rate,
+        opts.arrival,
+        peak_search=latency_target is not None,
+    )
+    shapes = parse.parse_shapes(list(opts.shape))
+    if opts.dynamic_batching is not None:
+        spec = dynamic_batching_spec(
+            spec,
+            opts.dynamic_batching,
+            path,
+            shapes,
+            latency_target,
+            opts.concurrency is not None,
+        )
+    req = SweepRequest(
+        model_path=path,
+        spec=spec,
+        settings=measure_settings(opts.measure),
+        shapes=shapes,
+        out_dir=opts.out,
+        model_label=label,
+        search=search,
+        latency_target=latency_target,
+        profile=opts.profile,
+        isolate=opts.isolate,
+        cell_timeout_s=cell_timeout_s(opts.cell_timeout),
+        trials=trials_policy(opts.trials, opts.measure.seed),
+    )
+    if opts.profile:
+        load_profile(opts.profile)  # fail before measuring
+    return req
+
+
+def build_cell_request(opts: CellOptions) -> SweepRequest:
+    """The SweepRequest of `benchbox run`: the one cell the options describe."""
+    for name in ("batch", "concurrency", "threads", "instances"):
+        value = getattr(opts, name)
+        if value < 1:
+            raise BadInput(f"--{name} {value} must be at least 1")
+    path, label = resolve_model(opts.model)
+    spec = sweep_spec(
+        opts.device,
+        str(opts.batch),
+        str(opts.concurrency),
+        str(opts.threads),
+        str(opts.instances),
+        opts.load,
+        None if opts.rate is None else str(opts.rate),
+        opts.arrival,
+    )
+    return SweepRequest(
+        model_path=path,
+        spec=spec,
+        settings=measure_settings(opts.measure),
+        shapes=parse.parse_shapes(list(opts.shape)),
+        out_dir=opts.out,
+        model_label=label,
+        trials=trials_policy(opts.trials, opts.measure.seed),
+    )
+
+
+def trials_policy(opts: TrialOptions, seed: int) -> TrialPolicy:
+    """The TrialPolicy of the trial options (the order of trials is drawn from --seed)."""
+    precision = parse.parse_percent(opts.precision, "precision")
+    return trial_policy(opts.trials, opts.max_trials, precision, seed)
+
+
+@dataclass(frozen=True)
+class AbOptions:
+    """`benchbox ab`'s options: the baseline's cell options, the candidate, the gate."""
+
+    cell: CellOptions
+    candidate: str
+    fail_on_regression: str | None = None
+
+
+def build_ab_request(opts: AbOptions) -> AbRequest:
+    """The AbRequest of `benchbox ab`: both models, the one cell, the trials and the gate."""
+    base = build_cell_request(opts.cell)
+    cand_path, cand_label = resolve_model(opts.candidate)
+    threshold = 0.0
+    if opts.fail_on_regression:
+        threshold = parse.parse_percent(opts.fail_on_regression, "fail-on-regression")
+        if threshold >= 1.0:
+            raise BadInput(f"--fail-on-regression {opts.fail_on_regression!r} must be below 100%")
+    check_devices(base.spec.devices)
+    base_label = base.model_label or base.model_path
+    labels = (base_label, cand_label) if base_label != cand_label else ("baseline", "candidate")
+    return AbRequest(
+        baseline_path=base.model_path,
+        candidate_path=cand_path,
+        spec=base.spec,
+        settings=base.settings,
+        trials=base.trials,
+        shapes=base.shapes,
+        out_dir=base.out_dir,
+        threshold=threshold,
+        labels=labels,
+    )
+
+
+def build_resume(
+    report_file: str, model: str | None = None, isolate: bool = True, cell_timeout: str = "auto"
+) -> ResumeRequest:
+    """What `benchbox sweep --resume REPORT [MODEL]` hands to `resume_sweep`."""
+    return ResumeRequest(
+        report_file=report_file,
+        model_path=resolve_model(model)[0] if model else None,
+        isolate=isolate,
+        cell_timeout_s=cell_timeout_s(cell_timeout),
+    )
+
+
+def resolve_model(model: str | None) -> tuple[str, str]:
+    """(path, label): a file, a zoo name, or the demo model when none is given."""
+    if model is None:
+        return str(zoo.path_for(zoo.DEMO_MODEL)), zoo.DEMO_MODEL
+    return str(zoo.resolve(model)), model
+
+
+def measure_settings(opts: MeasureOptions) -> MeasureSettings:
+    """MeasureSettings from the command line's text options."""
+    if not 0.5 <= opts.confidence < 1.0:
+        raise BadInput(f"--confidence {opts.confidence} must be between 0.5 and 1 (e.g. 0.95)")
+    warmup_s = (
+        None
+        if opts.warmup.strip().lower() == "auto"
+        else parse.parse_duration_s(opts.warmup, "--warmup")
+    )
+    min_s = parse.parse_duration_s(opts.min_duration, "--min-duration")
+    max_s = parse.parse_duration_s(opts.max_duration, "--max-duration")
+    if max_s < min_s:
+        raise BadInput(
+            f"--max-duration {opts.max_duration} is shorter than --min-duration {opts.min_duration}"
+        )
+    return MeasureSettings(
+        warmup_s=warmup_s,
+        duration_s=parse.parse_duration_s(opts.duration, "--duration") if opts.duration else None,
+        window_s=parse.parse_duration_s(opts.window, "--window"),
+        min_duration_s=min_s,
+        max_duration_s=max_s,
+        stability=parse.parse_percent(opts.stability, "stability"),
+        confidence=opts.confidence,
+        save_samples=opts.save_samples,
+        seed=opts.seed,
+    )
+
+
+def sweep_spec(
+    device: str,
+    batch: str,
+    concurrency: str,
+    threads: str,
+    instances: str,
+    load: LoadKind | str,
+    rate: str | None,
+    arrival: Arrival | str,
+    peak_search: bool = False,
+) -> SweepSpec:
+    """The sweep's axes from the command line's lists (`peak_search`: open loop may omit --rate)."""
+    load = parse.parse_choice(LoadKind, load, "load kind", "--load")
+    arrival = parse.parse_choice(Arrival, arrival, "arrival distribution", "--arrival")
+    devices = expand_devices(device)
+    rates = parse.parse_float_list(rate, "rate") if rate else []
+    if load == LoadKind.OPEN and not rates and not peak_search:
+        raise BadInput(
+            "--load open needs --rate",
+            "e.g. --load open --rate 100,200 (or, in a sweep, --latency-target p99=20ms without"
+            " --rate to search each config's peak rate)",
+        )
+    return SweepSpec(
+        devices=tuple(devices),
+        batch_sizes=tuple(parse.parse_int_list(batch, "batch")),
+        concurrencies=tuple(parse.parse_int_list(concurrency, "concurrency")),
+        threads=tuple(parse.parse_int_list(threads, "threads")),
+        instances=tuple(parse.parse_int_list(instances, "instances")),
+        load_kind=load,
+        rates_rps=tuple(rates),
+        arrival=arrival,
+    )
+
+
+def dynamic_batching_spec(
+    spec: SweepSpec,
+    text: str,
+    model_path: str,
+    shapes: dict[str, int],
+    latency_target: str | None,
+    concurrency_given: bool,
+) -> SweepSpec:
+    """The spec with `--dynamic-batching` settings (`auto` expanded for the model and target)."""
+    if spec.load_kind != LoadKind.OPEN:
+        raise BadInput(
+            "--dynamic-batching batches one-sample requests arriving on an open-loop schedule",
+            "add --load open (and --latency-target p99=20ms to find each config's peak rate)",
+        )
+    target = parse.parse_target(latency_target) if latency_target else None
+    batchings = peak.batching_grid(text, model_mod.inspect_model(model_path, shapes), target)
+    concurrencies = spec.concurrencies if concurrency_given else (1,)
+    return replace(spec, dynamic_batching=tuple(batchings), concurrencies=concurrencies)
+
+
+def cell_timeout_s(text: str) -> float | None:
+    """--cell-timeout: None for 'auto', else seconds."""
+    if text.strip().lower() == "auto":
+        return None
+    return parse.parse_duration_s(text, "--cell-timeout")
