@@ -76,8 +76,8 @@ def render_trials(r: Result, console: Console) -> None:
     tci = r.throughput_ci_ips
     spread = f", throughput CI {fmt_number(tci[0], 1)} … {fmt_number(tci[1], 1)}" if tci else ""
     console.print(
-        f"  Trials:           {r.trials}, each in a fresh worker (session, and process when isolated); the figures "
-        f"are between-trial{spread}",
+        f"  Trials:           {r.trials}, each in a fresh worker (session, and process when "
+        f"isolated); the figures are between-trial{spread}",
         highlight=False,
     )
     table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
