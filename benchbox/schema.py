@@ -477,14 +477,20 @@ def replace(obj: Any, **changes: Any) -> Any:
 
 
 def to_dict(obj: Any) -> Any:
-    """A dataclass tree as plain JSON-ready data (tuples become lists; Load and IdlePower drop
-    null keys they never wrote)."""
+    """A dataclass tree as plain JSON-ready data (tuples become lists; Load, IdlePower and the
+    settings drop null keys they never wrote)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         if isinstance(obj, Load):
             out = {k: v for k, v in out.items() if v is not None}
         if isinstance(obj, IdlePower):  # `seconds` when it was read, `detail` when it was not
             out = {k: v for k, v in out.items() if v is not None or k in ("power_w", "source")}
+        # Settings keys that 2.0 added are left out while unset, so a 1.x report's settings are
+        # written back as they were.
+        if isinstance(obj, SweepSettings) and out.get("trials") is None:
+            out.pop("trials", None)
+        if isinstance(obj, MeasureSettings) and out.get("min_requests") is None:
+            out.pop("min_requests", None)
         if isinstance(obj, Report):
             order = ["schema", "benchbox_version", "created", "host", "model", "profile"]
             order += ["settings", "cells", "recommendation"]

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from benchbox import zoo
 from benchbox.report.store import load_report
@@ -38,7 +39,9 @@ def test_ab_interleaves_trials_and_finds_a_much_heavier_candidate_slower(tmp_pat
         assert f["level"] == "between-trial" and f["lo"] <= f["ratio"] <= f["hi"]
     assert data["ratios"]["p50"]["verdict"] == "slower" and data["ratios"]["p50"]["lo"] > 2.0
     assert data["ratios"]["throughput"]["verdict"] == "slower"
-    assert "times slower than baseline (p50)" in data["ratios"]["p50"]["summary"]
+    summary = data["ratios"]["p50"]["summary"]
+    assert summary.startswith(f"{Path(heavy).stem} ran ")
+    assert summary.endswith(f"times slower than {Path(base).stem} (p50)")
     assert data["regressed"]  # not a gate without --fail-on-regression: exit 0 above
     for path, model in zip(data["reports"], (base, heavy), strict=True):
         report = load_report(path)

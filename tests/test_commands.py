@@ -58,6 +58,7 @@ def test_every_room_registers_once_however_often_main_runs(monkeypatch, capsys) 
         "devices",
         "recommend",
         "compare",
+        "ab",
         "models",
         "report",
         "profiles",

@@ -8,6 +8,7 @@ model (a file or a zoo name) and, for `--dynamic-batching auto`, what the model 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from benchbox import model as model_mod
 from benchbox import parse, zoo
@@ -210,7 +211,8 @@ def build_ab_request(opts: AbOptions) -> AbRequest:
         if threshold >= 1.0:
             raise BadInput(f"--fail-on-regression {opts.fail_on_regression!r} must be below 100%")
     check_devices(base.spec.devices)
-    base_label = base.model_label or base.model_path
+    base_label = _short(base.model_label or base.model_path)
+    cand_label = _short(cand_label)
     labels = (base_label, cand_label) if base_label != cand_label else ("baseline", "candidate")
     return AbRequest(
         baseline_path=base.model_path,
@@ -223,6 +225,12 @@ def build_ab_request(opts: AbOptions) -> AbRequest:
         threshold=threshold,
         labels=labels,
     )
+
+
+def _short(label: str) -> str:
+    """A model's label for a sentence: a file's stem, or the zoo name as given."""
+    path = Path(label)
+    return path.stem if path.suffix == ".onnx" else label
 
 
 def build_resume(
