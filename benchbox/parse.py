@@ -13,6 +13,10 @@ from benchbox.schema import DynamicBatching
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(us|µs|ms|s|m|min|h)?\s*$")
 _UNIT_S = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
+# A percentile is `p` and a number below 100 with at most this many decimals, so the samples a
+# confidence bound needs stay bounded (3688 for p99.9 at 95%); the report stores PERCENTILES.
+PERCENTILE_DECIMALS = 1
+_PERCENTILE = re.compile(r"^p(\d+)(?:\.(\d+))?$")
 Choice = TypeVar("Choice", bound=StrEnum)
 
 
@@ -102,9 +106,10 @@ def parse_target(text: str) -> LatencyTarget:
     """'p99=20ms' -> LatencyTarget('p99', 20.0)."""
     name, sep, value = str(text).partition("=")
     name = name.strip().lower()
-    if not sep or name not in PERCENTILES:
+    problem = percentile_problem(name)
+    if not sep or problem or name not in PERCENTILES:
         raise BadInput(
-            f"latency target {text!r} is not valid",
+            f"latency target {text!r} is not valid" + (f": {problem}" if sep and problem else ""),
             "write it as pNN=VALUE with p50, p90, p95, p99 or p99.9, e.g. p99=20ms",
         )
     try:
@@ -115,6 +120,18 @@ def parse_target(text: str) -> LatencyTarget:
             "write it as pNN=VALUE, e.g. p99=20ms or p95=0.5s",
         ) from None
     return LatencyTarget(name.replace(".", "_"), value_s * 1000.0)
+
+
+def percentile_problem(name: str) -> str | None:
+    """Why `name` (like 'p99.9') is outside the percentile grammar, or None when it is inside."""
+    m = _PERCENTILE.match(name)
+    if not m:
+        return f"{name!r} is not a percentile like p99" if name else "the percentile is missing"
+    if len(m.group(2) or "") > PERCENTILE_DECIMALS:
+        return f"{name} has more than {PERCENTILE_DECIMALS} decimal (the finest is p99.9)"
+    if not 0 < float(name[1:]) < 100:
+        return f"{name} is out of range (a percentile is above p0 and below p100)"
+    return None
 
 
 def parse_shapes(items: list[str] | None) -> dict[str, int]:

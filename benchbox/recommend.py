@@ -17,6 +17,7 @@ from benchbox.devices import parse_device
 from benchbox.errors import BadInput, NothingMeasured
 from benchbox.parse import LatencyTarget, parse_choice, percentile_label
 from benchbox.report.store import load_report
+from benchbox.verdict import latency_bound, result_meets
 
 
 class Objective(StrEnum):
@@ -46,14 +47,6 @@ class Judged:
     broken: tuple[str, ...]  # the constraints it broke, with numbers; empty when it passed
 
 
-def latency_bound(result: schema.Result, percentile: str) -> tuple[float, bool]:
-    """(value held to the target, whether it is a point estimate) for one percentile."""
-    ci = (result.latency_ci_ms or {}).get(percentile)
-    if ci is not None and len(ci) == 2 and ci[1] is not None and math.isfinite(ci[1]):
-        return float(ci[1]), False
-    return float(getattr(result.latency_ms, percentile)), True
-
-
 def memory_mb(cell: schema.Cell) -> float | None:
     """The memory a cell needs on its device: GPU memory for GPU cells when known, else RSS."""
     r = cell.result
@@ -78,9 +71,10 @@ def judge(
     assert cell.result is not None
     r = cell.result
     label = percentile_label(target.percentile)
-    value, point = latency_bound(r, target.percentile)
+    bound = latency_bound(r, target.percentile)
+    value, point = bound.value_ms, bound.point_estimate
     broken = []
-    if not value <= target.value_ms:
+    if not result_meets(r, target):
         shown = _ms(value, target.value_ms)
         what = (
             f"{label} {shown} ms (point estimate, no CI)"
@@ -244,7 +238,7 @@ def recommend_file(
     report = load_report(report_path)
     if profile is not None:
         report = cost.price_report(report, cost.load_profile(profile))
-    if not any(c.status in ("ok", "unstable") for c in report.cells):
+    if not any(c.status in schema.MEASURED for c in report.cells):
         counts = ", ".join(
             f"{sum(c.status == s for c in report.cells)} {s}"
             for s in ("failed", "skipped", "pending")

@@ -49,6 +49,7 @@ OLDEST_MAJOR = 1  # the oldest major version that still loads (upgraded on readi
 SCHEMA_ID = f"{SCHEMA_NAME}/{SCHEMA_MAJOR}"
 
 Status = Literal["ok", "unstable", "failed", "skipped", "pending"]
+MEASURED: frozenset[str] = frozenset({"ok", "unstable"})  # statuses whose cells hold a result
 LoadKind = Literal["closed", "open", "offline"]
 PERCENTILE_KEYS = ("p50", "p90", "p95", "p99", "p99_9")
 
@@ -383,6 +384,9 @@ class MeasureSettings:
     # confidence bound; a sweep with several trials per cell asks for fewer (0), since its
     # bound comes from the spread of the trials.
     min_requests: int | None = None
+    # False: leave out the within-trial order-statistic CIs (the trial phase of a sweep, whose
+    # CIs come from the trials; its fresh workers then start without importing scipy).
+    within_cis: bool = True
 
 
 @dataclass(frozen=True)
@@ -489,8 +493,11 @@ def to_dict(obj: Any) -> Any:
         # written back as they were.
         if isinstance(obj, SweepSettings) and out.get("trials") is None:
             out.pop("trials", None)
-        if isinstance(obj, MeasureSettings) and out.get("min_requests") is None:
-            out.pop("min_requests", None)
+        if isinstance(obj, MeasureSettings):
+            if out.get("min_requests") is None:
+                out.pop("min_requests", None)
+            if out.get("within_cis") is True:
+                out.pop("within_cis", None)
         if isinstance(obj, Report):
             order = ["schema", "benchbox_version", "created", "host", "model", "profile"]
             order += ["settings", "cells", "recommendation"]

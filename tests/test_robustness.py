@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from benchbox import model as model_mod
@@ -241,3 +243,36 @@ def test_reports_are_written_with_the_umask_not_owner_only(tmp_path, mlp_path):
     path.chmod(0o640)
     save_report(big_report(mlp_path, 1, 6), path)  # a rewrite keeps the file's permissions
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_children_killed_by_a_signal_leave_no_resource_tracker_warning(mlp_path, tmp_path):
+    hang = cell(1).id
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchbox", "sweep", str(mlp_path), "--batch", "1,2"]
+        + ["--concurrency", "1", "--threads", "1", "--out", str(tmp_path), *QUICK],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, FAULT_ENV: f"hang:{hang}"},
+    )
+    try:
+        deadline, children = time.monotonic() + 60, []
+        while not children and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "the sweep started no worker process"
+        time.sleep(2.0)  # the worker has taken the hanging cell
+        # Everything the sweep started dies, as when the OOM killer or `kill -9` hits them.
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "resource_tracker" not in err and "Traceback" not in err
+    by_id = {c.id: c for c in saved_report(tmp_path).cells}
+    assert "killed by SIGKILL" in by_id[hang].reason
+    assert by_id[cell(2).id].status in ("ok", "unstable")  # a fresh worker went on

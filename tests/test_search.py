@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from benchbox import verdict
 from benchbox.parse import parse_target
 from benchbox.schema import LatencyStats, Result, replace
 from benchbox.sweep import search
@@ -49,7 +50,7 @@ SPEC = SweepSpec(
 
 
 def best_meeting(cells, target):
-    ok = [c for c in cells if c.status == "ok" and search.meets_target(c, target)]
+    ok = [c for c in cells if c.status == "ok" and verdict.meets_target(c, target)]
     ok = [c for c in ok if c.result.latency_ci_ms["p99"][1] <= target.value_ms]
     return max(ok, key=lambda c: c.result.throughput_ips)
 
@@ -106,8 +107,8 @@ def test_target_break_is_bisected():
     assert levels[:5] == [1, 2, 4, 8, 16]  # doubling until the target breaks at 16
     assert len(log) <= 9  # then bisection between 8 and 16, not a walk
     # the last good and the first bad load are both measured
-    good = [c for c in out if c.status == "ok" and not search.breaks_target(c, target)]
-    bad = [c for c in out if c.status == "ok" and search.breaks_target(c, target)]
+    good = [c for c in out if c.status == "ok" and not verdict.breaks_target(c, target)]
+    bad = [c for c in out if c.status == "ok" and verdict.breaks_target(c, target)]
     assert max(c.load.concurrency for c in good) + 1 == min(c.load.concurrency for c in bad)
 
 

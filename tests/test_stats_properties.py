@@ -87,3 +87,12 @@ def test_histogram_quantile_within_precision_of_raw_percentile(a, q):
 def test_histogram_dict_round_trip(a):
     h = S.histogram_from_samples(a)
     assert S.histogram_from_dict(S.histogram_to_dict(h)) == h
+
+
+@fast
+@given(quantile.filter(lambda q: q < 100), confidence)
+def test_min_samples_for_ci_is_the_boundary_for_any_quantile(q, conf):
+    n = S.min_samples_for_ci(q, conf)
+    if n <= 2**40:  # beyond it the closed form is returned unchecked (past float precision)
+        assert S.quantile_ci_ranks(n, q, conf) is not None
+        assert n == 1 or S.quantile_ci_ranks(n - 1, q, conf) is None

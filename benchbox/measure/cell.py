@@ -118,7 +118,6 @@ def drive(
     probes = probes or {}
     probe_results: dict[str, object] = {}
     collector = _Collector(driver)
-    items = driver.items_per_request
     # Enough requests for a p99 confidence bound, unless the maximum duration comes first.
     # (Computed before the load starts: its first call imports scipy, which holds the GIL.)
     min_samples = (
@@ -129,78 +128,15 @@ def drive(
     driver.start()
     try:
         t_begin = perf_counter_ns()
-        window_ns = int(settings.window_s * 1e9)
-        warm: list[stats.WindowStat] = []
-        if settings.warmup_s is not None:
-            _wait(t_begin + int(settings.warmup_s * 1e9), abort)
-            chunk = collector.take()
-            seconds = max((perf_counter_ns() - t_begin) / 1e9, 1e-9)
-            warm.append(_window_stat(chunk, seconds, items))
-        else:
-            t = t_begin
-            while True:
-                _wait(t + window_ns, abort)
-                now = perf_counter_ns()
-                warm.append(_window_stat(collector.take(), (now - t) / 1e9, items))
-                t = now
-                if len(warm) >= 2 and stats.windows_stable(warm, settings.stability, last=2):
-                    break
-                if (now - t_begin) / 1e9 >= settings.warmup_max_s:
-                    break
+        warm = _warm_up(collector, settings, abort, t_begin)
         for probe in probes.values():
             probe.start()
         t_measure = perf_counter_ns()
         warmup_s = (t_measure - t_begin) / 1e9
-        # Slow models: stretch the window so each one holds enough requests for a p99.
-        rate = warm[-1].count / max(
-            warmup_s if settings.warmup_s is not None else settings.window_s, 1e-9
+        window_ns = _window_ns(warm[-1], warmup_s, settings)
+        run = _measure_windows(
+            collector, settings, abort, t_measure, window_ns, min_samples, on_window
         )
-        if rate > 0 and settings.duration_s is None:
-            needed_s = MIN_WINDOW_REQUESTS / rate
-            window_ns = int(
-                max(settings.window_s, min(needed_s, settings.max_duration_s / 3)) * 1e9
-            )
-        chunks: list[dict[str, np.ndarray]] = []
-        stopped_above: tuple[float, float, float] | None = None
-        windows: list[stats.WindowStat] = []
-        stable: bool | None = None
-        t = t_measure
-        while True:
-            until = t + window_ns
-            if settings.duration_s is not None:
-                until = min(until, t_measure + int(settings.duration_s * 1e9))
-            _wait(until, abort)
-            now = perf_counter_ns()
-            chunk = collector.take()
-            chunks.append(chunk)
-            windows.append(_window_stat(chunk, (now - t) / 1e9, items))
-            t = now
-            elapsed = (now - t_measure) / 1e9
-            if callable(on_window):
-                on_window(elapsed, windows[-1])
-            if settings.duration_s is not None:
-                if elapsed >= settings.duration_s - 1e-6:
-                    break
-                continue
-            if settings.stop_above is not None and len(windows) >= 2:
-                q, bound_ms = settings.stop_above
-                lat_ms = np.sort(np.concatenate([c["end"] - c["intended"] for c in chunks]) / 1e6)
-                ci = stats.quantile_ci(lat_ms, q, settings.confidence)
-                if ci is not None and ci[0] > bound_ms:
-                    stopped_above = (q, bound_ms, ci[0])
-                    break
-            enough = sum(w.count for w in windows) >= min_samples
-            if (
-                elapsed >= settings.min_duration_s
-                and enough
-                and stats.windows_stable(windows, settings.stability)
-            ):
-                stable = True
-                break
-            if elapsed >= settings.max_duration_s:
-                stable = False
-                break
-        t_end = t
         for name, probe in probes.items():
             probe_results[name] = probe.stop()
     finally:
@@ -208,6 +144,119 @@ def drive(
     errors = getattr(driver, "errors", None)
     if errors:
         raise errors[0]
+    return _measurement(run, driver.items_per_request, t_measure, warmup_s, probe_results)
+
+
+def _warm_up(
+    collector: _Collector, settings: MeasureSettings, abort: threading.Event | None, t_begin: int
+) -> list[stats.WindowStat]:
+    """Warm up for `warmup_s`, or (None) until two consecutive windows agree; the windows."""
+    items = collector.driver.items_per_request
+    if settings.warmup_s is not None:
+        _wait(t_begin + int(settings.warmup_s * 1e9), abort)
+        chunk = collector.take()
+        seconds = max((perf_counter_ns() - t_begin) / 1e9, 1e-9)
+        return [_window_stat(chunk, seconds, items)]
+    window_ns = int(settings.window_s * 1e9)
+    warm: list[stats.WindowStat] = []
+    t = t_begin
+    while True:
+        _wait(t + window_ns, abort)
+        now = perf_counter_ns()
+        warm.append(_window_stat(collector.take(), (now - t) / 1e9, items))
+        t = now
+        if len(warm) >= 2 and stats.windows_stable(warm, settings.stability, last=2):
+            return warm
+        if (now - t_begin) / 1e9 >= settings.warmup_max_s:
+            return warm
+
+
+def _window_ns(last_warm: stats.WindowStat, warmup_s: float, settings: MeasureSettings) -> int:
+    """The measuring window: stretched for slow models so each one holds enough requests."""
+    window_ns = int(settings.window_s * 1e9)
+    seconds = warmup_s if settings.warmup_s is not None else settings.window_s
+    rate = last_warm.count / max(seconds, 1e-9)
+    if rate > 0 and settings.duration_s is None:
+        needed_s = MIN_WINDOW_REQUESTS / rate
+        window_ns = int(max(settings.window_s, min(needed_s, settings.max_duration_s / 3)) * 1e9)
+    return window_ns
+
+
+@dataclass
+class _Windows:
+    """The measured windows, and how measuring ended."""
+
+    chunks: list[dict[str, np.ndarray]]
+    windows: list[stats.WindowStat]
+    stable: bool | None
+    stopped_above: tuple[float, float, float] | None
+    t_end: int
+
+
+def _measure_windows(
+    collector: _Collector,
+    settings: MeasureSettings,
+    abort: threading.Event | None,
+    t_measure: int,
+    window_ns: int,
+    min_samples: int,
+    on_window: object = None,
+) -> _Windows:
+    """Measure window by window until stable, the fixed duration, an early stop or the maximum."""
+    items = collector.driver.items_per_request
+    run = _Windows([], [], None, None, t_measure)
+    t = t_measure
+    while True:
+        until = t + window_ns
+        if settings.duration_s is not None:
+            until = min(until, t_measure + int(settings.duration_s * 1e9))
+        _wait(until, abort)
+        now = perf_counter_ns()
+        chunk = collector.take()
+        run.chunks.append(chunk)
+        run.windows.append(_window_stat(chunk, (now - t) / 1e9, items))
+        t = run.t_end = now
+        elapsed = (now - t_measure) / 1e9
+        if callable(on_window):
+            on_window(elapsed, run.windows[-1])
+        if settings.duration_s is not None:
+            if elapsed >= settings.duration_s - 1e-6:
+                return run
+            continue
+        if settings.stop_above is not None and len(run.windows) >= 2:
+            run.stopped_above = _above_target(run.chunks, settings)
+            if run.stopped_above is not None:
+                return run
+        enough = sum(w.count for w in run.windows) >= min_samples
+        if (
+            elapsed >= settings.min_duration_s
+            and enough
+            and stats.windows_stable(run.windows, settings.stability)
+        ):
+            run.stable = True
+            return run
+        if elapsed >= settings.max_duration_s:
+            run.stable = False
+            return run
+
+
+def _above_target(
+    chunks: list[dict[str, np.ndarray]], settings: MeasureSettings
+) -> tuple[float, float, float] | None:
+    """(q, bound_ms, lower CI bound) when the percentile is above `stop_above` with confidence."""
+    q, bound_ms = settings.stop_above
+    lat_ms = np.sort(np.concatenate([c["end"] - c["intended"] for c in chunks]) / 1e6)
+    ci = stats.quantile_ci(lat_ms, q, settings.confidence)
+    if ci is not None and ci[0] > bound_ms:
+        return (q, bound_ms, ci[0])
+    return None
+
+
+def _measurement(
+    run: _Windows, items: int, t_measure: int, warmup_s: float, probes: dict[str, object]
+) -> Measurement:
+    """Merge the windows' records into one Measurement."""
+    chunks = run.chunks
     merged = {k: _cat([c[k] for c in chunks if k in c]) for k in chunks[0]} if chunks else {}
     chunks.clear()  # the per-window copies are merged: free them before summarizing
     intended = merged.get("intended", np.empty(0, dtype=np.int64))
@@ -225,13 +274,13 @@ def drive(
         issue_delay_ns=(sent - intended) if sent is not None and len(sent) == n else None,
         requests=n,
         inferences=n * items,
-        duration_s=(t_end - t_measure) / 1e9,
-        windows=windows,
-        stable=stable,
+        duration_s=(run.t_end - t_measure) / 1e9,
+        windows=run.windows,
+        stable=run.stable,
         warmup_s=warmup_s,
         extra=extra,
-        probes=probe_results,
-        stopped_above=stopped_above,
+        probes=probes,
+        stopped_above=run.stopped_above,
     )
 
 
@@ -279,6 +328,61 @@ def batch_counts(sizes: np.ndarray | None) -> dict[int, int] | None:
     return {int(b): int(round(n / b)) for b, n in zip(values, requests, strict=True) if b > 0}
 
 
+def _issue_delay_ms(m: Measurement, warnings: list[CellWarning]) -> Spread | None:
+    """The generator's own lateness (open loop), warning when it or the worker pool lagged."""
+    if m.issue_delay_ns is None or not len(m.issue_delay_ns):
+        return None
+    delay_ns = generator_delay_ns(m)
+    d_ms = delay_ns / 1e6
+    late = float(np.mean(d_ms > LATE_SEND_MS))
+    if late > LATE_SHARE:
+        warnings.append(
+            CellWarning(
+                "generator-behind",
+                f"{late:.1%} of requests were sent over {LATE_SEND_MS:g} ms late "
+                "by the load generator (the machine is too busy to keep the schedule); their "
+                "latency includes the delay — lower --rate or quiet the machine",
+            )
+        )
+    waited = pool_wait_share(m)
+    if waited > LATE_SHARE:
+        warnings.append(
+            CellWarning(
+                "pool-exhausted",
+                f"{waited:.1%} of requests waited over {LATE_SEND_MS:g} ms for a "
+                "free worker; that wait counts in their latency — raise --concurrency if the "
+                "server you model accepts more requests in flight",
+            )
+        )
+    return spread_ms(delay_ns)
+
+
+def _window_warnings(windows: list[stats.WindowStat]) -> list[CellWarning]:
+    """Warnings the windows deserve: throughput that varied, a slow first window."""
+    if len(windows) < 3:
+        return []
+    out = []
+    cv = stats.coefficient_of_variation(np.array([w.throughput_ips for w in windows]))
+    if cv > 0.10:
+        out.append(
+            CellWarning(
+                "high-variation",
+                f"throughput varied by {cv:.0%} (CV) across windows; run on a quiet"
+                " machine, or measure longer",
+            )
+        )
+    first, rest = windows[0].p99_ms, np.median([w.p99_ms for w in windows[1:]])
+    if rest > 0 and first > 1.5 * rest:
+        out.append(
+            CellWarning(
+                "slow-first-window",
+                f"the first window's p99 was {first / rest:.1f}x the others; "
+                "warm up longer (--warmup 3s or --warmup auto)",
+            )
+        )
+    return out
+
+
 def summarize(
     m: Measurement,
     settings: MeasureSettings,
@@ -290,35 +394,10 @@ def summarize(
         raise ValueError("no request completed while measuring")
     lat_ms = np.sort(m.latency_ns / 1e6)
     warnings: list[CellWarning] = []
-    issue = None
-    achieved = None
-    if m.issue_delay_ns is not None and len(m.issue_delay_ns):
-        achieved = m.requests / m.duration_s
-        delay_ns = generator_delay_ns(m)
-        issue = spread_ms(delay_ns)
-        d_ms = delay_ns / 1e6
-        late = float(np.mean(d_ms > LATE_SEND_MS))
-        if late > LATE_SHARE:
-            warnings.append(
-                CellWarning(
-                    "generator-behind",
-                    f"{late:.1%} of requests were sent over {LATE_SEND_MS:g} ms late "
-                    "by the load generator (the machine is too busy to keep the schedule); their "
-                    "latency includes the delay — lower --rate or quiet the machine",
-                )
-            )
-        waited = pool_wait_share(m)
-        if waited > LATE_SHARE:
-            warnings.append(
-                CellWarning(
-                    "pool-exhausted",
-                    f"{waited:.1%} of requests waited over {LATE_SEND_MS:g} ms for a "
-                    "free worker; that wait counts in their latency — raise --concurrency if the "
-                    "server you model accepts more requests in flight",
-                )
-            )
-    cis = stats.latency_cis(lat_ms, settings.confidence)
-    if cis.get("p99") is None:
+    issue = _issue_delay_ms(m, warnings)
+    achieved = m.requests / m.duration_s if issue is not None else None
+    cis = stats.latency_cis(lat_ms, settings.confidence) if settings.within_cis else None
+    if cis is not None and cis.get("p99") is None:
         need = stats.min_samples_for_ci(99.0, settings.confidence)
         warnings.append(
             CellWarning(
@@ -327,26 +406,7 @@ def summarize(
                 f"(needs {need}); measure longer (--min-duration or --duration)",
             )
         )
-    if len(m.windows) >= 3:
-        tp = np.array([w.throughput_ips for w in m.windows])
-        cv = float(np.std(tp) / np.mean(tp)) if np.mean(tp) > 0 else 0.0
-        if cv > 0.10:
-            warnings.append(
-                CellWarning(
-                    "high-variation",
-                    f"throughput varied by {cv:.0%} (CV) across windows; run on a quiet"
-                    " machine, or measure longer",
-                )
-            )
-        first, rest = m.windows[0].p99_ms, np.median([w.p99_ms for w in m.windows[1:]])
-        if rest > 0 and first > 1.5 * rest:
-            warnings.append(
-                CellWarning(
-                    "slow-first-window",
-                    f"the first window's p99 was {first / rest:.1f}x the others; "
-                    "warm up longer (--warmup 3s or --warmup auto)",
-                )
-            )
+    warnings += _window_warnings(m.windows)
     if m.stopped_above is not None:
         q, bound_ms, lo = m.stopped_above
         warnings.append(

@@ -14,6 +14,7 @@ Conventions
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,21 +103,33 @@ def _check_confidence(confidence: float) -> float:
 
 
 def _largest_k_cdf_le(n: int, p: float, a: float) -> int:
-    """Largest k in [0, n] with P(Bin(n, p) <= k) <= a, or -1 if there is none."""
-    guess = int(
-        _scipy_stats().binom.ppf(a, n, p)
-    )  # smallest k with cdf(k) >= a: the answer is near it
-    ks = np.arange(max(guess - 3, 0), min(guess + 3, n) + 1)
-    cdf = _scipy_stats().binom.cdf(ks, n, p)
-    ok = ks[cdf <= a]
-    if ok.size == 0 and ks[0] == 0:
+    """Largest k in [0, n] with P(Bin(n, p) <= k) <= a, or -1 if there is none.
+
+    The CDF rises with k, so the answer is found by bisection (O(log n) CDF values); the
+    quantile function's guess, checked in a small window around it, usually settles it at once.
+    """
+    binom = _scipy_stats().binom
+    with warnings.catch_warnings():  # boost warns (and gives NaN) where it finds no quantile
+        warnings.simplefilter("ignore", RuntimeWarning)
+        guess = float(binom.ppf(a, n, p))  # smallest k with cdf(k) >= a: the answer is near it
+    if math.isfinite(guess):
+        ks = np.arange(max(int(guess) - 3, 0), min(int(guess) + 3, n) + 1)
+        ok = ks[binom.cdf(ks, n, p) <= a]
+        if ok.size == 0 and ks[0] == 0:
+            return -1
+        if ok.size and (ok[-1] == n or ok[-1] < ks[-1]):
+            return int(ok[-1])
+    # ppf missed by more than the window (extreme tails): bisect [0, n].
+    if not binom.cdf(0, n, p) <= a:
         return -1
-    if ok.size and (ok[-1] == n or ok[-1] < ks[-1]):
-        return int(ok[-1])
-    # ppf missed by more than the window (extreme tails): scan all of [0, n] at once.
-    ks = np.arange(n + 1)
-    ok = ks[_scipy_stats().binom.cdf(ks, n, p) <= a]
-    return int(ok[-1]) if ok.size else -1
+    lo, hi = 0, n + 1  # cdf(lo) <= a; hi is past the answer (cdf(n) = 1 > a)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if binom.cdf(mid, n, p) <= a:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def quantile_ci_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int, int] | None:
@@ -141,6 +154,9 @@ def quantile_ci_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int, 
     return min(k_low + 1, rank), max(n - k_up, rank)
 
 
+_CHECKED_SAMPLES_MAX = 2**40  # above it, min_samples_for_ci trusts the closed form
+
+
 def min_samples_for_ci(q: float, confidence: float = 0.95) -> int:
     """The fewest samples for which quantile_ci gives a two-sided interval at q."""
     q = _check_q(q)
@@ -148,13 +164,31 @@ def min_samples_for_ci(q: float, confidence: float = 0.95) -> int:
     p = q / 100.0
     if p >= 1.0:
         raise ValueError("the 100th percentile (the maximum) has no distribution-free upper bound")
-    # Both tails need a rank: (1-p)^n <= alpha/2 for l = 1 and p^n <= alpha/2 for u = n.
-    n = max(1, math.ceil(math.log(alpha_half) / math.log(max(p, 1.0 - p))) - 2)
-    while quantile_ci_ranks(n, q, confidence) is None:
-        n += 1
-    while n > 1 and quantile_ci_ranks(n - 1, q, confidence) is not None:
-        n -= 1
-    return n
+
+    def has_ci(n: int) -> bool:
+        return n >= 1 and quantile_ci_ranks(n, q, confidence) is not None
+
+    # Both tails need a rank: (1-p)^n <= alpha/2 for l = 1 and p^n <= alpha/2 for u = n, so the
+    # answer is the closed form up to rounding; a CI exists for every n from it on. Bracket it,
+    # then bisect (a handful of rank searches whatever q is).
+    if max(p, 1.0 - p) == 1.0:
+        raise ValueError(f"percentile q={q} is too close to 0 for a distribution-free CI")
+    n = max(1, math.ceil(math.log(alpha_half) / math.log(max(p, 1.0 - p))))
+    if n > _CHECKED_SAMPLES_MAX:
+        return n  # q within ~1e-10 of 0 or 100: the binomial tails are beyond float precision
+    lo = max(0, n - 3)
+    while has_ci(lo):
+        lo //= 2
+    hi = n
+    while not has_ci(hi):
+        hi *= 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if has_ci(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def quantile_ci(

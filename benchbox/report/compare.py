@@ -14,7 +14,7 @@ from benchbox.measure import stats
 from benchbox.measure import trials as tstats
 from benchbox.parse import LatencyTarget, parse_choice, parse_percent, parse_target
 from benchbox.report.store import load_report
-from benchbox.schema import Cell, Report
+from benchbox.schema import MEASURED, Cell, Report
 
 
 class CompareMode(StrEnum):
@@ -23,9 +23,6 @@ class CompareMode(StrEnum):
     AUTO = "auto"
     MACHINES = "machines"
     VERSIONS = "versions"
-
-
-MEASURED = ("ok", "unstable")
 
 
 @dataclass(frozen=True)

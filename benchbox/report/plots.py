@@ -8,9 +8,7 @@ from dataclasses import replace
 from benchbox.measure import stats
 from benchbox.report.format import fmt_number, load_text, percentile_label
 from benchbox.report.svg import DASHES, PALETTE, Mark, RefLine, Series, no_plot, svg_plot
-from benchbox.schema import Cell, Report
-
-MEASURED = ("ok", "unstable")
+from benchbox.schema import MEASURED, Cell, Report
 
 
 def measured_cells(report: Report) -> list[Cell]:

@@ -27,7 +27,16 @@ from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
 from benchbox.report.store import check_writable, load_report, report_path, save_report
-from benchbox.schema import Cell, IdlePower, Profile, Report, SweepSettings, TrialPolicy, replace
+from benchbox.schema import (
+    MEASURED,
+    Cell,
+    IdlePower,
+    Profile,
+    Report,
+    SweepSettings,
+    TrialPolicy,
+    replace,
+)
 from benchbox.sweep import peak, search
 from benchbox.sweep import trials as trial_phase
 from benchbox.sweep.plan import SweepSpec, grid, group_key
@@ -236,7 +245,7 @@ def resume_sweep(
         idle_power_w=stored.idle_power.power_w if stored.idle_power else None,
     )
     if search_kind == "adaptive":
-        keep = {c.id: c for c in report.cells if c.status in ("ok", "unstable")}
+        keep = {c.id: c for c in report.cells if c.status in MEASURED}
         keep.update(
             (c.id, c)
             for c in report.cells
@@ -336,12 +345,19 @@ def execute(
     workers: dict[tuple, Any] = {}
     first_orders: dict[str, int] = {}
 
+    # A later trial's CIs come from the trials: it needs no within-trial CI of its own, no
+    # sample-size rule and no early stop (so its fresh process starts without scipy).
+    trial_ctx = replace(
+        ctx,
+        settings=replace(ctx.settings, within_cis=False, min_requests=0, stop_above=None),
+    )
+
     def measure_trial(cell: Cell) -> Cell:
         """One more trial of a cell in a fresh worker: a new session, a new process."""
         if abort is not None and abort.is_set():
             raise Aborted()
         progress.trial_started(cell, cell.result.trials + 1 if cell.result else 1)
-        worker = make_worker(ctx, abort)
+        worker = make_worker(trial_ctx, abort)
         try:
             return worker.measure(cell)
         finally:
@@ -401,7 +417,7 @@ def execute(
             worker.close()
     report = finalize_report(state["report"], profile, target)
     save_report(report, path)
-    if not any(c.status in ("ok", "unstable") for c in report.cells):
+    if not any(c.status in MEASURED for c in report.cells):
         reasons = dict.fromkeys(f"{c.status}: {c.reason}" for c in report.cells if c.reason)
         raise NothingMeasured(
             f"no cell could be measured (report saved in {path})",

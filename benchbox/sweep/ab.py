@@ -26,11 +26,11 @@ from benchbox.errors import NothingMeasured
 from benchbox.measure import trials as tstats
 from benchbox.measure.cell import MeasureSettings
 from benchbox.report.store import check_writable, report_path, save_report
-from benchbox.schema import Cell, Report, SweepSettings, replace
+from benchbox.schema import MEASURED, Cell, Report, SweepSettings, replace
 from benchbox.sweep.plan import SweepSpec, grid
 from benchbox.sweep.runner import CellContext
 from benchbox.sweep.schedule import TrialPolicy, round_order
-from benchbox.sweep.trials import MEASURED, TrialLog, combine_cell
+from benchbox.sweep.trials import TrialLog, combine_cell
 
 SIDES = ("baseline", "candidate")
 # The figures compared, and whether a larger value is slower.
@@ -119,8 +119,8 @@ def run_ab(
     out_dir = check_writable(req.out_dir)
     (cell,) = grid(req.spec)
     settings = req.settings
-    if req.trials.most > 1 and settings.min_requests is None:
-        settings = replace(settings, min_requests=0)
+    if req.trials.most > 1:  # the CIs come from the trials (fresh workers start without scipy)
+        settings = replace(settings, min_requests=0, within_cis=False, stop_above=None)
     cores = psutil.cpu_count(logical=True) or 1
     infos = {
         "baseline": model_mod.inspect_model(req.baseline_path, req.shapes),

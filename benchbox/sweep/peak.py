@@ -28,11 +28,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from benchbox.errors import BadInput
 from benchbox.parse import AUTO_MAX_BATCH, LatencyTarget, parse_dynamic_batching
 from benchbox.schema import (
+    MEASURED,
     Cell,
     CellWarning,
     DynamicBatching,
@@ -44,10 +45,10 @@ from benchbox.schema import (
 )
 from benchbox.sweep.plan import SweepSpec, configs
 from benchbox.sweep.search import GAIN
+from benchbox.verdict import latency_bound, meets_target
 
 Measure = Callable[[Cell], Cell]
 _PEAK_ID = re.compile(r"/open-peak-c\d+$")
-_MEASURED = ("ok", "unstable")
 
 
 @dataclass(frozen=True)
@@ -120,17 +121,6 @@ def batching_grid(
 # ---------------------------------------------------------------- one config
 
 
-def latency_bound_ms(cell: Cell, target: LatencyTarget) -> float:
-    """The value held to the target: the percentile's upper CI bound, else its point value."""
-    r = cell.result
-    if r is None:
-        return math.inf
-    ci = (r.latency_ci_ms or {}).get(target.percentile)
-    if ci and len(ci) == 2 and ci[1] is not None and math.isfinite(ci[1]):
-        return float(ci[1])
-    return float(getattr(r.latency_ms, target.percentile))
-
-
 def kept_up(cell: Cell) -> bool:
     """True when the requests completed are within 3 Poisson sigmas of the rate offered."""
     r, rate = cell.result, cell.load.rate_rps
@@ -142,11 +132,7 @@ def kept_up(cell: Cell) -> bool:
 
 def sustains(cell: Cell, target: LatencyTarget) -> bool:
     """True when the cell was measured, kept up with its rate and met the target with confidence."""
-    return (
-        cell.status in _MEASURED
-        and kept_up(cell)
-        and latency_bound_ms(cell, target) <= target.value_ms
-    )
+    return meets_target(cell, target, MEASURED) and kept_up(cell)
 
 
 def capacity_estimate_rps(cell: Cell) -> float | None:
@@ -191,7 +177,7 @@ def find_peak(
             return cell
         probes[rate] = cell
         trail.append(_probe_text(rate, cell, target) + (" on retry" if retry else ""))
-        if cell.status not in _MEASURED:
+        if cell.status not in MEASURED:
             break
         if retry:
             retry = False
@@ -247,7 +233,7 @@ def _peak_cell(
         result = replace(cell.result, peak_rate_rps=peak)
         return replace(cell, id=seed.id, result=result, warnings=(*cell.warnings, note))
     lightest = probes[min(probes)]
-    if lightest.status not in _MEASURED:
+    if lightest.status not in MEASURED:
         return replace(lightest, id=seed.id)
     note = CellWarning(
         "peak-search",
@@ -258,12 +244,13 @@ def _peak_cell(
 
 
 def _probe_text(rate: float, cell: Cell, target: LatencyTarget) -> str:
-    if cell.status not in _MEASURED:
+    if cell.status not in MEASURED:
         return f"{rate:g}/s {cell.status}"
     label = target.percentile.replace("_", ".")
     verdict = "ok" if sustains(cell, target) else "missed"
     behind = "" if kept_up(cell) else ", fell behind"
-    return f"{rate:g}/s {verdict} ({label}<={latency_bound_ms(cell, target):.3g}ms{behind})"
+    bound_ms = latency_bound(cell.result, target.percentile).value_ms if cell.result else math.inf
+    return f"{rate:g}/s {verdict} ({label}<={bound_ms:.3g}ms{behind})"
 
 
 # ---------------------------------------------------------------- the sweep
@@ -295,6 +282,32 @@ def _label(cfg: ServingConfig) -> str:
     return f"max_batch {db.max_batch}, delay {db.delay_ms:g} ms"
 
 
+@dataclass
+class _Search:
+    """What the adaptive walk of one sweep shares: how to run a seed, and where cells go."""
+
+    measure: Measure
+    target: LatencyTarget
+    gain: float
+    settings: PeakSettings | None
+    out: dict[str, Cell] = field(default_factory=dict)
+    hint_ips: list[float] = field(default_factory=list)  # the last peak, a start for the next
+
+    def run(self, seed: Cell) -> float:
+        """Find the seed's peak; its capacity in inferences/s (0 when no rate passed)."""
+        start = self.hint_ips[-1] / _items(seed.config) if self.hint_ips else None
+        done = find_peak(seed, self.measure, self.target, self.settings, start_rps=start)
+        self.out[seed.id] = done
+        cap = capacity_ips(done)
+        if cap > 0:
+            self.hint_ips.append(cap)
+        return cap
+
+    def skip(self, seeds: list[Cell], reason: str) -> None:
+        for c in seeds:
+            self.out[c.id] = replace(c, status="skipped", reason=f"adaptive search: {reason}")
+
+
 def search(
     cells: list[Cell],
     measure: Measure,
@@ -309,89 +322,89 @@ def search(
             "searching each config's peak rate needs a latency target",
             "add --latency-target p99=20ms, or give --rate for fixed open-loop rates",
         )
-    out: dict[str, Cell] = {}
+    walk = _Search(measure, target, gain, settings)
     families: dict[tuple, list[Cell]] = {}
     for cell in cells:
         if not is_peak_cell(cell):
-            out[cell.id] = measure(cell)
+            walk.out[cell.id] = measure(cell)
             continue
         cfg = cell.config
         key = (cfg.device, cfg.intra_op_threads, cfg.graph_optimization, cfg.io_binding)
         families.setdefault(key + (cell.load.concurrency,), []).append(cell)
-    hint_ips: list[float] = []  # the last peak, as a start for the next config
-
-    def run(seed: Cell) -> float:
-        start = hint_ips[-1] / _items(seed.config) if hint_ips else None
-        done = find_peak(seed, measure, target, settings, start_rps=start)
-        out[seed.id] = done
-        cap = capacity_ips(done)
-        if cap > 0:
-            hint_ips.append(cap)
-        return cap
-
-    def skip(seeds: list[Cell], reason: str) -> None:
-        for c in seeds:
-            out[c.id] = replace(c, status="skipped", reason=f"adaptive search: {reason}")
-
     for family in families.values():
-        if not adaptive:
+        if adaptive:
+            _walk_instances(walk, family)
+        else:
             for seed in family:
-                run(seed)
-            continue
-        by_inst: dict[int, dict[int, list[Cell]]] = {}
-        for seed in family:
-            by_inst.setdefault(seed.config.instances, {}).setdefault(
-                _level(seed.config), []
-            ).append(seed)
-        inst_list = sorted(by_inst)
-        prev_inst: tuple[int, float] | None = None
-        for ii, inst in enumerate(inst_list):
-            by_level = by_inst[inst]
-            levels = sorted(by_level)
-            inst_best, prev_level = 0.0, None
-            for li, level in enumerate(levels):
-                seeds = sorted(by_level[level], key=lambda c: _delay_key(c.config))
-                level_best = 0.0
-                for di, seed in enumerate(seeds):
-                    cap = run(seed)
-                    rest = seeds[di + 1 :]
-                    done = out[seed.id]
-                    if cap == 0 and done.status in _MEASURED:
-                        skip(
-                            rest,
-                            f"dominated: {_label(seed.config)} meets {target} at no rate, and a "
-                            "longer delay only adds latency",
-                        )
-                        break
-                    if level_best > 0 and cap < level_best * (1 + gain):
-                        skip(
-                            rest,
-                            f"delay saturated: {_label(seed.config)} raised the peak by < "
-                            f"{gain:.0%}",
-                        )
-                        level_best = max(level_best, cap)
-                        break
-                    level_best = max(level_best, cap)
-                inst_best = max(inst_best, level_best)
-                if prev_level is not None and level_best < prev_level[1] * (1 + gain):
-                    word = "max_batch" if seeds[0].config.dynamic_batching else "batch"
-                    for nl in levels[li + 1 :]:
-                        skip(
-                            by_level[nl],
-                            f"batch saturated: {word} {level} raised the capacity by < "
-                            f"{gain:.0%} over {word} {prev_level[0]}",
-                        )
-                    break
-                if prev_level is None or level_best > prev_level[1]:
-                    prev_level = (level, level_best)
-            if prev_inst is not None and inst_best < prev_inst[1] * (1 + gain):
-                for ni in inst_list[ii + 1 :]:
-                    skip(
-                        [c for seeds in by_inst[ni].values() for c in seeds],
-                        f"instances saturated: {inst} instances raised the capacity by < "
-                        f"{gain:.0%} over {prev_inst[0]}",
-                    )
-                break
-            if prev_inst is None or inst_best > prev_inst[1]:
-                prev_inst = (inst, inst_best)
-    return [out.get(c.id, c) for c in cells]
+                walk.run(seed)
+    return [walk.out.get(c.id, c) for c in cells]
+
+
+def _walk_instances(walk: _Search, family: list[Cell]) -> None:
+    """Raise the instance count until it stops raising the capacity by `gain`."""
+    by_inst: dict[int, dict[int, list[Cell]]] = {}
+    for seed in family:
+        by_inst.setdefault(seed.config.instances, {}).setdefault(_level(seed.config), []).append(
+            seed
+        )
+    inst_list = sorted(by_inst)
+    prev_inst: tuple[int, float] | None = None
+    for ii, inst in enumerate(inst_list):
+        inst_best = _walk_levels(walk, by_inst[inst])
+        if prev_inst is not None and inst_best < prev_inst[1] * (1 + walk.gain):
+            for ni in inst_list[ii + 1 :]:
+                walk.skip(
+                    [c for seeds in by_inst[ni].values() for c in seeds],
+                    f"instances saturated: {inst} instances raised the capacity by < "
+                    f"{walk.gain:.0%} over {prev_inst[0]}",
+                )
+            break
+        if prev_inst is None or inst_best > prev_inst[1]:
+            prev_inst = (inst, inst_best)
+
+
+def _walk_levels(walk: _Search, by_level: dict[int, list[Cell]]) -> float:
+    """Raise the batch size (or max_batch) until it stops raising the capacity; the best one."""
+    levels = sorted(by_level)
+    inst_best, prev_level = 0.0, None
+    for li, level in enumerate(levels):
+        seeds = sorted(by_level[level], key=lambda c: _delay_key(c.config))
+        level_best = _walk_delays(walk, seeds)
+        inst_best = max(inst_best, level_best)
+        if prev_level is not None and level_best < prev_level[1] * (1 + walk.gain):
+            word = "max_batch" if seeds[0].config.dynamic_batching else "batch"
+            for nl in levels[li + 1 :]:
+                walk.skip(
+                    by_level[nl],
+                    f"batch saturated: {word} {level} raised the capacity by < "
+                    f"{walk.gain:.0%} over {word} {prev_level[0]}",
+                )
+            break
+        if prev_level is None or level_best > prev_level[1]:
+            prev_level = (level, level_best)
+    return inst_best
+
+
+def _walk_delays(walk: _Search, seeds: list[Cell]) -> float:
+    """Lengthen the batching delay until it meets the target at no rate or stops raising the
+    peak; the best capacity found."""
+    level_best = 0.0
+    for di, seed in enumerate(seeds):
+        cap = walk.run(seed)
+        rest = seeds[di + 1 :]
+        if cap == 0 and walk.out[seed.id].status in MEASURED:
+            walk.skip(
+                rest,
+                f"dominated: {_label(seed.config)} meets {walk.target} at no rate, and a "
+                "longer delay only adds latency",
+            )
+            break
+        if level_best > 0 and cap < level_best * (1 + walk.gain):
+            walk.skip(
+                rest,
+                f"delay saturated: {_label(seed.config)} raised the peak by < {walk.gain:.0%}",
+            )
+            level_best = max(level_best, cap)
+            break
+        level_best = max(level_best, cap)
+    return level_best

@@ -1,7 +1,7 @@
 """Running cells: open the sessions of each serving config once, drive each load, build the Cell.
 
-`run_group` measures the cells of one device group (same device and session options) and hands
-each finished cell to `emit` as soon as it is measured; the sweep decides where groups run.
+`InProcessWorker` measures the cells of one device group (same device and session options), one
+cell at a time, in this process; the sweep decides where groups run (`worker.ProcessWorker`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import ctypes
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from benchbox import model as model_mod
@@ -33,7 +32,6 @@ from benchbox.schema import (
 )
 
 POOL_SIZE = 4
-Emit = Callable[[Cell], None]
 
 
 @dataclass(frozen=True)
@@ -240,26 +238,6 @@ class InProcessWorker:
         if self._instances is not None:
             self._instances.close()
         self._instances, self._config, self._open_error, self._pool = None, None, None, []
-
-
-def run_group(
-    ctx: CellContext,
-    cells: Iterable[Cell],
-    emit: Emit,
-    abort: threading.Event | None = None,
-    on_start: Callable[[Cell], None] | None = None,
-) -> None:
-    """Measure cells (of one device group) in order, emitting each as soon as it is done."""
-    worker = InProcessWorker(ctx, abort)
-    try:
-        for cell in cells:
-            if abort is not None and abort.is_set():
-                raise Aborted()
-            if on_start:
-                on_start(cell)
-            emit(worker.measure(cell))
-    finally:
-        worker.close()
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from benchbox.parse import LatencyTarget
-from benchbox.schema import Cell, Load, replace
+from benchbox.schema import MEASURED, Cell, Load, replace
+from benchbox.verdict import breaks_target, meets_target
 
 Measure = Callable[[Cell], Cell]
 GAIN = 0.05
@@ -35,36 +36,6 @@ def grid(cells: list[Cell], measure: Measure) -> list[Cell]:
 def load_level(load: Load) -> float:
     """How heavy a load is: the rate for open loop, else the concurrency."""
     return float(load.rate_rps if load.kind == "open" else load.concurrency or 1)
-
-
-def breaks_target(cell: Cell, target: LatencyTarget | None) -> bool:
-    """True when the cell's percentile is above the target with confidence (its lower CI bound).
-
-    Where no bound exists, the point value decides.
-    """
-    if target is None or cell.result is None:
-        return False
-    r = cell.result
-    ci = (r.latency_ci_ms or {}).get(target.percentile)
-    value = ci[0] if ci else getattr(r.latency_ms, target.percentile)
-    return value > target.value_ms
-
-
-def meets_target(cell: Cell, target: LatencyTarget | None, unstable_ok: bool = False) -> bool:
-    """True when the cell measured ok and its percentile's upper CI bound (or, without a bound,
-    the point value) is within the target, as the recommendation requires.
-
-    `unstable_ok` also admits unstable cells: their latency still says which side of the target
-    a load is on, though they cannot be recommended."""
-    allowed = ("ok", "unstable") if unstable_ok else ("ok",)
-    if cell.status not in allowed or cell.result is None:
-        return False
-    if target is None:
-        return True
-    r = cell.result
-    ci = (r.latency_ci_ms or {}).get(target.percentile)
-    value = ci[1] if ci else getattr(r.latency_ms, target.percentile)
-    return value <= target.value_ms
 
 
 def throughput(cell: Cell) -> float:
@@ -108,7 +79,7 @@ def run_ladder(
     for i in ladder_indices([load_level(c.load) for c in ladder], start):
         cell = measure(ladder[i])
         done[i] = cell
-        if cell.status not in ("ok", "unstable"):
+        if cell.status not in MEASURED:
             stop_reason = f"{_lvl(ladder[i])} {cell.status}: {cell.reason}"
             break
         if breaks_target(cell, target):
@@ -127,21 +98,19 @@ def run_ladder(
     # heavier one that does not (it broke the target, or its bound straddles it). When the
     # starting load does not meet the target, this walks down to lighter loads.
     if target is not None:
-        good = [i for i, c in done.items() if meets_target(c, target, unstable_ok=True)]
+        good = [i for i, c in done.items() if meets_target(c, target, MEASURED)]
         lo = max(good, default=-1)
         bad = [
             i
             for i, c in done.items()
-            if i > lo
-            and c.status in ("ok", "unstable")
-            and not meets_target(c, target, unstable_ok=True)
+            if i > lo and c.status in MEASURED and not meets_target(c, target, MEASURED)
         ]
         hi = min(bad, default=None)
         while hi is not None and hi - lo > 1:
             mid = (lo + hi) // 2
             cell = measure(ladder[mid])
             done[mid] = cell
-            if meets_target(cell, target, unstable_ok=True):
+            if meets_target(cell, target, MEASURED):
                 lo = mid
                 if throughput(cell) > best_tp and meets_target(cell, target):
                     best_tp, best_i = throughput(cell), mid
@@ -160,7 +129,7 @@ def run_ladder(
                 why = f"between measured loads that bracket the target ({why})"
             done[i] = replace(cell, status="skipped", reason=f"adaptive search: {why}")
     lowest = done[0]
-    lowest_breaks = lowest.status in ("ok", "unstable") and breaks_target(lowest, target)
+    lowest_breaks = lowest.status in MEASURED and breaks_target(lowest, target)
     best_level = load_level(ladder[best_i].load) if best_i is not None else None
     return LadderOutcome(done, best_tp, lowest_breaks, best_level)
 

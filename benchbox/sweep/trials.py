@@ -22,10 +22,9 @@ from dataclasses import dataclass
 
 from benchbox.measure import trials as tstats
 from benchbox.parse import LatencyTarget
-from benchbox.schema import Cell, CellWarning, Result, replace
+from benchbox.schema import MEASURED, Cell, CellWarning, Result, replace
 from benchbox.sweep.schedule import TrialPolicy, needs_trial, round_order
 
-MEASURED = ("ok", "unstable")
 SINGLE_TRIAL_MARGIN = 0.5
 MeasureTrial = Callable[[Cell], Cell]
 

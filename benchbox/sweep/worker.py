@@ -1,18 +1,18 @@
 """Crash isolation: the cells of one device group are measured in a worker process of their own.
 
 `ProcessWorker` has the same face as `runner.InProcessWorker` (`measure(cell) -> Cell`, `close()`)
-but runs the cells in a child process, one cell at a time over a pipe, so each result comes back
-(and is saved by the sweep) as soon as it is measured. When the child dies while measuring
-(segfault, OOM kill, abort) or a cell runs past its timeout, the cell comes back `failed` with the
-reason, and the next cell starts a fresh child. The child ignores SIGINT: the parent handles
-Ctrl-C (through the sweep's `abort` event) and kills the child.
+but runs the cells in a child Python process, one cell at a time over a socket pair (pickled
+messages, multiprocessing's `Connection`), so each result comes back (and is saved by the sweep)
+as soon as it is measured. When the child dies while measuring (segfault, OOM kill, abort) or a
+cell runs past its timeout, the cell comes back `failed` with the reason, and the next cell starts
+a fresh child. The child ignores SIGINT: the parent handles Ctrl-C (through the sweep's `abort`
+event) and kills the child.
 
-Children are forked from multiprocessing's fork server, which has imported onnxruntime, numpy
-and scipy once: a fresh child then starts in about 50 ms instead of the 2-3 s a spawned
-interpreter needs to import them, so each trial of a cell can have a process of its own (as
-pyperf's runs do). Where there is no fork server (Windows) children are spawned.
-A script that calls `run_sweep` needs the usual `if __name__ == "__main__":` guard, since spawn
-imports the main module again in the child.
+The child is a plain `subprocess` running `serve`, not a multiprocessing `Process`: spawn would
+start multiprocessing's resource tracker beside it, and when a signal takes that helper down
+with the worker, the next spawn prints the tracker's "process died unexpectedly" warning to the
+user. The child shares nothing that needs tracking, and the caller's main module is not imported
+again (no `if __name__ == "__main__":` guard needed).
 
 Test hook (tests only): `BENCHBOX_TEST_WORKER_FAULT=KIND:CELL_ID` makes the worker fault when it
 is handed that cell, with KIND one of `segv` (SIGSEGV), `exit` (exit code 3) or `hang`.
@@ -20,13 +20,17 @@ is handed that cell, with KIND one of `segv` (SIGSEGV), `exit` (exit code 3) or 
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 
+from benchbox.measure import stats
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.schema import Cell, replace
 from benchbox.sweep.runner import CellContext, InProcessWorker, failure_reason, skip_reason
@@ -37,17 +41,6 @@ STARTUP_TIMEOUT_S = 120.0
 POLL_S = 0.1
 TAKEN = "taken"
 FAULT_ENV = "BENCHBOX_TEST_WORKER_FAULT"
-# What the fork server imports once, so that the children it forks start warm.
-PRELOAD = ("benchbox.sweep.runner", "scipy.stats")
-
-
-def process_context():
-    """The multiprocessing context children start from: the fork server where there is one."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        mp = multiprocessing.get_context("forkserver")
-        mp.set_forkserver_preload(list(PRELOAD))
-        return mp
-    return multiprocessing.get_context("spawn")
 
 
 def default_cell_timeout_s(settings: MeasureSettings) -> float:
@@ -98,14 +91,22 @@ class ProcessWorker:
         return self._proc.pid if self._proc is not None else None
 
     def _start(self) -> None:
-        mp = process_context()
-        parent_conn, child_conn = mp.Pipe()
-        # The fork server's environment is the one it started with: pass the test hook along.
-        fault = os.environ.get(FAULT_ENV, "")
-        proc = mp.Process(target=serve, args=(self.ctx, child_conn, fault), daemon=True)
-        proc.start()
-        child_conn.close()
-        self._proc, self._conn = proc, parent_conn
+        parent_sock, child_sock = socket.socketpair()
+        fd = child_sock.fileno()
+        code = (
+            "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+            f"sys.path[:] = {sys.path!r}; "
+            f"from benchbox.sweep.worker import child_main; child_main({fd})"
+        )
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", code], pass_fds=(fd,), stdin=subprocess.DEVNULL
+            )
+        finally:
+            child_sock.close()
+        conn = Connection(parent_sock.detach())
+        conn.send(self.ctx)
+        self._proc, self._conn = proc, conn
         self.processes_started += 1
 
     def measure(self, cell: Cell) -> Cell:
@@ -115,7 +116,7 @@ class ProcessWorker:
             return replace(cell, status="skipped", reason=reason, result=None)
         if self._aborted():
             raise Aborted()
-        if self._proc is None or not self._proc.is_alive():
+        if self._proc is None or self._proc.poll() is not None:
             self._discard()
             self._start()
         assert self._proc is not None and self._conn is not None
@@ -135,19 +136,19 @@ class ProcessWorker:
             if left <= 0:
                 self._discard()
                 return replace(cell, status="failed", result=None, reason=self._late(taken))
-            ready = wait([self._conn, self._proc.sentinel], timeout=min(POLL_S, left))
-            if self._conn in ready:
-                try:
-                    message = self._conn.recv()
-                except (EOFError, OSError):
-                    return self._died(cell)
-                if message == TAKEN:
-                    taken = True
-                    deadline = time.monotonic() + self.cell_timeout_s
-                    continue
-                return message
-            if self._proc.sentinel in ready:
+            # The child holds the only other end of the socket: it becomes readable (EOF) when
+            # the child dies, however it dies.
+            if not wait([self._conn], timeout=min(POLL_S, left)):
+                continue
+            try:
+                message = self._conn.recv()
+            except (EOFError, OSError):
                 return self._died(cell)
+            if message == TAKEN:
+                taken = True
+                deadline = time.monotonic() + self.cell_timeout_s
+                continue
+            return message
 
     def _late(self, taken: bool) -> str:
         if taken:
@@ -162,8 +163,9 @@ class ProcessWorker:
 
     def _died(self, cell: Cell) -> Cell:
         assert self._proc is not None
-        self._proc.join(2.0)
-        why = exit_reason(self._proc.exitcode)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(2.0)
+        why = exit_reason(self._proc.returncode)
         self._discard()
         if self._aborted():  # a Ctrl-C or SIGTERM reached the whole process group
             raise Aborted()
@@ -176,29 +178,43 @@ class ProcessWorker:
         proc, conn = self._proc, self._conn
         self._proc, self._conn = None, None
         if proc is not None:
-            if proc.is_alive():
+            if proc.poll() is None:
                 proc.kill()
-            proc.join(2.0)
-            if proc.exitcode is not None:
-                proc.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(2.0)
         if conn is not None:
             conn.close()
 
     def close(self) -> None:
         """Ask the child to finish (it closes its sessions); kill it if it does not."""
-        if self._proc is not None and self._proc.is_alive() and not self._aborted():
+        if self._proc is not None and self._proc.poll() is None and not self._aborted():
             try:
                 self._conn.send(None)
-                self._proc.join(2.0)
-            except OSError:
+                self._proc.wait(2.0)
+            except (OSError, subprocess.TimeoutExpired):
                 pass
         self._discard()
 
 
-def serve(ctx: CellContext, conn, fault: str = "") -> None:
+def child_main(fd: int) -> None:
+    """The child's entry point: the context comes first over the socket, then the cells."""
+    conn = Connection(fd)
+    try:
+        ctx = conn.recv()
+    except (EOFError, OSError):  # the parent is gone before it sent anything
+        return
+    serve(ctx, conn)
+
+
+def serve(ctx: CellContext, conn) -> None:
     """The child's loop: take a cell, measure it, send it back; stop on None or a closed pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.dup2(2, 1)  # keep the parent's stdout clean (`--json`): anything printed goes to stderr
+    # Import scipy now, while starting, rather than inside the first cell's timeout; a trial's
+    # worker (no within-trial CIs, no early stop, no sample-size rule) needs none of it.
+    s = ctx.settings
+    if s.within_cis or s.stop_above is not None or s.min_requests is None:
+        stats.min_samples_for_ci(99.0, s.confidence)
     worker = InProcessWorker(ctx, None)
     try:
         while True:
@@ -207,7 +223,7 @@ def serve(ctx: CellContext, conn, fault: str = "") -> None:
                 if cell is None:
                     return
                 conn.send(TAKEN)
-                _test_fault(cell.id, fault)
+                _test_fault(cell.id)
                 try:
                     done = worker.measure(cell)
                 except Exception as exc:  # the cell's own failure, not the worker's
@@ -219,10 +235,9 @@ def serve(ctx: CellContext, conn, fault: str = "") -> None:
         worker.close()
 
 
-def _test_fault(cell_id: str, fault: str) -> None:
-    """Tests only: fault as BENCHBOX_TEST_WORKER_FAULT asked (when the child started) when handed
-    that cell."""
-    kind, _, target = fault.partition(":")
+def _test_fault(cell_id: str) -> None:
+    """Tests only: fault as BENCHBOX_TEST_WORKER_FAULT asks when handed that cell."""
+    kind, _, target = os.environ.get(FAULT_ENV, "").partition(":")
     if not target or target != cell_id:
         return
     if kind == "segv":
