@@ -28,7 +28,7 @@ from benchbox.sweep.search import SearchKind
 # measured cell gets at least 3 trials (auto), so a sweep's trial is short (1-3 s after a 0.5 s
 # warm-up), and a cell gets at most SWEEP_MAX_TRIALS.
 DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2", "latency_target": "p99=50ms"}
-SWEEP_MAX_TRIALS = 5
+SWEEP_MAX_TRIALS = 4
 
 
 @dataclass(frozen=True)
