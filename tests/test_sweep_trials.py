@@ -153,3 +153,12 @@ def test_a_real_sweep_gives_each_cell_trials_in_fresh_workers_interleaved(mlp_pa
     assert report.settings.trials.trials == 3
     saved = [c for c in load_report(path).cells if c.result is not None]
     assert [c.result.trials for c in saved] == [3, 3, 3, 3]
+
+
+def test_without_a_target_no_cell_is_out_so_every_cell_gets_its_trials():
+    runner = FakeRunner(MEDIANS, seed=2)
+    first = _first(runner)
+    policy = TrialPolicy(trials=None, max_trials=4, precision=0.05)
+    out = sweep_trials.run_trials(first, runner, policy, None, 0.95)
+    assert all(3 <= c.result.trials <= 4 for c in out)
+    assert not any(w.kind == "few-trials" for c in out for w in c.warnings)

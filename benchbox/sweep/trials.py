@@ -102,24 +102,27 @@ def throughput_interval(r: Result) -> tuple[float, float]:
 
 
 def out_of_play(cells: list[Cell], target: LatencyTarget | None) -> dict[str, str]:
-    """{cell id: why} for measured cells that more trials cannot bring into the decision."""
+    """{cell id: why} for measured cells that more trials cannot bring into the decision.
+
+    Without a target there is no decision: every measured cell's figures are the answer, so
+    none is out."""
     measured = [c for c in cells if c.status in MEASURED and c.result is not None]
     out: dict[str, str] = {}
-    if target is not None:
-        label = target.percentile.replace("_", ".")
-        for c in measured:
-            lo, _ = latency_interval(c.result, target.percentile)
-            if lo > target.value_ms:
-                out[c.id] = (
-                    f"{label} is above the target {target.value_ms:g} ms with confidence "
-                    f"(lower bound {lo:.3g} ms"
-                    + (", with the single-trial margin)" if c.result.trials == 1 else ")")
-                )
+    if target is None:
+        return out
+    label = target.percentile.replace("_", ".")
+    for c in measured:
+        lo, _ = latency_interval(c.result, target.percentile)
+        if lo > target.value_ms:
+            out[c.id] = (
+                f"{label} is above the target {target.value_ms:g} ms with confidence "
+                f"(lower bound {lo:.3g} ms"
+                + (", with the single-trial margin)" if c.result.trials == 1 else ")")
+            )
     meeting = [
         c
         for c in measured
-        if c.id not in out
-        and (target is None or latency_interval(c.result, target.percentile)[1] <= target.value_ms)
+        if c.id not in out and latency_interval(c.result, target.percentile)[1] <= target.value_ms
     ]
     if meeting:
         best = max(meeting, key=lambda c: throughput_interval(c.result)[0])
