@@ -26,7 +26,8 @@ from benchbox.report.store import load_report
 from benchbox.sweep import SweepRequest, run_sweep
 from benchbox.sweep.plan import SweepSpec
 
-QUICK = ["--duration", "0.2s", "--warmup", "0.05s", "--window", "0.1s"]
+# One trial a cell: these tests are about input checks, not trials (tests/test_sweep_trials.py).
+QUICK = ["--duration", "0.2s", "--warmup", "0.05s", "--window", "0.1s", "--trials", "1"]
 ONE = ["--batch", "1", "--concurrency", "1", "--threads", "1", "--search", "grid"]
 
 

@@ -24,6 +24,7 @@ from benchbox.sweep.runner import CellContext
 from benchbox.sweep.worker import FAULT_ENV, ProcessWorker, default_cell_timeout_s, exit_reason
 
 QUICK = ["--duration", "0.2s", "--warmup", "0.05s", "--window", "0.1s", "--search", "grid"]
+QUICK += ["--trials", "1"]  # one trial a cell: isolation is what is tested here
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

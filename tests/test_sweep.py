@@ -14,7 +14,9 @@ from benchbox import zoo
 from benchbox.report.store import load_report
 
 RUN_QUICK = ["--duration", "0.3s", "--warmup", "0.1s", "--window", "0.1s"]
-QUICK = [*RUN_QUICK, "--search", "grid"]
+# Sweeps here take one trial a cell (the trial phase has tests/test_sweep_trials.py); `run`
+# keeps its default (auto) trials.
+QUICK = [*RUN_QUICK, "--search", "grid", "--trials", "1"]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
