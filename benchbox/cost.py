@@ -1,8 +1,10 @@
 """Machine profiles (what an hour costs, what the machine draws) and the cost formulas.
 
 A profile is a TOML file: built-ins live in `benchbox/profiles/`, users add their own in folders
-named by `BENCHBOX_PROFILES` (os.pathsep-separated; a user profile with the same name as a
-built-in wins). The formulas are pure functions; `price_report` applies them to a report.
+named by `BENCHBOX_PROFILES` (os.pathsep-separated; each must be an existing folder; a user
+profile with the same name as a built-in wins, and `shadowed_builtin` says so). The formulas are
+pure functions; `price_report` applies them to a report. `electricity_only` is the profile a
+host that matches no machine profile is priced with.
 """
 
 from __future__ import annotations
@@ -23,6 +25,17 @@ ENV_VAR = "BENCHBOX_PROFILES"
 SECONDS_PER_HOUR = 3600.0
 JOULES_PER_KWH = 3.6e6
 MILLION = 1e6
+
+# The fallback when no profile matches the host: no machine price, electricity at a stated rate.
+ELECTRICITY_ONLY = "electricity-only"
+DEFAULT_USD_PER_KWH = 0.146
+DEFAULT_RATE_SOURCE = (
+    "U.S. average commercial rate, 14.6 cents/kWh, EIA Electric Power Monthly Table 5.6.A as "
+    "republished in energypricestoday.com/data/sources/electricity-prices.json, 2026-04-26"
+)
+# Full-load watts per vCPU for the estimate: 350 W TDP over the 112 threads of a Xeon Platinum
+# 8480+ (Intel ARK), as the aws-c7i profiles use; idle is 30% of it (an assumption, not a figure).
+DEFAULT_W_PER_VCPU = 3.125
 
 
 # ---------------------------------------------------------------- formulas (pure)
@@ -144,19 +157,67 @@ def _price_cell(cell: schema.Cell, profile: Profile) -> schema.Cell:
 
 
 def profile_dirs() -> list[Path]:
-    """Folders searched by name, first match wins: BENCHBOX_PROFILES folders, then built-ins."""
+    """Folders searched by name, first match wins: BENCHBOX_PROFILES folders, then built-ins.
+
+    BadInput when a BENCHBOX_PROFILES entry is missing or is not a folder: a typo there would
+    otherwise price a sweep on a built-in the user meant to replace.
+    """
     dirs = [Path(p).expanduser() for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p]
+    for folder in dirs:
+        if not folder.exists():
+            raise BadInput(
+                f"{ENV_VAR} names {folder}, which does not exist",
+                f"create the folder, or set {ENV_VAR} to existing folders (separated by "
+                f"'{os.pathsep}')",
+            )
+        if not folder.is_dir():
+            raise BadInput(
+                f"{ENV_VAR} names {folder}, which is a file, not a folder",
+                f"set {ENV_VAR} to the folder that holds your .toml profiles",
+            )
     return [*dirs, BUILTIN_DIR]
 
 
 def _index() -> dict[str, Path]:
     found: dict[str, Path] = {}
     for folder in profile_dirs():
-        if not folder.is_dir():
-            continue
         for path in sorted(folder.glob("*.toml")):
             found.setdefault(path.stem, path)
     return found
+
+
+def shadowed_builtin(profile: Profile) -> Path | None:
+    """The built-in file a user profile of the same name overrides, or None."""
+    if profile.path is None:
+        return None
+    builtin = BUILTIN_DIR / f"{profile.name}.toml"
+    if not builtin.is_file():
+        return None
+    return None if Path(profile.path).resolve() == builtin.resolve() else builtin
+
+
+def electricity_only(vcpus: int) -> Profile:
+    """The profile of a host no machine profile describes: no hourly price, electricity at the
+    default rate, power estimated from CPU use at DEFAULT_W_PER_VCPU per vCPU."""
+    tdp_w = DEFAULT_W_PER_VCPU * max(int(vcpus), 1)
+    return Profile(
+        name=ELECTRICITY_ONLY,
+        description=(
+            f"No machine price: electricity only, at {DEFAULT_USD_PER_KWH:g} USD/kWh, "
+            f"power estimated at {DEFAULT_W_PER_VCPU:g} W per vCPU at full load"
+        ),
+        price_per_hour_usd=0.0,
+        price_source=DEFAULT_RATE_SOURCE,
+        price_date="2026-04-26",
+        power=PowerSpec(
+            idle_w=round(0.3 * tdp_w, 3),
+            tdp_w=tdp_w,
+            pue=1.0,
+            usd_per_kwh=DEFAULT_USD_PER_KWH,
+            energy_included=False,
+        ),
+        hardware={"vcpus": int(vcpus)},
+    )
 
 
 def profile_names() -> list[str]:
@@ -232,6 +293,18 @@ def profile_from_dict(data: dict[str, Any]) -> Profile:
 
 # ---------------------------------------------------------------- validation
 
+# The [hardware] keys a profile may state, and their types (matching reads all but memory_gb).
+HARDWARE_KEYS = (
+    ("cpu", str),
+    ("cpu_vendor", str),
+    ("cpu_family", str),
+    ("vcpus", int),
+    ("memory_gb", float),
+    ("gpus", str),
+    ("gpu_model", str),
+    ("gpu_count", int),
+)
+
 
 def _from_mapping(data: dict[str, Any], where: str, path: str | None) -> Profile:
     name = _get_str(data, "name", where)
@@ -255,7 +328,7 @@ def _from_mapping(data: dict[str, Any], where: str, path: str | None) -> Profile
     included = power.get("energy_included", True)
     if not isinstance(included, bool):
         raise BadInput(f"{where}: [power].energy_included must be true or false")
-    for key, kind in (("cpu", str), ("gpus", str), ("vcpus", int), ("memory_gb", float)):
+    for key, kind in HARDWARE_KEYS:
         if key in hardware:
             _check_type(hardware[key], kind, f"{where}: [hardware].{key}")
     profile = Profile(

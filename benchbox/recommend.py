@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from benchbox import cost, schema
+from benchbox import cost, pricing, schema
 from benchbox.devices import parse_device
 from benchbox.errors import BadInput, NothingMeasured
 from benchbox.parse import LatencyTarget, parse_choice, percentile_label
@@ -147,7 +147,8 @@ def recommend(
 
     fleet = None
     if qps is not None and winner is not None:
-        price = report.profile.price_per_hour_usd if report.profile else None
+        priced = report.profile is not None and report.profile.name != cost.ELECTRICITY_ONLY
+        price = report.profile.price_per_hour_usd if priced else None  # no machine price
         fleet = cost.fleet_size(
             qps, winner.cell.result.throughput_ips, headroom=headroom, price_per_hour_usd=price
         )
@@ -233,11 +234,18 @@ def recommend_file(
     max_memory_mb: float | None = None,
     profile: str | None = None,
 ) -> tuple[schema.Report, schema.Recommendation]:
-    """`benchbox recommend`: load a saved report, price it on `profile` (a name or .toml file)
-    when given, and return it with its recommendation; NothingMeasured when no cell was."""
+    """`benchbox recommend`: load a saved report, price it on `profile` (a name, a .toml file, or
+    `auto` for the profile matching the report's host) when given, and return it with its
+    recommendation; NothingMeasured when no cell was."""
     report = load_report(report_path)
     if profile is not None:
-        report = cost.price_report(report, cost.load_profile(profile))
+        chosen = pricing.choose_profile(profile, report.host)  # `auto`: match the report's host
+        if chosen is None:
+            raise BadInput(
+                "--profile none cannot unprice a saved report",
+                "leave out --profile to use the report's own pricing",
+            )
+        report = cost.price_report(report, chosen)
     if not any(c.status in schema.MEASURED for c in report.cells):
         counts = ", ".join(
             f"{sum(c.status == s for c in report.cells)} {s}"

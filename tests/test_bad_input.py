@@ -314,3 +314,139 @@ def test_nothing_is_written_where_a_case_was_refused(results):
     assert not any(p.name.endswith(".tmp") for p in d.rglob("*"))
     # only the string-model sweep got as far as saving a report
     assert [p.name.split("-")[0] for p in (d / "reports").glob("*.json")] == ["strings"]
+
+
+# ================================================================ money: profiles and exports
+# Issue 13 ("Money first", and exports that must ship the model measured). Each case runs the
+# real CLI with its own environment and checks the exit code, a one-line message (plus at most
+# one hint) and that every report in the folder is byte for byte what it was.
+
+
+@dataclass(frozen=True)
+class MoneyCase:
+    name: str
+    args: tuple[str, ...]  # {dir} is the fixture folder
+    exit_code: int
+    says: str
+    env: tuple[tuple[str, str], ...] = ()
+    not_written: tuple[str, ...] = ()  # paths under {dir} that must not exist afterwards
+
+
+MONEY_CASES = [
+    MoneyCase(
+        "profiles folder that does not exist",
+        swept("mlp.onnx"),
+        2,
+        r"BENCHBOX_PROFILES names .*no-such-folder, which does not exist\nhint: create the folder",
+        env=(("BENCHBOX_PROFILES", "{dir}/no-such-folder"),),
+    ),
+    MoneyCase(
+        "profiles folder that is a file",
+        ("run", "{dir}/mlp.onnx", *QUICK, "--out", "{dir}/reports"),
+        2,
+        r"BENCHBOX_PROFILES names .*bad\.toml, which is a file, not a folder",
+        env=(("BENCHBOX_PROFILES", "{dir}/bad.toml"),),
+    ),
+    MoneyCase(
+        "profiles folder missing when listing them",
+        ("profiles", "list"),
+        2,
+        r"BENCHBOX_PROFILES names .*gone, which does not exist",
+        env=(("BENCHBOX_PROFILES", "{dir}/gone"),),
+    ),
+    MoneyCase(
+        "empty profile name", swept("mlp.onnx", "--profile", ""), 2, r"profile name is empty"
+    ),
+    MoneyCase(
+        "unknown profile on run",
+        ("run", "{dir}/mlp.onnx", *QUICK, "--out", "{dir}/reports", "--profile", "nosuch"),
+        2,
+        r"unknown profile 'nosuch'.*\n.*aws-c7a-large",
+    ),
+    MoneyCase(
+        "export of a model file that changed since the sweep",
+        (
+            "recommend",
+            "{dir}/exported.json",
+            "--latency-target",
+            "p99=10s",
+            "--export",
+            "triton",
+            "--out",
+            "{dir}/deploy-changed",
+        ),
+        2,
+        r"exported\.onnx is not the model this report measured: its sha256 is [0-9a-f]{12}…, "
+        r"the report's is [0-9a-f]{12}…\nhint: pass the file that was measured with --model",
+        not_written=("deploy-changed/exported/1/model.onnx",),
+    ),
+    MoneyCase(
+        "export with --model naming another model",
+        (
+            "recommend",
+            "{dir}/good.json",
+            "--latency-target",
+            "p99=10s",
+            "--export",
+            "triton",
+            "--out",
+            "{dir}/deploy-other",
+            "--model",
+            "{dir}/other.onnx",
+        ),
+        2,
+        r"other\.onnx is not the model this report measured",
+        not_written=("deploy-other/other/1/model.onnx",),
+    ),
+]
+
+
+def _reports_digest(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*.json"))}
+
+
+@pytest.fixture(scope="module")
+def money_results(results) -> dict[str, tuple[subprocess.CompletedProcess, dict, dict]]:
+    d = results["_dir"]
+    shutil.copy(d / "mlp.onnx", d / "exported.onnx")
+    _quick_report(d / "exported.onnx", d, "exported.json")
+    onnx.save(zoo.build("mlp", hidden=32), d / "exported.onnx")  # a real, different model
+
+    def run(case: MoneyCase) -> tuple[subprocess.CompletedProcess, dict, dict]:
+        before = _reports_digest(d)
+        env = {**os.environ, "COLUMNS": "200"}
+        env.pop("BENCHBOX_PROFILES", None)
+        env.update({k: v.replace("{dir}", str(d)) for k, v in case.env})
+        p = subprocess.run(
+            [sys.executable, "-m", "benchbox", *(a.replace("{dir}", str(d)) for a in case.args)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=d,
+            env=env,
+        )
+        return p, before, _reports_digest(d)
+
+    # one at a time: each case checks that no report in the shared folder changed
+    return {c.name: run(c) for c in MONEY_CASES}
+
+
+@pytest.mark.parametrize("case", MONEY_CASES, ids=[c.name for c in MONEY_CASES])
+def test_money_bad_input_gets_one_line_the_exit_code_and_keeps_reports(case, money_results):
+    p, before, after = money_results[case.name]
+    assert "Traceback" not in p.stderr + p.stdout
+    assert p.returncode == case.exit_code, p.stderr
+    lines = p.stderr.rstrip("\n").splitlines()
+    errors = [i for i, line in enumerate(lines) if line.startswith("error:")]
+    assert len(errors) == 1, p.stderr
+    message = lines[errors[0] :]
+    assert len(message) == 1 or (len(message) == 2 and message[1].startswith("hint:")), p.stderr
+    assert re.search(case.says, "\n".join(message)), "\n".join(message)
+    assert after == before  # no report was lost, changed or added
+
+
+def test_money_refused_exports_ship_no_model(money_results, results):
+    d = results["_dir"]
+    shipped = [rel for c in MONEY_CASES for rel in c.not_written if (d / rel).exists()]
+    assert shipped == []
+    assert sum(len(c.not_written) for c in MONEY_CASES) == 2

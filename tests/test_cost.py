@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchbox import cost, schema
+from benchbox import cost, pricing, schema
 from benchbox.errors import BadInput
 
 
@@ -235,3 +235,158 @@ def test_priced_report_survives_a_json_round_trip():
     assert back.cells[1].result.cost_usd_per_million == pytest.approx(
         priced.cells[1].result.cost_usd_per_million
     )
+
+
+# ---------------------------------------------------------------- which profile prices a host
+
+
+def _host(cpu: str, vcpus: int, *gpus: str) -> schema.HostInfo:
+    """A synthetic host: the CPU's name as /proc/cpuinfo gives it, its vCPUs and NVML GPU names."""
+    return schema.HostInfo(
+        hostname="h",
+        os="Linux",
+        cpu_model=cpu,
+        cpu_cores_logical=vcpus,
+        cpu_cores_physical=None,
+        memory_gb=8.0,
+        python="3.11",
+        onnxruntime="1.32",
+        gpus=tuple(schema.GpuInfo(name=g) for g in gpus),
+    )
+
+
+@pytest.fixture
+def builtins_only(monkeypatch):
+    monkeypatch.delenv(cost.ENV_VAR, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("cpu", "expected"),
+    [
+        ("AMD EPYC", ("AMD", "EPYC", None)),
+        ("AMD EPYC 9R14 96-Core Processor", ("AMD", "EPYC", "9R14")),
+        ("Intel(R) Xeon(R) Platinum 8488C CPU @ 2.40GHz", ("Intel", "Xeon", "8488C")),
+        ("2x Intel Xeon Platinum 8275CL (2nd gen Xeon Scalable)", ("Intel", "Xeon", "8275CL")),
+        ("ARM Neoverse-V1", ("Arm", "Neoverse V1", None)),
+        ("AWS Graviton4 (Arm Neoverse V2, 96 cores)", ("Arm", "Neoverse V2", None)),
+        ("aarch64", (None, None, None)),
+        ("host not included", (None, None, None)),
+    ],
+)
+def test_cpu_traits_read_vendor_family_and_part_from_the_name(cpu, expected):
+    assert pricing.cpu_traits(cpu) == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        (("AMD EPYC", 2), "aws-c7a-large"),  # this project's 2-core VM: c7a.large over m7a.large
+        (("AMD EPYC 7763 64-Core Processor", 4), "aws-c7a-xlarge"),
+        (("AMD EPYC 9R14 96-Core Processor", 8), "aws-c7a-2xlarge"),
+        (("Intel(R) Xeon(R) Platinum 8488C CPU @ 2.40GHz", 8), "aws-c7i-2xlarge"),  # the part
+        (("Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz", 8), "azure-d8s-v5"),
+        (("Intel(R) Xeon(R) CPU @ 2.20GHz", 8), "aws-c7i-2xlarge"),  # no part: the cheapest Xeon
+        (("ARM Neoverse-V1", 2), "aws-c7g-large"),  # Graviton3: c7g over m7g (cheaper)
+        (("ARM Neoverse-V2", 2), "aws-c8g-large"),  # Graviton4
+        (("AMD EPYC 7R32", 4, "NVIDIA A10G"), "aws-g5-xlarge"),
+        (("AMD EPYC 7R13 Processor", 4, "NVIDIA L4"), "aws-g6-xlarge"),
+        (("AMD EPYC 7R13 Processor", 16, "NVIDIA H100 80GB HBM3"), "aws-p5-4xlarge"),
+        (("AMD EPYC 7V12 64-Core Processor", 4, "Tesla T4"), "azure-nc4as-t4-v3"),
+    ],
+)
+def test_auto_picks_the_builtin_matching_vendor_family_vcpus_and_gpus(
+    builtins_only, host, expected
+):
+    chosen = pricing.choose_profile("auto", _host(*host))
+    assert chosen is not None and chosen.name == expected
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        ("AMD EPYC", 3),  # no 3-vCPU machine
+        ("AMD EPYC 7R32", 4, "NVIDIA A10G", "NVIDIA A10G"),  # two GPUs, g5.xlarge has one
+        ("AMD EPYC 7R32", 4, "NVIDIA A100-SXM4-40GB"),  # another GPU model
+        ("Intel(R) Core(TM) i7-10700K CPU @ 3.80GHz", 16),  # a desktop
+        ("aarch64", 2),  # a CPU that says nothing of itself
+    ],
+)
+def test_auto_prices_an_unmatched_host_at_the_default_electricity_rate(builtins_only, host):
+    h = _host(*host)
+    assert pricing.best_match(h, cost.list_profiles()) is None
+    chosen = pricing.choose_profile("auto", h)
+    assert chosen.name == cost.ELECTRICITY_ONLY
+    assert chosen.price_per_hour_usd == 0.0
+    assert chosen.power.usd_per_kwh == cost.DEFAULT_USD_PER_KWH == 0.146
+    assert not chosen.power.energy_included
+    assert chosen.power.tdp_w == pytest.approx(cost.DEFAULT_W_PER_VCPU * h.cpu_cores_logical)
+    cost.check_profile(chosen, "electricity-only")
+    # a million inferences at 100 ips and 10 W: 1e4 s * 10 W = 1e5 J = 1/36 kWh
+    assert cost.usd_per_million(chosen, 100.0, 10.0) == pytest.approx(0.146 / 36)
+
+
+def test_among_equal_matches_the_cpu_part_wins_then_the_price_then_the_name():
+    def box(name, cpu, price):
+        p = _profile(name, price=price)
+        return schema.replace(p, hardware={"cpu": cpu, "vcpus": 4, "gpu_count": 0})
+
+    generic = box("a-generic", "AMD EPYC", 0.10)
+    exact = box("b-exact", "AMD EPYC 7763", 0.30)
+    dear = box("c-dear", "AMD EPYC", 0.20)
+    host = _host("AMD EPYC 7763 64-Core Processor", 4)
+    assert pricing.best_match(host, [generic, exact, dear]).name == "b-exact"
+    assert pricing.best_match(host, [dear, generic]).name == "a-generic"
+    twin = box("a-twin", "AMD EPYC", 0.10)
+    assert pricing.best_match(host, [generic, twin]).name == "a-generic"
+
+
+def test_none_turns_pricing_off_and_a_name_loads_that_profile(builtins_only):
+    host = _host("AMD EPYC", 2)
+    assert pricing.choose_profile("none", host) is None
+    assert pricing.choose_profile(None, host) is None
+    assert pricing.choose_profile("aws-g5-xlarge", host).name == "aws-g5-xlarge"
+    with pytest.raises(BadInput, match="profile name is empty"):
+        pricing.choose_profile("", host)
+
+
+def test_a_profile_for_other_hardware_is_a_mismatch_naming_both_sides(builtins_only):
+    host = _host("AMD EPYC", 2)
+    found = pricing.mismatch(cost.load_profile("aws-c7i-2xlarge"), host)
+    assert found is not None and found.differs == ("CPU", "vCPUs")
+    assert "Intel Xeon Platinum 8488C" in found.profile_side and "8 vCPU" in found.profile_side
+    assert found.host_side == "AMD EPYC, 2 vCPU, no GPU"
+    assert found.text().startswith("pricing on other hardware: profile aws-c7i-2xlarge is Intel")
+    gpu = pricing.mismatch(cost.load_profile("aws-g5-xlarge"), _host("AMD EPYC 7R32", 4))
+    assert gpu.differs == ("GPU",)  # the same CPU, but no GPU measured
+    assert "1x NVIDIA A10G" in gpu.text() and "no GPU" in gpu.text()
+
+
+def test_a_matching_profile_and_the_fallback_are_no_mismatch(builtins_only):
+    assert pricing.mismatch(cost.load_profile("aws-c7a-large"), _host("AMD EPYC", 2)) is None
+    assert pricing.mismatch(cost.electricity_only(2), _host("Intel Core", 64)) is None
+    rtx = cost.load_profile("onprem-rtx4090")  # a GPU card only: its host is not priced
+    assert pricing.mismatch(rtx, _host("AMD Ryzen 9 7950X", 32, "NVIDIA GeForce RTX 4090")) is None
+    assert pricing.mismatch(rtx, _host("AMD Ryzen 9 7950X", 32)).differs == ("GPU",)
+
+
+def _report_on(host: schema.HostInfo, profile: cost.Profile, asked: str) -> schema.Report:
+    report = schema.replace(_report(), host=host, settings=schema.SweepSettings(profile=asked))
+    return cost.price_report(report, profile)
+
+
+def test_pricing_lines_say_which_profile_priced_the_sweep_and_why(builtins_only):
+    host = _host("AMD EPYC", 2)
+    auto = _report_on(host, pricing.choose_profile("auto", host), "auto")
+    assert pricing.pricing_lines(auto) == ["priced as aws-c7a-large (matches AMD EPYC, 2 vCPU)"]
+    other = _report_on(host, cost.load_profile("aws-c7i-2xlarge"), "aws-c7i-2xlarge")
+    first, second = pricing.pricing_lines(other)
+    assert first == "priced as aws-c7i-2xlarge"
+    assert second == pricing.mismatch_text(other) and "AMD EPYC, 2 vCPU" in second
+    desk = _host("Intel(R) Core(TM) i7-10700K CPU @ 3.80GHz", 16)
+    lone = _report_on(desk, pricing.choose_profile("auto", desk), "auto")
+    label, how = pricing.pricing_lines(lone)
+    assert "no built-in profile matches this host (Intel Core, 16 vCPU)" in label
+    assert "0.146 USD/kWh" in label and "EIA" in label
+    assert how.startswith("for a machine's hourly price pass --profile NAME")
+    assert all(c.result is None or c.result.cost_usd_per_million for c in lone.cells[:2])
+    assert pricing.pricing_lines(schema.replace(_report(), settings=None)) == []

@@ -547,3 +547,18 @@ def test_recommend_command_exports_nothing_when_nothing_meets(
     assert code == 1
     assert "nothing was exported" in err
     assert not (tmp_path / "deploy").exists()
+
+
+def test_triton_refuses_a_model_file_that_is_not_the_one_measured(tmp_path, model_path):
+    cell = make_cell()
+    report = make_report(model_path, cell)
+    build_model(model_path, batch="n")  # the file changed since it was measured
+    with pytest.raises(BadInput, match=r"tiny\.onnx is not the model this report measured") as exc:
+        export_triton(report, cell, tmp_path / "repo")
+    assert "--model FILE" in exc.value.hint
+    assert not (tmp_path / "repo").exists()
+    other = build_model(tmp_path / "other.onnx", batch=1)
+    with pytest.raises(BadInput, match=r"other\.onnx is not the model this report measured"):
+        export_triton(
+            make_report(build_model(tmp_path / "m.onnx"), cell), cell, tmp_path, model_path=other
+        )

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from benchbox import cost
+from benchbox import cost, pricing, schema
+from benchbox.devices import host_info
 from benchbox.errors import BadInput
+from benchbox.report.store import load_report
 
 GOOD = """\
 name = "{name}"
@@ -234,3 +236,155 @@ def test_cli_show_unknown_exits_2_with_one_line(monkeypatch, capsys):
     code, out, err = _run(monkeypatch, capsys, "profiles", "show", "nope")
     assert code == 2 and out == ""
     assert err.startswith("error: unknown profile 'nope'") and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- matching fields, folders, shadows
+
+
+def test_at_least_24_builtins_each_with_the_fields_matching_needs():
+    profiles = cost.list_profiles()
+    assert len(profiles) >= 24
+    for p in profiles:
+        hw = p.hardware
+        assert isinstance(hw.get("gpu_count"), int), p.name
+        if hw["gpu_count"]:
+            assert hw.get("gpu_model"), p.name
+        if hw.get("cpu") != "host not included":  # a GPU card alone has no CPU to match
+            assert hw.get("cpu_vendor") and hw.get("cpu_family") and hw.get("vcpus"), p.name
+        # the explicit fields agree with the descriptions people read
+        read = pricing.profile_hardware(schema.replace(p, hardware={"cpu": hw.get("cpu", "")}))
+        if read.cpu_vendor:
+            assert read.cpu_vendor == hw["cpu_vendor"] and read.cpu_family == hw["cpu_family"]
+
+
+def test_builtins_cover_amd_arm_and_a_two_vcpu_amd_machine():
+    by_name = {p.name: p for p in cost.list_profiles()}
+    for name in ("aws-c7a-large", "aws-m7a-large", "aws-c7g-large", "aws-c8g-large"):
+        assert name in by_name
+    assert by_name["aws-c7a-large"].hardware["vcpus"] == 2
+    assert by_name["aws-c7a-large"].hardware["cpu_vendor"] == "AMD"
+    assert by_name["aws-c7g-large"].hardware["cpu_family"] == "Neoverse V1"
+    assert by_name["aws-c8g-large"].hardware["cpu_family"] == "Neoverse V2"
+    # spot checks against the us-east-1 rows cited in price_source
+    assert by_name["aws-c7a-large"].price_per_hour_usd == 0.10264
+    assert by_name["aws-m7a-xlarge"].price_per_hour_usd == 0.23184
+    assert by_name["aws-c7g-large"].price_per_hour_usd == 0.0725
+    assert by_name["aws-c8g-2xlarge"].price_per_hour_usd == 0.31904
+
+
+def test_a_missing_profiles_folder_is_an_error_not_ignored(tmp_path, monkeypatch):
+    monkeypatch.setenv(cost.ENV_VAR, str(tmp_path / "nope"))
+    with pytest.raises(BadInput, match=r"BENCHBOX_PROFILES names .*nope, which does not exist"):
+        cost.profile_names()
+    with pytest.raises(BadInput, match="does not exist"):
+        pricing.check_choice("auto")
+
+
+def test_a_profiles_folder_that_is_a_file_is_an_error(tmp_path, monkeypatch):
+    path = _write(tmp_path, "box", GOOD.format(name="box", price=1.0))
+    monkeypatch.setenv(cost.ENV_VAR, str(path))
+    with pytest.raises(BadInput, match=r"box\.toml, which is a file, not a folder") as exc:
+        cost.load_profile("aws-g5-xlarge")
+    assert "folder that holds your .toml profiles" in exc.value.hint
+
+
+def test_a_user_profile_named_like_a_builtin_says_it_wins(user_dir, monkeypatch, capsys):
+    mine = _write(user_dir, "aws-c7a-large", GOOD.format(name="aws-c7a-large", price=0.5))
+    p = cost.load_profile("aws-c7a-large")
+    assert p.price_per_hour_usd == 0.5
+    assert cost.shadowed_builtin(p) == cost.BUILTIN_DIR / "aws-c7a-large.toml"
+    assert cost.shadowed_builtin(cost.load_profile("aws-g5-xlarge")) is None
+    report = schema.Report(
+        host=schema.HostInfo("h", "Linux", "Test CPU", 8, 4, 32.0, "3.11", "1.32"),
+        model=schema.ModelInfo("m.onnx", "ab" * 32, 17, ()),
+        cells=(),
+        settings=schema.SweepSettings(profile="aws-c7a-large"),
+        profile=p,
+    )
+    assert pricing.pricing_lines(report)[0] == (
+        f"priced as aws-c7a-large; your {mine} wins over the built-in of that name"
+    )
+    code, out, _ = _run(monkeypatch, capsys, "profiles", "list")
+    assert code == 0 and "note: aws-c7a-large is yours" in out and "wins over the built-in" in out
+    code, out, _ = _run(monkeypatch, capsys, "profiles", "show", "aws-c7a-large")
+    assert code == 0 and "wins over the built-in profile of that name" in out
+
+
+def _matching_profile(folder: Path, name: str, price: float) -> Path:
+    """A user profile whose [hardware] is this very host, so `auto` finds it on any machine."""
+    host = host_info()
+    text = GOOD.format(name=name, price=price).replace(
+        'cpu = "Test CPU"\nvcpus = 8',
+        f"cpu = {json.dumps(host.cpu_model)}\nvcpus = {host.cpu_cores_logical}",
+    )
+    vendor, family, _ = pricing.cpu_traits(host.cpu_model)
+    text += (
+        f"cpu_vendor = {json.dumps(vendor or 'Unknown')}\ncpu_family = {json.dumps(family or '')}\n"
+    )
+    text += f"gpu_count = {len(host.gpus)}\n"
+    if host.gpus:
+        text += f"gpu_model = {json.dumps(host.gpus[0].name)}\n"
+    return _write(folder, name, text)
+
+
+def test_run_prices_by_default_and_says_which_profile(user_dir, monkeypatch, capsys, tmp_path):
+    if pricing.cpu_traits(host_info().cpu_model)[0] is None:
+        pytest.skip("this CPU does not name its vendor, so nothing can match it")
+    _matching_profile(user_dir, "this-box", 0.0001)  # cheaper than any built-in that matches
+    quick = ["--duration", "0.2s", "--warmup", "0.05s", "--window", "0.1s"]
+    out_dir = str(tmp_path / "r")
+    code, out, err = _run(monkeypatch, capsys, "run", "mlp", *quick, "--out", out_dir)
+    assert code == 0, err
+    assert "priced as this-box (matches " in out
+    assert "per million inferences" in out
+    (saved,) = (tmp_path / "r").glob("*.json")
+    report = load_report(saved)
+    assert report.profile.name == "this-box" and report.settings.profile == "auto"
+    assert report.cells[0].result.cost_usd_per_million > 0
+    code, out, err = _run(
+        monkeypatch, capsys, "run", "mlp", *quick, "--out", out_dir, "--profile", "none"
+    )
+    assert code == 0, err
+    assert "priced as" not in out
+    newest = max((tmp_path / "r").glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    assert load_report(newest).profile is None
+
+
+def test_recommend_compare_and_html_say_when_pricing_is_on_other_hardware(
+    tmp_path, monkeypatch, capsys
+):
+    from fixtures_reports import make_report
+
+    from benchbox.report import html
+    from benchbox.report.store import save_report
+
+    # measured on an 8-vCPU Xeon 8375C with an A10G; aws-c7a-large is 2 AMD vCPUs, no GPU
+    a = save_report(make_report(hostname="a", price_per_hour_usd=None), tmp_path / "a.json")
+    b = save_report(
+        make_report(hostname="b", cpu_model="AMD EPYC", gpus=(), price_per_hour_usd=None),
+        tmp_path / "b.json",
+    )
+    code, out, err = _run(
+        monkeypatch, capsys, "recommend", str(a), "--latency-target", "p99=20ms",
+        "--profile", "aws-c7a-large",
+    )  # fmt: skip
+    assert code == 0, err
+    said = " ".join(out.split())
+    assert "pricing on other hardware: profile aws-c7a-large is AMD EPYC 9R14" in said
+    assert "the report measured Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz, 8 vCPU" in said
+    assert "(CPU, vCPUs, GPU differ)" in said
+    code, out, err = _run(
+        monkeypatch, capsys, "compare", str(a), str(b), "--mode", "machines",
+        "--profile", "aws-c7a-large", "--latency-target", "p99=20ms",
+    )  # fmt: skip
+    assert code == 0, err
+    said = " ".join(out.split())
+    assert "! a.json: pricing on other hardware: profile aws-c7a-large" in said
+    assert "b.json: pricing on other hardware" in said  # AMD EPYC, but 8 vCPU, not 2
+    priced = cost.price_report(load_report(a), cost.load_profile("aws-c7a-large"))
+    page = html.render_html(priced)
+    assert '<p class="verdict bad">pricing on other hardware: profile aws-c7a-large' in page
+    matched = cost.price_report(load_report(b), cost.load_profile("aws-c7a-large"))
+    assert "pricing on other hardware" not in html.render_html(
+        schema.replace(matched, host=schema.replace(matched.host, cpu_cores_logical=2))
+    )

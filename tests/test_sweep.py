@@ -42,9 +42,12 @@ def models(tmp_path_factory) -> dict[str, str]:
 
 
 def test_sweep_writes_a_report_with_the_documented_keys(models, tmp_path):
+    # --profile none: the figures pricing fills are present as null in an unpriced report
     p = cli(
         "sweep",
         models["mlp"],
+        "--profile",
+        "none",
         "--batch",
         "1,4",
         "--concurrency",

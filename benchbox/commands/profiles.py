@@ -81,6 +81,9 @@ def _print_list(as_json: bool) -> None:
         "names its source (`benchbox profiles show NAME`); add yours with BENCHBOX_PROFILES=DIR.",
         highlight=False,
     )
+    for p in profiles:
+        if cost.shadowed_builtin(p) is not None:
+            console.print(f"note: {_shadow_note(p)}", highlight=False)
 
 
 def _print_one(p: cost.Profile) -> None:
@@ -103,3 +106,9 @@ def _print_one(p: cost.Profile) -> None:
         console.print(f"{key:<12} {value}", highlight=False)
     if p.path:
         console.print(f"file         {p.path}", highlight=False)
+    if cost.shadowed_builtin(p) is not None:
+        console.print(f"note         {_shadow_note(p)}", highlight=False)
+
+
+def _shadow_note(p: cost.Profile) -> str:
+    return f"{p.name} is yours ({p.path}) and wins over the built-in profile of that name"

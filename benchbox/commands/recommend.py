@@ -14,6 +14,7 @@ from benchbox import parse, schema
 from benchbox.commands.options import JsonOption, choice_option
 from benchbox.errors import BadInput, GateFailed
 from benchbox.export import ExportKind, export_recommended
+from benchbox.pricing import mismatch_text
 from benchbox.recommend import Objective, recommend_file
 from benchbox.report.recommend_view import render_recommendation
 
@@ -41,7 +42,11 @@ MaxMemoryOpt = Annotated[
 ]
 ProfileOpt = Annotated[
     str | None,
-    typer.Option("--profile", help="Price the report on this profile (name or .toml)."),
+    typer.Option(
+        "--profile",
+        help="Price the report on this profile: a name, a .toml file, or auto (the profile "
+        "matching the report's host).",
+    ),
 ]
 ExportOpt = Annotated[
     ExportKind | None,
@@ -119,6 +124,7 @@ def _print_json(report: schema.Report, rec: schema.Recommendation, written: list
         "recommendation": schema.to_dict(rec),
         "winner": schema.to_dict(winner) if winner else None,
         "exported": [str(p) for p in written],
+        "pricing_note": mismatch_text(report),
     }
     sys.stdout.write(json.dumps(schema.finite(doc), indent=1) + "\n")
 

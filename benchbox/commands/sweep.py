@@ -158,7 +158,12 @@ TargetOpt = Annotated[
     str | None, typer.Option("--latency-target", help="e.g. p99=20ms: recommend at the end.")
 ]
 ProfileOpt = Annotated[
-    str | None, typer.Option("--profile", help="Price/power profile: name or .toml file.")
+    str,
+    typer.Option(
+        "--profile",
+        help="Price/power profile: auto (the profile matching this host), a name, a .toml "
+        "file, or none.",
+    ),
 ]
 SamplesOpt = Annotated[bool, typer.Option("--save-samples", help="Keep raw latency samples.")]
 SeedOpt = Annotated[
@@ -250,7 +255,7 @@ def sweep(
     confidence: ConfOpt = 0.95,
     search: SearchOpt = SearchKind.ADAPTIVE,
     latency_target: TargetOpt = None,
-    profile: ProfileOpt = None,
+    profile: ProfileOpt = "auto",
     shape: ShapeOpt = None,
     out: OutOpt = "reports",
     save_samples: SamplesOpt = False,
@@ -313,6 +318,7 @@ def run(
     max_duration: MaxDurOpt = "15s",
     stability: StabOpt = "10%",
     confidence: ConfOpt = 0.95,
+    profile: ProfileOpt = "auto",
     shape: ShapeOpt = None,
     out: OutOpt = "reports",
     save_samples: SamplesOpt = False,
@@ -338,6 +344,7 @@ def run(
         shape=tuple(shape or ()),
         out=out,
         trials=TrialOptions(trials, max_trials, precision),
+        profile=profile,
     )
     report, saved = _run(build_cell_request(opts), as_json)
     if as_json:

@@ -14,16 +14,26 @@ from benchbox.devices.nvml import nvml_scan
 from benchbox.devices.plugins import available_providers
 from benchbox.schema import GpuInfo, HostInfo
 
+# Arm Ltd. (implementer 0x41) core designs by /proc/cpuinfo "CPU part" (Arm's TRMs): the
+# Graviton2, 3 and 4 run Neoverse N1, V1 and V2 cores; Linux on Arm reports no model name.
+ARM_PARTS = {"0xd0c": "Neoverse-N1", "0xd40": "Neoverse-V1", "0xd4f": "Neoverse-V2"}
+
 
 def cpu_model() -> str:
-    """The CPU's marketing name, from /proc/cpuinfo where there is one."""
+    """The CPU's marketing name, from /proc/cpuinfo where there is one (Arm: the core design)."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                if key == "model name":
+                    return value.strip()
+                fields.setdefault(key, value.strip())
     except OSError:
         pass
+    if fields.get("cpu implementer") == "0x41" and fields.get("cpu part") in ARM_PARTS:
+        return f"ARM {ARM_PARTS[fields['cpu part']]}"
     return platform.processor() or platform.machine()
 
 

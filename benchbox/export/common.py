@@ -10,7 +10,7 @@ from typing import Any
 
 from benchbox import schema
 from benchbox.errors import BadInput
-from benchbox.model import inspect_model
+from benchbox.model import inspect_model, sha256_file
 
 
 def prepare_out_dir(out_dir: str | Path) -> Path:
@@ -34,7 +34,8 @@ def prepare_out_dir(out_dir: str | Path) -> Path:
 
 
 def resolve_model_path(report: schema.Report, model_path: str | Path | None = None) -> Path:
-    """The ONNX file to ship: `model_path`, else the one the report measured; it must exist."""
+    """The ONNX file to ship: `model_path`, else the one the report measured; it must exist and
+    be the model the report measured (same sha256)."""
     path = Path(model_path) if model_path is not None else Path(report.model.path)
     if not path.is_file():
         where = "given" if model_path is not None else "the report measured"
@@ -42,7 +43,23 @@ def resolve_model_path(report: schema.Report, model_path: str | Path | None = No
             f"the model file {where} ({path}) does not exist",
             "pass the ONNX file with --model FILE",
         )
+    check_measured(report, path)
     return path
+
+
+def check_measured(report: schema.Report, path: Path) -> None:
+    """BadInput when the file is not the model the report measured (its sha256 differs)."""
+    try:
+        actual = sha256_file(path)
+    except OSError as exc:
+        raise BadInput(f"cannot read the model file {path}: {exc.strerror or exc}") from None
+    expected = report.model.sha256
+    if actual != expected:
+        raise BadInput(
+            f"{path} is not the model this report measured: its sha256 is {actual[:12]}…, "
+            f"the report's is {expected[:12]}…",
+            "pass the file that was measured with --model FILE, or sweep this one first",
+        )
 
 
 def model_tensors(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchbox import cost, recommend
+from benchbox import cost, pricing, recommend
 from benchbox.errors import BadInput
 from benchbox.measure import stats
 from benchbox.measure import trials as tstats
@@ -44,6 +44,7 @@ class MachineRow:
     how: str
     cheapest: bool = False
     confidence: float | None = None  # the level of latency_ci_ms (the cell's own)
+    pricing_note: str | None = None  # the profile describes other hardware than was measured
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,7 @@ def _machine_row(
     hardware = h.cpu_model + "".join(f" + {g.name}" for g in h.gpus)
     res = cell.result if cell is not None else None
     return MachineRow(
+        pricing_note=pricing.mismatch_text(report),
         label=label,
         hostname=h.hostname,
         hardware=hardware,

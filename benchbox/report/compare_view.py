@@ -107,6 +107,9 @@ def render_machines(result: MachineComparison, console: Console) -> None:
             style="on grey15" if row.cheapest else None,
         )
     console.print(table)
+    for row in result.rows:
+        if row.pricing_note is not None:
+            console.print(f"[yellow]! {escape(row.label)}: {escape(row.pricing_note)}[/]")
     priced = [r for r in result.rows if r.usd_per_million is not None]
     if len(priced) >= 2:
         best, nxt = priced[0], priced[1]

@@ -6,6 +6,7 @@ the configurations table and the host and model metadata.
 
 from __future__ import annotations
 
+from benchbox.pricing import mismatch_text, pricing_lines
 from benchbox.report.format import (
     cell_roles,
     ci_label,
@@ -90,6 +91,7 @@ def render_html(report: Report) -> str:
             f"The x axis is the {percentile_label(key_p)} latency.",
         ),
         "<h2>Cost</h2>",
+        _pricing_html(report),
         _figure(
             cost_plot(report),
             "Every measured configuration; the step line joins the ones no other configuration "
@@ -128,6 +130,16 @@ def _ci_text(cell: Cell, key: str) -> str:
     if not ci:
         return ""
     return f"{fmt_number(ci[0])} – {fmt_number(ci[1])}"
+
+
+def _pricing_html(report: Report) -> str:
+    """Which profile priced the page, and a warning when it describes other hardware."""
+    lines = [line for line in pricing_lines(report) if line != mismatch_text(report)]
+    parts = [f"<p>{esc(line)}</p>" for line in lines]
+    other = mismatch_text(report)
+    if other is not None:
+        parts.insert(0, f'<p class="verdict bad">{esc(other)}</p>')
+    return f'<section class="card">{"".join(parts)}</section>' if parts else ""
 
 
 def _recommendation_html(report: Report) -> str:

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from benchbox.pricing import mismatch_text
 from benchbox.report.format import (
     MISSING,
     ci_label,
@@ -35,6 +36,9 @@ def render_recommendation(report: Report, rec: Recommendation, console: Console)
     if rec.profile:
         head.append(f", profile {rec.profile}", style="dim")
     console.print(head)
+    other = mismatch_text(report)
+    if other is not None and rec.profile:
+        console.print(Text(f"! {other}", style="yellow"))
 
     winner = cells.get(rec.winner) if rec.winner else None
     if winner is None:

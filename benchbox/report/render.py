@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from benchbox.measure import stats
+from benchbox.pricing import pricing_lines
 from benchbox.report.format import (
     MISSING,
     ci_label,
@@ -137,7 +138,7 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
     headers += ["p99", f"p99 {ci_label(report_confidence(report))}"]
     headers += ["CPU%", "RSS MiB"] if wide else []
     headers += ["W"] if has_power else []
-    headers += ["$/M inf"] if has_cost else []
+    headers += ["$ / 1M"] if has_cost else []
     rows: list[list] = []
     for cell in report.cells:
         r = cell.result
@@ -216,12 +217,20 @@ def render_trials_note(report: Report, console: Console) -> None:
     )
 
 
+def render_pricing(report: Report, console: Console) -> None:
+    """Which profile priced the report and why; a warning when it describes other hardware."""
+    for line in pricing_lines(report):
+        style = "yellow" if line.startswith("pricing on other hardware") else "dim"
+        console.print(Text(line, style=style))
+
+
 def render_report(report: Report, console: Console) -> None:
-    """The whole report as the sweep shows it: header, table, warnings, recommendation."""
+    """The whole report as the sweep shows it: header, table, warnings, price, recommendation."""
     render_header(report, console)
     console.print(cells_table(report, width=console.width))
     render_warnings(report, console)
     render_trials_note(report, console)
+    render_pricing(report, console)
     if report.recommendation is not None:
         render_recommendation(report, report.recommendation, console)
 
@@ -287,6 +296,11 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
         sizes = sorted(r.batch_size_counts.items())
         shown = "  ".join(f"{k}: {v / total:.0%}" for k, v in sizes if v / total >= 0.005)
         console.print(f"  Batch sizes:      {shown}", highlight=False)
+    if r.cost_usd_per_million is not None:
+        console.print(
+            f"  Cost:             ${r.cost_usd_per_million:,.4g} per million inferences",
+            highlight=False,
+        )
     if r.cpu_util_pct is not None:
         console.print(
             f"  Resources:        CPU {r.cpu_util_pct:.0f}% of the machine, "
@@ -298,6 +312,7 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     for w in cell.warnings:
         label = "[cyan]note[/]" if w.kind in NOTE_KINDS else "[yellow]warning[/]"
         console.print(f"{label} {escape(str(w))}", highlight=False)
+    render_pricing(report, console)
 
 
 def histogram_text(h: Histogram, bins: int = 12, width: int = 40) -> Text:

@@ -26,6 +26,7 @@ from benchbox.devices import device_problem, host_info, parse_device
 from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
+from benchbox.pricing import choose_profile
 from benchbox.report.store import check_writable, load_report, report_path, save_report
 from benchbox.schema import (
     MEASURED,
@@ -56,7 +57,7 @@ class SweepRequest:
     out_dir: str = "reports"
     search: str = "grid"
     latency_target: str | None = None
-    profile: str | None = None
+    profile: str | None = None  # a name, a .toml file, "auto" (match this host) or None/"none"
     model_label: str | None = None
     isolate: bool = True  # each device group in its own worker process
     cell_timeout_s: float | None = None  # None: worker.default_cell_timeout_s(settings)
@@ -141,17 +142,14 @@ def run_sweep(
     check_devices(req.spec.devices)
     out_dir = check_writable(req.out_dir)
     target = parse_target(req.latency_target) if req.latency_target else None
-    profile = None
-    if req.profile:
-        from benchbox.cost import load_profile
-
-        profile = load_profile(req.profile)
+    host = host_info()
+    profile = choose_profile(req.profile, host)
     info = model_mod.inspect_model(req.model_path, req.shapes)
     cells = peak.plan_cells(req.spec) if peak.wanted(req.spec) else grid(req.spec)
     created = now_iso()
     path = report_path(out_dir, req.model_label or req.model_path, created)
     report = Report(
-        host=host_info(),
+        host=host,
         model=info,
         cells=tuple(cells),
         settings=sweep_settings(req),
@@ -407,7 +405,8 @@ def execute(
         )
         state["report"] = replace(state["report"], cells=tuple(combined))
     except (Aborted, KeyboardInterrupt):
-        save_report(state["report"], path)
+        # priced like a finished sweep, so the cells measured so far carry their cost
+        save_report(finalize_report(state["report"], profile, None), path)
         raise Interrupted(
             f"interrupted; the partial report is saved in {path}",
             f"resume it with `benchbox sweep --resume {path}`",

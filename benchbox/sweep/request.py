@@ -12,11 +12,11 @@ from pathlib import Path
 
 from benchbox import model as model_mod
 from benchbox import parse, zoo
-from benchbox.cost import load_profile
 from benchbox.devices.inventory import expand_devices
 from benchbox.errors import BadInput
 from benchbox.load import Arrival, LoadKind
 from benchbox.measure.cell import MeasureSettings
+from benchbox.pricing import AUTO, check_choice
 from benchbox.schema import TrialPolicy, replace
 from benchbox.sweep import SweepRequest, check_devices, peak
 from benchbox.sweep.ab import AbRequest
@@ -71,7 +71,7 @@ class SweepOptions:
     measure: MeasureOptions = MeasureOptions()
     search: SearchKind = SearchKind.ADAPTIVE
     latency_target: str | None = None
-    profile: str | None = None
+    profile: str | None = AUTO
     shape: tuple[str, ...] = ()
     out: str = "reports"
     dynamic_batching: str | None = None
@@ -97,6 +97,7 @@ class CellOptions:
     shape: tuple[str, ...] = ()
     out: str = "reports"
     trials: TrialOptions = TrialOptions()
+    profile: str | None = AUTO
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,7 @@ def build_request(opts: SweepOptions) -> SweepRequest:
         cell_timeout_s=cell_timeout_s(opts.cell_timeout),
         trials=trials_policy(opts.trials, opts.measure.seed),
     )
-    if opts.profile:
-        load_profile(opts.profile)  # fail before measuring
+    check_choice(opts.profile)  # fail before measuring
     return req
 
 
@@ -175,6 +175,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         None if opts.rate is None else str(opts.rate),
         opts.arrival,
     )
+    check_choice(opts.profile)  # fail before measuring
     return SweepRequest(
         model_path=path,
         spec=spec,
@@ -183,6 +184,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         out_dir=opts.out,
         model_label=label,
         trials=trials_policy(opts.trials, opts.measure.seed),
+        profile=opts.profile,
     )
 
 
