@@ -229,6 +229,9 @@ def resume_sweep(
         raise BadInput(f"{path}: unknown search {search_kind!r} in its settings")
     # Reports from before trials measured one trial per cell: resume them the same way.
     policy = stored.trials or TrialPolicy(trials=1)
+    settings = stored.measure
+    if policy.most > 1 and settings.min_requests is None:
+        settings = replace(settings, min_requests=0)  # as run_sweep: the trials give the bound
     target = parse_target(stored.latency_target) if stored.latency_target else None
     profile = report.profile
     if profile is not None:  # the decoder checked its types; these are its values
@@ -237,7 +240,7 @@ def resume_sweep(
     ctx = CellContext(
         model_path=model_file,
         model=report.model,
-        settings=stored.measure,
+        settings=settings,
         cores=psutil.cpu_count(logical=True) or 1,
         profile=profile,
         idle_power_w=stored.idle_power.power_w if stored.idle_power else None,
@@ -343,23 +346,7 @@ def execute(
     workers: dict[tuple, Any] = {}
     first_orders: dict[str, int] = {}
 
-    # A later trial's CIs come from the trials: it needs no within-trial CI of its own, no
-    # sample-size rule and no early stop (so its fresh process starts without scipy).
-    trial_ctx = replace(
-        ctx,
-        settings=replace(ctx.settings, within_cis=False, min_requests=0, stop_above=None),
-    )
-
-    def measure_trial(cell: Cell) -> Cell:
-        """One more trial of a cell in a fresh worker: a new session, a new process."""
-        if abort is not None and abort.is_set():
-            raise Aborted()
-        progress.trial_started(cell, cell.result.trials + 1 if cell.result else 1)
-        worker = make_worker(trial_ctx, abort)
-        try:
-            return worker.measure(cell)
-        finally:
-            worker.close()
+    measure_trial = trial_measurer(ctx, make_worker, abort, progress)
 
     def emit_trial(cell: Cell) -> None:
         emit(cell, trial=True)
@@ -423,6 +410,32 @@ def execute(
             "; ".join(reasons)[:300] or None,
         )
     return report, path
+
+
+def trial_measurer(
+    ctx: CellContext,
+    make_worker: Callable[[CellContext, threading.Event | None], Any],
+    abort: threading.Event | None,
+    progress: Progress,
+) -> Callable[[Cell], Cell]:
+    """measure(cell): one more trial of a cell in a fresh worker (a new session, and a new
+    process where isolation is on). A later trial's CIs come from the trials, so it needs no
+    within-trial CI, sample-size rule or early stop of its own (and its process no scipy)."""
+    trial_ctx = replace(
+        ctx, settings=replace(ctx.settings, within_cis=False, min_requests=0, stop_above=None)
+    )
+
+    def measure_trial(cell: Cell) -> Cell:
+        if abort is not None and abort.is_set():
+            raise Aborted()
+        progress.trial_started(cell, cell.result.trials + 1 if cell.result else 1)
+        worker = make_worker(trial_ctx, abort)
+        try:
+            return worker.measure(cell)
+        finally:
+            worker.close()
+
+    return measure_trial
 
 
 @contextlib.contextmanager
