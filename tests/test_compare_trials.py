@@ -39,7 +39,7 @@ def test_a_real_slowdown_is_called_slower_with_a_hyperfine_line():
     base = with_trials(5, seed=1)
     cand = with_trials(5, seed=2, slowdown=1.25)
     cmp = compare_reports([base, cand], mode="versions", labels=["base.json", "cand.json"])
-    assert cmp.trial_warning is None
+    assert not any("single trial" in w for w in cmp.noise_warnings)
     for d in cmp.cells:
         assert d.level == "between-trial" and d.method == "trials"
         assert (d.baseline_trials, d.candidate_trials) == (5, 5)
@@ -60,7 +60,7 @@ def test_run_to_run_noise_is_not_called_a_change_when_trials_see_it():
         one_a = replace(a, cells=tuple(replace(c, result=_one(c.result)) for c in a.cells))
         one_b = replace(b, cells=tuple(replace(c, result=_one(c.result)) for c in b.cells))
         within = compare_reports([one_a, one_b], mode="versions")
-        assert within.trial_warning is not None and "--trials 3" in within.trial_warning
+        assert any("single trial" in w and "--trials 3" in w for w in within.noise_warnings)
         total += len(between.cells)
         called_between += sum(d.verdict != "not significant" for d in between.cells)
         called_within += sum(d.verdict != "not significant" for d in within.cells)
@@ -83,3 +83,12 @@ def test_different_models_are_refused_unless_allowed():
     assert any("different model files" in w for w in cmp.warnings)
     with pytest.raises(BadInput, match="compared as versions"):
         compare_reports([a, b], mode="machines", allow_different_models=True)
+
+
+def test_a_shift_of_every_cell_says_the_machine_may_have_changed():
+    base = with_trials(4, seed=1)
+    cand = with_trials(4, seed=2, slowdown=1.3)
+    cmp = compare_reports([base, cand], mode="versions")
+    assert all(d.verdict == "slower" for d in cmp.cells)
+    noise = cmp.noise_warnings
+    assert any("every matched cell is slower" in w and "benchbox ab" in w for w in noise)

@@ -95,8 +95,9 @@ class VersionComparison:
     newly_failed: tuple[str, ...]
     warnings: tuple[str, ...]
     mode: str = "versions"
-    # Set when some cells have one trial on a side: their CIs cannot see run-to-run noise.
-    trial_warning: str | None = None
+    # What the CIs cannot see: cells with one trial on a side (no run-to-run noise in their
+    # CI), or every cell moved alike (the machine may have changed between the runs).
+    noise_warnings: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- entry point
@@ -372,9 +373,16 @@ def compare_versions(
     if len({r.model.sha256 for r in reports}) > 1:
         warnings.append("the reports measure different model files, compared as versions")
     single = [d for d in deltas if d.level == "within-trial"]
-    trial_warning = None
+    noise: list[str] = []
+    called = {d.verdict for d in deltas}
+    if len(deltas) >= 3 and len(called) == 1 and called != {"not significant"}:
+        noise.append(
+            f"every matched cell is {called.pop()}: a change of the machine between the runs "
+            "(load, frequency, neighbours) moves all cells alike too, and trials within one run "
+            "cannot see it; confirm with `benchbox ab BASELINE CANDIDATE`, which interleaves both"
+        )
     if single:
-        trial_warning = (
+        noise.append(
             f"{len(single)} of {len(deltas)} cell(s) have a single trial on a side, so "
             "run-to-run noise cannot be told apart from a change: their CIs cover the requests of "
             "one run only; measure both with --trials 3 or more"
@@ -388,7 +396,7 @@ def compare_versions(
         unmatched=tuple(sorted(unmatched)),
         newly_failed=tuple(newly_failed),
         warnings=tuple(warnings),
-        trial_warning=trial_warning,
+        noise_warnings=tuple(noise),
     )
 
 

@@ -19,8 +19,8 @@ def render_warnings(result: MachineComparison | VersionComparison, console: Cons
     """What differs between the reports' machines, one warning a line (stderr, even with --json)."""
     for line in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(line)}")
-    if isinstance(result, VersionComparison) and result.trial_warning:
-        console.print(f"[yellow]warning:[/] {escape(result.trial_warning)}")
+    for line in result.noise_warnings if isinstance(result, VersionComparison) else ():
+        console.print(f"[yellow]warning:[/] {escape(line)}")
 
 
 def render_comparison(result: MachineComparison | VersionComparison, console: Console) -> None:
