@@ -25,6 +25,7 @@ from benchbox.report.render import render_cell_detail, render_report, stdout_con
 from benchbox.schema import Cell, Report, report_to_json
 from benchbox.sweep import Progress, SweepRequest, resume_sweep, run_sweep, stop_on_signals
 from benchbox.sweep.request import (
+    DEMO_MAX_TRIALS,
     SWEEP_MAX_TRIALS,
     CellOptions,
     MeasureOptions,
@@ -261,7 +262,14 @@ def sweep(
     save_samples: SamplesOpt = False,
     seed: SeedOpt = 0,
     trials: TrialsOpt = "auto",
-    max_trials: MaxTrialsOpt = SWEEP_MAX_TRIALS,
+    max_trials: Annotated[
+        int | None,
+        typer.Option(
+            "--max-trials",
+            help=f"Most trials per cell (auto); default {SWEEP_MAX_TRIALS}, the demo sweep's "
+            f"{DEMO_MAX_TRIALS}.",
+        ),
+    ] = None,
     precision: PrecisionOpt = "5%",
     as_json: JsonOpt = False,
     resume: ResumeOpt = None,

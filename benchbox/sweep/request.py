@@ -26,9 +26,10 @@ from benchbox.sweep.search import SearchKind
 
 # The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores. Each
 # measured cell gets at least 3 trials (auto), so a sweep's trial is short (1-3 s after a 0.5 s
-# warm-up), and a cell gets at most SWEEP_MAX_TRIALS.
+# warm-up), and a cell gets at most SWEEP_MAX_TRIALS (the demo: DEMO_MAX_TRIALS, so 3 each).
 DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2", "latency_target": "p99=50ms"}
 SWEEP_MAX_TRIALS = 4
+DEMO_MAX_TRIALS = 3
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class TrialOptions:
     """How many trials each cell gets, as text options (`--trials N|auto`, ...)."""
 
     trials: str = "auto"
-    max_trials: int = 10
+    max_trials: int | None = 10  # None: the command's default (the demo sweep's is smaller)
     precision: str = "5%"
 
 
@@ -152,7 +153,11 @@ def build_request(opts: SweepOptions) -> SweepRequest:
         profile=opts.profile,
         isolate=opts.isolate,
         cell_timeout_s=cell_timeout_s(opts.cell_timeout),
-        trials=trials_policy(opts.trials, opts.measure.seed),
+        trials=trials_policy(
+            opts.trials,
+            opts.measure.seed,
+            DEMO_MAX_TRIALS if opts.model is None else SWEEP_MAX_TRIALS,
+        ),
     )
     check_choice(opts.profile)  # fail before measuring
     return req
@@ -188,10 +193,11 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
     )
 
 
-def trials_policy(opts: TrialOptions, seed: int) -> TrialPolicy:
+def trials_policy(opts: TrialOptions, seed: int, default_max: int = 10) -> TrialPolicy:
     """The TrialPolicy of the trial options (the order of trials is drawn from --seed)."""
     precision = parse.parse_percent(opts.precision, "precision")
-    return trial_policy(opts.trials, opts.max_trials, precision, seed)
+    most = opts.max_trials if opts.max_trials is not None else default_max
+    return trial_policy(opts.trials, most, precision, seed)
 
 
 @dataclass(frozen=True)
