@@ -9,11 +9,13 @@ from typing import Annotated
 import typer
 
 from benchbox import __version__
-from benchbox.commands import register_all
+from benchbox.commands import CommandGroup
 from benchbox.errors import BenchboxError
+from benchbox.worker_process import NO_ISOLATION_ENV, discard_early, start_early
 
 app = typer.Typer(
     name="benchbox",
+    cls=CommandGroup,
     help="Which hardware and serving configuration meets your latency target at the lowest cost.",
     no_args_is_help=True,
     add_completion=False,
@@ -40,12 +42,27 @@ def _root(
 
 
 # The commands live in benchbox/commands/, one module per room, each a module-level typer app
-# that `register_all` adds to this one.
+# that `CommandGroup` imports when one of its commands runs.
+
+
+def _measures(argv: list[str]) -> bool:
+    """Whether this command line runs a sweep in worker processes (then start one now)."""
+    if not argv or argv[0] not in ("sweep", "run") or "--help" in argv:
+        return False
+    return "--no-isolation" not in argv and os.environ.get(NO_ISOLATION_ENV, "") in ("", "0")
 
 
 def main() -> None:
     """Console entry point: run the app, turning benchbox errors into one line and an exit code."""
-    register_all(app)
+    if _measures(sys.argv[1:]):
+        start_early()  # Python and onnxruntime start in it while this process imports the sweep
+    try:
+        _main()
+    finally:
+        discard_early()
+
+
+def _main() -> None:
     try:
         rc = app(standalone_mode=False)
     except BenchboxError as exc:

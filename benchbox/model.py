@@ -19,13 +19,15 @@ import hashlib
 import os
 import pathlib
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx import TensorProto
 
 from benchbox.errors import BadInput
 from benchbox.schema import ModelInfo, TensorSpec
+
+if TYPE_CHECKING:  # onnx is imported where a model is read: a worker process never needs it
+    import onnx
 
 SEQ_DEFAULT = 128
 SPATIAL_DEFAULT = 224
@@ -36,21 +38,22 @@ _SEQ_WORDS = {"seq", "seqlen", "sequence", "len", "length", "tokens", "token", "
 _SEQ_WORDS |= {"positions", "ctx"}
 _SPATIAL_WORDS = {"height", "width", "h", "w", "image", "img", "resolution"}
 
+# onnx.TensorProto.DataType's values (onnx.proto), as numbers: reading this table needs no onnx.
 _DTYPES: dict[int, str] = {
-    TensorProto.FLOAT: "float32",
-    TensorProto.FLOAT16: "float16",
-    TensorProto.DOUBLE: "float64",
-    TensorProto.BFLOAT16: "bfloat16",
-    TensorProto.INT8: "int8",
-    TensorProto.INT16: "int16",
-    TensorProto.INT32: "int32",
-    TensorProto.INT64: "int64",
-    TensorProto.UINT8: "uint8",
-    TensorProto.UINT16: "uint16",
-    TensorProto.UINT32: "uint32",
-    TensorProto.UINT64: "uint64",
-    TensorProto.BOOL: "bool",
-    TensorProto.STRING: "string",
+    1: "float32",
+    10: "float16",
+    11: "float64",
+    16: "bfloat16",
+    3: "int8",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    2: "uint8",
+    4: "uint16",
+    12: "uint32",
+    13: "uint64",
+    9: "bool",
+    8: "string",
 }
 # The dtypes benchbox can synthesize (numpy has them and onnxruntime accepts them).
 _NUMPY = {
@@ -83,6 +86,8 @@ def _load(path: pathlib.Path) -> onnx.ModelProto:
         raise BadInput(f"model file '{path}' does not exist", hint_zoo)
     if path.is_dir():
         raise BadInput(f"model path '{path}' is a directory, not an ONNX file", hint_zoo)
+    import onnx
+
     try:
         model = onnx.load_model(str(path), format="protobuf", load_external_data=False)
     except PermissionError:
@@ -148,7 +153,7 @@ def _spec(vi: onnx.ValueInfoProto, what: str) -> TensorSpec:
     if kind != "tensor_type":
         return TensorSpec(vi.name, kind or "unknown", ())
     tt = vi.type.tensor_type
-    dtype = _DTYPES.get(tt.elem_type) or TensorProto.DataType.Name(tt.elem_type).lower()
+    dtype = _DTYPES.get(tt.elem_type) or _dtype_name(tt.elem_type)
     if not tt.HasField("shape"):
         if what == "input":
             raise BadInput(
@@ -165,6 +170,13 @@ def _spec(vi: onnx.ValueInfoProto, what: str) -> TensorSpec:
         else:  # unknown (or 0/-1 written by some exporters): give it a name users can pass
             dims.append(re.sub(r"[^A-Za-z0-9_./-]", "_", f"{vi.name}_dim{axis}"))
     return TensorSpec(vi.name, dtype, tuple(dims))
+
+
+def _dtype_name(elem_type: int) -> str:
+    """An ONNX element type benchbox has no numpy dtype for, by its ONNX name (e.g. 'complex64')."""
+    import onnx
+
+    return onnx.TensorProto.DataType.Name(elem_type).lower()
 
 
 def _batch(inputs: tuple[TensorSpec, ...]) -> int | str | None:

@@ -52,6 +52,17 @@ def parse_duration_s(text: str, what: str = "duration", default_unit: str = "s")
     return value
 
 
+def parse_warmup_s(text: str) -> float | None:
+    """--warmup: 'auto' (None: until two windows agree), 0 (no warm-up at all), or a duration."""
+    stripped = str(text).strip().lower()
+    if stripped == "auto":
+        return None
+    m = _DURATION.match(stripped)
+    if m and float(m.group(1)) == 0.0:
+        return 0.0
+    return parse_duration_s(text, "--warmup")
+
+
 def parse_int_list(text: str, what: str, minimum: int = 1) -> list[int]:
     """'1,4,16' -> [1, 4, 16]; every value must be an integer >= minimum."""
     items = _split(text, what)

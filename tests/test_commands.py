@@ -14,7 +14,7 @@ from fixtures_reports import make_report, simple_recommendation
 
 from benchbox import cost, schema
 from benchbox.cli import app, main
-from benchbox.commands import ROOMS, register_all
+from benchbox.commands import COMMANDS, ROOMS, room_app, room_command, short_help
 from benchbox.errors import BadInput, GateFailed, NothingMeasured
 from benchbox.export import ExportKind, export_recommended
 from benchbox.parse import parse_target
@@ -45,30 +45,58 @@ def _cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
 # ---------------------------------------------------------------- registering
 
 
-def test_every_room_registers_once_however_often_main_runs(monkeypatch, capsys) -> None:
-    register_all(app)
-    register_all(app)
-    assert len(app.registered_groups) == len(ROOMS)
-    code, out, _ = _cli(["--help"], monkeypatch, capsys)
-    assert code == 0
-    listed = [line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()]
-    assert listed == [
-        "sweep",
-        "run",
-        "devices",
-        "recommend",
-        "compare",
-        "ab",
-        "models",
-        "report",
-        "profiles",
-    ]
+def test_every_command_is_listed_once_however_often_main_runs(monkeypatch, capsys) -> None:
+    for _ in range(2):
+        code, out, _ = _cli(["--help"], monkeypatch, capsys)
+        assert code == 0
+        rows = out.split("Commands:")[1].splitlines()
+        listed = [line.split()[0] for line in rows if line.strip()]
+        assert listed == [
+            "sweep",
+            "run",
+            "devices",
+            "recommend",
+            "compare",
+            "ab",
+            "models",
+            "report",
+            "profiles",
+        ]
+    assert len(app.registered_groups) == 0  # the rooms are the group's to build, not typer's
 
 
 def test_each_room_is_a_typer_app_the_same_way() -> None:
+    assert len(ROOMS) == 7
     for room in ROOMS:
-        assert isinstance(room.app, typer.Typer), room.__name__
-        assert not hasattr(room, "register"), room.__name__
+        assert isinstance(room_app(room), typer.Typer), room
+
+
+def test_the_listed_help_is_each_commands_own_docstring() -> None:
+    # `benchbox --help` lists COMMANDS without importing the rooms: each line must say what the
+    # command's own help says, cut the same way.
+    for name, (_, text) in COMMANDS.items():
+        command = room_command(name)
+        assert command.name == name
+        for limit in (45, 200):
+            assert short_help(text, limit) == command.get_short_help_str(limit), name
+
+
+def test_help_imports_no_room(tmp_path) -> None:
+    import subprocess
+
+    code = (
+        "import sys; sys.argv = ['benchbox', '--help']\n"
+        "from benchbox.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('numpy', 'onnx', 'onnxruntime', 'scipy', 'rich.progress')"
+        " if m in sys.modules]\n"
+        "rooms = [m for m in sys.modules if m.startswith('benchbox.commands.')]\n"
+        "print('LOADED', heavy, rooms)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "LOADED [] []" in done.stdout, done.stdout
 
 
 # ---------------------------------------------------------------- choices

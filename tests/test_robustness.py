@@ -262,6 +262,10 @@ def test_children_killed_by_a_signal_leave_no_resource_tracker_warning(mlp_path,
             time.sleep(0.2)
             children = psutil.Process(proc.pid).children(recursive=True)
         assert children, "the sweep started no worker process"
+        # The worker process starts with the command; the sweep hands it the first (hanging)
+        # cell once the report is saved.
+        while not list(tmp_path.glob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.1)
         time.sleep(2.0)  # the worker has taken the hanging cell
         # Everything the sweep started dies, as when the OOM killer or `kill -9` hits them.
         for child in psutil.Process(proc.pid).children(recursive=True):

@@ -4,26 +4,34 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.progress import Progress as RichProgress
+from rich.text import Text
 
 from benchbox.commands.options import choice_option
 from benchbox.errors import GateFailed
 from benchbox.load import Arrival, LoadKind
+from benchbox.measure.cell import MeasureSettings
+from benchbox.report.format import fmt_duration_s, fmt_ms, fmt_number
 from benchbox.report.render import render_cell_detail, render_report, stdout_console
+from benchbox.report.store import load_report
 from benchbox.schema import Cell, Report, report_to_json
 from benchbox.sweep import Progress, SweepRequest, resume_sweep, run_sweep, stop_on_signals
+from benchbox.sweep.eta import Eta, is_large, planned_cell_s, size_note
 from benchbox.sweep.request import (
     DEMO_MAX_TRIALS,
     SWEEP_MAX_TRIALS,
@@ -41,32 +49,59 @@ from benchbox.sweep.search import SearchKind
 app = typer.Typer()
 
 
-class BarProgress(Progress):
-    """A rich progress bar on stderr naming the current cell, with an ETA."""
+class EtaColumn(ProgressColumn):
+    """The planned measuring time left, counting down while a cell runs."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, eta: Eta) -> None:
+        super().__init__()
+        self.eta = eta
+
+    def render(self, task: Task) -> Text:
+        return Text(f"ETA {fmt_duration_s(self.eta.seconds_left(time.monotonic()))}")
+
+
+class BarProgress(Progress):
+    """Progress on stderr: a rich bar naming the current cell with an ETA from the planned
+    measuring time on a terminal, else a line per finished cell; first, for a large sweep (or
+    when stderr is a log), a note of the grid's size."""
+
+    def __init__(
+        self, console: Console, settings: MeasureSettings | None, adaptive: bool = False
+    ) -> None:
+        self.console = console
+        self.eta = Eta(planned_cell_s(settings) if settings is not None else 0.0)
+        self.adaptive = adaptive
+        self.live = console.is_terminal
         self.bar = RichProgress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+            EtaColumn(self.eta),
             console=console,
             transient=True,
         )
         self.task = None
+        self.total = 0
         self.done: set[str] = set()
 
     def planned(self, cells: list[Cell]) -> None:
-        self.bar.start()
-        self.task = self.bar.add_task("planning", total=len(cells))
+        self.eta.plan(cells)
+        self.total = len(self.eta.left)
+        if not self.live or is_large(self.total, self.eta.planned_s):
+            note = size_note(self.total, self.eta.planned_s, self.adaptive)
+            self.console.print(note, highlight=False, markup=False, soft_wrap=True)
+        if self.live:
+            self.bar.start()
+            self.task = self.bar.add_task("planning", total=self.total)
 
     def started(self, cell: Cell) -> None:
+        self.eta.start(time.monotonic())
         label = cell.id
         if cell.id in self.done or (cell.load.kind == "open" and "peak" in cell.id):
             label = f"{cell.id} (probing {cell.load.rate_rps:g}/s)"  # a peak-rate search step
-        self.bar.update(self.task, description=label)
+        if self.task is not None:
+            self.bar.update(self.task, description=label)
 
     def trial_started(self, cell: Cell, trial: int) -> None:
         total = self.bar.tasks[0].total or 0
@@ -76,13 +111,31 @@ class BarProgress(Progress):
         self.bar.advance(self.task)
 
     def finished(self, cell: Cell) -> None:
-        if cell.id not in self.done:  # a peak search measures one cell at several rates
-            self.done.add(cell.id)
+        first = cell.id not in self.done  # a peak search measures one cell at several rates
+        self.done.add(cell.id)
+        self.eta.finish(cell.id)
+        if first and self.task is not None:
             self.bar.advance(self.task)
-        if cell.status == "failed":
+        if not self.live:
+            self.console.print(self._line(cell), highlight=False, markup=False, soft_wrap=True)
+        elif cell.status == "failed":
             self.bar.console.print(
-                f"[dim]{cell.id}: {cell.status} — {cell.reason}[/]", highlight=False
+                f"[dim]{escape(cell.id)}: {cell.status} — {escape(cell.reason or '')}[/]",
+                highlight=False,
             )
+
+    def _line(self, cell: Cell) -> str:
+        """`[3/8] cpu/t1/i1/b1/closed-c1 ok  180.3 inf/s  p99 6.371 ms  ETA 25s`."""
+        text = f"[{len(self.done)}/{self.total}] {cell.id}"
+        if cell.load.kind == "open" and cell.load.rate_rps and "peak" in cell.id:
+            text += f" at {cell.load.rate_rps:g}/s"  # a step of the peak-rate search
+        text += f" {cell.status}"
+        r = cell.result
+        if r is not None:
+            text += f"  {fmt_number(r.throughput_ips, 1)} inf/s  p99 {fmt_ms(r.latency_ms.p99)}"
+        elif cell.reason:
+            text += f" — {cell.reason}"
+        return text + f"  ETA {fmt_duration_s(self.eta.seconds_left(time.monotonic()))}"
 
     def close(self) -> None:
         if self.task is not None:
@@ -135,7 +188,7 @@ ArrivalOpt = Annotated[
 DurationOpt = Annotated[
     str | None, typer.Option("--duration", help="Fixed measuring time per cell (no early stop).")
 ]
-WarmupOpt = Annotated[str, typer.Option("--warmup", help="Warm-up time, or 'auto'.")]
+WarmupOpt = Annotated[str, typer.Option("--warmup", help="Warm-up time, 0 for none, or 'auto'.")]
 WindowOpt = Annotated[str, typer.Option("--window", help="Measurement window.")]
 MinDurOpt = Annotated[str, typer.Option("--min-duration", help="Shortest measuring time.")]
 MaxDurOpt = Annotated[str, typer.Option("--max-duration", help="Longest measuring time.")]
@@ -156,7 +209,12 @@ SearchOpt = Annotated[
     ),
 ]
 TargetOpt = Annotated[
-    str | None, typer.Option("--latency-target", help="e.g. p99=20ms: recommend at the end.")
+    str | None,
+    typer.Option(
+        "--latency-target",
+        help="e.g. p99=20ms: recommend at the end; with --load open and no --rate, search the "
+        "peak rate that meets it.",
+    ),
 ]
 ProfileOpt = Annotated[
     str,
@@ -218,7 +276,14 @@ NoIsolationOpt = Annotated[
 def _run(req: SweepRequest | ResumeRequest, as_json: bool) -> tuple[Report, Path]:
     """Measure with a progress bar on stderr; Ctrl-C or SIGTERM saves the report and exits 130."""
     console = Console(stderr=True)
-    bar = BarProgress(console) if (console.is_terminal or not as_json) else None
+    bar = None
+    if console.is_terminal or not as_json:
+        if isinstance(req, ResumeRequest):
+            stored = load_report(req.report_file).settings
+            settings, search = (stored.measure, stored.search) if stored else (None, None)
+        else:
+            settings, search = req.settings, req.search
+        bar = BarProgress(console, settings, adaptive=search == SearchKind.ADAPTIVE)
     try:
         with stop_on_signals(threading.Event()) as abort:
             if isinstance(req, ResumeRequest):  # the report's settings say what to measure
@@ -317,7 +382,12 @@ def run(
     threads: Annotated[int, typer.Option("--threads", "-t", help="Intra-op threads.")] = 1,
     instances: Annotated[int, typer.Option("--instances", "-i", help="Sessions.")] = 1,
     load: LoadOpt = LoadKind.CLOSED,
-    rate: Annotated[float | None, typer.Option("--rate", help="Open-loop rate.")] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            "--rate", help="Open-loop rate (requests/s); none, with --latency-target: the peak."
+        ),
+    ] = None,
     arrival: ArrivalOpt = Arrival.POISSON,
     duration: DurationOpt = None,
     warmup: WarmupOpt = "1s",
@@ -335,6 +405,10 @@ def run(
     max_trials: MaxTrialsOpt = 10,
     precision: PrecisionOpt = "5%",
     as_json: JsonOpt = False,
+    dynamic_batching: DynBatchOpt = None,
+    latency_target: TargetOpt = None,
+    cell_timeout: CellTimeoutOpt = "auto",
+    no_isolation: NoIsolationOpt = False,
 ) -> None:
     """Measure one cell in depth: every percentile, the histogram, resources."""
     timing = (warmup, duration, window, min_duration, max_duration, stability, confidence)
@@ -353,6 +427,10 @@ def run(
         out=out,
         trials=TrialOptions(trials, max_trials, precision),
         profile=profile,
+        dynamic_batching=dynamic_batching,
+        latency_target=latency_target,
+        cell_timeout=cell_timeout,
+        isolate=not no_isolation,
     )
     report, saved = _run(build_cell_request(opts), as_json)
     if as_json:

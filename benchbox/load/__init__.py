@@ -2,7 +2,8 @@
 
 A driver runs worker threads that call runners and record, per request, the intended time, the
 actual send time and the completion time (perf_counter_ns). Nothing else sits in the timed path:
-the controller in `benchbox.measure.cell` reads the records between windows.
+the controller in `benchbox.measure.cell` reads the records between windows. A closed loop records
+one clock reading per request: a request starts when the one before it on its worker ended.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from array import array
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
+
+import numpy as np
 
 
 class LoadKind(StrEnum):
@@ -44,6 +47,20 @@ class Recorder:
     sent_ns: array = field(default_factory=lambda: column())
     # Optional extra per-request columns (e.g. batch size, compute start for the batcher).
     extra: dict[str, array] = field(default_factory=dict)
+    # Set for chained records (closed loops): intended_ns stays empty, request j was sent when
+    # request j-1 ended, and request 0 at this time.
+    chained_from_ns: int | None = None
+
+    def rows(self, lo: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The intended and end times (int64 ns) of requests lo..n-1."""
+        end = np.asarray(self.end_ns[lo:n], dtype=np.int64)
+        if self.chained_from_ns is None:
+            return np.asarray(self.intended_ns[lo:n], dtype=np.int64), end
+        intended = np.empty_like(end)
+        if len(end):
+            intended[0] = self.end_ns[lo - 1] if lo else self.chained_from_ns
+            intended[1:] = end[:-1]
+        return intended, end
 
 
 class Driver(Protocol):

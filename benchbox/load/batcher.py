@@ -1,7 +1,7 @@
 """The dynamic batcher: one-sample requests on an open-loop schedule, batched as Triton does.
 
-Requests arrive at their intended times (the schedule of `benchbox.load.open`) and queue up. A free
-instance takes a batch by the rules of Triton's dynamic batcher (`GetDynamicBatch` in
+Requests arrive at their intended times (the schedule of `benchbox.load.issuer`) and queue up. A
+free instance takes a batch by the rules of Triton's dynamic batcher (`GetDynamicBatch` in
 dynamic_batch_scheduler.cc):
 
 - the largest preferred size the queue can fill, while the oldest request is within its delay;
@@ -30,7 +30,15 @@ import numpy as np
 
 from benchbox.backends import Feeds, Runner
 from benchbox.load import Recorder, column, run_threads
-from benchbox.load.open import schedule_offsets_ns
+from benchbox.load.issuer import (
+    SPIN_NS,
+    SWITCH_INTERVAL_S,
+    fine_timer_slack,
+    lower_switch_interval,
+    restore_switch_interval,
+    schedule_offsets_ns,
+    wait_until,
+)
 from benchbox.schema import DynamicBatching
 
 # Extra per-request columns the batcher records (`Recorder.extra`), in nanoseconds or requests.
@@ -98,19 +106,25 @@ class BatcherDriver:
             Recorder(extra={QUEUE_NS: column(), COMPUTE_NS: column(), BATCH: column()})
             for _ in runners
         ]
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._next = 0  # index of the oldest request not yet taken
-        self._stopping = False
+        self._stopping = [False]
+        self._previous_switch_s: float | None = None
         self._threads: list[threading.Thread] = []
         self.t0_ns = 0
         self.errors: list[BaseException] = []
 
     def _take(self) -> tuple[int, int] | None:
-        """Wait until a batch may be released; (first index, size), or None when stopping."""
+        """Wait until a batch may be released; (first index, size), or None when stopping.
+
+        The wait for the next release instant is the open-loop issuer's (`wait_until`): the
+        instance wakes on time, not 50 us to a switch interval late.
+        """
         arrivals, limit, db = self.arrivals_ns, len(self.arrivals_ns), self.batching
         delay_ns = int(db.delay_ms * 1e6)
-        with self._cond:
-            while not self._stopping:
+        stopping = self._stopping
+        while not stopping[0]:
+            with self._lock:
                 i = self._next
                 if i >= limit:
                     return None
@@ -127,13 +141,15 @@ class BatcherDriver:
                     wake = arrivals[i] + delay_ns
                     if fill < limit:
                         wake = min(wake, arrivals[fill])
-                self._cond.wait(max(wake - now, 0) / 1e9)
+            if not wait_until(wake, stopping, SPIN_NS):
+                return None
         return None
 
     def _worker(self, k: int) -> None:
         run, batches, arrivals = self.runners[k], self.batches, self.arrivals_ns
         rec = self.recorders[k]
         queue, compute, sizes = rec.extra[QUEUE_NS], rec.extra[COMPUTE_NS], rec.extra[BATCH]
+        fine_timer_slack()
         try:
             while True:
                 taken = self._take()
@@ -152,11 +168,10 @@ class BatcherDriver:
                 rec.end_ns.extend([t_end] * size)
         except BaseException as exc:
             self.errors.append(exc)
-            with self._cond:
-                self._stopping = True
-                self._cond.notify_all()
+            self._stopping[0] = True
 
     def start(self) -> None:
+        self._previous_switch_s = lower_switch_interval(SWITCH_INTERVAL_S)
         self.t0_ns = perf_counter_ns() + 2_000_000  # let the threads reach their first wait
         self.arrivals_ns = (self.offsets_ns + self.t0_ns).tolist()  # ints: bisect stays fast
         self._threads = run_threads(
@@ -164,8 +179,10 @@ class BatcherDriver:
         )
 
     def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        for t in self._threads:
-            t.join()
+        self._stopping[0] = True
+        try:
+            for t in self._threads:
+                t.join()
+        finally:
+            restore_switch_interval(self._previous_switch_s)
+            self._previous_switch_s = None

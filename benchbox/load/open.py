@@ -5,30 +5,27 @@ scenario and wrk2 do), so a stall is paid by every request it delays. `concurren
 requests in flight: when every worker is busy, the next request waits, and that wait counts.
 
 Each request records when a worker took it: a request taken after its intended time waited for the
-pool; the time from max(intended, taken) to the actual send is the generator's own lateness.
+pool; the time from max(intended, taken) to the actual send is the generator's own lateness. The
+timing of the sends is `benchbox.load.issuer`'s.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 from time import perf_counter_ns
 
-import numpy as np
-
 from benchbox.backends import Feeds, Runner
 from benchbox.load import Recorder, column, run_threads
+from benchbox.load.issuer import (
+    SPIN_NS,
+    SWITCH_INTERVAL_S,
+    Issuer,
+    lower_switch_interval,
+    restore_switch_interval,
+    schedule_offsets_ns,
+)
 
-
-def schedule_offsets_ns(
-    rate_rps: float, count: int, distribution: str, seed: int = 0
-) -> np.ndarray:
-    """Intended send times (ns after the start) of `count` requests at `rate_rps`."""
-    if distribution == "constant":
-        gaps = np.full(count, 1e9 / rate_rps)
-    else:
-        gaps = np.random.default_rng(seed).exponential(1e9 / rate_rps, size=count)
-    return np.cumsum(gaps).astype(np.int64)
+__all__ = ["OpenDriver", "schedule_offsets_ns"]
 
 
 class OpenDriver:
@@ -44,16 +41,18 @@ class OpenDriver:
         horizon_s: float,
         distribution: str = "poisson",
         seed: int = 0,
+        spin_ns: int = SPIN_NS,
+        switch_interval_s: float = SWITCH_INTERVAL_S,
     ) -> None:
         self.runners = runners
         self.pool = pool
         self.concurrency = concurrency
         self.items_per_request = items_per_request
         count = int(rate_rps * horizon_s * 1.2) + 16
-        self.offsets_ns = schedule_offsets_ns(rate_rps, count, distribution, seed).tolist()
-        self.recorders = [Recorder() for _ in range(concurrency)]
-        self._next = itertools.count()
-        self._stop = threading.Event()
+        self.issuer = Issuer(schedule_offsets_ns(rate_rps, count, distribution, seed), spin_ns)
+        self.recorders = [Recorder(extra={"taken": column()}) for _ in range(concurrency)]
+        self.switch_interval_s = switch_interval_s
+        self._previous_switch_s: float | None = None
         self._threads: list[threading.Thread] = []
         self.t0_ns = 0
         self.errors: list[BaseException] = []
@@ -63,36 +62,35 @@ class OpenDriver:
         pool, n = self.pool, len(self.pool)
         rec = self.recorders[k]
         intended, sent, ends = rec.intended_ns.append, rec.sent_ns.append, rec.end_ns.append
-        taken = rec.extra.setdefault("taken", column()).append
-        offsets, limit = self.offsets_ns, len(self.offsets_ns)
-        t0, stop, take = self.t0_ns, self._stop, self._next.__next__
+        taken = rec.extra["taken"].append
+        clock = perf_counter_ns
+
+        def send(i: int, t_int: int, t_take: int, t_send: int) -> None:
+            run(pool[i % n])
+            t_end = clock()
+            intended(t_int)
+            taken(t_take)
+            sent(t_send)
+            ends(t_end)  # last: the collector reads up to len(end_ns)
+
         try:
-            while not stop.is_set():
-                i = take()
-                t_take = perf_counter_ns()
-                if i >= limit:
-                    return
-                t_int = t0 + offsets[i]
-                wait_ns = t_int - t_take
-                if wait_ns > 0 and stop.wait(wait_ns / 1e9):
-                    return
-                t_send = perf_counter_ns()
-                run(pool[i % n])
-                t_end = perf_counter_ns()
-                intended(t_int)
-                taken(t_take)
-                sent(t_send)
-                ends(t_end)
+            self.issuer.run(send)
         except BaseException as exc:
             self.errors.append(exc)
 
     def start(self) -> None:
+        self._previous_switch_s = lower_switch_interval(self.switch_interval_s)
         self.t0_ns = perf_counter_ns() + 2_000_000  # let the threads reach their first wait
+        self.issuer.start(self.t0_ns)
         self._threads = run_threads(
             [lambda k=k: self._worker(k) for k in range(self.concurrency)], "open"
         )
 
     def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join()
+        self.issuer.stop()
+        try:
+            for t in self._threads:
+                t.join()
+        finally:
+            restore_switch_interval(self._previous_switch_s)
+            self._previous_switch_s = None

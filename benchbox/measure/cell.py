@@ -72,8 +72,9 @@ class _Collector:
             self.cursors[k] = n
             if n == lo:
                 continue
-            cols["intended"].append(np.asarray(rec.intended_ns[lo:n], dtype=np.int64))
-            cols["end"].append(np.asarray(rec.end_ns[lo:n], dtype=np.int64))
+            intended, end = rec.rows(lo, n)
+            cols["intended"].append(intended)
+            cols["end"].append(end)
             if rec.sent_ns:
                 cols["sent"].append(np.asarray(rec.sent_ns[lo:n], dtype=np.int64))
             for key, values in rec.extra.items():

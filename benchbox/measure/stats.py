@@ -14,8 +14,8 @@ Conventions
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,8 @@ from benchbox.schema import PERCENTILE_KEYS, Histogram, LatencyStats, from_dict,
 
 
 def _scipy_stats() -> Any:
-    """scipy.stats, imported on first use (it costs about a second at start-up)."""
+    """scipy.stats, imported on first use (it costs about a second at start-up): only the A/B
+    comparison's Mann-Whitney test needs it."""
     from scipy import stats
 
     return stats
@@ -102,30 +103,129 @@ def _check_confidence(confidence: float) -> float:
     return confidence
 
 
+# The binomial tail, without scipy.stats (whose import costs about a second at start-up): the
+# pmf by Loader's saddle-point expansion (as R's dbinom does, accurate to rounding for any n),
+# the CDF by summing the pmf outward from k into the nearer tail.
+
+
+def _stirlerr(n: float) -> float:
+    """log(n!) - log(sqrt(2 pi n) (n/e)^n) (Loader 2000)."""
+    if n <= 15.0:
+        return math.lgamma(n + 1.0) - (n + 0.5) * math.log(n) + n - 0.5 * math.log(2.0 * math.pi)
+    nn = n * n
+    s0, s1, s2, s3, s4 = 1 / 12, 1 / 360, 1 / 1260, 1 / 1680, 1 / 1188
+    if n > 500:
+        return (s0 - s1 / nn) / n
+    if n > 80:
+        return (s0 - (s1 - s2 / nn) / nn) / n
+    if n > 35:
+        return (s0 - (s1 - (s2 - s3 / nn) / nn) / nn) / n
+    return (s0 - (s1 - (s2 - (s3 - s4 / nn) / nn) / nn) / nn) / n
+
+
+def _bd0(x: float, m: float) -> float:
+    """x log(x/m) + m - x, without cancellation when x is near m (Loader 2000)."""
+    if abs(x - m) < 0.1 * (x + m):
+        v = (x - m) / (x + m)
+        s = (x - m) * v
+        ej = 2.0 * x * v
+        for j in range(1, 1000):
+            ej *= v * v
+            s1 = s + ej / (2 * j + 1)
+            if s1 == s:
+                break
+            s = s1
+        return s
+    return x * math.log(x / m) + m - x
+
+
+def _binom_pmf(k: int, n: int, p: float) -> float:
+    """P(Bin(n, p) = k)."""
+    q = 1.0 - p
+    if k == 0:
+        return math.exp(n * math.log1p(-p))
+    if k == n:
+        return math.exp(n * math.log(p))
+    lc = (
+        _stirlerr(n)
+        - _stirlerr(k)
+        - _stirlerr(n - k)
+        - _bd0(float(k), n * p)
+        - _bd0(float(n - k), n * q)
+    )
+    lf = math.log(2.0 * math.pi) + math.log(k) + math.log1p(-k / n)
+    return math.exp(lc - 0.5 * lf)
+
+
+_TAIL_CHUNK = 4096
+
+
+def _tail_sum(k: int, n: int, p: float, down: bool) -> float:
+    """P(B <= k) (down) or P(B >= k) (up), summed from k outward while terms still count."""
+    first = _binom_pmf(k, n, p)
+    total, last, i = first, first, k
+    odds = p / (1.0 - p)
+    while last > total * 1e-17:
+        if down:
+            if i == 0:
+                break
+            js = np.arange(i, max(i - _TAIL_CHUNK, 0), -1, dtype=np.float64)
+            ratios = js / (n - js + 1.0) / odds  # pmf(j - 1) / pmf(j)
+        else:
+            if i == n:
+                break
+            js = np.arange(i, min(i + _TAIL_CHUNK, n), dtype=np.float64)
+            ratios = (n - js) / (js + 1.0) * odds  # pmf(j + 1) / pmf(j)
+        terms = last * np.cumprod(ratios)
+        total += float(terms.sum())
+        last = float(terms[-1])
+        i = i - js.size if down else i + js.size
+    return min(total, 1.0)
+
+
+def _binom_cdf(k: int, n: int, p: float) -> float:
+    """P(Bin(n, p) <= k), from the nearer tail."""
+    if k < 0:
+        return 0.0
+    if k >= n or p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    if k < n * p:
+        return _tail_sum(k, n, p, down=True)
+    return max(0.0, 1.0 - _tail_sum(k + 1, n, p, down=False))
+
+
+def _binom_guess(a: float, n: int, p: float) -> float:
+    """Roughly the smallest k with P(Bin(n, p) <= k) >= a (the normal approximation)."""
+    sd = math.sqrt(n * p * (1.0 - p))
+    return n * p + NormalDist().inv_cdf(a) * sd - 0.5
+
+
 def _largest_k_cdf_le(n: int, p: float, a: float) -> int:
     """Largest k in [0, n] with P(Bin(n, p) <= k) <= a, or -1 if there is none.
 
-    The CDF rises with k, so the answer is found by bisection (O(log n) CDF values); the
-    quantile function's guess, checked in a small window around it, usually settles it at once.
+    The CDF rises with k: from a guess (the normal approximation), step out until the answer is
+    bracketed, then bisect (O(log distance) CDF values).
     """
-    binom = _scipy_stats().binom
-    with warnings.catch_warnings():  # boost warns (and gives NaN) where it finds no quantile
-        warnings.simplefilter("ignore", RuntimeWarning)
-        guess = float(binom.ppf(a, n, p))  # smallest k with cdf(k) >= a: the answer is near it
-    if math.isfinite(guess):
-        ks = np.arange(max(int(guess) - 3, 0), min(int(guess) + 3, n) + 1)
-        ok = ks[binom.cdf(ks, n, p) <= a]
-        if ok.size == 0 and ks[0] == 0:
-            return -1
-        if ok.size and (ok[-1] == n or ok[-1] < ks[-1]):
-            return int(ok[-1])
-    # ppf missed by more than the window (extreme tails): bisect [0, n].
-    if not binom.cdf(0, n, p) <= a:
+    if not _binom_cdf(0, n, p) <= a:
         return -1
-    lo, hi = 0, n + 1  # cdf(lo) <= a; hi is past the answer (cdf(n) = 1 > a)
-    while hi - lo > 1:
+    guess = _binom_guess(a, n, p)
+    k = min(max(int(guess), 0), n) if math.isfinite(guess) else 0
+    step = 1
+    if _binom_cdf(k, n, p) <= a:  # the answer is at k or above
+        lo, hi = k, k + 1
+        while hi <= n and _binom_cdf(hi, n, p) <= a:
+            lo, hi, step = hi, hi + step, step * 2
+        hi = min(hi, n + 1)  # cdf(n) = 1 > a
+    else:  # the answer is below k
+        lo, hi = k - 1, k
+        while lo > 0 and not _binom_cdf(lo, n, p) <= a:
+            hi, lo, step = lo, lo - step, step * 2
+        lo = max(lo, 0)  # cdf(0) <= a
+    while hi - lo > 1:  # cdf(lo) <= a < cdf(hi)
         mid = (lo + hi) // 2
-        if binom.cdf(mid, n, p) <= a:
+        if _binom_cdf(mid, n, p) <= a:
             lo = mid
         else:
             hi = mid

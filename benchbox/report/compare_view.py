@@ -10,7 +10,14 @@ from rich.table import Table
 
 from benchbox.errors import GateFailed
 from benchbox.report.compare import MachineComparison, VersionComparison, regressions
-from benchbox.report.format import ci_label, common_confidence, fmt_number
+from benchbox.report.format import (
+    ci_label,
+    common_confidence,
+    fmt_ms,
+    fmt_ms_group,
+    fmt_ms_range,
+    fmt_number,
+)
 
 VERDICT_STYLE = {"faster": "green", "slower": "bold red", "not significant": "dim"}
 
@@ -61,11 +68,13 @@ def regression_gate(result: VersionComparison, text: str) -> None:
 def _ms_ci(value: float | None, ci: tuple[float, float] | None, prefix: str | None) -> str:
     if value is None:
         return "—"
-    text = fmt_number(value)
+    if ci:
+        point, lo, hi = fmt_ms_group(value, ci[0], ci[1])
+        text = f"{point} [dim]({lo} … {hi})[/]"
+    else:
+        text = fmt_ms(value)
     if prefix:
         text = f"{prefix.replace('_', '.')} {text}"
-    if ci:
-        text += f" [dim]({fmt_number(ci[0])}–{fmt_number(ci[1])})[/]"
     return text
 
 
@@ -79,7 +88,7 @@ def render_machines(result: MachineComparison, console: Console) -> None:
     table.add_column("profile")
     table.add_column("best configuration")
     level = ci_label(common_confidence(row.confidence for row in result.rows))
-    table.add_column(f"{pname} ms ({level})", justify="right")
+    table.add_column(f"{pname} ({level})", justify="right")
     table.add_column("inf/s", justify="right")
     table.add_column("USD / million", justify="right")
     table.add_column("J / inference", justify="right")
@@ -131,8 +140,8 @@ def render_versions(result: VersionComparison, console: Console) -> None:
     table.add_column("cell")
     if len(result.candidates) > 1:
         table.add_column("candidate")
-    table.add_column("p50 ms", justify="right")
-    table.add_column("p99 ms", justify="right")
+    table.add_column("p50", justify="right")
+    table.add_column("p99", justify="right")
     table.add_column(f"median ratio ({level})", justify="right")
     table.add_column("trials", justify="right")
     table.add_column("verdict")
@@ -142,8 +151,8 @@ def render_versions(result: VersionComparison, console: Console) -> None:
         if len(result.candidates) > 1:
             cells.append(escape(d.candidate))
         cells += [
-            f"{fmt_number(d.baseline_p50_ms)} → {fmt_number(d.candidate_p50_ms)}",
-            f"{fmt_number(d.baseline_p99_ms)} → {fmt_number(d.candidate_p99_ms)}",
+            fmt_ms_range(d.baseline_p50_ms, d.candidate_p50_ms, " → "),
+            fmt_ms_range(d.baseline_p99_ms, d.candidate_p99_ms, " → "),
             f"{d.ratio:.3f} ({d.ratio_lo:.3f}–{d.ratio_hi:.3f})",
             f"{d.baseline_trials} / {d.candidate_trials}",
             f"[{style}]{d.verdict}[/]" if style else d.verdict,

@@ -21,9 +21,12 @@ __all__ = [
     "ci_label",
     "common_confidence",
     "config_label",
+    "fmt_duration_s",
     "fmt_gib",
     "fmt_mib",
     "fmt_ms",
+    "fmt_ms_group",
+    "fmt_ms_range",
     "fmt_number",
     "load_label",
     "load_text",
@@ -66,17 +69,52 @@ def fmt_number(value: Any, digits: int | None = None, missing: str = "") -> str:
     return f"{x:#.3g}"
 
 
+def _ms_unit(value_ms: float) -> tuple[float, str, int]:
+    """(scale, unit, decimals) for a latency of this size: µs below 0.1 ms, s from 1000 ms."""
+    size = abs(value_ms)
+    if size < 0.1:
+        return 1000.0, "µs", 1
+    if size < 10:
+        return 1.0, "ms", 3
+    if size < 1000:
+        return 1.0, "ms", 1
+    return 0.001, "s", 2
+
+
 def fmt_ms(value: float | None) -> str:
     """A latency in milliseconds with a sensible unit and number of digits (µs, ms, s)."""
     if not present(value):
         return MISSING
-    if value < 0.1:
-        return f"{value * 1000:.1f} µs"
-    if value < 10:
-        return f"{value:.3f} ms"
-    if value < 1000:
-        return f"{value:.1f} ms"
-    return f"{value / 1000:.2f} s"
+    scale, unit, decimals = _ms_unit(value)
+    return f"{value * scale:.{decimals}f} {unit}"
+
+
+def fmt_ms_group(*values: float | None) -> tuple[str, ...]:
+    """Latencies that make one figure (mean ± σ, min … max, a CI, before → after) in one unit:
+    the one the largest reads best in (`0.055 ms ± 0.345 ms`, never `55.3 µs ± 0.345 ms`)."""
+    known = [abs(v) for v in values if present(v)]
+    if not known:
+        return tuple(MISSING for _ in values)
+    scale, unit, decimals = _ms_unit(max(known))
+    return tuple(f"{v * scale:.{decimals}f} {unit}" if present(v) else MISSING for v in values)
+
+
+def fmt_ms_range(lo: float | None, hi: float | None, sep: str = " … ") -> str:
+    """`6.133 ms … 6.709 ms`: a CI or a range, both ends in one unit."""
+    a, b = fmt_ms_group(lo, hi)
+    return f"{a}{sep}{b}"
+
+
+def fmt_duration_s(seconds: float | None) -> str:
+    """A wall-clock span to the second: `45s`, `3m05s`, `1h02m` (an ETA, a sweep's size)."""
+    if not present(seconds):
+        return MISSING
+    s = max(int(round(seconds)), 0)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
 def fmt_mib(value_mib: float | None, missing: str = MISSING) -> str:

@@ -11,6 +11,8 @@ from benchbox.report.format import (
     cell_roles,
     ci_label,
     fmt_gib,
+    fmt_ms,
+    fmt_ms_range,
     fmt_number,
     load_text,
     percentile_label,
@@ -129,7 +131,7 @@ def _ci_text(cell: Cell, key: str) -> str:
     ci = (cell.result.latency_ci_ms or {}).get(key) if cell.result else None
     if not ci:
         return ""
-    return f"{fmt_number(ci[0])} – {fmt_number(ci[1])}"
+    return fmt_ms_range(ci[0], ci[1], " – ")
 
 
 def _pricing_html(report: Report) -> str:
@@ -163,8 +165,8 @@ def _recommendation_html(report: Report) -> str:
             lat = latency_ms(w, rec.percentile)
             ci = _ci_text(w, rec.percentile)
             facts.append(
-                f"{percentile_label(rec.percentile)} {fmt_number(lat)} ms"
-                + (f" ({ci_label(r.confidence)} {ci} ms)" if ci else "")
+                f"{percentile_label(rec.percentile)} {fmt_ms(lat)}"
+                + (f" ({ci_label(r.confidence)} {ci})" if ci else "")
             )
             facts.append(f"{fmt_number(r.throughput_ips)} inferences/s")
             if r.cost_usd_per_million is not None:
@@ -214,9 +216,9 @@ def _cells_table(report: Report) -> str:
         "load",
         "status",
         "throughput (inf/s)",
-        "p50 (ms)",
-        f"{percentile_label(key_p)} (ms)",
-        f"{percentile_label(key_p)} {ci_label(report_confidence(report))} (ms)",
+        "p50",
+        f"{percentile_label(key_p)}",
+        f"{percentile_label(key_p)} {ci_label(report_confidence(report))}",
         "USD / million",
         "J / inference",
         "power (W)",
@@ -236,8 +238,8 @@ def _cells_table(report: Report) -> str:
         if r is not None:
             nums = [
                 fmt_number(r.throughput_ips),
-                fmt_number(r.latency_ms.p50),
-                fmt_number(latency_ms(cell, key_p)),
+                fmt_ms(r.latency_ms.p50),
+                fmt_ms(latency_ms(cell, key_p)),
                 _ci_text(cell, key_p),
                 fmt_number(r.cost_usd_per_million),
                 fmt_number(r.energy_j_per_inference),

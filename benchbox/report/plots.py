@@ -6,7 +6,7 @@ import math
 from dataclasses import replace
 
 from benchbox.measure import stats
-from benchbox.report.format import fmt_number, load_text, percentile_label
+from benchbox.report.format import fmt_ms, fmt_number, load_text, percentile_label
 from benchbox.report.svg import DASHES, PALETTE, Mark, RefLine, Series, no_plot, svg_plot
 from benchbox.schema import MEASURED, Cell, Report
 
@@ -115,7 +115,7 @@ def _tip(cell: Cell, key_p: str) -> str:
     r = cell.result
     text = (
         f"{cell.id}: {load_text(cell)}, "
-        f"{percentile_label(key_p)} {fmt_number(latency_ms(cell, key_p))} ms, "
+        f"{percentile_label(key_p)} {fmt_ms(latency_ms(cell, key_p))}, "
         f"{fmt_number(r.throughput_ips)} inf/s"
     )
     if r.cost_usd_per_million is not None:

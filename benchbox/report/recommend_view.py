@@ -14,6 +14,7 @@ from benchbox.report.format import (
     config_label,
     fmt_mib,
     fmt_ms,
+    fmt_ms_range,
     fmt_number,
     load_label,
     percentile_label,
@@ -104,7 +105,7 @@ def _bound_text(cell: Cell, key: str) -> str:
     value = getattr(r.latency_ms, key)
     ci = (r.latency_ci_ms or {}).get(key)
     if ci:
-        return f"{fmt_ms(value)} ({ci_label(r.confidence)} {fmt_ms(ci[0])} … {fmt_ms(ci[1])})"
+        return f"{fmt_ms(value)} ({ci_label(r.confidence)} {fmt_ms_range(ci[0], ci[1])})"
     return f"{fmt_ms(value)} (no CI: point estimate)"
 
 

@@ -19,6 +19,8 @@ from benchbox.report.format import (
     fmt_gib,
     fmt_mib,
     fmt_ms,
+    fmt_ms_group,
+    fmt_ms_range,
     fmt_number,
     load_label,
     report_confidence,
@@ -54,7 +56,7 @@ def _ci(cell: Cell, key: str) -> str:
     ci = r.latency_ci_ms.get(key)
     if ci is None:
         return "n/a"
-    return f"{fmt_ms(ci[0])} … {fmt_ms(ci[1])}"
+    return fmt_ms_range(ci[0], ci[1])
 
 
 def _within(r: Result, key: str, between: bool) -> list[str]:
@@ -247,8 +249,8 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
         return
     lat = r.latency_ms
     console.print(
-        f"  Time (mean ± σ):  {fmt_ms(lat.mean)} ± {fmt_ms(lat.std)}    "
-        f"Range (min … max):  {fmt_ms(lat.min)} … {fmt_ms(lat.max)}",
+        "  Time (mean ± σ):  {} ± {}    ".format(*fmt_ms_group(lat.mean, lat.std))
+        + f"Range (min … max):  {fmt_ms_range(lat.min, lat.max)}",
         highlight=False,
     )
     console.print(
@@ -324,7 +326,9 @@ def histogram_text(h: Histogram, bins: int = 12, width: int = 40) -> Text:
     cdf = stats.histogram_cdf(h)
     values = np.array([v for v, _ in cdf])
     counts_per_bucket = np.diff(np.concatenate([[0.0], [f for _, f in cdf]])) * n
-    lo, hi = max(float(values.min()), 1e-6), float(values.max())
+    # The bins span the samples' exact min and max (a bucket's value can sit above its min).
+    low = min(float(values.min()), h.min_ms) if h.min_ms > 0 else float(values.min())
+    lo, hi = max(low, 1e-6), max(float(values.max()), h.max_ms)
     if hi <= lo:
         hi = lo * 1.01
     edges = lo * (hi / lo) ** (np.arange(bins + 1) / bins)
@@ -332,7 +336,8 @@ def histogram_text(h: Histogram, bins: int = 12, width: int = 40) -> Text:
     counts = np.bincount(which, weights=counts_per_bucket, minlength=bins).round().astype(int)
     peak = max(int(counts.max()), 1)
     for i, c in enumerate(counts):
-        text.append(f"  {fmt_ms(edges[i]):>10} … {fmt_ms(edges[i + 1]):>10} ")
+        a, b = fmt_ms_group(edges[i], edges[i + 1])
+        text.append(f"  {a:>10} … {b:>10} ")
         text.append("█" * round(width * int(c) / peak), style="cyan")
         text.append(f" {int(c)}\n")
     return text

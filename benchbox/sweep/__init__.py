@@ -42,8 +42,8 @@ from benchbox.sweep import peak, search
 from benchbox.sweep import trials as trial_phase
 from benchbox.sweep.plan import SweepSpec, grid, group_key
 from benchbox.sweep.runner import CellContext, InProcessWorker
-
-NO_ISOLATION_ENV = "BENCHBOX_NO_ISOLATION"
+from benchbox.sweep.worker import ProcessWorkers
+from benchbox.worker_process import NO_ISOLATION_ENV
 
 
 @dataclass(frozen=True)
@@ -116,13 +116,24 @@ def finalize_report(report: Report, profile: Any, target: LatencyTarget | None) 
     return report
 
 
-def idle_baseline(profile: Profile | None, seconds: float = 1.0) -> IdlePower | None:
-    """The CPU's idle power before the sweep (RAPL, or the profile's estimate), if any."""
-    from benchbox.measure.power import measure_idle_w, select_meter
+def idle_baseline(
+    profile: Profile | None, seconds: float = 1.0, settle: Callable[[], None] | None = None
+) -> IdlePower | None:
+    """The CPU's idle power before the sweep (RAPL, or the profile's estimate), if any.
+
+    A meter reads the whole machine, so `settle` first waits for a worker process that is still
+    starting; an estimate reads this process's own CPU share, which at rest is 0%: the profile's
+    idle watts, with no window to wait for.
+    """
+    from benchbox.measure.power import EstimateMeter, measure_idle_w, select_meter
 
     meter = select_meter("cpu", profile)
     if meter is None:
         return None
+    if isinstance(meter, EstimateMeter):
+        return IdlePower(power_w=meter.spec.idle_w, source="estimate", seconds=0.0)
+    if settle is not None:
+        settle()
     try:
         reading = measure_idle_w(meter, seconds)
     except Exception as exc:  # a meter that cannot read must not stop the sweep
@@ -138,7 +149,22 @@ def run_sweep(
 ) -> tuple[Report, Path]:
     """Measure the planned cells, saving the report after each; return it and its path."""
     progress = progress or Progress()
-    make_worker = make_worker or worker_factory(req.isolate, req.cell_timeout_s)
+    if make_worker is None:  # ours: its first process starts now, while the rest gets ready
+        make_worker = worker_factory(req.isolate, req.cell_timeout_s, warm=True)
+        try:
+            return _run_sweep(req, progress, abort, make_worker)
+        finally:
+            if hasattr(make_worker, "close"):
+                make_worker.close()
+    return _run_sweep(req, progress, abort, make_worker)
+
+
+def _run_sweep(
+    req: SweepRequest,
+    progress: Progress,
+    abort: threading.Event | None,
+    make_worker: Callable[[CellContext, threading.Event | None], Any],
+) -> tuple[Report, Path]:
     check_devices(req.spec.devices)
     out_dir = check_writable(req.out_dir)
     target = parse_target(req.latency_target) if req.latency_target else None
@@ -159,7 +185,7 @@ def run_sweep(
     )
     save_report(report, path)
     progress.planned(cells)
-    idle = idle_baseline(profile)
+    idle = idle_baseline(profile, settle=getattr(make_worker, "settle", None))
     if idle is not None:
         report = replace(report, settings=replace(report.settings, idle_power=idle))
     settings = req.settings
@@ -291,18 +317,13 @@ def resume_model_path(report: Report, model_path: str | None = None) -> str:
 
 
 def worker_factory(
-    isolate: bool = True, cell_timeout_s: float | None = None
+    isolate: bool = True, cell_timeout_s: float | None = None, warm: bool = False
 ) -> Callable[[CellContext, threading.Event | None], Any]:
-    """Workers in their own processes (the default), or in this one (BENCHBOX_NO_ISOLATION=1)."""
+    """Workers in their own processes (the default), or in this one (BENCHBOX_NO_ISOLATION=1).
+    `warm` starts the first process at once (close the factory when done)."""
     if not isolate or os.environ.get(NO_ISOLATION_ENV, "") not in ("", "0"):
         return make_in_process_worker
-
-    def make(ctx: CellContext, abort: threading.Event | None) -> Any:
-        from benchbox.sweep.worker import ProcessWorker
-
-        return ProcessWorker(ctx, abort, cell_timeout_s)
-
-    return make
+    return ProcessWorkers(cell_timeout_s, warm=warm)
 
 
 def execute(

@@ -99,6 +99,11 @@ class CellOptions:
     out: str = "reports"
     trials: TrialOptions = TrialOptions()
     profile: str | None = AUTO
+    # The cell options `sweep` has too: a batcher, and (open loop, no --rate) the peak search.
+    dynamic_batching: str | None = None
+    latency_target: str | None = None
+    cell_timeout: str = "auto"
+    isolate: bool = True
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,11 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         value = getattr(opts, name)
         if value < 1:
             raise BadInput(f"--{name} {value} must be at least 1")
+    if opts.rate is not None and not opts.rate > 0:
+        raise BadInput(f"--rate {opts.rate:g} must be above 0 requests/s")
+    target = opts.latency_target
+    if target is not None:
+        parse.parse_target(target)  # fail before measuring
     path, label = resolve_model(opts.model)
     spec = sweep_spec(
         opts.device,
@@ -179,17 +189,31 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         opts.load,
         None if opts.rate is None else str(opts.rate),
         opts.arrival,
+        peak_search=target is not None,
     )
     check_choice(opts.profile)  # fail before measuring
+    shapes = parse.parse_shapes(list(opts.shape))
+    if opts.dynamic_batching is not None:
+        spec = dynamic_batching_spec(spec, opts.dynamic_batching, path, shapes, target, True)
+        if len(spec.dynamic_batching) != 1:
+            raise BadInput(
+                f"--dynamic-batching {opts.dynamic_batching!r} gives "
+                f"{len(spec.dynamic_batching)} settings; `benchbox run` measures one",
+                "give one, e.g. --dynamic-batching max_batch=16,delay=2ms (or use `benchbox "
+                "sweep` to try several)",
+            )
     return SweepRequest(
         model_path=path,
         spec=spec,
         settings=measure_settings(opts.measure),
-        shapes=parse.parse_shapes(list(opts.shape)),
+        shapes=shapes,
         out_dir=opts.out,
         model_label=label,
         trials=trials_policy(opts.trials, opts.measure.seed),
         profile=opts.profile,
+        latency_target=target,
+        isolate=opts.isolate,
+        cell_timeout_s=cell_timeout_s(opts.cell_timeout),
     )
 
 
@@ -264,11 +288,7 @@ def measure_settings(opts: MeasureOptions) -> MeasureSettings:
     """MeasureSettings from the command line's text options."""
     if not 0.5 <= opts.confidence < 1.0:
         raise BadInput(f"--confidence {opts.confidence} must be between 0.5 and 1 (e.g. 0.95)")
-    warmup_s = (
-        None
-        if opts.warmup.strip().lower() == "auto"
-        else parse.parse_duration_s(opts.warmup, "--warmup")
-    )
+    warmup_s = parse.parse_warmup_s(opts.warmup)
     min_s = parse.parse_duration_s(opts.min_duration, "--min-duration")
     max_s = parse.parse_duration_s(opts.max_duration, "--max-duration")
     if max_s < min_s:

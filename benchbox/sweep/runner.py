@@ -56,9 +56,8 @@ def make_driver(instances: Instances, pool: list, cell: Cell, settings: MeasureS
     load, batch = cell.load, cell.config.batch_size
     workers = load.concurrency or len(instances.runners)
     if load.kind == "open":
-        horizon = (settings.warmup_s or settings.warmup_max_s) + (
-            settings.duration_s or settings.max_duration_s
-        )
+        warmup_s = settings.warmup_s if settings.warmup_s is not None else settings.warmup_max_s
+        horizon = warmup_s + (settings.duration_s or settings.max_duration_s)
         db = cell.config.dynamic_batching
         if db is not None:
             return BatcherDriver(

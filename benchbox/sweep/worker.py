@@ -23,21 +23,19 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from multiprocessing.connection import Connection, wait
 
-from benchbox.measure import stats
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.schema import Cell, replace
 from benchbox.sweep.runner import CellContext, InProcessWorker, failure_reason, skip_reason
+from benchbox.worker_process import READY, STARTUP_TIMEOUT_S, Child, spawn_child, take_early
 
 # Time to open a config's sessions (TensorRT builds its engines then), on top of measuring.
 SESSION_MARGIN_S = 120.0
-STARTUP_TIMEOUT_S = 120.0
 POLL_S = 0.1
 TAKEN = "taken"
 FAULT_ENV = "BENCHBOX_TEST_WORKER_FAULT"
@@ -77,13 +75,16 @@ class ProcessWorker:
         ctx: CellContext,
         abort: threading.Event | None = None,
         cell_timeout_s: float | None = None,
+        child: Child | None = None,
     ) -> None:
+        """`child`: a process already started with `spawn_child`, for the first cell."""
         self.ctx = ctx
         self.abort = abort
         self.cell_timeout_s = cell_timeout_s or default_cell_timeout_s(ctx.settings)
         self.processes_started = 0
         self._proc = None
         self._conn = None
+        self._spare = child
 
     @property
     def pid(self) -> int | None:
@@ -91,22 +92,16 @@ class ProcessWorker:
         return self._proc.pid if self._proc is not None else None
 
     def _start(self) -> None:
-        parent_sock, child_sock = socket.socketpair()
-        fd = child_sock.fileno()
-        code = (
-            "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-            f"sys.path[:] = {sys.path!r}; "
-            f"from benchbox.sweep.worker import child_main; child_main({fd})"
-        )
+        child, self._spare = self._spare, None
+        if child is None or child.proc.poll() is not None:
+            if child is not None:
+                child.discard()
+            child = spawn_child()
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", code], pass_fds=(fd,), stdin=subprocess.DEVNULL
-            )
-        finally:
-            child_sock.close()
-        conn = Connection(parent_sock.detach())
-        conn.send(self.ctx)
-        self._proc, self._conn = proc, conn
+            child.conn.send(self.ctx)
+        except OSError:  # it died while starting: the next cell's send sees that
+            pass
+        self._proc, self._conn = child.proc, child.conn
         self.processes_started += 1
 
     def measure(self, cell: Cell) -> Cell:
@@ -144,6 +139,8 @@ class ProcessWorker:
                 message = self._conn.recv()
             except (EOFError, OSError):
                 return self._died(cell)
+            if message == READY:  # a child started ahead of its context says so first
+                continue
             if message == TAKEN:
                 taken = True
                 deadline = time.monotonic() + self.cell_timeout_s
@@ -194,27 +191,58 @@ class ProcessWorker:
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self._discard()
+        if self._spare is not None:
+            self._spare.discard()
+            self._spare = None
+
+
+class ProcessWorkers:
+    """The sweep's worker factory: a ProcessWorker per device group. With `warm`, the first one's
+    process starts at once, so Python's start and the imports overlap with what the sweep does
+    before its first cell (reading the model, the host, the idle baseline)."""
+
+    def __init__(self, cell_timeout_s: float | None = None, warm: bool = False) -> None:
+        self.cell_timeout_s = cell_timeout_s
+        self.spare = (take_early() or spawn_child()) if warm else None
+
+    def __call__(self, ctx: CellContext, abort: threading.Event | None) -> ProcessWorker:
+        child, self.spare = self.spare, None
+        return ProcessWorker(ctx, abort, self.cell_timeout_s, child)
+
+    def settle(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        """Wait until the early process has finished starting (the machine is quiet again)."""
+        if self.spare is not None:
+            self.spare.wait_ready(timeout_s)
+
+    def close(self) -> None:
+        """Stop the early process if no worker took it."""
+        if self.spare is not None:
+            self.spare.discard()
+            self.spare = None
 
 
 def child_main(fd: int) -> None:
-    """The child's entry point: the context comes first over the socket, then the cells."""
+    """The child's entry point: READY, then the context over the socket, then the cells."""
     conn = Connection(fd)
+    import onnxruntime  # noqa: F401 - now, while the parent reads the model, not in the first cell
+
     try:
+        conn.send(READY)
         ctx = conn.recv()
     except (EOFError, OSError):  # the parent is gone before it sent anything
-        return
+        os._exit(0)
     serve(ctx, conn)
+    # The sessions are closed: skip the interpreter's teardown (onnxruntime's takes a while),
+    # which the parent would otherwise wait for.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def serve(ctx: CellContext, conn) -> None:
     """The child's loop: take a cell, measure it, send it back; stop on None or a closed pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.dup2(2, 1)  # keep the parent's stdout clean (`--json`): anything printed goes to stderr
-    # Import scipy now, while starting, rather than inside the first cell's timeout; a trial's
-    # worker (no within-trial CIs, no early stop, no sample-size rule) needs none of it.
-    s = ctx.settings
-    if s.within_cis or s.stop_above is not None or s.min_requests is None:
-        stats.min_samples_for_ci(99.0, s.confidence)
     worker = InProcessWorker(ctx, None)
     try:
         while True:

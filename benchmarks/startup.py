@@ -1,0 +1,119 @@
+"""benchbox's fixed costs: how long `benchbox --help` takes, and how long a one-cell sweep spends
+outside measuring (start-up, model inspection, worker start, saving, rendering).
+
+Each figure is the median of alternating runs (this checkout, then the baseline checkout when
+`--baseline PATH` names one), so load on a shared machine hits both alike. The sweep's overhead
+is its wall time minus the cell's planned measuring time (warm-up + duration).
+
+    python benchmarks/startup.py [--runs 7] [--baseline /path/to/older/checkout]
+
+Goals: `--help` <= 0.3 s; a sweep's fixed overhead <= 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+CPU_S: list[float] = []
+WARMUP_S, DURATION_S = 0.5, 1.0
+SWEEP = [
+    "sweep",
+    "mlp",
+    "--batch",
+    "1",
+    "--concurrency",
+    "1",
+    "--threads",
+    "1",
+    "--warmup",
+    f"{WARMUP_S}s",
+    "--duration",
+    f"{DURATION_S}s",
+]
+CASES = {
+    "--help": (["--help"], 0.0),
+    "sweep (isolated)": (SWEEP, WARMUP_S + DURATION_S),
+    "sweep (in-process)": ([*SWEEP, "--no-isolation"], WARMUP_S + DURATION_S),
+}
+
+
+def wall_s(checkout: Path, args: list[str], out_dir: str) -> float:
+    """Seconds one `python -m benchbox ARGS` takes with `checkout` first on the path (its CPU
+    seconds, its worker's included, go to CPU_S: on a loaded machine they vary less)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    extra = ["--out", out_dir] if args[0] == "sweep" else []
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "benchbox", *args, *extra],
+        cwd=out_dir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+    )
+    elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_S.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    if done.returncode != 0:
+        raise SystemExit(
+            f"{checkout}: benchbox {' '.join(args)} exited {done.returncode}:\n"
+            f"{done.stderr[-2000:]}"
+        )
+    return elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=7, help="runs per case and checkout")
+    ap.add_argument("--baseline", type=Path, help="an older checkout to compare against")
+    ap.add_argument("--cases", default=",".join(CASES), help="comma-separated case names")
+    args = ap.parse_args()
+    checkouts = {"this": HERE}
+    if args.baseline is not None:
+        checkouts["baseline"] = args.baseline.resolve()
+    names = [c.strip() for c in args.cases.split(",") if c.strip()]
+    times: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            argv, measuring_s = CASES[name]
+            wall_s(HERE, argv, tmp)  # first run: caches (zoo model, .pyc) are warm for all
+            for _ in range(args.runs):
+                for label, path in checkouts.items():
+                    spent = wall_s(path, argv, tmp) - measuring_s
+                    times.setdefault((name, label), []).append(spent)
+                    cpu.setdefault((name, label), []).append(CPU_S[-1])
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"load average {load}; median of {args.runs} alternating runs; sweep wall times exclude "
+        f"the {WARMUP_S + DURATION_S:g} s of planned measuring (CPU: the command's and its "
+        "worker's, measuring included)"
+    )
+    for name in names:
+        cells = []
+        for label in checkouts:
+            v = times[(name, label)]
+            c = statistics.median(cpu[(name, label)])
+            cells.append(f"{label} {statistics.median(v):.3f} s (min {min(v):.3f}, CPU {c:.2f} s)")
+        line = f"{name:20s} " + "   ".join(cells)
+        if "baseline" in checkouts:
+            ratio = statistics.median(times[(name, "this")]) / statistics.median(
+                times[(name, "baseline")]
+            )
+            line += f"   ratio {ratio:.2f}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
