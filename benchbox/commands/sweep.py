@@ -83,6 +83,7 @@ class BarProgress(Progress):
         )
         self.task = None
         self.total = 0
+        self.trial = 0
         self.done: set[str] = set()
 
     def planned(self, cells: list[Cell]) -> None:
@@ -104,11 +105,21 @@ class BarProgress(Progress):
             self.bar.update(self.task, description=label)
 
     def trial_started(self, cell: Cell, trial: int) -> None:
-        total = self.bar.tasks[0].total or 0
-        self.bar.update(self.task, description=f"{cell.id} (trial {trial})", total=total + 1)
+        self.trial = trial
+        if self.task is not None:  # one more step: the trials are not planned ahead
+            total = (self.bar.tasks[0].total or 0) + 1
+            self.bar.update(self.task, description=f"{cell.id} (trial {trial})", total=total)
 
     def trial_finished(self, cell: Cell) -> None:
-        self.bar.advance(self.task)
+        if self.task is not None:
+            self.bar.advance(self.task)
+        if not self.live:
+            r = cell.result
+            text = f"  trial {self.trial} of {cell.id}: {cell.status}"
+            if r is not None:
+                text += f"  {fmt_number(r.throughput_ips, 1)} inf/s  p99 {fmt_ms(r.latency_ms.p99)}"
+                text += f" ({r.trials} trials so far)"
+            self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def finished(self, cell: Cell) -> None:
         first = cell.id not in self.done  # a peak search measures one cell at several rates
