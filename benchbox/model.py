@@ -140,6 +140,28 @@ def inspect_model(path: str | os.PathLike, shapes: dict[str, int] | None = None)
     )
 
 
+def info_from_specs(
+    path: str,
+    inputs: tuple[TensorSpec, ...],
+    outputs: tuple[TensorSpec, ...] = (),
+    shapes: dict[str, int] | None = None,
+    sha256: str = "",
+) -> ModelInfo:
+    """A ModelInfo from input specs read elsewhere (a server's model metadata), dims resolved."""
+    batch = _batch(inputs)
+    dims, defaulted = _dims(inputs, batch, shapes or {})
+    return ModelInfo(
+        path=path,
+        sha256=sha256,
+        opset=None,
+        inputs=inputs,
+        outputs=outputs,
+        batch=batch,
+        dims=dims,
+        dims_defaulted=defaulted,
+    )
+
+
 def index_limits(path: str | os.PathLike) -> dict[str, int]:
     """For int inputs that index an embedding table (Gather), the table's size along that axis."""
     return _index_limits(_load(pathlib.Path(path)).graph)

@@ -13,6 +13,11 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   wrote "kind: text" strings; both load); issue_delay_ms gains mean and p90 (queue_ms/compute_ms
   had them), so all three are one spread; settings, profile and histogram are typed (keys
   unchanged); batch_size_counts keys are batch sizes (ints in memory, strings in JSON).
+- benchbox.report/1.2: report.target (written only for a remote server: URL, protocol, server
+  name/version/extensions, wire format, statistics), result.errors/error_rate (failed requests,
+  never timed), result.server_split (the server's statistics diffed over the measured interval),
+  result.generator (load generator processes and busy share). Cells measured on a server have
+  device `remote`; `host` is the client.
 
 - benchbox.report/2 (0.2.0, trials): every measured cell is measured in independent trials.
   result.latency_ms percentiles and result.latency_ci_ms are now between-trial figures (the
@@ -226,6 +231,33 @@ def check_histogram(h: Histogram, where: str = "latency histogram") -> None:
 
 
 @dataclass(frozen=True)
+class ServerSplit:
+    """Where a request's time went on the server, from its statistics extension (Triton's),
+    diffed over the measured interval; times are means per request in ms."""
+
+    requests: int
+    queue_ms: float
+    compute_ms: float  # compute_input + compute_infer + compute_output
+    compute_input_ms: float
+    compute_infer_ms: float
+    compute_output_ms: float
+    server_ms: float | None  # the server's whole handling time (its `success` duration)
+    network_client_ms: float | None  # client-measured send-to-answer minus queue and compute
+    inferences: int
+    executions: int
+    # batch size the server formed -> executions at that size (from batch_stats)
+    batch_sizes: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GeneratorStats:
+    """The load generator's own load: processes used, and the busiest one's share of time."""
+
+    processes: int
+    busy_share: float
+
+
+@dataclass(frozen=True)
 class Result:
     requests: int
     inferences: int
@@ -254,6 +286,11 @@ class Result:
     batch_size_counts: dict[int, int] | None = None  # batch size -> batches formed
     peak_rate_rps: float | None = None
     samples_ms: list[float] | None = None
+    # Remote targets: requests that failed (non-2xx, gRPC errors, timeouts), never timed.
+    errors: int | None = None
+    error_rate: float | None = None
+    server_split: ServerSplit | None = None
+    generator: GeneratorStats | None = None
     # Trials (2.0): the figures above come from `trials` independent trials, each summarized in
     # `per_trial`; latency_ci_ms and throughput_ci_ips are between-trial CIs (`ci_level` says
     # so; "within-trial" when there was one trial), within_trial_ci_ms the order-statistic CIs
@@ -437,6 +474,21 @@ class SweepSettings:
 
 
 @dataclass(frozen=True)
+class TargetInfo:
+    """The server a report's cells were measured on (`--target URL`); `host` is the client."""
+
+    url: str
+    protocol: str  # "http" | "grpc"
+    model_name: str
+    model_version: str = ""
+    server_name: str = ""
+    server_version: str = ""
+    extensions: tuple[str, ...] = ()
+    wire: str = ""  # "binary", "json" or "raw_input_contents"
+    statistics: bool = False  # whether the server's statistics could be read
+
+
+@dataclass(frozen=True)
 class Report:
     host: HostInfo
     model: ModelInfo
@@ -447,6 +499,7 @@ class Report:
     benchbox_version: str = ""
     created: str = ""
     schema: str = SCHEMA_ID
+    target: TargetInfo | None = None  # a remote server; None for in-process targets
 
 
 # ---------------------------------------------------------------- helpers
@@ -499,9 +552,10 @@ def to_dict(obj: Any) -> Any:
             if out.get("within_cis") is True:
                 out.pop("within_cis", None)
         if isinstance(obj, Report):
-            order = ["schema", "benchbox_version", "created", "host", "model", "profile"]
-            order += ["settings", "cells", "recommendation"]
-            out = {k: out[k] for k in order}
+            order = ["schema", "benchbox_version", "created", "host", "model", "target"]
+            order += ["profile", "settings", "cells", "recommendation"]
+            # `target` is written for remote servers only: in-process reports keep 1.1's keys.
+            out = {k: out[k] for k in order if k != "target" or out[k] is not None}
         return out
     if isinstance(obj, (list, tuple)):
         return [to_dict(x) for x in obj]

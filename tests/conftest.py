@@ -10,6 +10,9 @@ import pytest
 
 from benchbox import zoo
 
+# The real test servers (PyTriton, KServe, MLServer), started by the tests that use them.
+pytest_plugins = ["servers.fixtures"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def zoo_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pathlib.Path]:

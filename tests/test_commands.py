@@ -61,12 +61,13 @@ def test_every_command_is_listed_once_however_often_main_runs(monkeypatch, capsy
             "models",
             "report",
             "profiles",
+            "verify",
         ]
     assert len(app.registered_groups) == 0  # the rooms are the group's to build, not typer's
 
 
 def test_each_room_is_a_typer_app_the_same_way() -> None:
-    assert len(ROOMS) == 8  # with ab
+    assert len(ROOMS) == 9  # with verify and ab
     for room in ROOMS:
         assert isinstance(room_app(room), typer.Typer), room
 

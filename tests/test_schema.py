@@ -71,7 +71,7 @@ def test_a_1_0_report_loads_with_typed_settings_profile_and_warnings():
     assert r.issue_delay_ms.mean is None and r.issue_delay_ms.p90 is None  # 1.0 had neither
 
 
-def test_a_1_0_report_is_written_back_as_1_1_with_every_old_key():
+def test_a_1_0_report_is_written_back_as_the_current_version_with_every_old_key():
     data = old_data()
     new = json.loads(report_to_json(report_from_json(REPORT_1_0.read_text())))
     assert new["schema"] == "benchbox.report/2"  # 2.0 (trials) came after 1.1

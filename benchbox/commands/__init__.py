@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("models", "The built-in models: list them, or build one into an ONNX file."),
     "report": ("report", "Saved reports: show one, list a folder of them, export one."),
     "profiles": ("profiles", "Machine profiles: what an hour costs and what the machine draws."),
+    "verify": (
+        "verify",
+        "Check a report's recommended cell on the real server: predicted against measured.",
+    ),
 }
 ROOMS = tuple(dict.fromkeys(room for room, _ in COMMANDS.values()))
 
@@ -65,6 +69,8 @@ def room_app(room: str) -> typer.Typer:
             from benchbox.commands import report as module
         case "profiles":
             from benchbox.commands import profiles as module
+        case "verify":
+            from benchbox.commands import verify as module
         case _:
             raise KeyError(room)
     return module.app

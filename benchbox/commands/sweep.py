@@ -174,13 +174,29 @@ ModelArg = Annotated[
     str | None, typer.Argument(help="ONNX file or zoo model name (default: the demo model).")
 ]
 DeviceOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--device",
         "-d",
         help="Devices, comma-separated: cpu, cuda:0, tensorrt:0, openvino (onnxruntime's EP), "
-        "ov:CPU (the OpenVINO runtime), ... or all (every usable device; see `benchbox devices`).",
+        "ov:CPU (the OpenVINO runtime), ... or all (every usable device; see `benchbox devices`). "
+        "Default: cpu.",
     ),
+]
+RemoteOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        help="Measure a server instead: http://HOST:PORT/v2/models/NAME[/versions/V] (KServe v2 "
+        "REST) or grpc://HOST:PORT/NAME. MODEL is then an optional local ONNX file for the inputs.",
+    ),
+]
+HeaderOpt = Annotated[
+    list[str] | None,
+    typer.Option("--header", help="With --target: KEY=VALUE sent with every request (repeatable)."),
+]
+GeneratorsOpt = Annotated[
+    int, typer.Option("--generators", help="With --target: load generator processes.")
 ]
 BatchOpt = Annotated[str | None, typer.Option("--batch", "-b", help="Batch sizes, e.g. 1,4,16.")]
 ConcOpt = Annotated[
@@ -305,6 +321,7 @@ def _run(req: SweepRequest | ResumeRequest, as_json: bool) -> tuple[Report, Path
                     abort=abort,
                     isolate=req.isolate,
                     cell_timeout_s=req.cell_timeout_s,
+                    headers=req.headers,
                 )
             return run_sweep(req, progress=bar, abort=abort)
     finally:
@@ -315,7 +332,7 @@ def _run(req: SweepRequest | ResumeRequest, as_json: bool) -> tuple[Report, Path
 @app.command()
 def sweep(
     model: ModelArg = None,
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = None,
     batch: BatchOpt = None,
     concurrency: ConcOpt = None,
     threads: ThreadsOpt = None,
@@ -352,10 +369,13 @@ def sweep(
     dynamic_batching: DynBatchOpt = None,
     cell_timeout: CellTimeoutOpt = "auto",
     no_isolation: NoIsolationOpt = False,
+    target: RemoteOpt = None,
+    header: HeaderOpt = None,
+    generators: GeneratorsOpt = 1,
 ) -> None:
     """Sweep a model across devices, batch sizes, threads, instances and load levels."""
     if resume is not None:  # the report's settings, not the options, say what to measure
-        req = build_resume(resume, model, not no_isolation, cell_timeout)
+        req = build_resume(resume, model, not no_isolation, cell_timeout, tuple(header or ()))
     else:
         timing = (warmup, duration, window, min_duration, max_duration, stability, confidence)
         opts = SweepOptions(
@@ -378,6 +398,9 @@ def sweep(
             cell_timeout=cell_timeout,
             isolate=not no_isolation,
             trials=TrialOptions(trials, max_trials, precision),
+            target=target,
+            headers=tuple(header or ()),
+            generators=generators,
         )
         req = build_request(opts)
     report, saved = _run(req, as_json)
@@ -386,12 +409,18 @@ def sweep(
 
 @app.command()
 def run(
-    model: Annotated[str, typer.Argument(help="ONNX file or zoo model name.")],
-    device: DeviceOpt = "cpu",
+    model: Annotated[
+        str | None, typer.Argument(help="ONNX file or zoo model name (optional with --target).")
+    ] = None,
+    device: DeviceOpt = None,
     batch: Annotated[int, typer.Option("--batch", "-b", help="Batch size.")] = 1,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Concurrency.")] = 1,
-    threads: Annotated[int, typer.Option("--threads", "-t", help="Intra-op threads.")] = 1,
-    instances: Annotated[int, typer.Option("--instances", "-i", help="Sessions.")] = 1,
+    threads: Annotated[
+        int | None, typer.Option("--threads", "-t", help="Intra-op threads (default 1).")
+    ] = None,
+    instances: Annotated[
+        int | None, typer.Option("--instances", "-i", help="Sessions (default 1).")
+    ] = None,
     load: LoadOpt = LoadKind.CLOSED,
     rate: Annotated[
         float | None,
@@ -420,6 +449,9 @@ def run(
     latency_target: TargetOpt = None,
     cell_timeout: CellTimeoutOpt = "auto",
     no_isolation: NoIsolationOpt = False,
+    target: RemoteOpt = None,
+    header: HeaderOpt = None,
+    generators: GeneratorsOpt = 1,
 ) -> None:
     """Measure one cell in depth: every percentile, the histogram, resources."""
     timing = (warmup, duration, window, min_duration, max_duration, stability, confidence)
@@ -442,6 +474,9 @@ def run(
         latency_target=latency_target,
         cell_timeout=cell_timeout,
         isolate=not no_isolation,
+        target=target,
+        headers=tuple(header or ()),
+        generators=generators,
     )
     report, saved = _run(build_cell_request(opts), as_json)
     if as_json:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from benchbox.parse import percentile_label
-from benchbox.schema import Cell, Report
+from benchbox.schema import Cell, Report, ServerSplit, TargetInfo
 
 __all__ = [
     "MISSING",
@@ -33,6 +33,8 @@ __all__ = [
     "percentile_label",
     "present",
     "report_confidence",
+    "server_split_text",
+    "target_text",
 ]
 
 MISSING = "—"  # what the terminal tables show for a figure that was not measured
@@ -189,3 +191,23 @@ def cell_roles(report: Report) -> dict[str, str]:
     if rec.winner:
         roles[rec.winner] = "winner"
     return roles
+
+
+def server_split_text(split: ServerSplit) -> str:
+    """A server's split of a request's time (means per request), in one line."""
+    text = f"queue {fmt_ms(split.queue_ms)} + compute {fmt_ms(split.compute_ms)}"
+    if split.network_client_ms is not None:
+        text += f", network + client {fmt_ms(split.network_client_ms)}"
+    if split.batch_sizes:
+        batches = ", ".join(f"{b}×{n}" for b, n in sorted(split.batch_sizes.items()))
+        text += f"; batches formed {batches}"
+        if split.executions:
+            text += f" (mean {split.inferences / split.executions:.2g})"
+    return text
+
+
+def target_text(t: TargetInfo) -> str:
+    """A remote server in one line: name, version, protocol and wire format, URL, statistics."""
+    name = " ".join(x for x in (t.server_name, t.server_version) if x) or "server"
+    split = "statistics read" if t.statistics else "no statistics"
+    return f"{name}  {t.protocol} ({t.wire})  {t.url}  {split}, {len(t.extensions)} extensions"

@@ -24,6 +24,8 @@ from benchbox.report.format import (
     fmt_number,
     load_label,
     report_confidence,
+    server_split_text,
+    target_text,
 )
 from benchbox.report.recommend_view import render_recommendation
 from benchbox.schema import Cell, CellWarning, Histogram, Report, Result
@@ -186,14 +188,18 @@ def render_header(report: Report, console: Console) -> None:
     m, h = report.model, report.host
     dims = ", ".join(f"{k}={v}" for k, v in m.dims.items())
     defaulted = f" (defaults: {', '.join(m.dims_defaulted)})" if m.dims_defaulted else ""
+    source = f"sha256 {m.sha256[:12]}  opset {m.opset}" if m.sha256 else "(server metadata)"
     console.print(
-        f"[bold]model[/] {m.path}  sha256 {m.sha256[:12]}  opset {m.opset}  batch {m.batch}"
+        f"[bold]model[/] {m.path}  {source}  batch {m.batch}"
         + (f"  dims {dims}{defaulted}" if dims else ""),
         highlight=False,
     )
+    if report.target is not None:
+        console.print(f"[bold]server[/] {escape(target_text(report.target))}", highlight=False)
     gpus = ", ".join(g.name for g in h.gpus) or "no GPU"
+    role = "client" if report.target is not None else "host"
     console.print(
-        f"[bold]host[/] {h.hostname}  {h.cpu_model} ({h.cpu_cores_logical} cores)  "
+        f"[bold]{role}[/] {h.hostname}  {h.cpu_model} ({h.cpu_cores_logical} cores)  "
         f"{fmt_gib(h.memory_gb)}  {gpus}  onnxruntime {h.onnxruntime}",
         highlight=False,
     )
@@ -301,6 +307,20 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     if r.cost_usd_per_million is not None:
         console.print(
             f"  Cost:             ${r.cost_usd_per_million:,.4g} per million inferences",
+            highlight=False,
+        )
+    if r.server_split is not None:
+        console.print(f"  Server side:      {server_split_text(r.server_split)}", highlight=False)
+    if r.errors is not None:
+        gen = r.generator
+        busy = (
+            f"; generator busy {gen.busy_share:.0%} ({gen.processes} process"
+            + ("es)" if gen.processes > 1 else ")")
+            if gen
+            else ""
+        )
+        console.print(
+            f"  Errors:           {r.errors:,} ({(r.error_rate or 0.0):.2%}){busy}",
             highlight=False,
         )
     if r.cpu_util_pct is not None:

@@ -26,7 +26,8 @@ from benchbox.devices import device_problem, host_info, parse_device
 from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
-from benchbox.pricing import choose_profile
+from benchbox.pricing import AUTO, choose_profile
+from benchbox.remote import session as remote
 from benchbox.report.store import check_writable, load_report, report_path, save_report
 from benchbox.schema import (
     MEASURED,
@@ -62,6 +63,19 @@ class SweepRequest:
     isolate: bool = True  # each device group in its own worker process
     cell_timeout_s: float | None = None  # None: worker.default_cell_timeout_s(settings)
     trials: TrialPolicy = field(default_factory=TrialPolicy)
+    target: RemoteTarget | None = None  # a server (--target URL) instead of in-process sessions
+
+
+@dataclass(frozen=True)
+class RemoteTarget:
+    """A server to measure (`--target URL`): its URL, the headers to send, the generators.
+
+    `model_path` of the request is then a local ONNX file for the inputs, or "" for the server's
+    model metadata. Headers are not stored in the report: they may hold secrets."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    generators: int = 1
 
 
 class Progress:
@@ -149,7 +163,7 @@ def run_sweep(
 ) -> tuple[Report, Path]:
     """Measure the planned cells, saving the report after each; return it and its path."""
     progress = progress or Progress()
-    if make_worker is None:  # ours: its first process starts now, while the rest gets ready
+    if make_worker is None and req.target is None:  # ours: its first process starts now
         make_worker = worker_factory(req.isolate, req.cell_timeout_s, warm=True)
         try:
             return _run_sweep(req, progress, abort, make_worker)
@@ -163,14 +177,27 @@ def _run_sweep(
     req: SweepRequest,
     progress: Progress,
     abort: threading.Event | None,
-    make_worker: Callable[[CellContext, threading.Event | None], Any],
+    make_worker: Callable[[CellContext, threading.Event | None], Any] | None,
 ) -> tuple[Report, Path]:
-    check_devices(req.spec.devices)
     out_dir = check_writable(req.out_dir)
     target = parse_target(req.latency_target) if req.latency_target else None
     host = host_info()
-    profile = choose_profile(req.profile, host)
-    info = model_mod.inspect_model(req.model_path, req.shapes)
+    server = None
+    if req.target is not None:  # probed before anything is planned: exit 2 when it is not there
+        # This machine is the client: its hardware says nothing of what the server costs, so
+        # only a profile named for the server's machine prices a remote sweep.
+        auto = (req.profile or "").strip().lower() == AUTO
+        profile = None if auto else choose_profile(req.profile, host)
+        session = remote.connect(
+            req.target.url, req.target.headers, req.shapes, model_path=req.model_path or None
+        )
+        info, server = session.model, remote.target_info(session)
+        make_worker = make_worker or remote_worker_factory(session, req.target.generators)
+    else:
+        check_devices(req.spec.devices)
+        profile = choose_profile(req.profile, host)
+        info = model_mod.inspect_model(req.model_path, req.shapes)
+        make_worker = make_worker or worker_factory(req.isolate, req.cell_timeout_s)
     cells = peak.plan_cells(req.spec) if peak.wanted(req.spec) else grid(req.spec)
     created = now_iso()
     path = report_path(out_dir, req.model_label or req.model_path, created)
@@ -182,10 +209,15 @@ def _run_sweep(
         profile=profile,
         benchbox_version=__version__,
         created=created,
+        target=server,
     )
     save_report(report, path)
     progress.planned(cells)
-    idle = idle_baseline(profile, settle=getattr(make_worker, "settle", None))
+    idle = (  # a remote sweep's client idle power is moot
+        idle_baseline(profile, settle=getattr(make_worker, "settle", None))
+        if server is None
+        else None
+    )
     if idle is not None:
         report = replace(report, settings=replace(report.settings, idle_power=idle))
     settings = req.settings
@@ -231,16 +263,17 @@ def resume_sweep(
     make_worker: Callable[[CellContext, threading.Event | None], Any] | None = None,
     isolate: bool = True,
     cell_timeout_s: float | None = None,
+    headers: tuple[tuple[str, str], ...] = (),
 ) -> tuple[Report, Path]:
     """Measure the pending and failed cells of a saved report with its original settings, writing
-    into the same file.
+    into the same file. A report of a remote server is resumed on the same URL (the headers are
+    given again: the report does not keep them).
 
     With `search = adaptive` the search runs again over the whole plan, taking the cells already
     measured (ok or unstable) as done; cells it skipped before may be measured when a cell that had
     failed now changes its course, and cells it no longer needs are skipped.
     """
     progress = progress or Progress()
-    make_worker = make_worker or worker_factory(isolate, cell_timeout_s)
     path = Path(report_file)
     report = load_report(path)
     check_writable(path.parent if str(path.parent) else ".")
@@ -262,7 +295,17 @@ def resume_sweep(
     profile = report.profile
     if profile is not None:  # the decoder checked its types; these are its values
         check_profile(profile, f"{path}: profile")
-    model_file = resume_model_path(report, model_path)
+    if report.target is not None:
+        session = remote.connect(
+            report.target.url, headers, stored.shapes, model_path=model_path or None
+        )
+        model_file = model_path or ""
+        generators = max((c.result.generator.processes for c in report.cells if c.result
+                          and c.result.generator), default=1)  # fmt: skip
+        make_worker = make_worker or remote_worker_factory(session, generators)
+    else:
+        model_file = resume_model_path(report, model_path)
+        make_worker = make_worker or worker_factory(isolate, cell_timeout_s)
     ctx = CellContext(
         model_path=model_file,
         model=report.model,
@@ -280,7 +323,8 @@ def resume_sweep(
         )
     else:
         keep = {c.id: c for c in report.cells if c.status not in ("pending", "failed")}
-    check_devices(sorted({c.config.device for c in report.cells if c.id not in keep}))
+    if report.target is None:
+        check_devices(sorted({c.config.device for c in report.cells if c.id not in keep}))
     # The earlier answer no longer holds once cells change; `execute` makes a new one.
     report = replace(report, recommendation=None)
     progress.planned([c for c in report.cells if c.id not in keep])
@@ -314,6 +358,17 @@ def resume_model_path(report: Report, model_path: str | None = None) -> str:
             "resume with the original model file, or start a new sweep for this one",
         )
     return found
+
+
+def remote_worker_factory(
+    session: remote.Session, generators: int = 1
+) -> Callable[[CellContext, threading.Event | None], Any]:
+    """Workers that measure cells on a server, from this process (the model runs there)."""
+
+    def make(ctx: CellContext, abort: threading.Event | None) -> Any:
+        return remote.RemoteWorker(session, ctx.settings, generators, abort)
+
+    return make
 
 
 def worker_factory(

@@ -17,8 +17,9 @@ from benchbox.errors import BadInput
 from benchbox.load import Arrival, LoadKind
 from benchbox.measure.cell import MeasureSettings
 from benchbox.pricing import AUTO, check_choice
+from benchbox.remote.target import REMOTE_DEVICE, parse_headers, parse_url
 from benchbox.schema import TrialPolicy, replace
-from benchbox.sweep import SweepRequest, check_devices, peak
+from benchbox.sweep import RemoteTarget, SweepRequest, check_devices, peak
 from benchbox.sweep.ab import AbRequest
 from benchbox.sweep.plan import SweepSpec
 from benchbox.sweep.schedule import trial_policy
@@ -61,7 +62,7 @@ class SweepOptions:
     """`benchbox sweep`'s options as given (lists are comma-separated text; None: the default)."""
 
     model: str | None = None
-    device: str = "cpu"
+    device: str | None = None  # None: cpu (remote with a target)
     batch: str | None = None
     concurrency: str | None = None
     threads: str | None = None
@@ -79,18 +80,21 @@ class SweepOptions:
     cell_timeout: str = "auto"
     isolate: bool = True
     trials: TrialOptions = TrialOptions(max_trials=SWEEP_MAX_TRIALS)
+    target: str | None = None  # a server's URL: measure it instead of in-process sessions
+    headers: tuple[str, ...] = ()  # KEY=VALUE
+    generators: int = 1
 
 
 @dataclass(frozen=True)
 class CellOptions:
     """`benchbox run`'s options: one serving config under one load."""
 
-    model: str
-    device: str = "cpu"
+    model: str | None = None  # required unless a target is given
+    device: str | None = None
     batch: int = 1
     concurrency: int = 1
-    threads: int = 1
-    instances: int = 1
+    threads: int | None = None
+    instances: int | None = None
     load: LoadKind = LoadKind.CLOSED
     rate: float | None = None
     arrival: Arrival = Arrival.POISSON
@@ -104,6 +108,9 @@ class CellOptions:
     latency_target: str | None = None
     cell_timeout: str = "auto"
     isolate: bool = True
+    target: str | None = None
+    headers: tuple[str, ...] = ()
+    generators: int = 1
 
 
 @dataclass(frozen=True)
@@ -114,10 +121,13 @@ class ResumeRequest:
     model_path: str | None = None
     isolate: bool = True
     cell_timeout_s: float | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # for a remote server's report
 
 
 def build_request(opts: SweepOptions) -> SweepRequest:
     """The SweepRequest of `benchbox sweep` (no model: the demo model with a quick grid)."""
+    if opts.target is not None:
+        return build_remote_request(opts)
     search = parse.parse_choice(SearchKind, opts.search, "search strategy", "--search")
     latency_target = opts.latency_target
     if latency_target is None and opts.model is None:
@@ -126,7 +136,7 @@ def build_request(opts: SweepOptions) -> SweepRequest:
         parse.parse_target(latency_target)  # fail before measuring
     path, label = resolve_model(opts.model)
     spec = sweep_spec(
-        opts.device,
+        opts.device or "cpu",
         opts.batch or DEMO["batch"],
         opts.concurrency or DEMO["concurrency"],
         opts.threads or DEMO["threads"],
@@ -172,20 +182,45 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
     """The SweepRequest of `benchbox run`: the one cell the options describe."""
     for name in ("batch", "concurrency", "threads", "instances"):
         value = getattr(opts, name)
-        if value < 1:
+        if value is not None and value < 1:
             raise BadInput(f"--{name} {value} must be at least 1")
     if opts.rate is not None and not opts.rate > 0:
         raise BadInput(f"--rate {opts.rate:g} must be above 0 requests/s")
     target = opts.latency_target
     if target is not None:
         parse.parse_target(target)  # fail before measuring
+    if opts.target is not None:
+        return build_remote_request(
+            SweepOptions(
+                model=opts.model,
+                device=opts.device,
+                batch=str(opts.batch),
+                concurrency=str(opts.concurrency),
+                threads=None if opts.threads is None else str(opts.threads),
+                instances="1" if opts.instances is None else str(opts.instances),
+                load=opts.load,
+                rate=None if opts.rate is None else str(opts.rate),
+                arrival=opts.arrival,
+                measure=opts.measure,
+                search=SearchKind.GRID,
+                shape=opts.shape,
+                out=opts.out,
+                profile=opts.profile,
+                target=opts.target,
+                headers=opts.headers,
+                generators=opts.generators,
+            ),
+            one_cell=True,
+        )
+    if opts.model is None:
+        raise BadInput("benchbox run needs a MODEL (or --target URL to measure a server)")
     path, label = resolve_model(opts.model)
     spec = sweep_spec(
-        opts.device,
+        opts.device or "cpu",
         str(opts.batch),
         str(opts.concurrency),
-        str(opts.threads),
-        str(opts.instances),
+        str(opts.threads or 1),
+        str(opts.instances or 1),
         opts.load,
         None if opts.rate is None else str(opts.rate),
         opts.arrival,
@@ -266,7 +301,11 @@ def _short(label: str) -> str:
 
 
 def build_resume(
-    report_file: str, model: str | None = None, isolate: bool = True, cell_timeout: str = "auto"
+    report_file: str,
+    model: str | None = None,
+    isolate: bool = True,
+    cell_timeout: str = "auto",
+    headers: tuple[str, ...] = (),
 ) -> ResumeRequest:
     """What `benchbox sweep --resume REPORT [MODEL]` hands to `resume_sweep`."""
     return ResumeRequest(
@@ -274,6 +313,69 @@ def build_resume(
         model_path=resolve_model(model)[0] if model else None,
         isolate=isolate,
         cell_timeout_s=cell_timeout_s(cell_timeout),
+        headers=parse_headers(list(headers)),
+    )
+
+
+# The grid axes that are the server's own settings, not the client's.
+SERVER_SIDE = (
+    "it is the server's own setting (Triton: instance_group, dynamic_batching and the backend's "
+    "thread parameters in config.pbtxt)"
+)
+
+
+def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepRequest:
+    """The SweepRequest for a server (`--target URL`): its batch sizes and loads; the device is
+    `remote`, and threads, instances and dynamic batching, the server's settings, are refused.
+
+    MODEL is then optional: a local ONNX file to take the inputs from, instead of the server's
+    model metadata. The server itself is probed when the sweep starts.
+    """
+    parse_url(opts.target)  # a malformed URL fails here, before anything else
+    for flag, value, default in (
+        ("--device", opts.device, None),
+        ("--threads", opts.threads, None),
+        ("--instances", opts.instances, "1"),
+        ("--dynamic-batching", opts.dynamic_batching, None),
+    ):
+        if (
+            value is not None
+            and value != default
+            and not (flag == "--device" and value == REMOTE_DEVICE)
+        ):
+            raise BadInput(f"{flag} does not apply to a remote target: {SERVER_SIDE}",
+                           f"leave {flag} out; measure the server as it is configured")  # fmt: skip
+    if opts.generators < 1:
+        raise BadInput(f"--generators {opts.generators} must be at least 1")
+    search = parse.parse_choice(SearchKind, opts.search, "search strategy", "--search")
+    if opts.latency_target is not None:
+        parse.parse_target(opts.latency_target)  # fail before measuring
+    path = str(zoo.resolve(opts.model)) if opts.model else ""
+    spec = sweep_spec(
+        REMOTE_DEVICE,
+        opts.batch or "1",
+        opts.concurrency or "1",
+        "1",
+        "1",
+        opts.load,
+        opts.rate,
+        opts.arrival,
+        peak_search=opts.latency_target is not None and not one_cell,
+    )
+    check_choice(opts.profile)  # fail before measuring (`auto` prices nothing for a server)
+    target = RemoteTarget(opts.target, parse_headers(list(opts.headers)), opts.generators)
+    return SweepRequest(
+        model_path=path,
+        spec=spec,
+        settings=measure_settings(opts.measure),
+        shapes=parse.parse_shapes(list(opts.shape)),
+        out_dir=opts.out,
+        model_label=parse_url(opts.target).model,
+        search=search,
+        latency_target=opts.latency_target,
+        profile=opts.profile,
+        isolate=False,
+        target=target,
     )
 
 
@@ -322,7 +424,7 @@ def sweep_spec(
     """The sweep's axes from the command line's lists (`peak_search`: open loop may omit --rate)."""
     load = parse.parse_choice(LoadKind, load, "load kind", "--load")
     arrival = parse.parse_choice(Arrival, arrival, "arrival distribution", "--arrival")
-    devices = expand_devices(device)
+    devices = [REMOTE_DEVICE] if device == REMOTE_DEVICE else expand_devices(device)
     rates = parse.parse_float_list(rate, "rate") if rate else []
     if load == LoadKind.OPEN and not rates and not peak_search:
         raise BadInput(

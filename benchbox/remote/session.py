@@ -1,0 +1,337 @@
+"""A remote target end to end: probe the server, build the requests, measure a cell on it.
+
+Everything that can be wrong with the target (unreachable, unknown model, malformed metadata,
+inputs it will not take) is found by `connect` and the first request of each cell, before any
+load is sent; the load's own failures are counted per cell and never timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import threading
+from dataclasses import dataclass
+from time import perf_counter_ns
+from typing import Any
+
+import numpy as np
+
+from benchbox import model as model_mod
+from benchbox.errors import BadInput
+from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
+from benchbox.remote import split as split_mod
+from benchbox.remote.generator import ErrorLog, LoadPlan, RemoteDriver, make_sender
+from benchbox.remote.target import Target, parse_url
+from benchbox.remote.wire import STATISTICS_EXTENSION, Prepared, ServerInfo, binary_body, json_body
+from benchbox.schema import (
+    MEASURED,
+    Cell,
+    CellWarning,
+    GeneratorStats,
+    ModelInfo,
+    TargetInfo,
+    replace,
+)
+
+CLIENTS = {"http": "benchbox.remote.rest", "grpc": "benchbox.remote.rpc"}
+POOL_SIZE = 4
+ERROR_SHARE_LIMIT = 0.01
+BUSY_WARN_SHARE = 0.85
+OPEN_POOL_DEFAULT = 256  # requests in flight at most in an open loop with no --concurrency
+REQUEST_TIMEOUT_S = 30.0
+SERVER_SIDE = "threads, instances and dynamic batching are the server's own settings"
+
+
+@dataclass(frozen=True)
+class Session:
+    """A probed target: the server's metadata and the model as benchbox sees it."""
+
+    target: Target
+    headers: tuple[tuple[str, str], ...]
+    server: ServerInfo
+    model: ModelInfo
+    wire: str  # "binary" | "json" | "raw_input_contents"
+    statistics_reason: str | None  # None: the statistics extension answers
+    timeout_s: float = REQUEST_TIMEOUT_S
+
+    @property
+    def statistics(self) -> bool:
+        return self.statistics_reason is None
+
+
+def client(protocol: str) -> Any:
+    """The blocking client module (probe, statistics) of a protocol."""
+    try:
+        return importlib.import_module(CLIENTS[protocol])
+    except ImportError as exc:
+        raise BadInput(
+            f"remote targets need a library that is not installed ({exc.name})",
+            "pip install 'benchbox[remote]'",
+        ) from None
+
+
+def connect(
+    url: str,
+    headers: tuple[tuple[str, str], ...] = (),
+    shapes: dict[str, int] | None = None,
+    model_path: str | None = None,
+    timeout_s: float = REQUEST_TIMEOUT_S,
+) -> Session:
+    """Probe the target's server and model; BadInput (exit 2) when either is not there."""
+    target = parse_url(url)
+    module = client(target.protocol)
+    server = module.probe(target, headers)
+    if model_path:
+        info = model_mod.inspect_model(model_path, shapes)
+        missing = {s.name for s in server.inputs} - {s.name for s in info.inputs}
+        if missing:
+            raise BadInput(
+                f"{model_path} has no input named {', '.join(sorted(missing))}, "
+                f"which model '{target.model}' on the server takes",
+                "give the ONNX file the server serves, or leave it out to use its metadata",
+            )
+        info = replace(info, path=target.url)
+    else:
+        info = model_mod.info_from_specs(target.url, server.inputs, server.outputs, shapes)
+    if target.protocol == "grpc":
+        wire = "raw_input_contents"
+    else:
+        wire = "binary" if server.binary else "json"
+    _data, reason = module.statistics(target, headers)
+    if reason is not None and STATISTICS_EXTENSION not in server.extensions:
+        reason = "the server does not implement the statistics extension"
+    elif _data is not None and split_mod.counters(_data, target.version) is None:
+        reason = "the server's statistics are not in Triton's format"
+    return Session(target, headers, server, info, wire, reason, timeout_s)
+
+
+def target_info(session: Session) -> TargetInfo:
+    """What the report records of the server."""
+    return TargetInfo(
+        url=session.target.url,
+        protocol=session.target.protocol,
+        model_name=session.target.model,
+        model_version=session.target.version,
+        server_name=session.server.name,
+        server_version=session.server.version,
+        extensions=session.server.extensions,
+        wire=session.wire,
+        statistics=session.statistics,
+    )
+
+
+def prepare(session: Session, pool: list[dict[str, np.ndarray]]) -> Prepared:
+    """The pool of input sets encoded for the target's wire format."""
+    target = session.target
+    if target.protocol == "grpc":
+        rpc = client("grpc")
+        bodies = tuple(rpc.request_bytes(target, feeds) for feeds in pool)
+        return Prepared(
+            "grpc", target.authority, bodies, session.headers, (), session.timeout_s, target.tls
+        )
+    rest = client("http")
+    if session.wire == "binary":
+        encoded = [binary_body(feeds) for feeds in pool]
+        bodies, lengths = tuple(b for b, _ in encoded), tuple(n for _, n in encoded)
+    else:
+        bodies, lengths = tuple(json_body(feeds) for feeds in pool), ()
+    return Prepared(
+        "http", rest.infer_url(target), bodies, session.headers, lengths, session.timeout_s
+    )
+
+
+async def _first(prepared: Prepared) -> str | None:
+    sender = make_sender(prepared, 1)
+    await sender.open()
+    try:
+        return await sender.send(0)
+    finally:
+        await sender.close()
+
+
+def first_request(prepared: Prepared) -> str | None:
+    """Send one request and wait for it: None when the server answered, else its error."""
+    return asyncio.run(_first(prepared))
+
+
+class ErrorProbe:
+    """Counts the failed requests of the measured interval."""
+
+    def __init__(self, log: ErrorLog) -> None:
+        self.log = log
+        self.t0 = 0
+
+    def start(self) -> None:
+        self.t0 = perf_counter_ns()
+
+    def stop(self) -> int:
+        return self.log.between(self.t0, perf_counter_ns())
+
+
+class StatsProbe:
+    """Snapshots the server's statistics at the start and the end of the measured interval."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.before: split_mod.Counters | None = None
+
+    def _read(self) -> split_mod.Counters | None:
+        s = self.session
+        data, _reason = client(s.target.protocol).statistics(s.target, s.headers)
+        return split_mod.counters(data, s.target.version) if data is not None else None
+
+    def start(self) -> None:
+        self.before = self._read()
+
+    def stop(self) -> tuple[Any, Any]:
+        return self.before, self._read()
+
+
+def load_plan(cell: Cell, settings: MeasureSettings) -> LoadPlan:
+    """The generator's plan for a cell's load."""
+    load = cell.load
+    horizon = (settings.warmup_s or settings.warmup_max_s) + (
+        settings.duration_s or settings.max_duration_s
+    )
+    default = OPEN_POOL_DEFAULT if load.kind == "open" else 1
+    return LoadPlan(
+        kind=load.kind,
+        concurrency=load.concurrency or default,
+        rate_rps=load.rate_rps,
+        distribution=load.distribution or "poisson",
+        seed=settings.seed,
+        horizon_s=horizon + 2.0,
+    )
+
+
+def skip_reason(session: Session, cell: Cell) -> str | None:
+    """Why a cell cannot run against the server at all, else None."""
+    if cell.config.dynamic_batching is not None:
+        return f"dynamic batching does not apply to a remote target ({SERVER_SIDE})"
+    return model_mod.batch_skip_reason(session.model, cell.config.batch_size)
+
+
+def measure_cell(
+    session: Session,
+    cell: Cell,
+    settings: MeasureSettings,
+    generators: int = 1,
+    abort: threading.Event | None = None,
+) -> Cell:
+    """Drive the server with the cell's load and return the measured (or failed) cell."""
+    reason = skip_reason(session, cell)
+    if reason:
+        return replace(cell, status="skipped", reason=reason, result=None)
+    pool = model_mod.synthesize_inputs(
+        session.model, cell.config.batch_size, pool_size=POOL_SIZE, seed=settings.seed
+    )
+    prepared = prepare(session, pool)
+    first = first_request(prepared)
+    if first is not None:
+        return replace(
+            cell, status="failed", result=None, reason=f"the server refused the request: {first}"
+        )
+    driver = RemoteDriver(prepared, load_plan(cell, settings), cell.config.batch_size, generators)
+    probes: dict[str, Any] = {"errors": ErrorProbe(driver.error_log)}
+    if session.statistics:
+        probes["stats"] = StatsProbe(session)
+    m = drive(driver, settings, abort=abort, probes=probes)
+    errors = int(m.probes.get("errors") or 0)
+    total = m.requests + errors
+    first_error = driver.error_log.first
+    if m.requests == 0:
+        why = f"; first error: {first_error}" if first_error else ""
+        return replace(
+            cell, status="failed", result=None, reason=f"no request succeeded while measuring{why}"
+        )
+    result, warnings = summarize(m, settings, None, rate_rps=cell.load.rate_rps)
+    sent_ms = m.latency_ns if m.issue_delay_ns is None else m.latency_ns - m.issue_delay_ns
+    split = None
+    snapshots = m.probes.get("stats")
+    if snapshots is not None and snapshots[0] is not None and snapshots[1] is not None:
+        split = split_mod.diff(snapshots[0], snapshots[1], float(np.mean(sent_ms)) / 1e6)
+    busy = driver.busy_share()
+    result = replace(
+        result,
+        errors=errors,
+        error_rate=errors / total if total else 0.0,
+        server_split=split,
+        generator=GeneratorStats(processes=driver.processes, busy_share=busy),
+        batch_size_counts=split.batch_sizes if split is not None and split.batch_sizes else None,
+    )
+    warnings += remote_warnings(session, result, cell, first_error)
+    status = "unstable" if m.stable is False else "ok"
+    assert status in MEASURED
+    reason = None
+    if result.error_rate and result.error_rate > ERROR_SHARE_LIMIT:
+        status = "failed"
+        reason = (
+            f"{errors} of {total} requests failed ({result.error_rate:.1%}, over the "
+            f"{ERROR_SHARE_LIMIT:.0%} a cell may lose); first error: {first_error}"
+        )
+    return replace(cell, status=status, reason=reason, result=result, warnings=tuple(warnings))
+
+
+def remote_warnings(
+    session: Session, result: Any, cell: Cell, first_error: str | None
+) -> list[CellWarning]:
+    """The warnings a remote cell deserves: errors, a busy generator, a missing split."""
+    out = []
+    if result.errors:
+        out.append(
+            CellWarning(
+                "request-errors",
+                f"{result.errors} requests failed ({result.error_rate:.2%}) and are not in the "
+                f"latency figures; first error: {first_error}",
+            )
+        )
+    gen = result.generator
+    if gen is not None and gen.busy_share > BUSY_WARN_SHARE:
+        out.append(
+            CellWarning(
+                "generator-busy",
+                f"the load generator was busy {gen.busy_share:.0%} of the time ({gen.processes} "
+                f"process{'es' if gen.processes > 1 else ''}); it may not keep up with the load, "
+                "so the figures may be the client's — raise --generators",
+            )
+        )
+    if not session.statistics:
+        out.append(
+            CellWarning(
+                "no-server-split",
+                f"the server-side split is unavailable: {session.statistics_reason}",
+            )
+        )
+    return out
+
+
+class RemoteWorker:
+    """The sweep's worker for a remote target (`measure(cell) -> Cell`, `close()`): cells are
+    measured from this process, since the server, not this machine, runs the model."""
+
+    def __init__(
+        self,
+        session: Session,
+        settings: MeasureSettings,
+        generators: int = 1,
+        abort: threading.Event | None = None,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.generators = generators
+        self.abort = abort
+
+    def measure(self, cell: Cell) -> Cell:
+        """The cell measured on the server, or failed with the reason (the sweep goes on)."""
+        try:
+            return measure_cell(self.session, cell, self.settings, self.generators, self.abort)
+        except (Aborted, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # the generator's own failure is this cell's, not the sweep's
+            text = " ".join(str(exc).split())[:300] or type(exc).__name__
+            return replace(
+                cell, status="failed", result=None, reason=f"{type(exc).__name__}: {text}"
+            )
+
+    def close(self) -> None:
+        pass

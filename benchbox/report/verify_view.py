@@ -1,0 +1,89 @@
+"""`benchbox verify` output: the prediction beside the measurement, as text lines or JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchbox.parse import percentile_label
+from benchbox.report.format import server_split_text
+from benchbox.schema import ServerSplit, finite, to_dict
+from benchbox.verify import Figure, Verification
+
+
+def _ms(x: float) -> str:
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def _ci(f: Figure) -> str:
+    return f"CI {_ms(f.ci_ms[0])}–{_ms(f.ci_ms[1])} ms" if f.ci_ms else "no CI: too few requests"
+
+
+def split_line(split: ServerSplit | None, reason: str | None) -> str:
+    """The server-side split in one line, or why it is unavailable."""
+    if split is None:
+        return f"server-side split unavailable: {reason or 'no request was counted'}"
+    return f"server side, mean per request: {server_split_text(split)}"
+
+
+def lines(v: Verification, split_reason: str | None = None) -> list[str]:
+    """What `benchbox verify` prints."""
+    p = percentile_label(v.target.percentile)
+    pred = v.predicted
+    head = f"predicted {p} ≤ {_ms(pred.bound_ms)} ms ({_ci(pred)})"
+    out = [f"cell {v.cell_id} on {v.url}"]
+    cell = v.measured_cell
+    if v.measured is None:
+        out.append(f"{head}; the server's cell {cell.status}: {cell.reason}")
+        out.append(f"does not meet the target ({p} ≤ {v.target.value_ms:g} ms)")
+        return out
+    m, gap = v.measured, v.gap_ms or 0.0
+    side = "over" if gap > 0 else "under"
+    verdict = "meets the target" if v.meets_target else "does not meet the target"
+    out.append(
+        f"{head}, measured {_ms(m.value_ms)} ms ({_ci(m)}) on {v.server}: "
+        f"{gap:+.2g} ms {side} the prediction; {verdict} ({p} ≤ {v.target.value_ms:g} ms"
+        + (f", held to its upper bound {_ms(m.bound_ms)} ms)" if m.ci_ms else ")")
+    )
+    out.append(split_line(v.split, split_reason))
+    out += [f"warning: {w}" for w in cell.warnings if w.kind != "no-server-split"]
+    return out
+
+
+def _figure(f: Figure | None) -> dict[str, Any] | None:
+    if f is None:
+        return None
+    return {
+        "value_ms": f.value_ms,
+        "ci_ms": list(f.ci_ms) if f.ci_ms else None,
+        "bound_ms": f.bound_ms,
+        "point_estimate": f.point_estimate,
+    }
+
+
+def as_json(v: Verification) -> dict[str, Any]:
+    """`benchbox verify --json`: predicted, measured, meets_target and what they rest on."""
+    r = v.measured_cell.result
+    measured = _figure(v.measured)
+    if measured is not None and r is not None:
+        measured.update(
+            requests=r.requests,
+            errors=r.errors,
+            error_rate=r.error_rate,
+            throughput_ips=r.throughput_ips,
+            server_split=to_dict(r.server_split),
+        )
+    return finite(
+        {
+            "cell": v.cell_id,
+            "url": v.url,
+            "server": v.server,
+            "target": {"percentile": v.target.percentile, "value_ms": v.target.value_ms},
+            "predicted": _figure(v.predicted),
+            "measured": measured,
+            "gap_ms": v.gap_ms,
+            "meets_target": v.meets_target,
+            "status": v.measured_cell.status,
+            "reason": v.measured_cell.reason,
+            "warnings": [to_dict(w) for w in v.measured_cell.warnings],
+        }
+    )

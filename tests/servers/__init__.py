@@ -1,0 +1,1 @@
+"""Real inference servers for the remote-target tests: their venvs and their start scripts."""
