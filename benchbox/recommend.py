@@ -28,6 +28,7 @@ class Objective(StrEnum):
     ENERGY = "energy"
 
 
+TIE_RULE = "fewest cores x instances, then the smallest batch, then the lowest concurrency, then id"
 # What each objective ranks by, and the field of Result it reads (lower is better after sign).
 _METRIC = {
     "cost": "cost_usd_per_million",
@@ -119,7 +120,7 @@ def recommend(
     rejected: dict[str, str] = {}
     judged: list[Judged] = []
     for cell in report.cells:
-        if cell.status != "ok" or cell.result is None:
+        if not judgeable(cell):
             rejected[cell.id] = _status_reason(cell)
             continue
         judged.append(judge(cell, target, min_throughput_ips, max_memory_mb))
@@ -139,6 +140,13 @@ def recommend(
     passing.sort(key=lambda j: _rank_key(j, used))
 
     rejected = {c.id: rejected[c.id] for c in report.cells if c.id in rejected}  # report order
+    tied = tied_with_best(passing, used)
+    if len(tied) > 1:
+        notes.append(
+            f"tied within noise: {', '.join(j.cell.id for j in tied)} (their "
+            f"{_METRIC_WORDS[used]} CIs overlap); picked {tied[0].cell.id} by the rule: {TIE_RULE}."
+        )
+        passing = [tied[0]] + [j for j in passing if j is not tied[0]]
     winner = passing[0] if passing else None
     if winner is None:
         notes.append(_nothing_met(target, judged, min_throughput_ips, max_memory_mb))
@@ -163,7 +171,58 @@ def recommend(
         point_estimate_used=tuple(j.cell.id for j in judged if j.point_estimate),
         fleet=fleet,
         note=" ".join(notes) or None,
+        tied=tuple(j.cell.id for j in tied) if len(tied) > 1 else (),
     )
+
+
+def judgeable(cell: schema.Cell) -> bool:
+    """Whether the recommendation judges a cell: measured ok, or unsettled (`unstable`) with a
+    between-trial bound, whose spread covers the unsettled windows. An unsettled single run has
+    no such bound, and is rejected."""
+    if cell.result is None:
+        return False
+    if cell.status == "ok":
+        return True
+    return cell.status == "unstable" and cell.result.ci_level == "between-trial"
+
+
+def objective_interval(result: schema.Result, objective: str) -> tuple[float, float] | None:
+    """The CI of a cell's objective figure, from its between-trial throughput CI (cost and
+    energy per inference scale as 1 / throughput); None without one."""
+    ci = result.throughput_ci_ips
+    if result.ci_level != "between-trial" or not ci or None in ci or not ci[0] > 0:
+        return None
+    tput = result.throughput_ips
+    value = getattr(result, _METRIC[objective])
+    if value is None:
+        return None
+    if objective == "throughput":
+        return float(ci[0]), float(ci[1])
+    return value * tput / ci[1], value * tput / ci[0]
+
+
+def tie_key(cell: schema.Cell) -> tuple:
+    """TIE_RULE as a sort key: cores x instances, batch, concurrency, id."""
+    cfg = cell.config
+    batch = cfg.dynamic_batching.max_batch if cfg.dynamic_batching else cfg.batch_size
+    return (cfg.intra_op_threads * cfg.instances, batch, cell.load.concurrency or 0, cell.id)
+
+
+def tied_with_best(passing: list[Judged], objective: str) -> list[Judged]:
+    """The passing cells whose objective CI overlaps the best one's, ordered by TIE_RULE (the
+    first is the pick); just the best when it has no CI or nothing overlaps it."""
+    if not passing:
+        return []
+    best = passing[0]
+    band = objective_interval(best.cell.result, objective)
+    if band is None:
+        return [best]
+    tied = [best]
+    for j in passing[1:]:
+        other = objective_interval(j.cell.result, objective)
+        if other is not None and other[0] <= band[1] and band[0] <= other[1]:
+            tied.append(j)
+    return sorted(tied, key=lambda j: tie_key(j.cell))
 
 
 def with_recommendation(report: schema.Report, rec: schema.Recommendation) -> schema.Report:
@@ -278,7 +337,10 @@ def _rank_key(j: Judged, objective: str) -> tuple[float, float, str]:
 
 def _status_reason(cell: schema.Cell) -> str:
     if cell.status == "unstable":
-        return f"unstable measurement: {cell.reason or 'throughput or latency never settled'}"
+        text = f"unstable measurement: {cell.reason or 'throughput or latency never settled'}"
+        if cell.result is not None and cell.result.ci_level == "within-trial":
+            text += " (one trial, so no between-trial bound to judge it by: use --trials 3)"
+        return text
     if cell.status == "ok":
         return "no result recorded"
     if cell.status == "pending":

@@ -25,6 +25,16 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
 - benchbox.report/1.3: host.ray_node_id and host.ray_group, set when `benchbox fleet` measured
   the report on a node of a Ray cluster (null otherwise).
 
+- benchbox.report/2 (0.2.0, trials): every measured cell is measured in independent trials.
+  result.latency_ms percentiles and result.latency_ci_ms are now between-trial figures (the
+  geometric mean of the trials' values, and a Student-t interval on their logs): a change of
+  meaning, hence the major version. New: result.trials (count), result.per_trial (each trial's
+  throughput, latency summary, status and place in the trial order), result.ci_level
+  ("between-trial", or "within-trial" for a single trial), result.within_trial_ci_ms (the
+  order-statistic CIs of the pooled requests), result.throughput_ci_ips,
+  recommendation.tied, settings.trials. Reports of 1.x load as holding one trial each
+  (trials 1, ci_level "within-trial", their CIs kept as the within-trial ones).
+
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
 This module imports nothing of benchbox but `errors`.
@@ -44,9 +54,10 @@ from typing import Any, Literal
 from benchbox.errors import BadInput
 
 SCHEMA_NAME = "benchbox.report"
-SCHEMA_MAJOR = 1
-SCHEMA_MINOR = 3
-SCHEMA_ID = f"{SCHEMA_NAME}/{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
+SCHEMA_MAJOR = 2
+SCHEMA_MINOR = 0
+OLDEST_MAJOR = 1  # the oldest major version that still loads (upgraded on reading)
+SCHEMA_ID = f"{SCHEMA_NAME}/{SCHEMA_MAJOR}"
 
 Status = Literal["ok", "unstable", "failed", "skipped", "pending"]
 MEASURED: frozenset[str] = frozenset({"ok", "unstable"})  # statuses whose cells hold a result
@@ -164,6 +175,22 @@ class LatencyStats:
     max: float
 
 
+CiLevel = Literal["between-trial", "within-trial"]
+
+
+@dataclass(frozen=True)
+class TrialSummary:
+    """One trial of a cell: its own throughput and latency summary, and where it ran in the
+    sweep's trial order (`order`, 0-based, None when unknown)."""
+
+    throughput_ips: float
+    latency_ms: LatencyStats
+    requests: int
+    duration_s: float
+    status: Status = "ok"
+    order: int | None = None
+
+
 @dataclass(frozen=True)
 class Spread:
     """A per-request duration column in ms (send delay, queue, compute): mean, p50, p90, p99, max.
@@ -278,6 +305,15 @@ class Result:
     error_rate: float | None = None
     server_split: ServerSplit | None = None
     generator: GeneratorStats | None = None
+    # Trials (2.0): the figures above come from `trials` independent trials, each summarized in
+    # `per_trial`; latency_ci_ms and throughput_ci_ips are between-trial CIs (`ci_level` says
+    # so; "within-trial" when there was one trial), within_trial_ci_ms the order-statistic CIs
+    # of the pooled requests, which cover the noise within a run only.
+    trials: int = 1
+    per_trial: tuple[TrialSummary, ...] = ()
+    ci_level: CiLevel | None = None
+    within_trial_ci_ms: dict[str, list[float] | None] | None = None
+    throughput_ci_ips: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -332,6 +368,9 @@ class Recommendation:
     point_estimate_used: tuple[str, ...] = ()
     fleet: Fleet | None = None
     note: str | None = None
+    # (2.0) The cells the objective cannot tell apart from the best (their CIs overlap), the
+    # winner first; the winner among them is picked by `TIE_RULE`. Empty when there is no tie.
+    tied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -392,6 +431,35 @@ class MeasureSettings:
     # (percentile, ms): stop as soon as that percentile is above the bound with confidence (its
     # lower CI bound), since the cell cannot meet the target; used by the adaptive search.
     stop_above: tuple[float, float] | None = None
+    # Requests a measurement needs before it may stop early: None asks for enough for a p99
+    # confidence bound; a sweep with several trials per cell asks for fewer (0), since its
+    # bound comes from the spread of the trials.
+    min_requests: int | None = None
+    # False: leave out the within-trial order-statistic CIs (the trial phase of a sweep, whose
+    # CIs come from the trials; its fresh workers then start without importing scipy).
+    within_cis: bool = True
+
+
+@dataclass(frozen=True)
+class TrialPolicy:
+    """How many trials a cell gets: a fixed count, or auto (None): at least `min_trials` for
+    the cells in play, then more until the deciding figure's CI is within `precision` (relative
+    half-width), up to `max_trials`. `seed` draws the order of the trials."""
+
+    trials: int | None = None  # None: auto
+    max_trials: int = 10
+    precision: float = 0.05
+    seed: int = 0
+    min_trials: int = 3
+
+    @property
+    def auto(self) -> bool:
+        return self.trials is None
+
+    @property
+    def most(self) -> int:
+        """The most trials any cell can get under this policy."""
+        return self.trials if self.trials is not None else self.max_trials
 
 
 @dataclass(frozen=True)
@@ -416,6 +484,7 @@ class SweepSettings:
     latency_target: str | None = None
     profile: str | None = None
     idle_power: IdlePower | None = None
+    trials: TrialPolicy | None = None  # None: a 1.x report, one trial per cell
 
 
 @dataclass(frozen=True)
@@ -479,14 +548,23 @@ def replace(obj: Any, **changes: Any) -> Any:
 
 
 def to_dict(obj: Any) -> Any:
-    """A dataclass tree as plain JSON-ready data (tuples become lists; Load and IdlePower drop
-    null keys they never wrote)."""
+    """A dataclass tree as plain JSON-ready data (tuples become lists; Load, IdlePower and the
+    settings drop null keys they never wrote)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         if isinstance(obj, Load):
             out = {k: v for k, v in out.items() if v is not None}
         if isinstance(obj, IdlePower):  # `seconds` when it was read, `detail` when it was not
             out = {k: v for k, v in out.items() if v is not None or k in ("power_w", "source")}
+        # Settings keys that 2.0 added are left out while unset, so a 1.x report's settings are
+        # written back as they were.
+        if isinstance(obj, SweepSettings) and out.get("trials") is None:
+            out.pop("trials", None)
+        if isinstance(obj, MeasureSettings):
+            if out.get("min_requests") is None:
+                out.pop("min_requests", None)
+            if out.get("within_cis") is True:
+                out.pop("within_cis", None)
         if isinstance(obj, Report):
             order = ["schema", "benchbox_version", "created", "host", "model", "target"]
             order += ["profile", "settings", "cells", "recommendation"]
@@ -752,11 +830,13 @@ def report_from_json(text: str, source: str = "report") -> Report:
     if not isinstance(data, dict):
         raise BadInput(f"{source} is not a benchbox report (top level is not an object)")
     major, _minor = parse_schema_id(data.get("schema"))
-    if major != SCHEMA_MAJOR:
+    if not OLDEST_MAJOR <= major <= SCHEMA_MAJOR:
         raise BadInput(
             f"{source} uses report schema {SCHEMA_NAME}/{major}; this benchbox reads {SCHEMA_ID}",
             f"use a benchbox version that writes {SCHEMA_NAME}/{major} to read it",
         )
+    if major == 1:
+        data = upgrade_v1(data)
     data = dict(data, schema=SCHEMA_ID)
     settings = data.get("settings")
     if isinstance(settings, dict) and "measure" not in settings:
@@ -766,6 +846,31 @@ def report_from_json(text: str, source: str = "report") -> Report:
         return from_dict(Report, data, source)
     except RecursionError:
         raise _too_deep(source) from None
+
+
+def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A 1.x report's data in the 2.0 form: each measured cell held one trial, so its CIs are
+    within-trial ones and its one trial is its result."""
+    cells = []
+    for cell in data.get("cells") or []:
+        result = cell.get("result") if isinstance(cell, dict) else None
+        if isinstance(result, dict) and "trials" not in result:
+            trial = {
+                k: result.get(k) for k in ("throughput_ips", "latency_ms", "requests", "duration_s")
+            }
+            trial["status"] = (
+                cell.get("status") if cell.get("status") in ("ok", "unstable") else "ok"
+            )
+            result = dict(
+                result,
+                trials=1,
+                per_trial=[trial] if None not in trial.values() else [],
+                ci_level="within-trial",
+                within_trial_ci_ms=result.get("latency_ci_ms"),
+            )
+            cell = dict(cell, result=result)
+        cells.append(cell)
+    return dict(data, cells=cells)
 
 
 def _too_deep(source: str) -> BadInput:

@@ -34,7 +34,8 @@ from benchbox.sweep import SweepRequest, run_sweep, search
 from benchbox.sweep.plan import SweepSpec, grid
 from benchbox.sweep.runner import failure_reason
 
-QUICK = ["--duration", "0.2s", "--warmup", "0.05s", "--window", "0.1s"]
+# One trial a cell: these tests are about input checks, not trials (tests/test_sweep_trials.py).
+QUICK = ["--duration", "0.2s", "--warmup", "0.05s", "--window", "0.1s", "--trials", "1"]
 ONE = ["--batch", "1", "--concurrency", "1", "--threads", "1", "--search", "grid"]
 
 
@@ -149,9 +150,9 @@ CASES = [
     ),
     Case(
         "report from another major schema",
-        ("report", "show", "{dir}/v2.json"),
+        ("report", "show", "{dir}/v3.json"),
         2,
-        r"uses report schema benchbox\.report/2.*\n.*writes benchbox\.report/2",
+        r"uses report schema benchbox\.report/3.*\n.*writes benchbox\.report/3",
     ),
     Case(
         "truncated report",
@@ -267,7 +268,7 @@ def results(tmp_path_factory, mlp_path) -> dict[str, subprocess.CompletedProcess
     text = good.read_text()
     (d / "trunc.json").write_text(text[: len(text) // 2])
     doc = json.loads(text)
-    (d / "v2.json").write_text(json.dumps(dict(doc, schema="benchbox.report/2")))
+    (d / "v3.json").write_text(json.dumps(dict(doc, schema="benchbox.report/3")))
     for cell in doc["cells"]:
         cell.update(status="failed", reason="the worker process was killed by SIGKILL", result=None)
     (d / "allfailed.json").write_text(json.dumps(doc))

@@ -58,6 +58,7 @@ def test_every_command_is_listed_once_however_often_main_runs(monkeypatch, capsy
             "recommend",
             "compare",
             "fleet",
+            "ab",
             "models",
             "report",
             "profiles",
@@ -67,7 +68,7 @@ def test_every_command_is_listed_once_however_often_main_runs(monkeypatch, capsy
 
 
 def test_each_room_is_a_typer_app_the_same_way() -> None:
-    assert len(ROOMS) == 9
+    assert len(ROOMS) == 10  # with verify, fleet and ab
     for room in ROOMS:
         assert isinstance(room_app(room), typer.Typer), room
 

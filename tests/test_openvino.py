@@ -111,6 +111,7 @@ def test_running_on_another_device_than_asked_is_a_fallback():
 
 
 QUICK = ["--duration", "0.3s", "--warmup", "0.1s", "--window", "0.1s", "--search", "grid", "--json"]
+QUICK += ["--trials", "1"]  # one trial a cell: side by side is what is tested here
 
 
 def sweep(*args: str) -> dict:

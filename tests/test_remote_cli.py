@@ -86,7 +86,7 @@ def test_run_target_writes_a_report_of_the_server(pytriton, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
-    assert doc["schema"] == "benchbox.report/1.3"
+    assert doc["schema"] == "benchbox.report/2"
     t = doc["target"]
     assert (t["url"], t["protocol"], t["server_name"], t["wire"]) == (
         pytriton.http("mlp"),

@@ -68,6 +68,8 @@ def test_ctrl_c_saves_the_partial_report_and_resume_measures_only_pending_and_fa
         "1",
         "--search",
         "grid",
+        "--trials",
+        "1",  # each cell's duration below is one trial's
         "--out",
         str(tmp_path),
         *QUICK,

@@ -24,6 +24,7 @@ from benchbox.sweep.runner import CellContext
 from benchbox.sweep.worker import FAULT_ENV, ProcessWorker, default_cell_timeout_s, exit_reason
 
 QUICK = ["--duration", "0.2s", "--warmup", "0.05s", "--window", "0.1s", "--search", "grid"]
+QUICK += ["--trials", "1"]  # one trial a cell: isolation is what is tested here
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -203,18 +204,18 @@ def test_killing_a_writer_mid_write_leaves_the_old_report_intact(mlp_path, tmp_p
 def test_a_newer_major_schema_names_the_version_needed(tmp_path, mlp_path):
     path = tmp_path / "future.json"
     data = json.loads(save_report(big_report(mlp_path, 1, 5), path).read_text())
-    path.write_text(json.dumps(dict(data, schema="benchbox.report/2.3")))
+    path.write_text(json.dumps(dict(data, schema="benchbox.report/3.3")))
     with pytest.raises(BadInput) as err:
         load_report(path)
-    assert "benchbox.report/2" in err.value.message
-    assert "this benchbox reads benchbox.report/1" in err.value.message
-    assert "writes benchbox.report/2" in err.value.hint
+    assert "benchbox.report/3" in err.value.message
+    assert "this benchbox reads benchbox.report/2" in err.value.message
+    assert "writes benchbox.report/3" in err.value.hint
 
 
 def test_a_newer_minor_schema_loads_and_ignores_unknown_keys(tmp_path, mlp_path):
     path = tmp_path / "minor.json"
     data = json.loads(save_report(big_report(mlp_path, 1, 5), path).read_text())
-    data = dict(data, schema="benchbox.report/1.7", added_later={"x": 1})
+    data = dict(data, schema="benchbox.report/2.7", added_later={"x": 1})
     path.write_text(json.dumps(data))
     assert load_report(path).cells[0].result.requests == 5
 

@@ -14,7 +14,9 @@ from benchbox import zoo
 from benchbox.report.store import load_report
 
 RUN_QUICK = ["--duration", "0.3s", "--warmup", "0.1s", "--window", "0.1s"]
-QUICK = [*RUN_QUICK, "--search", "grid"]
+# Sweeps here take one trial a cell (the trial phase has tests/test_sweep_trials.py); `run`
+# keeps its default (auto) trials.
+QUICK = [*RUN_QUICK, "--search", "grid", "--trials", "1"]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -59,7 +61,7 @@ def test_sweep_writes_a_report_with_the_documented_keys(models, tmp_path):
     )
     assert p.returncode == 0, p.stderr
     data = json.loads(p.stdout)  # stdout holds the JSON and nothing else
-    assert data["schema"] == "benchbox.report/1.3"
+    assert data["schema"] == "benchbox.report/2"
     assert set(data) == {
         "schema",
         "benchbox_version",

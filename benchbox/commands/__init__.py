@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fleet",
         "Sweep a model on every machine type of a Ray cluster and rank them by cost per million.",
     ),
+    "ab": (
+        "ab",
+        "Measure two models in randomized interleaved trials of one cell; print the ratios.",
+    ),
     "models": ("models", "The built-in models: list them, or build one into an ONNX file."),
     "report": ("report", "Saved reports: show one, list a folder of them, export one."),
     "profiles": ("profiles", "Machine profiles: what an hour costs and what the machine draws."),
@@ -63,6 +67,8 @@ def room_app(room: str) -> typer.Typer:
             from benchbox.commands import compare as module
         case "fleet":
             from benchbox.commands import fleet as module
+        case "ab":
+            from benchbox.commands import ab as module
         case "models":
             from benchbox.commands import models as module
         case "report":

@@ -57,10 +57,25 @@ def compare_cmd(
     confidence: Annotated[
         float, typer.Option("--confidence", help="Confidence level of the intervals and tests.")
     ] = 0.95,
+    allow_different_models: Annotated[
+        bool,
+        typer.Option(
+            "--allow-different-models",
+            help="Compare reports of different model files as versions (a new export).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Compare reports of one model: across machines by cost, or versions cell by cell."""
-    result = compare_files(reports, latency_target, profile, mode, fail_on_regression, confidence)
+    result = compare_files(
+        reports,
+        latency_target,
+        profile,
+        mode,
+        fail_on_regression,
+        confidence,
+        allow_different_models=allow_different_models,
+    )
     render_warnings(result, Console(stderr=True, highlight=False, soft_wrap=True))
     if as_json:
         sys.stdout.write(json.dumps(comparison_json(result), indent=1) + "\n")

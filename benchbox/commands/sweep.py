@@ -40,10 +40,13 @@ from benchbox.sweep import (
 )
 from benchbox.sweep.eta import Eta, is_large, planned_cell_s, size_note
 from benchbox.sweep.request import (
+    DEMO_MAX_TRIALS,
+    SWEEP_MAX_TRIALS,
     CellOptions,
     MeasureOptions,
     ResumeRequest,
     SweepOptions,
+    TrialOptions,
     build_cell_request,
     build_request,
     build_resume,
@@ -87,6 +90,7 @@ class BarProgress(Progress):
         )
         self.task = None
         self.total = 0
+        self.trial = 0
         self.done: set[str] = set()
 
     def planned(self, cells: list[Cell]) -> None:
@@ -106,6 +110,23 @@ class BarProgress(Progress):
             label = f"{cell.id} (probing {cell.load.rate_rps:g}/s)"  # a peak-rate search step
         if self.task is not None:
             self.bar.update(self.task, description=label)
+
+    def trial_started(self, cell: Cell, trial: int) -> None:
+        self.trial = trial
+        if self.task is not None:  # one more step: the trials are not planned ahead
+            total = (self.bar.tasks[0].total or 0) + 1
+            self.bar.update(self.task, description=f"{cell.id} (trial {trial})", total=total)
+
+    def trial_finished(self, cell: Cell) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task)
+        if not self.live:
+            r = cell.result
+            text = f"  trial {self.trial} of {cell.id}: {cell.status}"
+            if r is not None:
+                text += f"  {fmt_number(r.throughput_ips, 1)} inf/s  p99 {fmt_ms(r.latency_ms.p99)}"
+                text += f" ({r.trials} trials so far)"
+            self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def finished(self, cell: Cell) -> None:
         first = cell.id not in self.done  # a peak search measures one cell at several rates
@@ -253,7 +274,25 @@ ProfileOpt = Annotated[
     ),
 ]
 SamplesOpt = Annotated[bool, typer.Option("--save-samples", help="Keep raw latency samples.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for inputs and arrival times.")]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Seed for inputs, arrival times and the order of trials.")
+]
+TrialsOpt = Annotated[
+    str,
+    typer.Option(
+        "--trials",
+        help="Independent trials per cell (a fresh session and process each), interleaved "
+        "across cells in a seeded random order; 'auto': at least 3 for the cells in play, then "
+        "more until the deciding figure's CI is within --precision.",
+    ),
+]
+MaxTrialsOpt = Annotated[int, typer.Option("--max-trials", help="Most trials per cell (auto).")]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        "--precision", help="auto: more trials until the CI half-width is within this, e.g. 5%."
+    ),
+]
 DynBatchOpt = Annotated[
     str | None,
     typer.Option(
@@ -332,8 +371,8 @@ def sweep(
     duration: DurationOpt = None,
     warmup: WarmupOpt = "0.5s",
     window: WindowOpt = "0.5s",
-    min_duration: MinDurOpt = "1.5s",
-    max_duration: MaxDurOpt = "6s",
+    min_duration: MinDurOpt = "1s",
+    max_duration: MaxDurOpt = "3s",
     stability: StabOpt = "10%",
     confidence: ConfOpt = 0.95,
     search: SearchOpt = SearchKind.ADAPTIVE,
@@ -344,6 +383,16 @@ def sweep(
     out: OutOpt = "reports",
     save_samples: SamplesOpt = False,
     seed: SeedOpt = 0,
+    trials: TrialsOpt = "auto",
+    max_trials: Annotated[
+        int | None,
+        typer.Option(
+            "--max-trials",
+            help=f"Most trials per cell (auto); default {SWEEP_MAX_TRIALS}, the demo sweep's "
+            f"{DEMO_MAX_TRIALS}.",
+        ),
+    ] = None,
+    precision: PrecisionOpt = "5%",
     as_json: JsonOpt = False,
     resume: ResumeOpt = None,
     dynamic_batching: DynBatchOpt = None,
@@ -378,6 +427,7 @@ def sweep(
             dynamic_batching=dynamic_batching,
             cell_timeout=cell_timeout,
             isolate=not no_isolation,
+            trials=TrialOptions(trials, max_trials, precision),
             target=target,
             headers=tuple(header or ()),
             generators=generators,
@@ -422,6 +472,9 @@ def run(
     out: OutOpt = "reports",
     save_samples: SamplesOpt = False,
     seed: SeedOpt = 0,
+    trials: TrialsOpt = "auto",
+    max_trials: MaxTrialsOpt = 10,
+    precision: PrecisionOpt = "5%",
     as_json: JsonOpt = False,
     dynamic_batching: DynBatchOpt = None,
     latency_target: TargetOpt = None,
@@ -447,6 +500,7 @@ def run(
         shape=tuple(shape or ()),
         inputs=tuple(input_value or ()),
         out=out,
+        trials=TrialOptions(trials, max_trials, precision),
         profile=profile,
         dynamic_batching=dynamic_batching,
         latency_target=latency_target,

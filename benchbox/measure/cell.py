@@ -125,7 +125,11 @@ def drive(
     collector = _Collector(driver)
     # Enough requests for a p99 confidence bound, unless the maximum duration comes first.
     # (Computed before the load starts: its first call imports scipy, which holds the GIL.)
-    min_samples = stats.min_samples_for_ci(99.0, settings.confidence)
+    min_samples = (
+        stats.min_samples_for_ci(99.0, settings.confidence)
+        if settings.min_requests is None
+        else settings.min_requests
+    )
     driver.start()
     try:
         t_begin = perf_counter_ns()
@@ -408,8 +412,8 @@ def summarize(
     warnings: list[CellWarning] = []
     issue = _issue_delay_ms(m, warnings)
     achieved = m.requests / m.duration_s if issue is not None else None
-    cis = stats.latency_cis(lat_ms, settings.confidence)
-    if cis.get("p99") is None:
+    cis = stats.latency_cis(lat_ms, settings.confidence) if settings.within_cis else None
+    if cis is not None and cis.get("p99") is None:
         need = stats.min_samples_for_ci(99.0, settings.confidence)
         warnings.append(
             CellWarning(

@@ -11,6 +11,7 @@ import numpy as np
 from benchbox import cost, pricing, recommend
 from benchbox.errors import BadInput
 from benchbox.measure import stats
+from benchbox.measure import trials as tstats
 from benchbox.parse import LatencyTarget, parse_choice, parse_percent, parse_target
 from benchbox.report.format import reason_line
 from benchbox.report.store import load_report
@@ -73,9 +74,13 @@ class CellDelta:
     ratio: float
     ratio_lo: float
     ratio_hi: float
-    p_value: float
+    p_value: float | None
     verdict: str
-    method: str  # "samples" (raw latencies in both reports) or "histograms"
+    method: str  # "trials", or within-trial: "samples" (raw latencies) or "histograms"
+    level: str = "within-trial"  # what the CI covers: "between-trial" or "within-trial"
+    baseline_trials: int = 1
+    candidate_trials: int = 1
+    summary: str = ""  # hyperfine's line: "candidate ran 1.12 ± 0.03 times slower than baseline"
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,9 @@ class VersionComparison:
     newly_failed: tuple[str, ...]
     warnings: tuple[str, ...]
     mode: str = "versions"
+    # What the CIs cannot see: cells with one trial on a side (no run-to-run noise in their
+    # CI), or every cell moved alike (the machine may have changed between the runs).
+    noise_warnings: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- entry point
@@ -104,8 +112,12 @@ def compare_reports(
     confidence: float = 0.95,
     mode: CompareMode | str = CompareMode.AUTO,
     labels: list[str] | None = None,
+    allow_different_models: bool = False,
 ) -> MachineComparison | VersionComparison:
-    """Compare reports of one model: across machines, or across versions on one machine."""
+    """Compare reports of one model: across machines, or across versions on one machine.
+
+    `allow_different_models` compares reports of different model files as versions (a new
+    export of the model), cell by cell; otherwise they are refused."""
     if len(reports) < 2:
         raise BadInput(
             f"compare needs at least two reports, got {len(reports)}",
@@ -114,13 +126,18 @@ def compare_reports(
     labels = labels or [f"report {i + 1} ({r.host.hostname})" for i, r in enumerate(reports)]
     if len(labels) != len(reports):
         raise ValueError("one label per report")
-    check_same_model(reports, labels)
+    if not allow_different_models:
+        check_same_model(reports, labels)
     mode = parse_choice(CompareMode, mode, "comparison mode", "--mode")
     if mode == CompareMode.AUTO:
         same_host = len({host_key(r) for r in reports}) == 1
         mode = CompareMode.VERSIONS if same_host else CompareMode.MACHINES
     if mode == CompareMode.VERSIONS:
         return compare_versions(reports, labels, threshold, confidence)
+    if allow_different_models:
+        raise BadInput(
+            "different models are compared as versions, on one machine", "pass --mode versions"
+        )
     return compare_machines(reports, labels, target, profile)
 
 
@@ -131,6 +148,7 @@ def compare_files(
     mode: CompareMode | str = CompareMode.AUTO,
     fail_on_regression: str | None = None,
     confidence: float = 0.95,
+    allow_different_models: bool = False,
 ) -> MachineComparison | VersionComparison:
     """`benchbox compare`: check the options as given, load the reports and compare them."""
     if len(paths) < 2:
@@ -157,6 +175,7 @@ def compare_files(
         confidence=confidence,
         mode=mode,
         labels=file_labels(paths),
+        allow_different_models=allow_different_models,
     )
     if fail_on_regression is not None and isinstance(result, MachineComparison):
         raise BadInput(
@@ -351,6 +370,24 @@ def compare_versions(
                 newly_failed.append(
                     f"{cid} is {c.status} in {label}{why}, {b.status} in {base_label}"
                 )
+    warnings = metadata_differences(reports)
+    if len({r.model.sha256 for r in reports}) > 1:
+        warnings.append("the reports measure different model files, compared as versions")
+    single = [d for d in deltas if d.level == "within-trial"]
+    noise: list[str] = []
+    called = {d.verdict for d in deltas}
+    if len(deltas) >= 3 and len(called) == 1 and called != {"not significant"}:
+        noise.append(
+            f"every matched cell is {called.pop()}: a change of the machine between the runs "
+            "(load, frequency, neighbours) moves all cells alike too, and trials within one run "
+            "cannot see it; confirm with `benchbox ab BASELINE CANDIDATE`, which interleaves both"
+        )
+    if single:
+        noise.append(
+            f"{len(single)} of {len(deltas)} cell(s) have a single trial on a side, so "
+            "run-to-run noise cannot be told apart from a change: their CIs cover the requests of "
+            "one run only; measure both with --trials 3 or more"
+        )
     return VersionComparison(
         baseline=base_label,
         candidates=tuple(labels[1:]),
@@ -359,7 +396,8 @@ def compare_versions(
         cells=tuple(deltas),
         unmatched=tuple(sorted(unmatched)),
         newly_failed=tuple(newly_failed),
-        warnings=tuple(metadata_differences(reports)),
+        warnings=tuple(warnings),
+        noise_warnings=tuple(noise),
     )
 
 
@@ -367,21 +405,48 @@ def _measured(cell: Cell) -> bool:
     return cell.status in MEASURED and cell.result is not None
 
 
-def _delta(
-    b: Cell, c: Cell, base_label: str, label: str, threshold: float, confidence: float
-) -> CellDelta | None:
-    br, cr = b.result, c.result
-    assert br is not None and cr is not None
+def _trial_values(cell: Cell, key: str) -> list[float]:
+    """A cell's per-trial values of one percentile (its point value when it has no trials)."""
+    r = cell.result
+    assert r is not None
+    if len(r.per_trial) >= 2:
+        return [float(getattr(t.latency_ms, key)) for t in r.per_trial]
+    return [float(getattr(r.latency_ms, key))]
+
+
+def _within(br, cr, confidence: float, threshold: float) -> tuple[stats.Comparison, str] | None:
+    """The within-trial comparison of the pooled requests (raw samples, else histograms)."""
     if br.samples_ms and cr.samples_ms:
         cmp = stats.compare_samples(
             np.asarray(br.samples_ms), np.asarray(cr.samples_ms), confidence, threshold
         )
-        method = "samples"
-    elif br.histogram and cr.histogram:
+        return cmp, "samples"
+    if br.histogram and cr.histogram:
         cmp = stats.compare_histograms(br.histogram, cr.histogram, confidence, threshold)
-        method = "histograms"
+        return cmp, "histograms"
+    return None
+
+
+def _delta(
+    b: Cell, c: Cell, base_label: str, label: str, threshold: float, confidence: float
+) -> CellDelta | None:
+    """The change of one cell's median: between the trials when both sides have 2+ of them
+    (Welch on the logs of the per-trial medians), else within one run (bootstrap + U test)."""
+    br, cr = b.result, c.result
+    assert br is not None and cr is not None
+    between = len(br.per_trial) >= 2 and len(cr.per_trial) >= 2
+    if between:
+        r = tstats.ratio(_trial_values(b, "p50"), _trial_values(c, "p50"), confidence)
+        ratio, lo, hi, p_value, method = r.ratio, r.lo, r.hi, None, "trials"
+        verdict = tstats.verdict(r, threshold)
     else:
-        return None
+        within = _within(br, cr, confidence, threshold)
+        if within is None:
+            return None
+        cmp, method = within
+        ratio, lo, hi, p_value = cmp.ratio, cmp.ratio_lo, cmp.ratio_hi, cmp.p_value
+        verdict = cmp.verdict
+        r = tstats.Ratio(ratio, lo, hi, "within-trial", br.trials, cr.trials, None)
     return CellDelta(
         cell_id=b.id,
         baseline=base_label,
@@ -392,12 +457,16 @@ def _delta(
         candidate_p99_ms=cr.latency_ms.p99,
         baseline_throughput_ips=br.throughput_ips,
         candidate_throughput_ips=cr.throughput_ips,
-        ratio=cmp.ratio,
-        ratio_lo=cmp.ratio_lo,
-        ratio_hi=cmp.ratio_hi,
-        p_value=cmp.p_value,
-        verdict=cmp.verdict,
+        ratio=ratio,
+        ratio_lo=lo,
+        ratio_hi=hi,
+        p_value=p_value,
+        verdict=verdict,
         method=method,
+        level="between-trial" if between else "within-trial",
+        baseline_trials=br.trials,
+        candidate_trials=cr.trials,
+        summary=tstats.ratio_sentence(r, "p50", label, base_label),
     )
 
 

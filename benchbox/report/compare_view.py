@@ -26,6 +26,8 @@ def render_warnings(result: MachineComparison | VersionComparison, console: Cons
     """What differs between the reports' machines, one warning a line (stderr, even with --json)."""
     for line in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(line)}")
+    for line in result.noise_warnings if isinstance(result, VersionComparison) else ():
+        console.print(f"[yellow]warning:[/] {escape(line)}")
 
 
 def render_comparison(result: MachineComparison | VersionComparison, console: Console) -> None:
@@ -141,6 +143,7 @@ def render_versions(result: VersionComparison, console: Console) -> None:
     table.add_column("p50", justify="right")
     table.add_column("p99", justify="right")
     table.add_column(f"median ratio ({level})", justify="right")
+    table.add_column("trials", justify="right")
     table.add_column("verdict")
     for d in result.cells:
         style = VERDICT_STYLE.get(d.verdict, "")
@@ -151,10 +154,16 @@ def render_versions(result: VersionComparison, console: Console) -> None:
             fmt_ms_range(d.baseline_p50_ms, d.candidate_p50_ms, " → "),
             fmt_ms_range(d.baseline_p99_ms, d.candidate_p99_ms, " → "),
             f"{d.ratio:.3f} ({d.ratio_lo:.3f}–{d.ratio_hi:.3f})",
+            f"{d.baseline_trials} / {d.candidate_trials}",
             f"[{style}]{d.verdict}[/]" if style else d.verdict,
         ]
         table.add_row(*cells)
     console.print(table)
+    for d in result.cells:  # hyperfine's closing line, for each cell
+        line = f"{d.cell_id}: {escape(d.summary)}"
+        if d.level != "between-trial":
+            line += " [within one run]"
+        console.print(line if d.verdict != "not significant" else f"[dim]{line}[/]")
     slower = sum(d.verdict == "slower" for d in result.cells)
     faster = sum(d.verdict == "faster" for d in result.cells)
     console.print(

@@ -29,7 +29,7 @@ from benchbox.report.format import (
     target_text,
 )
 from benchbox.report.recommend_view import render_recommendation
-from benchbox.schema import Cell, CellWarning, Histogram, Report
+from benchbox.schema import Cell, CellWarning, Histogram, Report, Result
 
 # Cell labels that say how a cell ran rather than what went wrong.
 NOTE_KINDS = {
@@ -60,6 +60,45 @@ def _ci(cell: Cell, key: str) -> str:
     if ci is None:
         return "n/a"
     return fmt_ms_range(ci[0], ci[1])
+
+
+def _within(r: Result, key: str, between: bool) -> list[str]:
+    """The within-trial CI cell of a between-trial table row (nothing otherwise)."""
+    if not between:
+        return []
+    ci = (r.within_trial_ci_ms or {}).get(key)
+    return [f"{fmt_ms(ci[0])} … {fmt_ms(ci[1])}" if ci else "n/a"]
+
+
+def render_trials(r: Result, console: Console) -> None:
+    """How many trials the figures come from, and each trial's own figures."""
+    if r.trials <= 1:
+        console.print(
+            "  Trials:           1 (the CIs are within-trial: they cover the requests of one run, "
+            "not run-to-run noise; --trials 3 or more for between-trial CIs)",
+            highlight=False,
+        )
+        return
+    tci = r.throughput_ci_ips
+    spread = f", throughput CI {fmt_number(tci[0], 1)} … {fmt_number(tci[1], 1)}" if tci else ""
+    console.print(
+        f"  Trials:           {r.trials}, each in a fresh worker (session, and process when "
+        f"isolated); the figures are between-trial{spread}",
+        highlight=False,
+    )
+    table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
+    for col in ("trial", "order", "status", "inf/s", "p50", "p99"):
+        table.add_column(col, justify="left" if col in ("trial", "status") else "right")
+    for k, t in enumerate(r.per_trial, 1):
+        table.add_row(
+            str(k),
+            "" if t.order is None else str(t.order),
+            t.status,
+            fmt_number(t.throughput_ips, 1, MISSING),
+            fmt_ms(t.latency_ms.p50),
+            fmt_ms(t.latency_ms.p99),
+        )
+    console.print(table)
 
 
 def cells_table(report: Report, title: str | None = None, width: int = 160) -> Table:
@@ -96,8 +135,10 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
     """The table's headers (without the note) and rows (with the note last)."""
     has_cost = any(c.result and c.result.cost_usd_per_million is not None for c in report.cells)
     has_power = any(c.result and c.result.power_w is not None for c in report.cells)
+    has_trials = any(c.result and c.result.trials > 1 for c in report.cells)
     winner = report.recommendation.winner if report.recommendation else None
-    headers = ["config", "load", "status", "inf/s", "p50"]
+    headers = ["config", "load", "status"] + (["trials"] if has_trials else [])
+    headers += ["inf/s", "p50"]
     headers += ["p90"] if wide else []
     headers += ["p99", f"p99 {ci_label(report_confidence(report))}"]
     headers += ["CPU%", "RSS MiB"] if wide else []
@@ -112,13 +153,8 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
             rows.append([label, load_label(cell), status] + [""] * (len(headers) - 3))
             rows[-1].append(Text(reason_line(cell.reason), style="dim"))
             continue
-        row = [
-            label,
-            load_label(cell),
-            status,
-            fmt_number(r.throughput_ips, 1, MISSING),
-            fmt_ms(r.latency_ms.p50),
-        ]
+        row = [label, load_label(cell), status] + ([str(r.trials)] if has_trials else [])
+        row += [fmt_number(r.throughput_ips, 1, MISSING), fmt_ms(r.latency_ms.p50)]
         if wide:
             row.append(fmt_ms(r.latency_ms.p90))
         row += [fmt_ms(r.latency_ms.p99), _ci(cell, "p99")]
@@ -180,6 +216,26 @@ def _short(value: object) -> str:
     return text if len(text) <= 24 else text[:21] + "..."
 
 
+def render_trials_note(report: Report, console: Console) -> None:
+    """One line on what the CIs cover: between trials (and how many), or one run only."""
+    counts = sorted({c.result.trials for c in report.cells if c.result is not None})
+    if not counts:
+        return
+    if counts == [1]:
+        console.print(
+            "[dim]one trial per cell: the CIs are within-trial and cannot see run-to-run noise "
+            "(measure with --trials 3 or more)[/]",
+            highlight=False,
+        )
+        return
+    shown = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+    console.print(
+        f"[dim]{shown} trials per cell, interleaved in a seeded random order; CIs are "
+        "between-trial (they include run-to-run noise)[/]",
+        highlight=False,
+    )
+
+
 def render_pricing(report: Report, console: Console) -> None:
     """Which profile priced the report and why; a warning when it describes other hardware."""
     for line in pricing_lines(report):
@@ -192,6 +248,7 @@ def render_report(report: Report, console: Console) -> None:
     render_header(report, console)
     console.print(cells_table(report, width=console.width))
     render_warnings(report, console)
+    render_trials_note(report, console)
     render_pricing(report, console)
     if report.recommendation is not None:
         render_recommendation(report, report.recommendation, console)
@@ -219,14 +276,19 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
         f"{r.requests:,} requests in {r.duration_s:.2f} s)",
         highlight=False,
     )
+    between = r.ci_level == "between-trial"
     table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
     table.add_column("percentile")
     table.add_column("latency", justify="right")
-    table.add_column(ci_label(r.confidence), justify="right")
+    level = ci_label(r.confidence) + (" (between trials)" if between else "")
+    table.add_column(level, justify="right")
+    if between:
+        table.add_column("within-trial CI", justify="right", style="dim")
     for key, label in (("p50", "p50"), ("p90", "p90"), ("p95", "p95"), ("p99", "p99")):
-        table.add_row(label, fmt_ms(getattr(lat, key)), _ci(cell, key))
-    table.add_row("p99.9", fmt_ms(lat.p99_9), _ci(cell, "p99_9"))
+        table.add_row(label, fmt_ms(getattr(lat, key)), _ci(cell, key), *_within(r, key, between))
+    table.add_row("p99.9", fmt_ms(lat.p99_9), _ci(cell, "p99_9"), *_within(r, "p99_9", between))
     console.print(table)
+    render_trials(r, console)
     if r.issue_delay_ms:
         d = r.issue_delay_ms
         console.print(

@@ -112,8 +112,13 @@ def cell_row(cell: Cell, roles: dict[str, str]) -> dict[str, Any]:
         "cost_usd_per_million",
         "peak_rate_rps",
         "windows",
+        "trials",
+        "ci_level",
     ):
         row[name] = getattr(res, name) if res else None
+    tci = res.throughput_ci_ips if res else None
+    row["throughput_ci_lo_ips"] = tci[0] if tci else None
+    row["throughput_ci_hi_ips"] = tci[1] if tci else None
     return row
 
 
@@ -146,6 +151,7 @@ _TEXT_COLUMNS = {
     "reason",
     "warnings",
     "power_source",
+    "ci_level",
 }
 _INT_COLUMNS = {
     "batch_size",
@@ -156,6 +162,7 @@ _INT_COLUMNS = {
     "requests",
     "inferences",
     "windows",
+    "trials",
 }
 
 

@@ -39,9 +39,11 @@ from benchbox.schema import (
     Profile,
     Report,
     SweepSettings,
+    TrialPolicy,
     replace,
 )
 from benchbox.sweep import peak, search
+from benchbox.sweep import trials as trial_phase
 from benchbox.sweep.plan import SweepSpec, grid, group_key
 from benchbox.sweep.runner import POOL_SIZE, CellContext, InProcessWorker
 from benchbox.sweep.worker import ProcessWorkers
@@ -64,6 +66,7 @@ class SweepRequest:
     model_label: str | None = None
     isolate: bool = True  # each device group in its own worker process
     cell_timeout_s: float | None = None  # None: worker.default_cell_timeout_s(settings)
+    trials: TrialPolicy = field(default_factory=TrialPolicy)
     target: RemoteTarget | None = None  # a server (--target URL) instead of in-process sessions
 
 
@@ -96,6 +99,10 @@ class Progress:
 
     def finished(self, cell: Cell) -> None: ...
 
+    def trial_started(self, cell: Cell, trial: int) -> None: ...
+
+    def trial_finished(self, cell: Cell) -> None: ...
+
 
 def sweep_settings(req: SweepRequest) -> SweepSettings:
     """The sweep's options as stored in the report (enough to resume it)."""
@@ -107,6 +114,7 @@ def sweep_settings(req: SweepRequest) -> SweepSettings:
         search=req.search,
         latency_target=req.latency_target,
         profile=req.profile,
+        trials=req.trials,
     )
 
 
@@ -194,10 +202,13 @@ def cell_context(
     """The report with the idle baseline in its settings, and the CellContext its cells share."""
     if idle is not None:
         report = replace(report, settings=replace(report.settings, idle_power=idle))
+    settings = req.settings
+    if req.trials.most > 1 and settings.min_requests is None:
+        settings = replace(settings, min_requests=0)  # the bound comes from the trials' spread
     ctx = CellContext(
         model_path=req.model_path,
         model=report.model,
-        settings=req.settings,
+        settings=settings,
         cores=cores,
         profile=report.profile,
         idle_power_w=idle.power_w if idle else None,
@@ -257,7 +268,18 @@ def _run_sweep(
         else None
     )
     report, ctx = cell_context(req, report, psutil.cpu_count(logical=True) or 1, idle)
-    return execute(report, path, ctx, req.search, target, profile, progress, abort, make_worker)
+    return execute(
+        report,
+        path,
+        ctx,
+        req.search,
+        target,
+        profile,
+        progress,
+        abort,
+        make_worker,
+        policy=req.trials,
+    )
 
 
 def check_input_memory(info: ModelInfo, spec: SweepSpec) -> None:
@@ -318,6 +340,11 @@ def resume_sweep(
     search_kind = stored.search or "grid"
     if search_kind not in list(search.SearchKind):
         raise BadInput(f"{path}: unknown search {search_kind!r} in its settings")
+    # Reports from before trials measured one trial per cell: resume them the same way.
+    policy = stored.trials or TrialPolicy(trials=1)
+    settings = stored.measure
+    if policy.most > 1 and settings.min_requests is None:
+        settings = replace(settings, min_requests=0)  # as run_sweep: the trials give the bound
     target = parse_target(stored.latency_target) if stored.latency_target else None
     profile = report.profile
     if profile is not None:  # the decoder checked its types; these are its values
@@ -336,7 +363,7 @@ def resume_sweep(
     ctx = CellContext(
         model_path=model_file,
         model=report.model,
-        settings=stored.measure,
+        settings=settings,
         cores=psutil.cpu_count(logical=True) or 1,
         profile=profile,
         idle_power_w=stored.idle_power.power_w if stored.idle_power else None,
@@ -357,7 +384,18 @@ def resume_sweep(
     report = replace(report, recommendation=None)
     progress.planned([c for c in report.cells if c.id not in keep])
     return execute(
-        report, path, ctx, search_kind, target, profile, progress, abort, make_worker, keep, width
+        report,
+        path,
+        ctx,
+        search_kind,
+        target,
+        profile,
+        progress,
+        abort,
+        make_worker,
+        keep,
+        width=width,
+        policy=policy,
     )
 
 
@@ -421,13 +459,17 @@ def execute(
     make_worker: Callable[[CellContext, threading.Event | None], Any],
     keep: dict[str, Cell] | None = None,
     width: int = 1,
+    policy: TrialPolicy | None = None,
 ) -> tuple[Report, Path]:
-    """Run the search over the report's cells (those in `keep` count as done), saving the report
-    after every cell; price, recommend and save it at the end.
+    """Run the search over the report's cells (those in `keep` count as done), then the trial
+    phase (`sweep.trials`) over the cells it measured, saving the report after every cell and
+    trial; price, recommend and save it at the end. Cells kept from a resumed report keep the
+    trials they have.
 
     `width`: how many cells a grid search measures at a time (workers that measure on several
     machines, such as a fleet group's nodes, take one cell per machine)."""
     keep = keep or {}
+    policy = policy or TrialPolicy(trials=1)
     if search_kind == "adaptive" and target is not None and ctx.settings.duration_s is None:
         # A cell that breaks the target with confidence cannot win: stop measuring it early.
         early = replace(ctx.settings, stop_above=(target.q, target.value_ms))
@@ -437,16 +479,25 @@ def execute(
     state = {"report": report}
     lock = threading.Lock()  # `width` > 1: cells come back on several threads
 
-    def emit(cell: Cell) -> None:
+    def emit(cell: Cell, trial: bool = False) -> None:
         with lock:
             r = state["report"]
             new = list(r.cells)
             new[index[cell.id]] = cell
             state["report"] = replace(r, cells=tuple(new))
             save_report(state["report"], path)
-        progress.finished(cell)
+        if trial:
+            progress.trial_finished(cell)
+        else:
+            progress.finished(cell)
 
     workers: dict[tuple, Any] = {}
+    first_orders: dict[str, int] = {}
+
+    measure_trial = trial_measurer(ctx, make_worker, abort, progress)
+
+    def emit_trial(cell: Cell) -> None:
+        emit(cell, trial=True)
 
     def measure(cell: Cell) -> Cell:
         if cell.id in keep:
@@ -459,6 +510,7 @@ def execute(
                 workers[key] = make_worker(ctx, abort)
         progress.started(cell)
         done = workers[key].measure(cell)
+        first_orders[cell.id] = len(first_orders)
         emit(done)
         return done
 
@@ -474,6 +526,20 @@ def execute(
                 cell = keep[cell.id]  # a measurement is never thrown away
             if state["report"].cells[index[cell.id]] != cell:
                 emit(cell)
+        for worker in workers.values():  # the search's workers are done: trials start fresh
+            worker.close()
+        workers.clear()
+        combined = trial_phase.run_trials(
+            list(state["report"].cells),
+            measure_trial,
+            policy,
+            target,
+            ctx.settings.confidence,
+            emit=emit_trial,
+            first_orders=first_orders,
+            eligible=lambda c: c.id not in keep and not peak.is_peak_cell(c),
+        )
+        state["report"] = replace(state["report"], cells=tuple(combined))
     except (Aborted, KeyboardInterrupt):
         # priced like a finished sweep, so the cells measured so far carry their cost
         with lock:
@@ -497,6 +563,32 @@ def execute(
             report=report,
         )
     return report, path
+
+
+def trial_measurer(
+    ctx: CellContext,
+    make_worker: Callable[[CellContext, threading.Event | None], Any],
+    abort: threading.Event | None,
+    progress: Progress,
+) -> Callable[[Cell], Cell]:
+    """measure(cell): one more trial of a cell in a fresh worker (a new session, and a new
+    process where isolation is on). A later trial's CIs come from the trials, so it needs no
+    within-trial CI, sample-size rule or early stop of its own (and its process no scipy)."""
+    trial_ctx = replace(
+        ctx, settings=replace(ctx.settings, within_cis=False, min_requests=0, stop_above=None)
+    )
+
+    def measure_trial(cell: Cell) -> Cell:
+        if abort is not None and abort.is_set():
+            raise Aborted()
+        progress.trial_started(cell, cell.result.trials + 1 if cell.result else 1)
+        worker = make_worker(trial_ctx, abort)
+        try:
+            return worker.measure(cell)
+        finally:
+            worker.close()
+
+    return measure_trial
 
 
 @contextlib.contextmanager

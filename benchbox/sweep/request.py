@@ -8,6 +8,7 @@ model (a file or a zoo name) and, for `--dynamic-batching auto`, what the model 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from benchbox import model as model_mod
 from benchbox import parse, zoo
@@ -17,9 +18,11 @@ from benchbox.load import Arrival, LoadKind
 from benchbox.measure.cell import MIN_MEASURED_REQUESTS, MeasureSettings
 from benchbox.pricing import AUTO, check_choice
 from benchbox.remote.target import REMOTE_DEVICE, parse_headers, parse_url
-from benchbox.schema import replace
-from benchbox.sweep import RemoteTarget, SweepRequest, peak
+from benchbox.schema import TrialPolicy, replace
+from benchbox.sweep import RemoteTarget, SweepRequest, check_devices, peak
+from benchbox.sweep.ab import AbRequest
 from benchbox.sweep.plan import SweepSpec
+from benchbox.sweep.schedule import trial_policy
 from benchbox.sweep.search import SearchKind
 
 # The shortest --duration, --window or --min-duration: below it, timer and collection overheads
@@ -56,8 +59,21 @@ LIMITS = {
 # ask for billions of them), and a Python generator sends well below this.
 MAX_RATE_RPS = 1_000_000.0
 
-# The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores.
+# The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores. Each
+# measured cell gets at least 3 trials (auto), so a sweep's trial is short (1-3 s after a 0.5 s
+# warm-up), and a cell gets at most SWEEP_MAX_TRIALS (the demo: DEMO_MAX_TRIALS, so 3 each).
 DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2", "latency_target": "p99=50ms"}
+SWEEP_MAX_TRIALS = 4
+DEMO_MAX_TRIALS = 3
+
+
+@dataclass(frozen=True)
+class TrialOptions:
+    """How many trials each cell gets, as text options (`--trials N|auto`, ...)."""
+
+    trials: str = "auto"
+    max_trials: int | None = 10  # None: the command's default (the demo sweep's is smaller)
+    precision: str = "5%"
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,7 @@ class SweepOptions:
     dynamic_batching: str | None = None
     cell_timeout: str = "auto"
     isolate: bool = True
+    trials: TrialOptions = TrialOptions(max_trials=SWEEP_MAX_TRIALS)
     target: str | None = None  # a server's URL: measure it instead of in-process sessions
     headers: tuple[str, ...] = ()  # KEY=VALUE
     generators: int = 1
@@ -120,6 +137,7 @@ class CellOptions:
     shape: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()
     out: str = "reports"
+    trials: TrialOptions = TrialOptions()
     profile: str | None = AUTO
     # The cell options `sweep` has too: a batcher, and (open loop, no --rate) the peak search.
     dynamic_batching: str | None = None
@@ -187,6 +205,11 @@ def build_request(opts: SweepOptions) -> SweepRequest:
         profile=opts.profile,
         isolate=opts.isolate,
         cell_timeout_s=cell_timeout_s(opts.cell_timeout),
+        trials=trials_policy(
+            opts.trials,
+            opts.measure.seed,
+            DEMO_MAX_TRIALS if opts.model is None else SWEEP_MAX_TRIALS,
+        ),
     )
     check_choice(opts.profile)  # fail before measuring
     return req
@@ -259,11 +282,60 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         input_values=parse.parse_input_values(list(opts.inputs)),
         out_dir=opts.out,
         model_label=label,
+        trials=trials_policy(opts.trials, opts.measure.seed),
         profile=opts.profile,
         latency_target=target,
         isolate=opts.isolate,
         cell_timeout_s=cell_timeout_s(opts.cell_timeout),
     )
+
+
+def trials_policy(opts: TrialOptions, seed: int, default_max: int = 10) -> TrialPolicy:
+    """The TrialPolicy of the trial options (the order of trials is drawn from --seed)."""
+    precision = parse.parse_percent(opts.precision, "precision")
+    most = opts.max_trials if opts.max_trials is not None else default_max
+    return trial_policy(opts.trials, most, precision, seed)
+
+
+@dataclass(frozen=True)
+class AbOptions:
+    """`benchbox ab`'s options: the baseline's cell options, the candidate, the gate."""
+
+    cell: CellOptions
+    candidate: str
+    fail_on_regression: str | None = None
+
+
+def build_ab_request(opts: AbOptions) -> AbRequest:
+    """The AbRequest of `benchbox ab`: both models, the one cell, the trials and the gate."""
+    base = build_cell_request(opts.cell)
+    cand_path, cand_label = resolve_model(opts.candidate)
+    threshold = 0.0
+    if opts.fail_on_regression:
+        threshold = parse.parse_percent(opts.fail_on_regression, "fail-on-regression")
+        if threshold >= 1.0:
+            raise BadInput(f"--fail-on-regression {opts.fail_on_regression!r} must be below 100%")
+    check_devices(base.spec.devices)
+    base_label = _short(base.model_label or base.model_path)
+    cand_label = _short(cand_label)
+    labels = (base_label, cand_label) if base_label != cand_label else ("baseline", "candidate")
+    return AbRequest(
+        baseline_path=base.model_path,
+        candidate_path=cand_path,
+        spec=base.spec,
+        settings=base.settings,
+        trials=base.trials,
+        shapes=base.shapes,
+        out_dir=base.out_dir,
+        threshold=threshold,
+        labels=labels,
+    )
+
+
+def _short(label: str) -> str:
+    """A model's label for a sentence: a file's stem, or the zoo name as given."""
+    path = Path(label)
+    return path.stem if path.suffix == ".onnx" else label
 
 
 def build_resume(

@@ -1,0 +1,203 @@
+"""A/B measurement: two models in one run, in randomized interleaved trials of the same cell.
+
+The strongest comparison a noisy machine allows: the baseline's and the candidate's trials run
+in rounds, each round both in a seeded random order, each trial in a fresh worker (a new
+session, and a new process where isolation is on), so drift and neighbours hit both alike. The
+ratios candidate / baseline of p50, p99 and throughput get Welch intervals on the logs of the
+per-trial values (`measure.trials.ratio`). With `--trials auto` the rounds go on, after the
+first three, until the p50 ratio's CI half-width is within `--precision`, up to `--max-trials`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchbox import __version__
+from benchbox import model as model_mod
+from benchbox.devices import host_info
+from benchbox.errors import NothingMeasured
+from benchbox.measure import trials as tstats
+from benchbox.measure.cell import MeasureSettings
+from benchbox.report.store import check_writable, report_path, save_report
+from benchbox.schema import MEASURED, Cell, Report, SweepSettings, replace
+from benchbox.sweep.plan import SweepSpec, grid
+from benchbox.sweep.runner import CellContext
+from benchbox.sweep.schedule import TrialPolicy, round_order
+from benchbox.sweep.trials import TrialLog, combine_cell
+
+SIDES = ("baseline", "candidate")
+# The figures compared, and whether a larger value is slower.
+FIGURES = {"p50": True, "p99": True, "throughput": False}
+
+
+@dataclass(frozen=True)
+class AbRequest:
+    """Two models, one cell, how to measure and how many trials."""
+
+    baseline_path: str
+    candidate_path: str
+    spec: SweepSpec
+    settings: MeasureSettings
+    trials: TrialPolicy = field(default_factory=TrialPolicy)
+    shapes: dict[str, int] = field(default_factory=dict)
+    out_dir: str = "reports"
+    threshold: float = 0.0
+    labels: tuple[str, str] = ("baseline", "candidate")  # how the lines name the two models
+
+
+@dataclass(frozen=True)
+class AbFigure:
+    """One figure's ratio candidate / baseline, its CI and verdict."""
+
+    ratio: float
+    lo: float
+    hi: float
+    level: str
+    verdict: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class AbResult:
+    """Both cells (each combined from its trials), the ratios, the trial order, the reports."""
+
+    baseline: Cell
+    candidate: Cell
+    figures: dict[str, AbFigure]
+    order: tuple[str, ...]
+    trials: int
+    threshold: float
+    reports: tuple[str, str]
+    labels: tuple[str, str] = ("baseline", "candidate")
+
+    @property
+    def regressed(self) -> list[str]:
+        """The figures on which the candidate is slower beyond the threshold."""
+        return [k for k, f in self.figures.items() if f.verdict == "slower"]
+
+
+def _values(cell: Cell, figure: str) -> list[float]:
+    r = cell.result
+    assert r is not None
+    if figure == "throughput":
+        return [t.throughput_ips for t in r.per_trial]
+    return [float(getattr(t.latency_ms, figure)) for t in r.per_trial]
+
+
+def figures(
+    base: Cell, cand: Cell, confidence: float, threshold: float, labels: tuple[str, str]
+) -> dict[str, AbFigure]:
+    """The ratio, CI and verdict of each figure of two combined cells."""
+    out = {}
+    for name, higher_is_slower in FIGURES.items():
+        r = tstats.ratio(_values(base, name), _values(cand, name), confidence)
+        verdict = tstats.verdict(r, threshold, higher_is_slower)
+        if higher_is_slower:
+            summary = tstats.ratio_sentence(r, name, labels[1], labels[0])
+        else:  # throughput: the time per inference is the inverse ratio
+            inv = tstats.Ratio(1 / r.ratio, 1 / r.hi, 1 / r.lo, r.level, r.baseline_trials,
+                               r.candidate_trials, r.df)  # fmt: skip
+            summary = tstats.ratio_sentence(inv, "time per inference", labels[1], labels[0])
+        out[name] = AbFigure(r.ratio, r.lo, r.hi, r.level, verdict, summary)
+    return out
+
+
+def run_ab(
+    req: AbRequest,
+    make_worker: Callable[[CellContext, threading.Event | None], Any],
+    abort: threading.Event | None = None,
+    on_trial: Callable[[str, int], None] | None = None,
+) -> AbResult:
+    """Measure both models in interleaved trials; save a report of each; return the ratios."""
+    out_dir = check_writable(req.out_dir)
+    (cell,) = grid(req.spec)
+    settings = req.settings
+    if req.trials.most > 1:  # the CIs come from the trials (fresh workers start without scipy)
+        settings = replace(settings, min_requests=0, within_cis=False, stop_above=None)
+    cores = psutil.cpu_count(logical=True) or 1
+    infos = {
+        "baseline": model_mod.inspect_model(req.baseline_path, req.shapes),
+        "candidate": model_mod.inspect_model(req.candidate_path, req.shapes),
+    }
+    paths = {"baseline": req.baseline_path, "candidate": req.candidate_path}
+    ctxs = {s: CellContext(paths[s], infos[s], settings, cores) for s in SIDES}
+    logs = {s: TrialLog([], [], []) for s in SIDES}
+    order: list[str] = []
+    policy = req.trials
+    confidence = settings.confidence
+    for round_index in range(policy.most):
+        if round_index >= (policy.trials or policy.min_trials) and _precise(logs, policy, req):
+            break
+        for side in round_order(list(SIDES), policy.seed, round_index):
+            if on_trial is not None:
+                on_trial(side, len(logs[side].trials) + 1)
+            worker = make_worker(ctxs[side], abort)
+            try:
+                done = worker.measure(cell)
+            finally:
+                worker.close()
+            if done.status not in MEASURED or done.result is None:
+                raise NothingMeasured(
+                    f"the {side} ({paths[side]}) could not be measured: {done.reason}",
+                    "check the model with `benchbox run MODEL` first",
+                )
+            logs[side].trials.append(done)
+            logs[side].orders.append(len(order))
+            order.append(side)
+    cells = {s: combine_cell(logs[s], confidence) for s in SIDES}
+    saved = []
+    for side in SIDES:
+        created = _now()
+        report = Report(
+            host=host_info(),
+            model=infos[side],
+            cells=(cells[side],),
+            settings=SweepSettings(
+                model=paths[side],
+                spec=req.spec,
+                measure=settings,
+                shapes=dict(req.shapes),
+                search="grid",
+                trials=policy,
+            ),
+            benchbox_version=__version__,
+            created=created,
+        )
+        path = report_path(out_dir, f"ab-{side}-{Path(paths[side]).stem}", created)
+        save_report(report, path)
+        saved.append(str(path))
+    figs = figures(cells["baseline"], cells["candidate"], confidence, req.threshold, req.labels)
+    return AbResult(
+        baseline=cells["baseline"],
+        candidate=cells["candidate"],
+        figures=figs,
+        order=tuple(order),
+        trials=len(logs["baseline"].trials),
+        threshold=req.threshold,
+        reports=(saved[0], saved[1]),
+        labels=req.labels,
+    )
+
+
+def _precise(logs: dict[str, TrialLog], policy: TrialPolicy, req: AbRequest) -> bool:
+    """Whether the p50 ratio is precise enough to stop (auto), or the fixed count is reached."""
+    if not policy.auto:
+        return True
+    base = combine_cell(logs["baseline"], req.settings.confidence)
+    cand = combine_cell(logs["candidate"], req.settings.confidence)
+    r = tstats.ratio(_values(base, "p50"), _values(cand, "p50"), req.settings.confidence)
+    est = tstats.Estimate(
+        r.ratio, r.lo, r.hi, "between-trial", min(r.baseline_trials, r.candidate_trials)
+    )
+    return tstats.precise_enough(est, policy.precision)
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()

@@ -1,0 +1,243 @@
+"""The trial phase of a sweep: more trials for the cells whose decision is close, interleaved.
+
+The search measures each cell it needs once (the first trial). Then the measured cells get more
+trials in rounds (`schedule.round_order`: a seeded permutation of the cells still needing one),
+each trial in a fresh worker: a new session, and a new process where isolation is on. After
+every trial the cell's trials are combined (`measure.trials.combine`) into its figures and
+between-trial CIs, and the report is saved.
+
+Which cells need more (`--trials auto`): the ones still in play. A cell is out when its target
+percentile is above the target with confidence, or when its throughput cannot reach the best
+cell's that meets the target; with a single trial (no between-trial CI yet) that takes a margin
+of SINGLE_TRIAL_MARGIN, larger than the run-to-run spread of a busy machine, so one noisy trial
+does not rule a cell out. A cell in play gets at least 3 trials, then more while its decision
+figure (the target percentile while its CI straddles the target, else throughput) is less
+precise than `--precision`, up to `--max-trials`. Cells that stopped early say so in a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from benchbox.measure import trials as tstats
+from benchbox.parse import LatencyTarget
+from benchbox.schema import MEASURED, Cell, CellWarning, Result, replace
+from benchbox.sweep.schedule import TrialPolicy, needs_trial, round_order
+
+SINGLE_TRIAL_MARGIN = 0.5
+MeasureTrial = Callable[[Cell], Cell]
+
+
+@dataclass
+class TrialLog:
+    """A cell's trials so far: the measured trial cells and their places in the trial order."""
+
+    trials: list[Cell]
+    orders: list[int]
+    failures: list[str]
+
+
+def _kind(warning: CellWarning) -> str:
+    return warning.kind
+
+
+def combine_cell(log: TrialLog, confidence: float, note: CellWarning | None = None) -> Cell:
+    """The cell of its trials: combined result, `unstable` when any trial was, warnings merged."""
+    first = log.trials[0]
+    results = [t.result for t in log.trials]
+    statuses = [t.status for t in log.trials]
+    result = tstats.combine(results, confidence, statuses, list(log.orders))
+    result = replace(result, peak_rate_rps=first.result.peak_rate_rps)
+    warnings: list = []
+    seen: set[str] = set()
+    for t in log.trials:
+        for w in t.warnings:
+            if _kind(w) == "too-few-samples" and result.ci_level == "between-trial":
+                continue  # the between-trial CI stands on the trials, not on one trial's requests
+            if _kind(w) not in seen:
+                seen.add(_kind(w))
+                warnings.append(w)
+    extra = []
+    unsettled = sum(s == "unstable" for s in statuses)
+    if unsettled and len(statuses) > 1:
+        extra.append(
+            CellWarning(
+                "unstable-trials",
+                f"{unsettled} of {len(statuses)} trials never settled; the cell is judged by its "
+                "between-trial bound, which includes their spread",
+            )
+        )
+    for why in log.failures:
+        extra.append(CellWarning("trial-failed", why))
+    if note:
+        extra.append(note)
+    status = "unstable" if unsettled else "ok"
+    return replace(first, status=status, reason=None, result=result, warnings=(*warnings, *extra))
+
+
+# ---------------------------------------------------------------- which cells are in play
+
+
+def _widen(lo: float, hi: float, single: bool) -> tuple[float, float]:
+    if not single:
+        return lo, hi
+    return lo / (1.0 + SINGLE_TRIAL_MARGIN), hi * (1.0 + SINGLE_TRIAL_MARGIN)
+
+
+def latency_interval(r: Result, percentile: str) -> tuple[float, float]:
+    """The target percentile's CI (between-trial; a single trial's widened by the margin)."""
+    point = float(getattr(r.latency_ms, percentile))
+    ci = (r.latency_ci_ms or {}).get(percentile)
+    lo, hi = (ci[0], ci[1]) if ci and None not in ci else (point, point)
+    return _widen(lo, hi, r.ci_level != "between-trial")
+
+
+def throughput_interval(r: Result) -> tuple[float, float]:
+    """Throughput's CI (between-trial; a single trial's point widened by the margin)."""
+    ci = r.throughput_ci_ips
+    if ci and None not in ci and r.ci_level == "between-trial":
+        return float(ci[0]), float(ci[1])
+    return _widen(r.throughput_ips, r.throughput_ips, True)
+
+
+def out_of_play(cells: list[Cell], target: LatencyTarget | None) -> dict[str, str]:
+    """{cell id: why} for measured cells that more trials cannot bring into the decision.
+
+    Without a target there is no decision: every measured cell's figures are the answer, so
+    none is out."""
+    measured = [c for c in cells if c.status in MEASURED and c.result is not None]
+    out: dict[str, str] = {}
+    if target is None:
+        return out
+    label = target.percentile.replace("_", ".")
+    for c in measured:
+        lo, _ = latency_interval(c.result, target.percentile)
+        if lo > target.value_ms:
+            out[c.id] = (
+                f"{label} is above the target {target.value_ms:g} ms with confidence "
+                f"(lower bound {lo:.3g} ms"
+                + (", with the single-trial margin)" if c.result.trials == 1 else ")")
+            )
+    meeting = [
+        c
+        for c in measured
+        if c.id not in out and latency_interval(c.result, target.percentile)[1] <= target.value_ms
+    ]
+    if meeting:
+        best = max(meeting, key=lambda c: throughput_interval(c.result)[0])
+        floor = throughput_interval(best.result)[0]
+        for c in measured:
+            if c.id in out or c.id == best.id:
+                continue
+            hi = throughput_interval(c.result)[1]
+            if hi < floor:
+                out[c.id] = (
+                    f"its throughput cannot reach {best.id}'s (upper bound {hi:.4g} < "
+                    f"{floor:.4g} inf/s)"
+                )
+    return out
+
+
+def decision_estimate(cell: Cell, target: LatencyTarget | None) -> tstats.Estimate | None:
+    """The figure whose precision decides whether a cell needs more trials."""
+    r = cell.result
+    if r is None or r.ci_level != "between-trial":
+        return None
+    if target is not None:
+        ci = (r.latency_ci_ms or {}).get(target.percentile)
+        if ci and None not in ci and ci[0] <= target.value_ms < ci[1]:
+            point = float(getattr(r.latency_ms, target.percentile))
+            return tstats.Estimate(point, ci[0], ci[1], "between-trial", r.trials)
+    tci = r.throughput_ci_ips
+    if not tci or None in tci:
+        return None
+    return tstats.Estimate(r.throughput_ips, tci[0], tci[1], "between-trial", r.trials)
+
+
+# ---------------------------------------------------------------- the phase
+
+
+def run_trials(
+    cells: list[Cell],
+    measure_trial: MeasureTrial,
+    policy: TrialPolicy,
+    target: LatencyTarget | None,
+    confidence: float,
+    emit: Callable[[Cell], None] | None = None,
+    first_orders: dict[str, int] | None = None,
+    eligible: Callable[[Cell], bool] | None = None,
+) -> list[Cell]:
+    """The cells with their extra trials (the measured ones), each combined from its trials.
+
+    `cells` come from the search, each measured once (`first_orders`: where in the trial order
+    each was measured); `measure_trial(cell)` measures one more trial of it in a fresh worker.
+    `emit` gets every cell as it changes (to save the report); `eligible` picks the cells that
+    may get trials at all (all measured ones by default).
+    """
+    if first_orders is None:  # the search measured them in list order
+        first_orders = {c.id: i for i, c in enumerate(cells)}
+    logs: dict[str, TrialLog] = {}
+    current: dict[str, Cell] = {c.id: c for c in cells}
+    order = max(first_orders.values(), default=-1) + 1
+    for c in cells:
+        if c.status in MEASURED and c.result is not None and (eligible is None or eligible(c)):
+            logs[c.id] = TrialLog([c], [first_orders.get(c.id, 0)], [])
+            current[c.id] = combine_cell(logs[c.id], confidence)
+    stopped: set[str] = set()  # a trial failed: the cell keeps the trials it has
+    for round_index in range(1, policy.most):
+        out = out_of_play(list(current.values()), target) if policy.auto else {}
+        needing = [
+            cid
+            for cid in logs
+            if cid not in stopped
+            and needs_trial(
+                policy,
+                len(logs[cid].trials),
+                decision_estimate(current[cid], target),
+                in_play=cid not in out,
+            )
+        ]
+        if not needing:
+            break
+        for cid in round_order(needing, policy.seed, round_index):
+            log = logs[cid]
+            done = measure_trial(log.trials[0])
+            if done.status in MEASURED and done.result is not None:
+                log.trials.append(done)
+                log.orders.append(order)
+            else:
+                log.failures.append(
+                    f"trial {len(log.trials) + len(log.failures) + 1} {done.status}: "
+                    f"{done.reason}; the cell keeps its {len(log.trials)} trial(s)"
+                )
+                stopped.add(cid)
+            order += 1
+            current[cid] = combine_cell(log, confidence)
+            if emit is not None:
+                emit(current[cid])
+    out = out_of_play(list(current.values()), target) if policy.auto else {}
+    for cid, log in logs.items():
+        n = len(log.trials)
+        if policy.auto and n < policy.min_trials and cid in out:
+            note = CellWarning(
+                "few-trials",
+                f"{n} trial(s), since the cell is clearly out of the decision: {out[cid]}",
+            )
+            current[cid] = combine_cell(log, confidence, note)
+            if emit is not None:
+                emit(current[cid])
+    return [current[c.id] for c in cells]
+
+
+def trials_summary(cells: list[Cell]) -> str:
+    """'3 trials for 4 cells, 1 for 2' — how the trials were spent."""
+    counts: dict[int, int] = {}
+    for c in cells:
+        if c.result is not None and c.status in MEASURED:
+            counts[c.result.trials] = counts.get(c.result.trials, 0) + 1
+    parts = [
+        f"{n} trial{'s' if n != 1 else ''} for {k} cell{'s' if k != 1 else ''}"
+        for n, k in sorted(counts.items(), reverse=True)
+    ]
+    return ", ".join(parts) if parts else "no cell measured"
