@@ -33,7 +33,7 @@ from benchbox.errors import BadInput, BenchboxError, GateFailed, Interrupted, No
 from benchbox.parse import LatencyTarget, parse_target
 from benchbox.report.compare import MachineComparison, compare_machines
 from benchbox.report.store import check_writable, load_report
-from benchbox.schema import Profile, Report, from_dict, replace, to_dict
+from benchbox.schema import Profile, Report, TrialPolicy, from_dict, replace, to_dict
 from benchbox.sweep import (
     Progress,
     cell_context,
@@ -100,7 +100,9 @@ def group_report(
     machine = from_dict(Machine, facts["machine"], "machine")
     host = replace(machine.host, ray_node_id=pool.primary.node_id, ray_group=group.name)
     spec = replace(req.sweep.spec, devices=tuple(facts["devices"]))
-    sweep = replace(req.sweep, spec=spec, profile=group.profile)
+    # One trial per cell: a group's nodes share its cells, not yet its trials (each cell keeps
+    # its within-trial CI, and no sample-size rule is waived for trials that do not come).
+    sweep = replace(req.sweep, spec=spec, profile=group.profile, trials=TrialPolicy(trials=1))
     label = Path(sweep.model_label or sweep.model_path).stem
     profile = load_profile(group.profile)
     report, path = new_report(sweep, host, profile, out_dir, f"{label}-{group.name}")
