@@ -16,7 +16,7 @@ from benchbox import cost, pricing, schema
 from benchbox.devices import parse_device
 from benchbox.errors import BadInput, NothingMeasured
 from benchbox.parse import LatencyTarget, parse_choice, percentile_label
-from benchbox.report.store import load_report
+from benchbox.store import load_report
 from benchbox.verdict import latency_bound, result_meets
 
 

@@ -19,7 +19,6 @@ from benchbox.parse import LatencyTarget
 from benchbox.recommend import recommend
 from benchbox.remote import session as remote
 from benchbox.remote.target import parse_headers
-from benchbox.report.store import load_report
 from benchbox.schema import (
     MEASURED,
     Cell,
@@ -30,6 +29,7 @@ from benchbox.schema import (
     cell_id,
     replace,
 )
+from benchbox.store import load_report
 from benchbox.verdict import latency_bound, meets_target
 
 

@@ -51,8 +51,8 @@ from benchbox.measure.cell import MeasureSettings  # noqa: E402
 from benchbox.parse import LatencyTarget  # noqa: E402
 from benchbox.remote import session as remote  # noqa: E402
 from benchbox.report import verify_view  # noqa: E402
-from benchbox.report.store import load_report  # noqa: E402
 from benchbox.schema import Cell, Load, ServingConfig, cell_id, replace  # noqa: E402
+from benchbox.store import load_report  # noqa: E402
 from benchbox.verify import verify  # noqa: E402
 
 TRITONCLIENT_LOOP = r"""

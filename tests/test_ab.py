@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from benchbox import zoo
-from benchbox.report.store import load_report
+from benchbox.store import load_report
 
 QUICK = ["--duration", "0.25s", "--warmup", "0.05s", "--window", "0.05s"]
 

@@ -24,12 +24,12 @@ from onnx import TensorProto, helper
 
 from benchbox import zoo
 from benchbox.errors import BadInput
+from benchbox.format import reason_line
 from benchbox.load.closed import ClosedDriver
 from benchbox.measure.cell import MIN_MEASURED_REQUESTS, MeasureSettings, drive, summarize
 from benchbox.parse import parse_input_values, parse_shapes, parse_target
-from benchbox.report.format import reason_line
-from benchbox.report.store import load_report
 from benchbox.schema import LatencyStats, Result, replace, report_from_json
+from benchbox.store import load_report
 from benchbox.sweep import SweepRequest, run_sweep, search
 from benchbox.sweep.plan import SweepSpec, grid
 from benchbox.sweep.runner import failure_reason

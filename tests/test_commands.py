@@ -12,21 +12,20 @@ import typer
 import yaml
 from fixtures_reports import make_report, simple_recommendation
 
-from benchbox import cost, schema
+from benchbox import cost, schema, store
 from benchbox.cli import app, main
 from benchbox.commands import COMMANDS, ROOMS, room_app, room_command, short_help
-from benchbox.errors import BadInput, GateFailed, NothingMeasured
-from benchbox.export import ExportKind, export_recommended
-from benchbox.parse import parse_target
-from benchbox.recommend import Objective, recommend_file
-from benchbox.report import store
-from benchbox.report.compare import (
+from benchbox.compare import (
     CompareMode,
     MachineComparison,
     VersionComparison,
     compare_files,
     file_labels,
 )
+from benchbox.errors import BadInput, GateFailed, NothingMeasured
+from benchbox.export import ExportKind, export_recommended
+from benchbox.parse import parse_target
+from benchbox.recommend import Objective, recommend_file
 from benchbox.report.compare_view import comparison_json, regression_gate
 from benchbox.report.listing import listing_rows
 

@@ -8,18 +8,17 @@ import sys
 import pytest
 from fixtures_reports import make_report
 
-from benchbox import cost, recommend, schema
+from benchbox import cost, recommend, schema, store
 from benchbox.cli import main
-from benchbox.errors import BadInput
-from benchbox.parse import parse_target
-from benchbox.report import store
-from benchbox.report.compare import (
+from benchbox.compare import (
     MachineComparison,
     VersionComparison,
     compare_reports,
     metadata_differences,
     regressions,
 )
+from benchbox.errors import BadInput
+from benchbox.parse import parse_target
 
 P99_20 = parse_target("p99=20ms")
 GPU_HOST = {"hostname": "gpu-box", "price_per_hour_usd": 1.2}

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from fixtures_reports import make_report
 
+from benchbox.compare import compare_reports
 from benchbox.errors import BadInput
 from benchbox.measure import trials
-from benchbox.report.compare import compare_reports
 from benchbox.schema import replace
 
 GRID = {"devices": ("cpu",), "batches": (1,), "concurrencies": (1, 2, 4), "target_ms": None}

@@ -22,7 +22,7 @@ from benchbox.export.kserve import export_kserve
 from benchbox.export.onnxruntime import export_onnxruntime, session_from_export
 from benchbox.export.triton import export_triton
 from benchbox.model import inspect_model
-from benchbox.report.store import save_report
+from benchbox.store import save_report
 
 WEIGHTS = np.random.default_rng(0).standard_normal((16, 4)).astype(np.float32)
 

@@ -26,7 +26,7 @@ from ray_cluster import (
 from benchbox.cost import load_profile
 from benchbox.errors import BadInput, GateFailed, Interrupted, NothingMeasured
 from benchbox.measure.cell import MeasureSettings
-from benchbox.report.store import load_report
+from benchbox.store import load_report
 from benchbox.sweep import Progress, SweepRequest
 from benchbox.sweep.fleet import (
     MANIFEST,

@@ -14,10 +14,10 @@ import pytest
 
 from benchbox import parse, worker_process
 from benchbox.errors import BadInput
+from benchbox.format import fmt_duration_s, fmt_ms, fmt_ms_group, fmt_ms_range
 from benchbox.measure import stats
 from benchbox.measure.cell import MeasureSettings
 from benchbox.model import inspect_model
-from benchbox.report.format import fmt_duration_s, fmt_ms, fmt_ms_group, fmt_ms_range
 from benchbox.report.render import histogram_text
 from benchbox.schema import Cell, Load, ServingConfig
 from benchbox.sweep.eta import Eta, is_large, planned_cell_s, size_note

@@ -188,3 +188,48 @@ def test_no_import_cycle_between_benchbox_modules():
     assert cycles == [], "import cycles between benchbox modules: " + "; ".join(
         " <-> ".join(component) for component in cycles
     )
+
+
+def room_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The same imports between top-level rooms: ``benchbox.sweep.runner`` belongs to
+    ``benchbox.sweep``, ``benchbox.verdict`` is a room of one file, and the root package is none."""
+
+    def room(module: str) -> str | None:
+        parts = module.split(".")
+        return ".".join(parts[:2]) if len(parts) > 1 else None
+
+    rooms: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        source = room(module)
+        if source is None:
+            continue
+        rooms.setdefault(source, set())
+        for target in targets:
+            other = room(target)
+            if other is not None and other != source:
+                rooms[source].add(other)
+    return rooms
+
+
+def test_a_loop_between_folders_is_found_where_every_file_imports_one_way(tmp_path):
+    pkg = tmp_path / "benchbox"
+    for room in ("low", "high"):
+        (pkg / room).mkdir(parents=True)
+        (pkg / room / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "low" / "store.py").write_text("x = 1\n")
+    (pkg / "high" / "view.py").write_text("from benchbox.low.store import x\n")
+    (pkg / "low" / "stage.py").write_text("from benchbox.high.view import x\n")
+    graph = import_graph(pkg)
+    assert find_cycles(graph) == []
+    assert find_cycles(room_graph(graph)) == [["benchbox.high", "benchbox.low"]]
+
+
+def test_no_import_cycle_between_top_level_rooms():
+    rooms = room_graph(import_graph())
+    assert {"benchbox.report", "benchbox.sweep", "benchbox.measure"} <= rooms.keys()
+    assert "benchbox.store" in rooms["benchbox.sweep"]  # the file store sits below the stages
+    cycles = find_cycles(rooms)
+    assert cycles == [], "import cycles between benchbox's top-level rooms: " + "; ".join(
+        " <-> ".join(component) for component in cycles
+    )

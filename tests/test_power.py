@@ -15,6 +15,7 @@ import pytest
 
 from benchbox.cost import PowerSpec, Profile
 from benchbox.devices import nvml as nvml_reads
+from benchbox.devices import power_sources
 from benchbox.errors import BadInput
 from benchbox.measure import power
 
@@ -145,7 +146,7 @@ def test_nvml_library_missing_is_a_reading_with_a_reason_not_a_traceback():
     r = meter.stop()
     assert r.source is None and r.power_w is None and r.energy_j is None
     assert "NVML library not found" in r.detail
-    status = power.nvml_status(nvml)
+    status = power_sources.nvml_status(nvml)
     assert not status.available and "NVML library not found" in status.why
 
 
@@ -156,7 +157,7 @@ def test_nvml_without_a_device_says_so():
     meter = power.NvmlMeter(3, nvml=FakeNvml(count=2, energy_mj=[0, 0]))
     meter.start()
     assert meter.stop().detail == "no NVIDIA GPU with index 3 (NVML sees 2)"
-    assert not power.nvml_status(FakeNvml(count=0)).available
+    assert not power_sources.nvml_status(FakeNvml(count=0)).available
 
 
 def test_nvml_error_mid_window_on_the_energy_counter():
@@ -180,8 +181,11 @@ def test_nvml_error_mid_window_while_sampling():
 
 
 def test_nvml_status_reports_counter_or_sampling():
-    assert power.nvml_status(FakeNvml(count=2, energy_mj=[1])).why == "2 GPU(s); energy counter"
-    sampling = power.nvml_status(FakeNvml(count=1, energy_mj=None))
+    assert (
+        power_sources.nvml_status(FakeNvml(count=2, energy_mj=[1])).why
+        == "2 GPU(s); energy counter"
+    )
+    sampling = power_sources.nvml_status(FakeNvml(count=1, energy_mj=None))
     assert sampling.available and "sampled power" in sampling.why
 
 
@@ -275,7 +279,7 @@ def test_rapl_root_only_counters_name_the_fix(sysfs):
         power.RaplMeter(str(sysfs["root"]), read=read, poll_s=None).start()
     assert "readable only by root" in exc.value.message
     assert "sudo chmod o+r /sys/class/powercap/intel-rapl:*/energy_uj" in exc.value.hint
-    status = power.rapl_status(str(sysfs["root"]), read=read)
+    status = power_sources.rapl_status(str(sysfs["root"]), read=read)
     assert not status.available and "chmod o+r" in status.why and "udev" in status.why
 
 
@@ -297,16 +301,16 @@ def test_rapl_read_error_mid_window_is_a_reading_with_a_reason(sysfs):
 def test_rapl_uses_psys_only_when_there_is_no_package(tmp_path):
     root = tmp_path / "pc"
     _zone(root, "intel-rapl:0", "psys", 0)
-    assert [z.name for z in power.rapl_zones(str(root))] == ["psys"]
+    assert [z.name for z in power_sources.rapl_zones(str(root))] == ["psys"]
 
 
 def test_rapl_status_explains_what_is_missing(tmp_path, sysfs):
-    missing = power.rapl_status(str(tmp_path / "absent"))
+    missing = power_sources.rapl_status(str(tmp_path / "absent"))
     assert not missing.available and missing.why.startswith("no ")
     (tmp_path / "empty").mkdir()
-    empty = power.rapl_status(str(tmp_path / "empty"))
+    empty = power_sources.rapl_status(str(tmp_path / "empty"))
     assert not empty.available and "no RAPL package domains" in empty.why
-    ok = power.rapl_status(str(sysfs["root"]))
+    ok = power_sources.rapl_status(str(sysfs["root"]))
     assert ok.available and ok.why == "2 domain(s): package-0, package-1"
     with pytest.raises(BadInput, match="no RAPL package domains"):
         power.RaplMeter(str(tmp_path / "empty"), poll_s=None).start()
@@ -359,7 +363,7 @@ def test_select_meter_picks_by_device(sysfs, tmp_path):
 
 def test_detect_power_sources_says_why_each_is_missing(tmp_path):
     nvml = FakeNvml(init_error=NVMLError_LibraryNotFound("missing"))
-    statuses = power.detect_power_sources(sysfs_root=str(tmp_path / "nope"), nvml=nvml)
+    statuses = power_sources.detect_power_sources(sysfs_root=str(tmp_path / "nope"), nvml=nvml)
     by_name = {s.name: s for s in statuses}
     assert list(by_name) == ["nvml", "rapl", "estimate"]
     assert not by_name["nvml"].available and "NVML library not found" in by_name["nvml"].why

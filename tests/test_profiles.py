@@ -13,7 +13,7 @@ import pytest
 from benchbox import cost, pricing, schema
 from benchbox.devices import host_info
 from benchbox.errors import BadInput
-from benchbox.report.store import load_report
+from benchbox.store import load_report
 
 GOOD = """\
 name = "{name}"
@@ -356,7 +356,7 @@ def test_recommend_compare_and_html_say_when_pricing_is_on_other_hardware(
     from fixtures_reports import make_report
 
     from benchbox.report import html
-    from benchbox.report.store import save_report
+    from benchbox.store import save_report
 
     # measured on an 8-vCPU Xeon 8375C with an A10G; aws-c7a-large is 2 AMD vCPUs, no GPU
     a = save_report(make_report(hostname="a", price_per_hour_usd=None), tmp_path / "a.json")

@@ -15,7 +15,7 @@ from benchbox.errors import BadInput
 from benchbox.parse import LatencyTarget, parse_target
 from benchbox.recommend import pareto_front, recommend, with_recommendation
 from benchbox.report.recommend_view import render_recommendation
-from benchbox.report.store import load_report, save_report
+from benchbox.store import load_report, save_report
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures_reports import make_report, price_profile  # noqa: E402

@@ -10,11 +10,10 @@ import pandas as pd
 import pytest
 from fixtures_reports import make_report
 
-from benchbox import schema
+from benchbox import schema, store
 from benchbox.cli import main
 from benchbox.errors import BadInput
-from benchbox.report import store
-from benchbox.report.format import fmt_number
+from benchbox.format import fmt_number
 from benchbox.report.tabular import cells_frame, export_table, to_markdown
 
 

@@ -11,7 +11,7 @@ from fixtures_reports import make_report, simple_recommendation
 from rich.console import Console
 
 from benchbox import schema
-from benchbox.report.format import (
+from benchbox.format import (
     ci_label,
     common_confidence,
     fmt_gib,

@@ -18,8 +18,8 @@ from benchbox import model as model_mod
 from benchbox import zoo
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
-from benchbox.report.store import load_report, save_report
 from benchbox.schema import PowerSpec, Profile, SweepSettings, replace
+from benchbox.store import load_report, save_report
 from benchbox.sweep import SweepRequest, resume_model_path, resume_sweep, run_sweep
 from benchbox.sweep.plan import SweepSpec
 from benchbox.sweep.worker import FAULT_ENV

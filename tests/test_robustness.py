@@ -18,8 +18,8 @@ import pytest
 from benchbox import model as model_mod
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
-from benchbox.report.store import load_report, save_report
 from benchbox.schema import Cell, Load, ServingConfig, cell_id, replace
+from benchbox.store import load_report, save_report
 from benchbox.sweep.runner import CellContext
 from benchbox.sweep.worker import FAULT_ENV, ProcessWorker, default_cell_timeout_s, exit_reason
 
@@ -143,7 +143,7 @@ def test_exit_reasons_name_the_signal_or_the_code():
 
 WRITER = """
 import sys
-from benchbox.report.store import atomic_write_text
+from benchbox.store import atomic_write_text
 path, a, b = sys.argv[1], open(sys.argv[2]).read(), open(sys.argv[3]).read()
 print("ready", flush=True)
 while True:
@@ -165,8 +165,8 @@ def big_report(mlp_path, n: int, requests: int):
 
 
 def test_killing_a_writer_mid_write_leaves_the_old_report_intact(mlp_path, tmp_path):
-    from benchbox.report.store import atomic_write_text
     from benchbox.schema import report_to_json
+    from benchbox.store import atomic_write_text
 
     texts = {}
     for name, requests in (("a", 111), ("b", 222)):

@@ -8,7 +8,7 @@ from fixtures_reports import make_report
 
 from benchbox import schema
 from benchbox.measure import trials
-from benchbox.report.store import load_report, save_report
+from benchbox.store import load_report, save_report
 
 
 def _as_v1(report: schema.Report) -> dict:

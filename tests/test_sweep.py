@@ -11,7 +11,7 @@ import onnx
 import pytest
 
 from benchbox import zoo
-from benchbox.report.store import load_report
+from benchbox.store import load_report
 
 RUN_QUICK = ["--duration", "0.3s", "--warmup", "0.1s", "--window", "0.1s"]
 # Sweeps here take one trial a cell (the trial phase has tests/test_sweep_trials.py); `run`

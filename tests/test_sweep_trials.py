@@ -7,8 +7,8 @@ import numpy as np
 from benchbox.measure import stats
 from benchbox.measure.cell import MeasureSettings
 from benchbox.parse import parse_target
-from benchbox.report.store import load_report
 from benchbox.schema import Cell, CellWarning, Load, Result, ServingConfig, cell_id, replace
+from benchbox.store import load_report
 from benchbox.sweep import SweepRequest, make_in_process_worker, run_sweep
 from benchbox.sweep import trials as sweep_trials
 from benchbox.sweep.plan import SweepSpec

@@ -34,8 +34,8 @@ from benchbox.commands.sweep import (
     WindowOpt,
 )
 from benchbox.errors import GateFailed
+from benchbox.format import fmt_ms
 from benchbox.load import Arrival, LoadKind
-from benchbox.report.format import fmt_ms
 from benchbox.report.render import stdout_console
 from benchbox.sweep import stop_on_signals, worker_factory
 from benchbox.sweep.ab import AbResult, run_ab

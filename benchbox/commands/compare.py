@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from benchbox.commands.options import JsonOption, choice_option
-from benchbox.report.compare import CompareMode, VersionComparison, compare_files
+from benchbox.compare import CompareMode, VersionComparison, compare_files
 from benchbox.report.compare_view import (
     comparison_json,
     regression_gate,

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from benchbox.commands.options import JsonOption
 from benchbox.devices.inventory import device_inventory
-from benchbox.report.format import fmt_gib
+from benchbox.format import fmt_gib
 
 app = typer.Typer()
 

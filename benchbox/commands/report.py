@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from benchbox import store
 from benchbox.commands.options import JsonOption, choice_option
-from benchbox.report import store
 from benchbox.report.listing import listing_rows, render_listing
 from benchbox.report.render import render_report, stdout_console
 from benchbox.report.tabular import TableFormat, default_out_path, export_table

@@ -24,12 +24,12 @@ from rich.text import Text
 
 from benchbox.commands.options import choice_option
 from benchbox.errors import GateFailed
+from benchbox.format import fmt_duration_s, fmt_ms, fmt_number, reason_line
 from benchbox.load import Arrival, LoadKind
 from benchbox.measure.cell import MeasureSettings
-from benchbox.report.format import fmt_duration_s, fmt_ms, fmt_number, reason_line
 from benchbox.report.render import render_cell_detail, render_report, stdout_console
-from benchbox.report.store import load_report
 from benchbox.schema import Cell, Report, report_to_json
+from benchbox.store import load_report
 from benchbox.sweep import (
     NoCellMeasured,
     Progress,

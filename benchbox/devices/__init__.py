@@ -9,10 +9,11 @@ Rooms, bottom first:
 - `host`: the HostInfo a report records;
 - `problems`: whether a device can run here, and what to install when not;
 - `probes`: GPU memory/utilisation probes for the resource sampler;
+- `power_sources`: whether NVML, RAPL and the estimate work here, and why not;
 - `inventory`: `benchbox devices` and `--device all`. It names power sources, so it sits above
-  measure/power and is not imported here: import `benchbox.devices.inventory`.
+  devices/power_sources and is not imported here: import `benchbox.devices.inventory`.
 
-This module re-exports the public names of the rooms below measure/power.
+This module re-exports the public names of the rooms below the inventory.
 """
 
 from __future__ import annotations

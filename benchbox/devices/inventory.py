@@ -1,6 +1,6 @@
 """The inventory `benchbox devices` shows, and `--device` text (`all` included) -> device keys.
 
-It sits above measure/power (it names each device's power source), so the package's
+It sits above devices/power_sources (it names each device's power source), so the package's
 `__init__` does not import it; import it as `benchbox.devices.inventory`.
 """
 
@@ -22,6 +22,7 @@ from benchbox.devices.plugins import (
     plugin_eps,
     plugin_for,
 )
+from benchbox.devices.power_sources import detect_power_sources, rapl_status
 from benchbox.devices.problems import device_problem
 from benchbox.devices.spec import (
     NVIDIA_KINDS,
@@ -32,7 +33,6 @@ from benchbox.devices.spec import (
     parse_device,
 )
 from benchbox.errors import BadInput
-from benchbox.measure.power import detect_power_sources, rapl_status
 from benchbox.schema import to_dict
 
 

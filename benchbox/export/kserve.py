@@ -20,7 +20,7 @@ from benchbox import schema
 from benchbox.devices import parse_device
 from benchbox.errors import BadInput
 from benchbox.export.common import prepare_out_dir, provenance, safe_name
-from benchbox.report.store import atomic_write_text
+from benchbox.store import atomic_write_text
 
 API_VERSION = "serving.kserve.io/v1beta1"
 # KServe's InferenceService name rule (a DNS-1035 label); kept short so the names KServe derives

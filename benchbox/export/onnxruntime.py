@@ -17,7 +17,7 @@ from benchbox.devices import parse_device
 from benchbox.errors import BadInput
 from benchbox.export.common import prepare_out_dir, provenance
 from benchbox.files import require_regular_file
-from benchbox.report.store import atomic_write_text
+from benchbox.store import atomic_write_text
 
 FORMAT = "benchbox.onnxruntime/1"
 # ServingConfig.graph_optimization -> onnxruntime.GraphOptimizationLevel member name.

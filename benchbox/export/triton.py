@@ -25,7 +25,7 @@ from benchbox.export.common import (
     provenance,
     resolve_model_path,
 )
-from benchbox.report.store import atomic_write_text
+from benchbox.store import atomic_write_text
 
 # benchbox dtype names (benchbox.model) -> Triton DataType enum names.
 TRITON_TYPES = {

@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from benchbox.compare import MachineComparison, VersionComparison, regressions
 from benchbox.errors import GateFailed
-from benchbox.report.compare import MachineComparison, VersionComparison, regressions
-from benchbox.report.format import (
+from benchbox.format import (
     ci_label,
     common_confidence,
     fmt_ms,

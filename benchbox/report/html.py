@@ -6,8 +6,7 @@ the configurations table and the host and model metadata.
 
 from __future__ import annotations
 
-from benchbox.pricing import mismatch_text, pricing_lines
-from benchbox.report.format import (
+from benchbox.format import (
     cell_roles,
     ci_label,
     fmt_gib,
@@ -18,6 +17,7 @@ from benchbox.report.format import (
     percentile_label,
     report_confidence,
 )
+from benchbox.pricing import mismatch_text, pricing_lines
 from benchbox.report.plots import (
     cdf_plot,
     cost_plot,

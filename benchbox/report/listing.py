@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from benchbox.report import store
-from benchbox.report.format import fmt_number
+from benchbox import store
+from benchbox.format import fmt_number
 from benchbox.schema import Report
 
 

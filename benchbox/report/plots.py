@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from benchbox.format import fmt_ms, fmt_number, load_text, percentile_label
 from benchbox.measure import stats
-from benchbox.report.format import fmt_ms, fmt_number, load_text, percentile_label
 from benchbox.report.svg import DASHES, PALETTE, Mark, RefLine, Series, no_plot, svg_plot
 from benchbox.schema import MEASURED, Cell, Report
 

@@ -6,8 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from benchbox.pricing import mismatch_text
-from benchbox.report.format import (
+from benchbox.format import (
     MISSING,
     ci_label,
     common_confidence,
@@ -20,6 +19,7 @@ from benchbox.report.format import (
     percentile_label,
     reason_line,
 )
+from benchbox.pricing import mismatch_text
 from benchbox.schema import Cell, Recommendation, Report
 
 _OBJECTIVE_WORDS = {

@@ -10,9 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from benchbox.measure import stats
-from benchbox.pricing import pricing_lines
-from benchbox.report.format import (
+from benchbox.format import (
     MISSING,
     ci_label,
     config_label,
@@ -28,6 +26,8 @@ from benchbox.report.format import (
     server_split_text,
     target_text,
 )
+from benchbox.measure import stats
+from benchbox.pricing import pricing_lines
 from benchbox.report.recommend_view import render_recommendation
 from benchbox.schema import Cell, CellWarning, Histogram, Report, Result
 

@@ -14,11 +14,11 @@ if TYPE_CHECKING:
 
 from benchbox.errors import BadInput
 from benchbox.files import os_reason
+from benchbox.format import cell_roles, ci_label, fmt_number, present, report_confidence
 from benchbox.parse import parse_choice
-from benchbox.report.format import cell_roles, ci_label, fmt_number, present, report_confidence
 from benchbox.report.html import render_html
-from benchbox.report.store import atomic_write_text
 from benchbox.schema import PERCENTILE_KEYS, Cell, Load, Report, ServingConfig
+from benchbox.store import atomic_write_text
 
 
 class TableFormat(StrEnum):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchbox.format import server_split_text
 from benchbox.parse import percentile_label
-from benchbox.report.format import server_split_text
 from benchbox.schema import ServerSplit, finite, to_dict
 from benchbox.verify import Figure, Verification
 

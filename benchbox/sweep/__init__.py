@@ -24,12 +24,11 @@ from benchbox import model as model_mod
 from benchbox.cost import check_profile
 from benchbox.devices import device_problem, host_info, parse_device
 from benchbox.errors import BadInput, Interrupted, NothingMeasured
+from benchbox.format import reason_line
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.parse import LatencyTarget, parse_target
 from benchbox.pricing import AUTO, choose_profile
 from benchbox.remote import session as remote
-from benchbox.report.format import reason_line
-from benchbox.report.store import check_writable, load_report, save_new_report, save_report
 from benchbox.schema import (
     MEASURED,
     Cell,
@@ -42,6 +41,7 @@ from benchbox.schema import (
     TrialPolicy,
     replace,
 )
+from benchbox.store import check_writable, load_report, save_new_report, save_report
 from benchbox.sweep import peak, search
 from benchbox.sweep import trials as trial_phase
 from benchbox.sweep.plan import SweepSpec, grid, group_key

@@ -25,8 +25,8 @@ from benchbox.devices import host_info
 from benchbox.errors import NothingMeasured
 from benchbox.measure import trials as tstats
 from benchbox.measure.cell import MeasureSettings
-from benchbox.report.store import check_writable, report_path, save_report
 from benchbox.schema import MEASURED, Cell, Report, SweepSettings, replace
+from benchbox.store import check_writable, report_path, save_report
 from benchbox.sweep.plan import SweepSpec, grid
 from benchbox.sweep.runner import CellContext
 from benchbox.sweep.schedule import TrialPolicy, round_order

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from benchbox.format import fmt_duration_s
 from benchbox.measure.cell import MeasureSettings
-from benchbox.report.format import fmt_duration_s
 from benchbox.schema import Cell
 
 # A sweep planned to measure this long (or this many cells) gets a note of its size first.

@@ -241,7 +241,7 @@ class InProcessWorker:
 
 def failure_reason(exc: BaseException) -> str:
     """An exception as a cell reason: type, its whole text, where it was raised (views show the
-    informative line, `report.format.reason_line`)."""
+    informative line, `benchbox.format.reason_line`)."""
     text = str(exc).strip() or type(exc).__name__
     where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     return f"{type(exc).__name__}: {text}" + (f" (at {where[0].name})" if where else "")

@@ -9,7 +9,7 @@ caller, which gets every cell back as a plain value (no shared filesystem) and s
 report after each one. So a lost node costs only the cells it had not sent back: its group moves
 them to another of its nodes, or fails them, and `resume_fleet` measures them later.
 
-Groups run at the same time, one thread each. The reports are ranked by `report.compare`, as
+Groups run at the same time, one thread each. The reports are ranked by `benchbox.compare`, as
 `benchbox compare` ranks machines.
 
 The room: `data` (request, outcomes), `cluster` (connecting, node labels, the bounded wait for
@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from benchbox import model as model_mod
+from benchbox.compare import MachineComparison, compare_machines
 from benchbox.cost import load_profile
 from benchbox.errors import BadInput, BenchboxError, GateFailed, Interrupted, NothingMeasured
 from benchbox.parse import LatencyTarget, parse_target
-from benchbox.report.compare import MachineComparison, compare_machines
-from benchbox.report.store import check_writable, load_report
 from benchbox.schema import Profile, Report, TrialPolicy, from_dict, replace, to_dict
+from benchbox.store import check_writable, load_report
 from benchbox.sweep import (
     Progress,
     cell_context,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from benchbox.compare import MachineComparison
 from benchbox.errors import BadInput
-from benchbox.report.compare import MachineComparison
 from benchbox.schema import HostInfo, IdlePower
 from benchbox.sweep import (
     SweepRequest,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchbox.errors import BadInput
-from benchbox.report.store import atomic_write_text
 from benchbox.schema import from_dict, to_dict
+from benchbox.store import atomic_write_text
 from benchbox.sweep import (
     now_iso,
 )

@@ -10,12 +10,12 @@ import numpy as np
 
 from benchbox import cost, pricing, recommend
 from benchbox.errors import BadInput
+from benchbox.format import reason_line
 from benchbox.measure import stats
 from benchbox.measure import trials as tstats
 from benchbox.parse import LatencyTarget, parse_choice, parse_percent, parse_target
-from benchbox.report.format import reason_line
-from benchbox.report.store import load_report
 from benchbox.schema import MEASURED, Cell, Report
+from benchbox.store import load_report
 
 
 class CompareMode(StrEnum):
