@@ -29,6 +29,7 @@ from benchbox.devices import (
     unavailable_reason,
 )
 from benchbox.schema import CellWarning, ServingConfig
+from benchbox.warning_kinds import WarningKind
 
 GRAPH_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -122,7 +123,8 @@ def placement_note(requested: str, nodes: dict[str, int] | None) -> CellWarning 
         return None
     parts = ", ".join(f"{v} on {k}" for k, v in sorted(elsewhere.items()))
     return CellWarning(
-        "placement", f"{nodes.get(requested, 0)} of {total} nodes run on {requested}; {parts}"
+        WarningKind.PLACEMENT,
+        f"{nodes.get(requested, 0)} of {total} nodes run on {requested}; {parts}",
     )
 
 
@@ -184,7 +186,9 @@ def _open(model_path: str, config: ServingConfig) -> tuple[ort.InferenceSession,
         device = plugin_device(spec)
         session = _session_on_devices(model_path, config, [device], spec.options)
         notes.append(
-            CellWarning("plugin-ep", f"{spec.provider} loaded as a plugin library (EP device)")
+            CellWarning(
+                WarningKind.PLUGIN_EP, f"{spec.provider} loaded as a plugin library (EP device)"
+            )
         )
     else:
         try:
@@ -260,17 +264,18 @@ def copy_note(spec: DeviceSpec, io_binding: bool) -> CellWarning | None:
     if not spec.is_gpu:
         if io_binding:
             return CellWarning(
-                "io-binding", "on a CPU device there are no host<->device copies to remove"
+                WarningKind.IO_BINDING,
+                "on a CPU device there are no host<->device copies to remove",
             )
         return None
     if io_binding:
         return CellWarning(
-            "io-binding",
+            WarningKind.IO_BINDING,
             f"inputs stay on {spec.name} (copied once per pooled input) and so do "
             "outputs; the timed path excludes host<->device copies (like trtexec's GPU time)",
         )
     return CellWarning(
-        "host-copies",
+        WarningKind.HOST_COPIES,
         f"the timed path includes host<->device copies (each request copies its "
         f"inputs to {spec.name} and its outputs back); io_binding keeps them on the device",
     )

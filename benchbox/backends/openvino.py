@@ -26,6 +26,7 @@ import numpy as np
 from benchbox.backends import CellFailure, Feeds, Instances, Runner
 from benchbox.devices import DeviceSpec, openvino_core, parse_device, unavailable_reason
 from benchbox.schema import CellWarning, ServingConfig
+from benchbox.warning_kinds import WarningKind
 
 MULTI_DEVICE = ("AUTO", "MULTI", "HETERO", "BATCH")
 
@@ -209,7 +210,7 @@ def open_instances(model_path: str, config: ServingConfig) -> Instances:
     if precision and precision not in ("f32", "float32") and target.startswith("CPU"):
         notes.append(
             CellWarning(
-                "precision",
+                WarningKind.PRECISION,
                 f"OpenVINO computes in {precision} on this CPU (its default here); add "
                 "?INFERENCE_PRECISION_HINT=f32 to the device for float32 like onnxruntime",
             )
@@ -217,20 +218,24 @@ def open_instances(model_path: str, config: ServingConfig) -> Instances:
     if config.graph_optimization != "all":
         notes.append(
             CellWarning(
-                "graph-optimization", "applies to onnxruntime; OpenVINO uses its own passes"
+                WarningKind.GRAPH_OPTIMIZATION,
+                "applies to onnxruntime; OpenVINO uses its own passes",
             )
         )
     if spec.is_gpu:
         notes.append(
             CellWarning(
-                "host-copies",
+                WarningKind.HOST_COPIES,
                 f"the timed path includes host<->device copies (each request copies "
                 f"its inputs to {spec.name} and its outputs back)",
             )
         )
     elif config.io_binding:
         notes.append(
-            CellWarning("io-binding", "on a CPU device there are no host<->device copies to remove")
+            CellWarning(
+                WarningKind.IO_BINDING,
+                "on a CPU device there are no host<->device copies to remove",
+            )
         )
     return Instances(
         runners=[make_runner(models) for _ in range(config.instances)],
@@ -251,4 +256,4 @@ def _settings_note(compiled: Any, target: str, props: dict[str, str]) -> CellWar
         if value is not None:
             shown.append(f"{name}={getattr(value, 'name', value)}")
     text = f"{target} with {', '.join(shown)}; one infer request per request in flight"
-    return CellWarning("openvino", text)
+    return CellWarning(WarningKind.OPENVINO, text)

@@ -19,6 +19,7 @@ from benchbox.load import Driver
 from benchbox.measure import stats
 from benchbox.measure.sampler import ResourceStats
 from benchbox.schema import CellWarning, MeasureSettings, Result, Spread
+from benchbox.warning_kinds import WarningKind
 
 MIN_WINDOW_REQUESTS = 50
 # A fixed --duration that holds fewer requests than this is measured on until it holds them (up to
@@ -354,7 +355,7 @@ def _issue_delay_ms(m: Measurement, warnings: list[CellWarning]) -> Spread | Non
     if late > LATE_SHARE:
         warnings.append(
             CellWarning(
-                "generator-behind",
+                WarningKind.GENERATOR_BEHIND,
                 f"{late:.1%} of requests were sent over {LATE_SEND_MS:g} ms late "
                 "by the load generator (the machine is too busy to keep the schedule); their "
                 "latency includes the delay — lower --rate or quiet the machine",
@@ -364,7 +365,7 @@ def _issue_delay_ms(m: Measurement, warnings: list[CellWarning]) -> Spread | Non
     if waited > LATE_SHARE:
         warnings.append(
             CellWarning(
-                "pool-exhausted",
+                WarningKind.POOL_EXHAUSTED,
                 f"{waited:.1%} of requests waited over {LATE_SEND_MS:g} ms for a "
                 "free worker; that wait counts in their latency — raise --concurrency if the "
                 "server you model accepts more requests in flight",
@@ -382,7 +383,7 @@ def _window_warnings(windows: list[stats.WindowStat]) -> list[CellWarning]:
     if cv > 0.10:
         out.append(
             CellWarning(
-                "high-variation",
+                WarningKind.HIGH_VARIATION,
                 f"throughput varied by {cv:.0%} (CV) across windows; run on a quiet"
                 " machine, or measure longer",
             )
@@ -391,7 +392,7 @@ def _window_warnings(windows: list[stats.WindowStat]) -> list[CellWarning]:
     if rest > 0 and first > 1.5 * rest:
         out.append(
             CellWarning(
-                "slow-first-window",
+                WarningKind.SLOW_FIRST_WINDOW,
                 f"the first window's p99 was {first / rest:.1f}x the others; "
                 "warm up longer (--warmup 3s or --warmup auto)",
             )
@@ -417,7 +418,7 @@ def summarize(
         need = stats.min_samples_for_ci(99.0, settings.confidence)
         warnings.append(
             CellWarning(
-                "too-few-samples",
+                WarningKind.TOO_FEW_SAMPLES,
                 f"{m.requests} requests are too few for a p99 confidence bound "
                 f"(needs {need}); measure longer (--min-duration or --duration)",
             )
@@ -426,7 +427,7 @@ def summarize(
     if m.extended:
         warnings.append(
             CellWarning(
-                "duration-extended",
+                WarningKind.DURATION_EXTENDED,
                 f"--duration {settings.duration_s:g}s held too few requests, so measuring ran on"
                 f" to {m.requests} requests in {m.duration_s:.3g}s"
                 f" (at least {MIN_MEASURED_REQUESTS} are needed)",
@@ -436,7 +437,7 @@ def summarize(
         q, bound_ms, lo = m.stopped_above
         warnings.append(
             CellWarning(
-                "early-stop",
+                WarningKind.EARLY_STOP,
                 f"p{q:g} was above {bound_ms:g} ms with confidence (lower bound "
                 f"{lo:.3g} ms) after {m.duration_s:.1f}s, so measuring stopped early; use "
                 "--search grid to measure every cell in full",
@@ -445,7 +446,7 @@ def summarize(
     if m.stable is False:
         warnings.append(
             CellWarning(
-                "unstable",
+                WarningKind.UNSTABLE,
                 f"the last windows never agreed within {settings.stability:.0%} in "
                 f"{m.duration_s:.1f}s; the figures cover the whole interval — raise "
                 "--max-duration, loosen --stability, or quiet the machine",

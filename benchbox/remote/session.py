@@ -32,6 +32,7 @@ from benchbox.schema import (
     TargetInfo,
     replace,
 )
+from benchbox.warning_kinds import WarningKind
 
 CLIENTS = {"http": "benchbox.remote.rest", "grpc": "benchbox.remote.rpc"}
 POOL_SIZE = 4
@@ -280,7 +281,7 @@ def remote_warnings(
     if result.errors:
         out.append(
             CellWarning(
-                "request-errors",
+                WarningKind.REQUEST_ERRORS,
                 f"{result.errors} requests failed ({result.error_rate:.2%}) and are not in the "
                 f"latency figures; first error: {first_error}",
             )
@@ -289,7 +290,7 @@ def remote_warnings(
     if gen is not None and gen.busy_share > BUSY_WARN_SHARE:
         out.append(
             CellWarning(
-                "generator-busy",
+                WarningKind.GENERATOR_BUSY,
                 f"the load generator was busy {gen.busy_share:.0%} of the time ({gen.processes} "
                 f"process{'es' if gen.processes > 1 else ''}); it may not keep up with the load, "
                 "so the figures may be the client's — raise --generators",
@@ -298,7 +299,7 @@ def remote_warnings(
     if not session.statistics:
         out.append(
             CellWarning(
-                "no-server-split",
+                WarningKind.NO_SERVER_SPLIT,
                 f"the server-side split is unavailable: {session.statistics_reason}",
             )
         )

@@ -30,18 +30,7 @@ from benchbox.measure import stats
 from benchbox.pricing import pricing_lines
 from benchbox.report.recommend_view import render_recommendation
 from benchbox.schema import Cell, CellWarning, Histogram, Report, Result
-
-# Cell labels that say how a cell ran rather than what went wrong.
-NOTE_KINDS = {
-    "openvino",
-    "precision",
-    "plugin-ep",
-    "host-copies",
-    "io-binding",
-    "placement",
-    "graph-optimization",
-    "peak-search",
-}
+from benchbox.warning_kinds import NOTE_KINDS
 
 STATUS_STYLE = {
     "ok": "green",

@@ -8,6 +8,7 @@ from benchbox.format import server_split_text
 from benchbox.parse import percentile_label
 from benchbox.schema import ServerSplit, finite, to_dict
 from benchbox.verify import Figure, Verification
+from benchbox.warning_kinds import WarningKind
 
 
 def _ms(x: float) -> str:
@@ -45,7 +46,7 @@ def lines(v: Verification, split_reason: str | None = None) -> list[str]:
         + (f", held to its upper bound {_ms(m.bound_ms)} ms)" if m.ci_ms else ")")
     )
     out.append(split_line(v.split, split_reason))
-    out += [f"warning: {w}" for w in cell.warnings if w.kind != "no-server-split"]
+    out += [f"warning: {w}" for w in cell.warnings if w.kind != WarningKind.NO_SERVER_SPLIT]
     return out
 
 

@@ -46,6 +46,7 @@ from benchbox.schema import (
 from benchbox.sweep.plan import SweepSpec, configs
 from benchbox.sweep.search import GAIN
 from benchbox.verdict import latency_bound, meets_target
+from benchbox.warning_kinds import WarningKind
 
 Measure = Callable[[Cell], Cell]
 _PEAK_ID = re.compile(r"/open-peak-c\d+$")
@@ -229,14 +230,14 @@ def _peak_cell(
         found = f"{text} -> peak {peak:g}/s at {target}"
         if max(passes) > peak:
             found += f" ({max(passes):g}/s also passed but was unstable)"
-        note = CellWarning("peak-search", found)
+        note = CellWarning(WarningKind.PEAK_SEARCH, found)
         result = replace(cell.result, peak_rate_rps=peak)
         return replace(cell, id=seed.id, result=result, warnings=(*cell.warnings, note))
     lightest = probes[min(probes)]
     if lightest.status not in MEASURED:
         return replace(lightest, id=seed.id)
     note = CellWarning(
-        "peak-search",
+        WarningKind.PEAK_SEARCH,
         f"{text} -> no rate met {target} (down to {min(probes):g}/s); "
         "this config cannot meet the target",
     )

@@ -30,6 +30,7 @@ from benchbox.schema import (
     ServingConfig,
     replace,
 )
+from benchbox.warning_kinds import WarningKind
 
 POOL_SIZE = 4
 
@@ -87,7 +88,7 @@ def contention_warning(config: ServingConfig, load: Load, cores: int) -> CellWar
     workers = min(load.concurrency or config.instances, config.instances) * config.intra_op_threads
     if workers > cores:
         return CellWarning(
-            "oversubscribed",
+            WarningKind.OVERSUBSCRIBED,
             f"{min(load.concurrency or 1, config.instances)} busy session(s) x "
             f"{config.intra_op_threads} intra-op threads exceed the {cores} cores; figures include "
             "contention between them",
@@ -143,7 +144,7 @@ def with_power(
 ) -> tuple[Result, CellWarning | None]:
     """The result with power, energy per inference and the source filled from a meter reading."""
     if reading.power_w is None:
-        return result, CellWarning("no-power", reading.detail) if reading.detail else None
+        return result, CellWarning(WarningKind.NO_POWER, reading.detail) if reading.detail else None
     energy = reading.power_w / result.throughput_ips if result.throughput_ips > 0 else None
     above = reading.power_w - idle_power_w if idle_power_w is not None else None
     return (

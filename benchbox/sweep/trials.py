@@ -24,6 +24,7 @@ from benchbox.measure import trials as tstats
 from benchbox.parse import LatencyTarget
 from benchbox.schema import MEASURED, Cell, CellWarning, Result, replace
 from benchbox.sweep.schedule import TrialPolicy, needs_trial, round_order
+from benchbox.warning_kinds import WarningKind
 
 SINGLE_TRIAL_MARGIN = 0.5
 MeasureTrial = Callable[[Cell], Cell]
@@ -53,7 +54,7 @@ def combine_cell(log: TrialLog, confidence: float, note: CellWarning | None = No
     seen: set[str] = set()
     for t in log.trials:
         for w in t.warnings:
-            if _kind(w) == "too-few-samples" and result.ci_level == "between-trial":
+            if _kind(w) == WarningKind.TOO_FEW_SAMPLES and result.ci_level == "between-trial":
                 continue  # the between-trial CI stands on the trials, not on one trial's requests
             if _kind(w) not in seen:
                 seen.add(_kind(w))
@@ -63,13 +64,13 @@ def combine_cell(log: TrialLog, confidence: float, note: CellWarning | None = No
     if unsettled and len(statuses) > 1:
         extra.append(
             CellWarning(
-                "unstable-trials",
+                WarningKind.UNSTABLE_TRIALS,
                 f"{unsettled} of {len(statuses)} trials never settled; the cell is judged by its "
                 "between-trial bound, which includes their spread",
             )
         )
     for why in log.failures:
-        extra.append(CellWarning("trial-failed", why))
+        extra.append(CellWarning(WarningKind.TRIAL_FAILED, why))
     if note:
         extra.append(note)
     status = "unstable" if unsettled else "ok"
@@ -221,7 +222,7 @@ def run_trials(
         n = len(log.trials)
         if policy.auto and n < policy.min_trials and cid in out:
             note = CellWarning(
-                "few-trials",
+                WarningKind.FEW_TRIALS,
                 f"{n} trial(s), since the cell is clearly out of the decision: {out[cid]}",
             )
             current[cid] = combine_cell(log, confidence, note)

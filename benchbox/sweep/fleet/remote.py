@@ -14,8 +14,8 @@ from benchbox.sweep.fleet.cluster import first_line, require_ray
 from benchbox.sweep.fleet.placement import ABORT_GRACE_S, POLL_S, Node, NodePool
 from benchbox.sweep.runner import CellContext
 from benchbox.sweep.worker import default_cell_timeout_s
+from benchbox.warning_kinds import WarningKind
 
-RAY_NODE_WARNING = "ray-node"  # the kind of the warning on a cell measured off the host node
 # A node that neither answers nor is declared dead within a cell's own timeout plus this is lost.
 ANSWER_MARGIN_S = 60.0
 
@@ -70,7 +70,7 @@ class RemoteWorker:
                 self.pool.release(node)
             if self.host_node_id and node.node_id != self.host_node_id:
                 note = CellWarning(
-                    RAY_NODE_WARNING,
+                    WarningKind.RAY_NODE,
                     f"measured on node {node.node_id[:12]} of group {self.pool.group}, "
                     f"not on the report's host node {self.host_node_id[:12]}",
                 )
