@@ -26,8 +26,10 @@ __all__ = [
     "fmt_gib",
     "fmt_mib",
     "fmt_ms",
+    "fmt_ms_given",
     "fmt_ms_group",
     "fmt_ms_range",
+    "fmt_ms_text",
     "fmt_number",
     "load_label",
     "load_text",
@@ -106,6 +108,22 @@ def fmt_ms_range(lo: float | None, hi: float | None, sep: str = " … ") -> str:
     """`6.133 ms … 6.709 ms`: a CI or a range, both ends in one unit."""
     a, b = fmt_ms_group(lo, hi)
     return f"{a}{sep}{b}"
+
+
+def fmt_ms_text(value_ms: float, unit: str = " ms", versus: float | None = None) -> str:
+    """A measured latency in a sentence, always in ms: 3 significant digits, whole ms from
+    1000 ms, more digits when needed to tell it from `versus` (`14.3 ms`, `1234 ms`); `unit=""`
+    for the first end of a range (`14.1–17.8 ms`)."""
+    for digits in range(3, 8):
+        text = f"{value_ms:.{digits}g}" if abs(value_ms) < 10**digits else f"{value_ms:.0f}"
+        if versus is None or float(text) != versus:
+            break
+    return text + unit
+
+
+def fmt_ms_given(value_ms: float, unit: str = " ms") -> str:
+    """A latency someone set (a target, a delay, a threshold), exactly as given: `50 ms`."""
+    return f"{value_ms:g}{unit}"
 
 
 def fmt_duration_s(seconds: float | None) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from benchbox import cost, pricing, schema
 from benchbox.devices import parse_device
 from benchbox.errors import BadInput, NothingMeasured
+from benchbox.format import fmt_ms_given, fmt_ms_text
 from benchbox.parse import LatencyTarget, parse_choice, percentile_label
 from benchbox.store import load_report
 from benchbox.verdict import latency_bound, result_meets
@@ -75,13 +76,11 @@ def judge(
     value, point = bound.value_ms, bound.point_estimate
     broken = []
     if not result_meets(r, target):
-        shown = _ms(value, target.value_ms)
+        shown = fmt_ms_text(value, versus=target.value_ms)
         what = (
-            f"{label} {shown} ms (point estimate, no CI)"
-            if point
-            else f"{label} upper bound {shown} ms"
+            f"{label} {shown} (point estimate, no CI)" if point else f"{label} upper bound {shown}"
         )
-        broken.append(f"{what} > target {target.value_ms:g} ms")
+        broken.append(f"{what} > target {fmt_ms_given(target.value_ms)}")
     if min_throughput_ips is not None and not r.throughput_ips >= min_throughput_ips:
         broken.append(f"throughput {_num(r.throughput_ips)} ips < min {min_throughput_ips:g}")
     if max_memory_mb is not None:
@@ -362,7 +361,7 @@ def _nothing_met(
     kind = "point estimate" if closest.point_estimate else "upper bound"
     needs = []
     if closest.latency_ms > target.value_ms:
-        needs.append(f"a target of {label}={_nice_up(closest.latency_ms):g}ms")
+        needs.append(f"a target of {label}={fmt_ms_given(_nice_up(closest.latency_ms), 'ms')}")
     if min_throughput_ips is not None and r.throughput_ips < min_throughput_ips:
         needs.append(f"a minimum throughput of {math.floor(r.throughput_ips):g} ips")
     mem = memory_mb(closest.cell)
@@ -370,7 +369,7 @@ def _nothing_met(
         needs.append("no memory bound" if mem is None else f"a memory bound of {math.ceil(mem)} MB")
     text = (
         f"No configuration meets {target}. The closest is {closest.cell.id} "
-        f"({label} {kind} {_ms(closest.latency_ms)} ms)"
+        f"({label} {kind} {fmt_ms_text(closest.latency_ms)})"
     )
     if needs:
         text += f": {' and '.join(needs)} would admit it, or try another device"
@@ -383,15 +382,6 @@ def _nice_up(x: float) -> float:
         return x
     step = 10.0 ** math.floor(math.log10(x)) / 20.0
     return round(math.ceil(x / step - 1e-9) * step, 12)
-
-
-def _ms(x: float, versus: float | None = None) -> str:
-    """Milliseconds in 3 significant digits, more when needed to tell `x` from `versus`."""
-    for digits in range(3, 8):
-        text = f"{x:.{digits}g}" if x < 10**digits else f"{x:.0f}"
-        if versus is None or float(text) != versus:
-            return text
-    return text
 
 
 def _num(x: float) -> str:

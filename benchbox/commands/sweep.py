@@ -24,7 +24,7 @@ from rich.text import Text
 
 from benchbox.commands.options import choice_option
 from benchbox.errors import GateFailed
-from benchbox.format import fmt_duration_s, fmt_ms, fmt_number, reason_line
+from benchbox.format import fmt_duration_s, fmt_ms, fmt_number, percentile_label, reason_line
 from benchbox.load import Arrival, LoadKind
 from benchbox.measure.cell import MeasureSettings
 from benchbox.report.render import render_cell_detail, render_report, stdout_console
@@ -171,7 +171,7 @@ def show_sweep(report: Report, saved: Path, as_json: bool) -> None:
     rec = report.recommendation
     if rec is not None and rec.winner is None:
         raise GateFailed(
-            f"no configuration meets {rec.percentile.replace('_', '.')}={rec.target_ms:g}ms"
+            f"no configuration meets {percentile_label(rec.percentile)}={rec.target_ms:g}ms"
             f" (report saved in {saved})",
             ("" if as_json else "see the closest cell above; ")
             + "relax the target, or measure other devices or configs",

@@ -10,6 +10,7 @@ from typing import Any
 
 from benchbox import schema
 from benchbox.errors import BadInput
+from benchbox.format import fmt_ms_given, percentile_label
 from benchbox.model import inspect_model, sha256_file
 
 
@@ -100,7 +101,7 @@ def provenance(report: schema.Report, cell: schema.Cell) -> dict[str, Any]:
     }
     rec = report.recommendation
     if rec is not None and rec.winner == cell.id:
-        out["target"] = f"{rec.percentile.replace('_', '.')}<={rec.target_ms:g}ms"
+        out["target"] = f"{percentile_label(rec.percentile)}<={fmt_ms_given(rec.target_ms, 'ms')}"
         out["objective"] = rec.objective
     if report.profile:
         out["profile"] = report.profile.name

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from benchbox.format import fmt_ms_given, fmt_ms_text
 from benchbox.load import Driver
 from benchbox.measure import stats
 from benchbox.measure.sampler import ResourceStats
@@ -356,7 +357,7 @@ def _issue_delay_ms(m: Measurement, warnings: list[CellWarning]) -> Spread | Non
         warnings.append(
             CellWarning(
                 WarningKind.GENERATOR_BEHIND,
-                f"{late:.1%} of requests were sent over {LATE_SEND_MS:g} ms late "
+                f"{late:.1%} of requests were sent over {fmt_ms_given(LATE_SEND_MS)} late "
                 "by the load generator (the machine is too busy to keep the schedule); their "
                 "latency includes the delay — lower --rate or quiet the machine",
             )
@@ -366,7 +367,7 @@ def _issue_delay_ms(m: Measurement, warnings: list[CellWarning]) -> Spread | Non
         warnings.append(
             CellWarning(
                 WarningKind.POOL_EXHAUSTED,
-                f"{waited:.1%} of requests waited over {LATE_SEND_MS:g} ms for a "
+                f"{waited:.1%} of requests waited over {fmt_ms_given(LATE_SEND_MS)} for a "
                 "free worker; that wait counts in their latency — raise --concurrency if the "
                 "server you model accepts more requests in flight",
             )
@@ -438,8 +439,8 @@ def summarize(
         warnings.append(
             CellWarning(
                 WarningKind.EARLY_STOP,
-                f"p{q:g} was above {bound_ms:g} ms with confidence (lower bound "
-                f"{lo:.3g} ms) after {m.duration_s:.1f}s, so measuring stopped early; use "
+                f"p{q:g} was above {fmt_ms_given(bound_ms)} with confidence (lower bound "
+                f"{fmt_ms_text(lo)}) after {m.duration_s:.1f}s, so measuring stopped early; use "
                 "--search grid to measure every cell in full",
             )
         )

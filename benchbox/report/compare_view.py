@@ -17,6 +17,7 @@ from benchbox.format import (
     fmt_ms_group,
     fmt_ms_range,
     fmt_number,
+    percentile_label,
 )
 
 VERDICT_STYLE = {"faster": "green", "slower": "bold red", "not significant": "dim"}
@@ -74,13 +75,13 @@ def _ms_ci(value: float | None, ci: tuple[float, float] | None, prefix: str | No
     else:
         text = fmt_ms(value)
     if prefix:
-        text = f"{prefix.replace('_', '.')} {text}"
+        text = f"{percentile_label(prefix)} {text}"
     return text
 
 
 def render_machines(result: MachineComparison, console: Console) -> None:
     """Each machine's best configuration, cheapest first, and how much cheaper it is."""
-    pname = result.target.percentile.replace("_", ".") if result.target else "latency"
+    pname = percentile_label(result.target.percentile) if result.target else "latency"
     title = f"machines, best configuration under {result.target}" if result.target else "machines"
     table = Table(title=title, header_style="bold")
     table.add_column("report")

@@ -11,6 +11,7 @@ from benchbox.format import (
     ci_label,
     fmt_gib,
     fmt_ms,
+    fmt_ms_given,
     fmt_ms_range,
     fmt_number,
     load_text,
@@ -153,7 +154,7 @@ def _recommendation_html(report: Report) -> str:
             "</p></section>"
         )
     cells = {c.id: c for c in report.cells}
-    target = f"{percentile_label(rec.percentile)} ≤ {rec.target_ms:g} ms"
+    target = f"{percentile_label(rec.percentile)} ≤ {fmt_ms_given(rec.target_ms)}"
     parts = ['<section class="card">']
     if rec.winner is None or rec.winner not in cells:
         parts.append(f'<p class="verdict bad">No configuration meets {esc(target)}.</p>')

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from benchbox import store
-from benchbox.format import fmt_number
+from benchbox.format import fmt_ms_given, fmt_number, percentile_label
 from benchbox.schema import Report
 
 
@@ -49,7 +49,10 @@ def best_configuration(report: Report) -> tuple[str | None, str]:
     rec = report.recommendation
     ids = {c.id for c in report.cells}
     if rec is not None and rec.winner in ids:
-        return rec.winner, f"recommended, {rec.percentile.replace('_', '.')}≤{rec.target_ms:g}ms"
+        return (
+            rec.winner,
+            f"recommended, {percentile_label(rec.percentile)}≤{fmt_ms_given(rec.target_ms, 'ms')}",
+        )
     ok = [c for c in report.cells if c.status == "ok" and c.result is not None]
     if not ok:
         return None, "no measured cell"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from benchbox.format import fmt_ms, fmt_number, load_text, percentile_label
+from benchbox.format import fmt_ms, fmt_ms_given, fmt_number, load_text, percentile_label
 from benchbox.measure import stats
 from benchbox.report.svg import DASHES, PALETTE, Mark, RefLine, Series, no_plot, svg_plot
 from benchbox.schema import MEASURED, Cell, Report
@@ -63,7 +63,7 @@ def _target_ref(report: Report) -> list[RefLine]:
     return [
         RefLine(
             rec.target_ms,
-            f"{percentile_label(rec.percentile)} target {rec.target_ms:g} ms",
+            f"{percentile_label(rec.percentile)} target {fmt_ms_given(rec.target_ms)}",
             "x",
             "#b00",
         )

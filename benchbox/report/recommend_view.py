@@ -13,6 +13,7 @@ from benchbox.format import (
     config_label,
     fmt_mib,
     fmt_ms,
+    fmt_ms_given,
     fmt_ms_range,
     fmt_number,
     load_label,
@@ -34,7 +35,9 @@ def render_recommendation(report: Report, rec: Recommendation, console: Console)
     cells = {c.id: c for c in report.cells}
     label = percentile_label(rec.percentile)
     head = Text("Recommendation", style="bold")
-    head.append(f"  {label} ≤ {rec.target_ms:g} ms, {_OBJECTIVE_WORDS.get(rec.objective, '')}")
+    head.append(
+        f"  {label} ≤ {fmt_ms_given(rec.target_ms)}, {_OBJECTIVE_WORDS.get(rec.objective, '')}"
+    )
     if rec.profile:
         head.append(f", profile {rec.profile}", style="dim")
     console.print(head)
@@ -44,7 +47,9 @@ def render_recommendation(report: Report, rec: Recommendation, console: Console)
 
     winner = cells.get(rec.winner) if rec.winner else None
     if winner is None:
-        console.print(Text(f"✗ No configuration meets {label} ≤ {rec.target_ms:g} ms.", "bold red"))
+        console.print(
+            Text(f"✗ No configuration meets {label} ≤ {fmt_ms_given(rec.target_ms)}.", "bold red")
+        )
     else:
         console.print(Text("✓ ", "bold green") + Text(winner.id, "bold"))
         console.print(_winner_table(winner, rec.percentile))

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchbox.format import server_split_text
-from benchbox.parse import percentile_label
+from benchbox.format import fmt_ms_given, fmt_ms_text, percentile_label, server_split_text
 from benchbox.schema import ServerSplit, finite, to_dict
 from benchbox.verify import Figure, Verification
 from benchbox.warning_kinds import WarningKind
 
 
-def _ms(x: float) -> str:
-    return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
-
-
 def _ci(f: Figure) -> str:
-    return f"CI {_ms(f.ci_ms[0])}–{_ms(f.ci_ms[1])} ms" if f.ci_ms else "no CI: too few requests"
+    return (
+        f"CI {fmt_ms_text(f.ci_ms[0], '')}–{fmt_ms_text(f.ci_ms[1])}"
+        if f.ci_ms
+        else "no CI: too few requests"
+    )
 
 
 def split_line(split: ServerSplit | None, reason: str | None) -> str:
@@ -30,20 +29,20 @@ def lines(v: Verification, split_reason: str | None = None) -> list[str]:
     """What `benchbox verify` prints."""
     p = percentile_label(v.target.percentile)
     pred = v.predicted
-    head = f"predicted {p} ≤ {_ms(pred.bound_ms)} ms ({_ci(pred)})"
+    head = f"predicted {p} ≤ {fmt_ms_text(pred.bound_ms)} ({_ci(pred)})"
     out = [f"cell {v.cell_id} on {v.url}"]
     cell = v.measured_cell
     if v.measured is None:
         out.append(f"{head}; the server's cell {cell.status}: {cell.reason}")
-        out.append(f"does not meet the target ({p} ≤ {v.target.value_ms:g} ms)")
+        out.append(f"does not meet the target ({p} ≤ {fmt_ms_given(v.target.value_ms)})")
         return out
     m, gap = v.measured, v.gap_ms or 0.0
     side = "over" if gap > 0 else "under"
     verdict = "meets the target" if v.meets_target else "does not meet the target"
     out.append(
-        f"{head}, measured {_ms(m.value_ms)} ms ({_ci(m)}) on {v.server}: "
-        f"{gap:+.2g} ms {side} the prediction; {verdict} ({p} ≤ {v.target.value_ms:g} ms"
-        + (f", held to its upper bound {_ms(m.bound_ms)} ms)" if m.ci_ms else ")")
+        f"{head}, measured {fmt_ms_text(m.value_ms)} ({_ci(m)}) on {v.server}: "
+        f"{gap:+.2g} ms {side} the prediction; {verdict} ({p} ≤ {fmt_ms_given(v.target.value_ms)}"
+        + (f", held to its upper bound {fmt_ms_text(m.bound_ms)})" if m.ci_ms else ")")
     )
     out.append(split_line(v.split, split_reason))
     out += [f"warning: {w}" for w in cell.warnings if w.kind != WarningKind.NO_SERVER_SPLIT]

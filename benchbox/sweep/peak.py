@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from benchbox.errors import BadInput
+from benchbox.format import fmt_ms_given, fmt_ms_text, percentile_label
 from benchbox.parse import AUTO_MAX_BATCH, LatencyTarget, parse_dynamic_batching
 from benchbox.schema import (
     MEASURED,
@@ -247,11 +248,11 @@ def _peak_cell(
 def _probe_text(rate: float, cell: Cell, target: LatencyTarget) -> str:
     if cell.status not in MEASURED:
         return f"{rate:g}/s {cell.status}"
-    label = target.percentile.replace("_", ".")
+    label = percentile_label(target.percentile)
     verdict = "ok" if sustains(cell, target) else "missed"
     behind = "" if kept_up(cell) else ", fell behind"
     bound_ms = latency_bound(cell.result, target.percentile).value_ms if cell.result else math.inf
-    return f"{rate:g}/s {verdict} ({label}<={bound_ms:.3g}ms{behind})"
+    return f"{rate:g}/s {verdict} ({label}<={fmt_ms_text(bound_ms, 'ms')}{behind})"
 
 
 # ---------------------------------------------------------------- the sweep
@@ -280,7 +281,7 @@ def _label(cfg: ServingConfig) -> str:
     db = cfg.dynamic_batching
     if db is None:
         return f"batch {cfg.batch_size}"
-    return f"max_batch {db.max_batch}, delay {db.delay_ms:g} ms"
+    return f"max_batch {db.max_batch}, delay {fmt_ms_given(db.delay_ms)}"
 
 
 @dataclass

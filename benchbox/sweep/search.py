@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
+from benchbox.format import fmt_ms_text
 from benchbox.parse import LatencyTarget
 from benchbox.schema import MEASURED, Cell, Load, replace
 from benchbox.verdict import breaks_target, lower_bound, meets_target
@@ -249,4 +250,4 @@ def _how_broken(cell: Cell, target: LatencyTarget) -> str:
     bound = lower_bound(cell.result, target.percentile)
     if not bound.point_estimate:
         return "with confidence"
-    return f"by its point estimate ({bound.value_ms:.3g} ms; too few samples for a CI)"
+    return f"by its point estimate ({fmt_ms_text(bound.value_ms)}; too few samples for a CI)"

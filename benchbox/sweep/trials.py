@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from benchbox.format import fmt_ms_given, fmt_ms_text, percentile_label
 from benchbox.measure import trials as tstats
 from benchbox.parse import LatencyTarget
 from benchbox.schema import MEASURED, Cell, CellWarning, Result, replace
@@ -111,13 +112,13 @@ def out_of_play(cells: list[Cell], target: LatencyTarget | None) -> dict[str, st
     out: dict[str, str] = {}
     if target is None:
         return out
-    label = target.percentile.replace("_", ".")
+    label = percentile_label(target.percentile)
     for c in measured:
         lo, _ = latency_interval(c.result, target.percentile)
         if lo > target.value_ms:
             out[c.id] = (
-                f"{label} is above the target {target.value_ms:g} ms with confidence "
-                f"(lower bound {lo:.3g} ms"
+                f"{label} is above the target {fmt_ms_given(target.value_ms)} with confidence "
+                f"(lower bound {fmt_ms_text(lo)}"
                 + (", with the single-trial margin)" if c.result.trials == 1 else ")")
             )
     meeting = [
