@@ -19,7 +19,7 @@ from typing import Any
 from benchbox import schema
 from benchbox.errors import BadInput
 from benchbox.files import require_regular_file
-from benchbox.schema import PowerSpec, Profile
+from benchbox.schema import PowerSpec, Profile, ProfileHardware
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
 ENV_VAR = "BENCHBOX_PROFILES"
@@ -217,7 +217,7 @@ def electricity_only(vcpus: int) -> Profile:
             usd_per_kwh=DEFAULT_USD_PER_KWH,
             energy_included=False,
         ),
-        hardware={"vcpus": int(vcpus)},
+        hardware=ProfileHardware(vcpus=int(vcpus)),
     )
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from benchbox.errors import BadInput
 from benchbox.files import require_regular_file
-from benchbox.schema import ModelInfo, TensorSpec
+from benchbox.schema import InputValues, ModelInfo, TensorSpec
 
 if TYPE_CHECKING:  # onnx is imported where a model is read: a worker process never needs it
     import onnx
@@ -150,7 +150,7 @@ def inspect_model(
         dims=dims,
         dims_defaulted=defaulted,
         batch_dims=tied,
-        input_values=dict(values or {}),
+        input_values=InputValues.of(values or {}),
     )
     _check_values(info)
     return info

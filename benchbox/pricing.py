@@ -118,17 +118,17 @@ def gpu_key(name: str | None) -> str | None:
 def profile_hardware(profile: Profile) -> Hardware:
     """The matching facts of a profile's `[hardware]`: explicit fields, else read from the text."""
     hw = profile.hardware
-    cpu = str(hw.get("cpu") or "")
+    cpu = hw.cpu or ""
     vendor, family, part = cpu_traits(cpu)
-    count, model = _gpus_text(str(hw.get("gpus") or ""))
-    gpu_count = hw.get("gpu_count", count)
+    count, model = _gpus_text(hw.gpus or "")
+    gpu_count = count if hw.gpu_count is None else hw.gpu_count
     return Hardware(
         cpu=cpu,
-        cpu_vendor=hw.get("cpu_vendor") or vendor,
-        cpu_family=hw.get("cpu_family") or family,
+        cpu_vendor=hw.cpu_vendor or vendor,
+        cpu_family=hw.cpu_family or family,
         cpu_part=part,
-        vcpus=hw.get("vcpus"),
-        gpu_model=hw.get("gpu_model") or model,
+        vcpus=hw.vcpus,
+        gpu_model=hw.gpu_model or model,
         gpu_count=int(gpu_count or 0),
     )
 

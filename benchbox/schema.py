@@ -34,6 +34,8 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   order-statistic CIs of the pooled requests), result.throughput_ci_ips,
   recommendation.tied, settings.trials. Reports of 1.x load as holding one trial each
   (trials 1, ci_level "within-trial", their CIs kept as the within-trial ones).
+  Within 2 (same keys, now typed): profile.hardware (ProfileHardware, the keys a profile
+  states) and model.input_values (InputValues, the object {name: value}).
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -47,7 +49,7 @@ import json
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -66,6 +68,10 @@ PERCENTILE_KEYS = ("p50", "p90", "p95", "p99", "p99_9")
 
 
 # ---------------------------------------------------------------- host and model
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 @dataclass(frozen=True)
@@ -119,9 +125,34 @@ class ModelInfo:
     dims_defaulted: tuple[str, ...] = ()
     # Symbolic dims tied to the batch size by the user (`--shape state_batch=batch`).
     batch_dims: tuple[str, ...] = ()
-    # Values fed to inputs instead of synthesized data (`--input sr=16000`): a number fills the
-    # tensor, a nested list is the tensor (broadcast to the input's shape).
-    input_values: dict[str, float | list[Any]] = field(default_factory=dict)
+    # Values fed to inputs instead of synthesized data (`--input sr=16000`).
+    input_values: InputValues = field(default_factory=lambda: InputValues())
+
+
+@dataclass(frozen=True, eq=False)
+class InputValues(Mapping[str, "float | list[Any]"]):
+    """Values fed to inputs instead of synthesized data (`--input sr=16000`), by input name: a
+    number fills the tensor, a nested list is the tensor (broadcast to the input's shape). Its
+    JSON form is the object {name: value}; as a mapping it reads the same."""
+
+    names: tuple[str, ...] = ()
+    values: tuple[float | list[Any], ...] = ()
+
+    @classmethod
+    def of(cls, values: Mapping[str, float | list[Any]]) -> InputValues:
+        """The values of a {name: value} mapping, in its order."""
+        return cls(tuple(values), tuple(values.values()))
+
+    def __getitem__(self, name: str) -> float | list[Any]:
+        if name not in self.names:
+            raise KeyError(name)
+        return self.values[self.names.index(name)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 # ---------------------------------------------------------------- configs and loads
@@ -394,8 +425,41 @@ class Profile:
     price_source: str
     price_date: str
     power: PowerSpec
-    hardware: dict[str, Any] = field(default_factory=dict)
+    hardware: ProfileHardware = field(default_factory=lambda: ProfileHardware())
     path: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hardware, ProfileHardware):  # a TOML table, a caller's dict
+            hardware = from_dict(ProfileHardware, dict(self.hardware), "profile hardware")
+            object.__setattr__(self, "hardware", hardware)
+
+
+@dataclass(frozen=True, eq=False)
+class ProfileHardware(Mapping[str, Any]):
+    """A profile's `[hardware]`: the machine it prices, as host matching reads it (`pricing`).
+    A key the profile leaves out is None; `cost.HARDWARE_KEYS` checks a TOML's types."""
+
+    cpu: str | None = None  # "AMD EPYC 9R14 (4th gen EPYC)": vendor, family and part read from it
+    cpu_vendor: str | None = None
+    cpu_family: str | None = None
+    vcpus: int | None = None
+    memory_gb: int | float | None = None  # as the TOML wrote it (16, 15.25): its JSON unchanged
+    gpus: str | None = None  # "1x NVIDIA A10G 24GB": count and model read from it
+    gpu_model: str | None = None
+    gpu_count: int | None = None
+
+    # Read by key, it is the object its JSON is (the keys it states): `hw["vcpus"]`, `hw.get(..)`.
+    def __getitem__(self, key: str) -> Any:
+        value = getattr(self, key, None) if key in _field_names(type(self)) else None
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in _field_names(type(self)) if getattr(self, k) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @dataclass(frozen=True)
@@ -552,8 +616,10 @@ def to_dict(obj: Any) -> Any:
     settings drop null keys they never wrote)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-        if isinstance(obj, Load):
+        if isinstance(obj, Load | ProfileHardware):
             out = {k: v for k, v in out.items() if v is not None}
+        if isinstance(obj, InputValues):  # written as the object {name: value}
+            out = {name: to_dict(value) for name, value in obj.items()}
         if isinstance(obj, IdlePower):  # `seconds` when it was read, `detail` when it was not
             out = {k: v for k, v in out.items() if v is not None or k in ("power_w", "source")}
         # Settings keys that 2.0 added are left out while unset, so a 1.x report's settings are
@@ -651,6 +717,9 @@ def _hints(cls: type) -> dict[str, Any]:
     return _HINTS[cls]
 
 
+_INPUT_VALUE = float | list[Any]  # one of InputValues' values
+
+
 def _build(tp: Any, data: Any, where: str, measured: bool = False) -> Any:
     """`data` as the type `tp`; `measured`: numbers must be non-negative (see `_is_measured`)."""
     origin = typing.get_origin(tp)
@@ -675,6 +744,11 @@ def _build(tp: Any, data: Any, where: str, measured: bool = False) -> Any:
         return data
     if tp is CellWarning and isinstance(data, str):  # 1.0 wrote warnings as "kind: text"
         return legacy_warning(data)
+    if tp is InputValues:  # its JSON form is the object {name: value}
+        if not isinstance(data, dict):
+            raise _bad(where, "an object", data)
+        built = {str(k): _build(_INPUT_VALUE, v, f"{where}.{k}", measured) for k, v in data.items()}
+        return InputValues.of(built)
     if dataclasses.is_dataclass(tp):
         return _build_dataclass(tp, data, where, measured)
     if origin is tuple:
@@ -858,9 +932,7 @@ def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
             trial = {
                 k: result.get(k) for k in ("throughput_ips", "latency_ms", "requests", "duration_s")
             }
-            trial["status"] = (
-                cell.get("status") if cell.get("status") in ("ok", "unstable") else "ok"
-            )
+            trial["status"] = cell.get("status") if cell.get("status") in MEASURED else "ok"
             result = dict(
                 result,
                 trials=1,

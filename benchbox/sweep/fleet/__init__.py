@@ -32,7 +32,7 @@ from benchbox.compare import MachineComparison, compare_machines
 from benchbox.cost import load_profile
 from benchbox.errors import BadInput, BenchboxError, GateFailed, Interrupted, NothingMeasured
 from benchbox.parse import LatencyTarget, parse_target
-from benchbox.schema import Profile, Report, TrialPolicy, from_dict, replace, to_dict
+from benchbox.schema import MEASURED, Profile, Report, TrialPolicy, from_dict, replace, to_dict
 from benchbox.store import check_writable, load_report
 from benchbox.sweep import (
     Progress,
@@ -231,7 +231,7 @@ def outcome_of(
         report = load_report(path)
     except BadInput as exc:
         return GroupOutcome(group.name, group.profile, None, nodes, "failed", error=exc.message)
-    measured = sum(c.status in ("ok", "unstable") for c in report.cells)
+    measured = sum(c.status in MEASURED for c in report.cells)
     if error == "interrupted":
         status = "interrupted"
     elif error is not None and measured == 0:
