@@ -89,3 +89,77 @@ def test_the_readme_tour_runs_as_written(tmp_path):
                 continue
             assert key in done.stdout, f"{command}: {key!r} missing from\n{done.stdout}"
     assert argv[1] == "compare"
+
+
+# The README's sample tables were printed at this terminal width (the sweep's table drops p90,
+# CPU% and RSS when they do not fit, so the width decides the columns).
+SAMPLE_COLUMNS = "130"
+READ_ME_DATA = Path(__file__).resolve().parent / "data" / "readme"
+# The reports the samples' runs saved (tests/data/readme/): a command that reads one replays on
+# it; the sweep that measured one is replayed as `report show`, which prints the sweep's view.
+SAVED = {
+    "reports/resnet18-*.json": "resnet18.json",
+    "before/mlp-*.json": "mlp-before.json",
+    "after/mlp-*.json": "mlp-after.json",
+}
+MEASURED_BY = {"benchbox sweep --duration 1s": "resnet18.json"}
+
+
+def table_headers(lines: list[str]) -> list[list[str]]:
+    """The column names of every rich table in `lines`: the row above each `╇` rule."""
+    heads = []
+    for above, line in zip(lines, lines[1:], strict=False):
+        if "╇" in line and "┃" in above:
+            heads.append([name.strip() for name in above.split("┃") if name.strip()])
+    return heads
+
+
+def replay(command: str) -> list[str] | None:
+    """The command to run for a sample, on the saved reports; None when it cannot be replayed."""
+    if command in MEASURED_BY:
+        return ["report", "show", str(READ_ME_DATA / MEASURED_BY[command])]
+    argv = shlex.split(command)[1:]
+    if not any(arg in SAVED for arg in argv):
+        return None
+    for option in ("--export", "--out"):  # writing files changes no table
+        if option in argv:
+            k = argv.index(option)
+            del argv[k : k + 2]
+    return [str(READ_ME_DATA / SAVED[arg]) if arg in SAVED else arg for arg in argv]
+
+
+def shown_in(shown: list[list[str]], printed: list[list[str]], cut: bool) -> bool:
+    """The sample's tables are the printed ones; with a `...` cut, the printed ones in order."""
+    if not cut:
+        return shown == printed
+    rest = iter(printed)
+    return all(any(table == other for other in rest) for table in shown)
+
+
+def test_the_readme_sample_tables_have_the_columns_the_commands_print(tmp_path):
+    env = {**os.environ, "COLUMNS": SAMPLE_COLUMNS}
+    src = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    checked = 0
+    for command, sample in tour_blocks(README.read_text()):
+        shown = table_headers(sample)
+        if not shown:
+            continue
+        argv = replay(command)
+        assert argv is not None, f"{command}: a sample table with no saved report to replay on"
+        done = subprocess.run(
+            [sys.executable, "-m", "benchbox", *argv],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode in (0, 1), f"{argv}\n{done.stdout}\n{done.stderr}"
+        printed = table_headers(done.stdout.splitlines())
+        cut = "..." in sample
+        assert shown_in(shown, printed, cut), (
+            f"{command}: README columns {shown}, printed {printed}"
+        )
+        checked += 1
+    assert checked >= 3  # the sweep, recommend and compare samples
