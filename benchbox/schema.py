@@ -351,7 +351,7 @@ class Result:
 class CellWarning:
     """A label on a cell: a short kind (`unstable`, `io-binding`, ...) and what it means."""
 
-    kind: str
+    kind: str  # a `warning_kinds.WarningKind` (a str); a newer report's unknown kind loads as text
     text: str
 
     def __str__(self) -> str:
