@@ -17,6 +17,8 @@ Methods:
   EP runs only with uint8 weights, slowly: int8-static is the CNN method).
 - int8-static: `quantize_static` in QDQ form, int8 activations and per-channel int8 weights,
   MinMax calibration on `calibration.calibration_samples`.
+Both int8 methods upgrade models older than opset 13 first, and use 7-bit weights on x86 CPUs
+without VNNI (`reduce_range`), where full 8-bit weights saturate (the cache key says which).
 """
 
 from __future__ import annotations
@@ -58,6 +60,21 @@ def cache_dir() -> pathlib.Path:
     root = os.environ.get("BENCHBOX_CACHE")
     base = pathlib.Path(root) if root else pathlib.Path.home() / ".cache" / "benchbox"
     return base / "variants"
+
+
+def reduce_range() -> bool:
+    """True on x86 CPUs without VNNI: their u8s8 int8 kernels (vpmaddubsw) saturate int16 sums,
+    which with full 8-bit weights gave a 20% relative error on a single Conv (onnxruntime's
+    quantization docs advise 7-bit weights, `reduce_range`, there)."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
+        return False
+    try:
+        flags = pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True
+    return "avx512_vnni" not in flags and "avx_vnni" not in flags
 
 
 def converter_version() -> str:
@@ -104,7 +121,7 @@ def build_variant(
     calib, calib_text = None, None
     if precision == "int8-static":
         calib, calib_text = calibration.calibration_samples(info, samples, source_name)
-    tag = version.replace(" ", "-") + f"-l{LAYOUT_VERSION}"
+    tag = version.replace(" ", "-") + f"-l{LAYOUT_VERSION}" + ("-rr" if reduce_range() else "")
     key = f"{sha[:16]}-{precision}-{tag}" + (f"-c{samples_key(calib)}" if calib else "")
     folder = cache or cache_dir()
     target = folder / f"{key}.onnx"
@@ -173,10 +190,41 @@ def _fp16(source: str, out: str, _calib: list | None) -> None:
     onnx.save(converted, out)
 
 
+QDQ_OPSET = 13  # per-channel int8 QuantizeLinear/DequantizeLinear need opset 13
+
+
+def _upgraded(source: str, work: str) -> str:
+    """The source, converted to opset 13 first when it is older (a copy in `work`)."""
+    import onnx
+
+    model = onnx.load(source)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset >= QDQ_OPSET:
+        return source
+    from onnx import version_converter
+
+    upgraded = version_converter.convert_version(model, QDQ_OPSET)
+    path = os.path.join(work, "upgraded.onnx")
+    onnx.save(upgraded, path)
+    return path
+
+
 def _dynamic(source: str, out: str, _calib: list | None) -> None:
+
+    with tempfile.TemporaryDirectory(prefix="benchbox-quant-") as work:
+        _dynamic_in(_upgraded(source, work), out)
+
+
+def _dynamic_in(source: str, out: str) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(source, out, op_types_to_quantize=DYNAMIC_OPS, weight_type=QuantType.QInt8)
+    quantize_dynamic(
+        source,
+        out,
+        op_types_to_quantize=DYNAMIC_OPS,
+        weight_type=QuantType.QInt8,
+        reduce_range=reduce_range(),
+    )
 
 
 def _static(source: str, out: str, calib: list | None) -> None:
@@ -185,6 +233,7 @@ def _static(source: str, out: str, calib: list | None) -> None:
     with tempfile.TemporaryDirectory(prefix="benchbox-calib-") as work:
         # quantize_static writes its augmented model beside the working directory's files
         cwd = os.getcwd()
+        source = _upgraded(source, work)
         os.chdir(work)
         try:
             quantize_static(
@@ -193,6 +242,7 @@ def _static(source: str, out: str, calib: list | None) -> None:
                 calibration.data_reader(calib or []),
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
+                reduce_range=reduce_range(),
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.MinMax,
