@@ -12,6 +12,7 @@ from rich.text import Text
 
 from benchbox.format import (
     MISSING,
+    accuracy_label,
     ci_label,
     config_label,
     fmt_gib,
@@ -144,6 +145,8 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
     headers += ["CPU%", "RSS MiB"] if wide else []
     headers += ["W"] if has_power else []
     headers += ["$ / 1M"] if has_cost else []
+    has_accuracy = any(c.accuracy is not None for c in report.cells)
+    headers += ["accuracy vs fp32"] if has_accuracy else []
     rows: list[list] = []
     for cell in report.cells:
         r = cell.result
@@ -167,6 +170,8 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
             row.append(fmt_number(r.power_w, 1, MISSING))
         if has_cost:
             row.append(f"{r.cost_usd_per_million:.4g}" if r.cost_usd_per_million else "—")
+        if has_accuracy:
+            row.append(accuracy_label(cell))
         rows.append(row + [""])
     return headers, rows
 
