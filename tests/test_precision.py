@@ -333,3 +333,27 @@ def test_bad_precision_input_is_one_line_and_exit_2(args, says, mlp_path, tmp_pa
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2
     assert re.search(says, proc.stderr), proc.stderr
     assert not list(tmp_path.glob("*.json"))  # refused before any report is written
+
+
+def test_triton_export_ships_the_variant_that_was_measured(mlp_path, tmp_path):
+    from benchbox.export.triton import export_triton
+
+    req = SweepRequest(
+        model_path=str(mlp_path),
+        spec=SweepSpec(precisions=("fp32", "int8-dynamic")),
+        settings=MeasureSettings(warmup_s=0.05, duration_s=0.2, window_s=0.1),
+        out_dir=str(tmp_path),
+        profile=None,
+    )
+    report, _ = run_sweep(req, make_worker=make_in_process_worker)
+    fp32, int8 = report.cells
+    variant = report.variants[1]
+    written = export_triton(report, int8, tmp_path / "repo", model_name="m")
+    shipped = next(p for p in written if p.name == "model.onnx")
+    assert model_mod.sha256_file(shipped) == variant.sha256 != report.model.sha256
+    assert "int8-dynamic" in written[0].read_text()  # the provenance comment names it
+    written = export_triton(report, fp32, tmp_path / "repo32", model_name="m")
+    shipped = next(p for p in written if p.name == "model.onnx")
+    assert model_mod.sha256_file(shipped) == report.model.sha256
+    with pytest.raises(BadInput, match="is not the model this report measured"):
+        export_triton(report, int8, tmp_path / "bad", model_path=mlp_path)
