@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from benchbox.commands.sweep import (
+    AccuracySamplesOpt,
     ArrivalOpt,
     ConfOpt,
     DeviceOpt,
@@ -30,6 +31,7 @@ from benchbox.commands.sweep import (
     ShapeOpt,
     StabOpt,
     TrialsOpt,
+    VariantPrecisionOpt,
     WarmupOpt,
     WindowOpt,
 )
@@ -86,6 +88,9 @@ def ab(
     ] = None,
     no_isolation: NoIsolationOpt = False,
     as_json: JsonOpt = False,
+    # precision options (issue 25): P for both sides, or P1,P2 for baseline and candidate
+    variant_precision: VariantPrecisionOpt = None,
+    accuracy_samples: AccuracySamplesOpt = None,
 ) -> None:
     """Measure two models in randomized interleaved trials of one cell; print the ratios."""
     timing = (warmup, duration, window, min_duration, max_duration, stability, confidence)
@@ -103,6 +108,8 @@ def ab(
         shape=tuple(shape or ()),
         out=out,
         trials=TrialOptions(trials, max_trials, precision),
+        precision=variant_precision,
+        accuracy_samples=accuracy_samples,
     )
     req = build_ab_request(AbOptions(cell, candidate, fail_on_regression))
     err = Console(stderr=True, highlight=False)

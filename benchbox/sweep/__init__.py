@@ -422,20 +422,26 @@ def resume_sweep(
     # The earlier answer no longer holds once cells change; `execute` makes a new one.
     report = replace(report, recommendation=None)
     progress.planned([c for c in report.cells if c.id not in keep])
-    return execute(
-        report,
-        path,
-        ctx,
-        search_kind,
-        target,
-        profile,
-        progress,
-        abort,
-        make_worker,
-        keep,
-        width=width,
-        policy=policy,
-    )
+    # (precision) the report's variants are reused; one whose file is gone is built again
+    if report.target is None and any(
+        v.path is None or not Path(v.path).is_file() for v in report.variants
+    ):
+        report = with_variants(report, model_file, stored.spec.precisions, True)
+    with precision_context(ctx, report, stored.accuracy_samples) as ctx:
+        return execute(
+            report,
+            path,
+            ctx,
+            search_kind,
+            target,
+            profile,
+            progress,
+            abort,
+            make_worker,
+            keep,
+            width=width,
+            policy=policy,
+        )
 
 
 def resume_model_path(report: Report, model_path: str | None = None) -> str:

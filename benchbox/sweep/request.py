@@ -355,6 +355,7 @@ def build_ab_request(opts: AbOptions) -> AbRequest:
         out_dir=base.out_dir,
         threshold=threshold,
         labels=labels,
+        accuracy_samples=base.accuracy_samples,
     )
 
 
