@@ -24,7 +24,7 @@ from benchbox.precision.bounds import check_outputs, parse_bound, parse_bounds
 from benchbox.precision.calibration import needs_data_reason
 from benchbox.precision.variants import build_variant
 from benchbox.recommend import recommend
-from benchbox.schema import Load, ServingConfig, cell_id, report_from_json
+from benchbox.schema import Load, ServingConfig, TrialPolicy, cell_id, report_from_json
 from benchbox.sweep import SweepRequest, make_in_process_worker, run_sweep
 from benchbox.sweep.plan import SweepSpec
 from benchbox.verdict import accuracy_broken, wilson_interval
@@ -357,3 +357,44 @@ def test_triton_export_ships_the_variant_that_was_measured(mlp_path, tmp_path):
     assert model_mod.sha256_file(shipped) == report.model.sha256
     with pytest.raises(BadInput, match="is not the model this report measured"):
         export_triton(report, int8, tmp_path / "bad", model_path=mlp_path)
+
+
+def test_ab_measures_the_baseline_and_candidate_at_their_own_precisions(mlp_path, tmp_path):
+    from benchbox.sweep.ab import AbRequest, run_ab
+
+    req = AbRequest(
+        baseline_path=str(mlp_path),
+        candidate_path=str(mlp_path),
+        spec=SweepSpec(precisions=("fp32", "int8-dynamic")),
+        settings=MeasureSettings(warmup_s=0.05, duration_s=0.2, window_s=0.1),
+        trials=TrialPolicy(trials=2),
+        out_dir=str(tmp_path),
+        accuracy_samples=SAMPLES,
+    )
+    result = run_ab(req, make_in_process_worker)
+    assert result.baseline.id == "cpu/t1/i1/b1/closed-c1"
+    assert result.candidate.id == "cpu/t1/i1/b1/int8d/closed-c1"
+    assert result.baseline.accuracy.outputs[0].max_abs_error == 0.0
+    assert result.candidate.accuracy.outputs[0].max_abs_error > 0.0
+    candidate = report_from_json(Path(result.reports[1]).read_text())
+    assert [v.precision for v in candidate.variants] == ["int8-dynamic"]
+
+
+def test_resume_measures_pending_variant_cells_with_the_report_variants(mlp_path, tmp_path):
+    from benchbox.schema import replace, report_to_json
+    from benchbox.sweep import resume_sweep
+
+    req = SweepRequest(
+        model_path=str(mlp_path),
+        spec=SweepSpec(precisions=("fp32", "int8-dynamic")),
+        settings=MeasureSettings(warmup_s=0.05, duration_s=0.2, window_s=0.1),
+        out_dir=str(tmp_path),
+        profile=None,
+        accuracy_samples=SAMPLES,
+    )
+    report, path = run_sweep(req, make_worker=make_in_process_worker)
+    pending = replace(report.cells[1], status="pending", result=None, accuracy=None)
+    path.write_text(report_to_json(replace(report, cells=(report.cells[0], pending))))
+    resumed, _ = resume_sweep(path, make_worker=make_in_process_worker)
+    assert resumed.cells[1].status == "ok"
+    assert resumed.cells[1].accuracy.outputs[0].max_abs_error > 0

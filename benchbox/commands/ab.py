@@ -36,7 +36,7 @@ from benchbox.commands.sweep import (
     WindowOpt,
 )
 from benchbox.errors import GateFailed
-from benchbox.format import fmt_ms
+from benchbox.format import accuracy_label, fmt_ms
 from benchbox.load import Arrival, LoadKind
 from benchbox.report.render import stdout_console
 from benchbox.sweep import stop_on_signals, worker_factory
@@ -177,6 +177,12 @@ def show(result: AbResult, console: Console) -> None:
     )
     for f in result.figures.values():
         console.print(escape(f.summary), highlight=False)
+    if result.baseline.accuracy or result.candidate.accuracy:  # (precision)
+        console.print(
+            f"accuracy vs fp32: {labels[0]} {accuracy_label(result.baseline)}, "
+            f"{labels[1]} {accuracy_label(result.candidate)}",
+            highlight=False,
+        )
     if result.threshold > 0:
         console.print(f"[dim]changes under {result.threshold * 100:g}% count as not significant[/]")
     console.print("reports saved: " + ", ".join(result.reports), highlight=False)

@@ -1,13 +1,14 @@
 """Accuracy measured, not assumed: a cell's outputs against the fp32 CPU reference.
 
-The samples are fixed for a sweep: `count` input sets at the model's sample batch size (1 for a
-dynamic batch), synthetic (seeded) or a data source's. The reference is the source model on
-onnxruntime's CPU EP at fp32 (all graph optimisations), computed once per model, sample count
-and seed and cached under `$BENCHBOX_CACHE/reference`. The comparison runs after a cell is
-measured, outside the timed path, on the cell's own open session (its first instance). A
-variant's outputs depend on its precision, device and session's graph options, not on threads,
-instances, batch size or load, so the comparison runs once per such key in a sweep (the first
-cell of the key, named in `Accuracy.source`) and the other cells of the key reuse it.
+The samples are fixed for a sweep: `count` samples in input sets of ACCURACY_BATCH (a dynamic
+batch; else the model's fixed batch), synthetic (seeded) or a data source's. The reference is
+the source model on onnxruntime's CPU EP at fp32 (all graph optimisations), computed once per
+model, sample count and seed and cached under `$BENCHBOX_CACHE/reference`. The comparison
+runs after a cell is measured, outside the timed path, on the cell's own open session (its
+first instance). A variant's outputs depend on its precision, device and session's graph
+options, not on threads, instances, batch size or load, so the comparison runs once per such
+key in a sweep (the first cell of the key, named in `Accuracy.source`) and the other cells of
+the key reuse it.
 
 Per output: max abs error, relative L2 error, mean and lowest per-sample cosine similarity;
 for classification-like outputs (float, rank >= 2, last dim >= 2) the positions whose argmax
@@ -31,6 +32,7 @@ from benchbox.precision import calibration
 from benchbox.schema import Accuracy, ModelInfo, OutputAccuracy, from_dict, to_dict
 
 ACCURACY_SEED = 20251  # the fixed samples' seed: not the sweep's, so reports compare
+ACCURACY_BATCH = 8
 # An fp32 cell whose outputs differ from the reference by more than this (relative L2 error)
 # computes in another precision or with other kernels; it is flagged.
 FP32_REL_TOLERANCE = 1e-4
@@ -44,13 +46,22 @@ def reference_dir() -> pathlib.Path:
     return base / "reference"
 
 
+def accuracy_batch(info: ModelInfo) -> int:
+    """The batch size the fixed samples are run at: ACCURACY_BATCH for a dynamic batch (one
+    batch of 8 costs far less than 8 of 1), else the model's own."""
+    return ACCURACY_BATCH if info.batch == "dynamic" else calibration.sample_batch(info)
+
+
 def fixed_samples(
     info: ModelInfo, count: int, samples: list[dict[str, Any]] | None = None
 ) -> list[dict[str, Any]]:
-    """The accuracy check's input sets: the data source's first `count`, else synthetic."""
+    """The accuracy check's input sets: the data source's first `count`, else synthetic ones,
+    `count` samples in sets of `accuracy_batch`."""
     if samples:
         return list(samples[:count])
-    return calibration.synthetic_samples(info, count, ACCURACY_SEED)
+    batch = accuracy_batch(info)
+    sets = -(-count // batch)
+    return calibration.synthetic_samples(info, sets, ACCURACY_SEED, batch_size=batch)
 
 
 def as_arrays(result: Any) -> list[np.ndarray]:
@@ -107,7 +118,7 @@ def reference_key(info: ModelInfo, count: int, samples_digest: str = "synthetic"
     """The reference cache key: model, sample count, the samples' origin, shapes."""
     dims = json.dumps([info.dims, info.input_values], sort_keys=True, default=str)
     extra = hashlib.sha256((dims + samples_digest).encode()).hexdigest()[:8]
-    return f"{info.sha256[:16]}-n{count}-s{ACCURACY_SEED}-{extra}"
+    return f"{info.sha256[:16]}-n{count}-s{ACCURACY_SEED}-b{accuracy_batch(info)}-{extra}"
 
 
 def _per_sample(a: np.ndarray, rows: bool) -> np.ndarray:
@@ -258,15 +269,21 @@ def measure_cell_accuracy(
         ref = reference_outputs(model_path, info, inputs, ref_key, threads)
     outputs = compare(names or [f"output{j}" for j in range(len(got[0]))], got, ref, labels)
     flag = fp32_flag(config.device, outputs) if config.precision == "fp32" else None
-    batch = calibration.sample_batch(info)
     acc = Accuracy(
-        samples=len(inputs) * batch,
+        samples=sum(_rows(feed) for feed in inputs),
         source=f"{source}; measured on {cell_id}",
         outputs=outputs,
         flag=flag,
     )
     store_cached(cache, key, acc)
     return acc
+
+
+def _rows(feed: dict) -> int:
+    """The samples in one input set: its first input's leading dim (1 for a scalar)."""
+    first = next(iter(feed.values()), None)
+    shape = getattr(first, "shape", ())
+    return int(shape[0]) if shape else 1
 
 
 def _digest(inputs: list[dict]) -> str:
