@@ -398,3 +398,26 @@ def test_resume_measures_pending_variant_cells_with_the_report_variants(mlp_path
     resumed, _ = resume_sweep(path, make_worker=make_in_process_worker)
     assert resumed.cells[1].status == "ok"
     assert resumed.cells[1].accuracy.outputs[0].max_abs_error > 0
+
+
+def test_openvino_maps_precision_to_its_hint_and_its_outputs_are_compared(mlp_path, tmp_path):
+    pytest.importorskip("openvino")
+    from benchbox.backends.openvino import ov_properties
+    from benchbox.devices import parse_device
+
+    props = ov_properties(ServingConfig(precision="fp16"), parse_device("ov:CPU"))
+    assert props["INFERENCE_PRECISION_HINT"] == "f16"
+    assert "INFERENCE_PRECISION_HINT" not in ov_properties(ServingConfig(), parse_device("ov:CPU"))
+    req = SweepRequest(
+        model_path=str(mlp_path),
+        spec=SweepSpec(devices=("ov:CPU",), precisions=("fp32", "fp16", "int8-static")),
+        settings=MeasureSettings(warmup_s=0.05, duration_s=0.2, window_s=0.1),
+        out_dir=str(tmp_path),
+        profile=None,
+        accuracy_samples=SAMPLES,
+    )
+    report, _ = run_sweep(req, make_worker=make_in_process_worker)
+    assert [c.status for c in report.cells] == ["ok", "ok", "ok"]
+    fp32, fp16, int8 = (c.accuracy.outputs[0] for c in report.cells)
+    assert fp32.rel_error < 1e-3 and fp16.cosine > 0.999 and int8.cosine > 0.99
+    assert int8.max_abs_error > fp32.max_abs_error
