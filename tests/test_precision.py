@@ -421,3 +421,32 @@ def test_openvino_maps_precision_to_its_hint_and_its_outputs_are_compared(mlp_pa
     fp32, fp16, int8 = (c.accuracy.outputs[0] for c in report.cells)
     assert fp32.rel_error < 1e-3 and fp16.cosine > 0.999 and int8.cosine > 0.99
     assert int8.max_abs_error > fp32.max_abs_error
+
+
+def test_pareto_front_gains_accuracy_as_an_axis(mlp_path, tmp_path):
+    from benchbox.recommend import judge, pareto_front
+    from benchbox.schema import replace
+
+    req = SweepRequest(
+        model_path=str(mlp_path),
+        spec=SweepSpec(precisions=("fp32", "fp16", "int8-dynamic")),
+        settings=MeasureSettings(warmup_s=0.05, duration_s=0.2, window_s=0.1),
+        out_dir=str(tmp_path),
+        profile=None,
+        accuracy_samples=SAMPLES,
+    )
+    report, _ = run_sweep(req, make_worker=make_in_process_worker)
+
+    def shaped(cell, p99_ms, ips):
+        lat = replace(cell.result.latency_ms, p99=p99_ms, p99_9=p99_ms, max=p99_ms)
+        result = replace(cell.result, latency_ms=lat, latency_ci_ms=None, throughput_ips=ips)
+        return replace(cell, result=result)
+
+    fp32, fp16, int8 = report.cells
+    cells = [shaped(fp32, 2.0, 1000.0), shaped(fp16, 3.0, 900.0), shaped(int8, 1.0, 2000.0)]
+    judged = [judge(c, rec_target()) for c in cells]
+    # int8 is faster and cheaper but less accurate: both it and fp32 are on the front; fp16 is
+    # slower, dearer and less accurate than fp32
+    assert pareto_front(judged) == [int8.id, fp32.id]
+    no_accuracy = [judge(replace(c, accuracy=None), rec_target()) for c in cells]
+    assert pareto_front(no_accuracy) == [int8.id]
