@@ -10,7 +10,7 @@ import numpy as np
 
 from benchbox import cost, pricing, recommend
 from benchbox.errors import BadInput
-from benchbox.format import percentile_label, reason_line
+from benchbox.format import accuracy_label, percentile_label, reason_line
 from benchbox.measure import stats
 from benchbox.measure import trials as tstats
 from benchbox.parse import LatencyTarget, parse_choice, parse_percent, parse_target
@@ -46,6 +46,7 @@ class MachineRow:
     cheapest: bool = False
     confidence: float | None = None  # the level of latency_ci_ms (the cell's own)
     pricing_note: str | None = None  # the profile describes other hardware than was measured
+    accuracy: str | None = None  # (precision) the best cell's accuracy vs fp32, when measured
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class CellDelta:
     baseline_trials: int = 1
     candidate_trials: int = 1
     summary: str = ""  # hyperfine's line: "candidate ran 1.12 ± 0.03 times slower than baseline"
+    accuracy: str | None = None  # (precision) baseline → candidate accuracy vs fp32, when measured
 
 
 @dataclass(frozen=True)
@@ -324,6 +326,7 @@ def _machine_row(
         energy_j_per_inference=res.energy_j_per_inference if res else None,
         how=how,
         confidence=res.confidence if res else None,
+        accuracy=accuracy_label(cell) if cell is not None and cell.accuracy else None,
     )
 
 
@@ -467,6 +470,9 @@ def _delta(
         baseline_trials=br.trials,
         candidate_trials=cr.trials,
         summary=tstats.ratio_sentence(r, "p50", label, base_label),
+        accuracy=(
+            f"{accuracy_label(b)} → {accuracy_label(c)}" if b.accuracy or c.accuracy else None
+        ),
     )
 
 

@@ -175,7 +175,25 @@ def config_label(cell: Cell) -> str:
         if c.dynamic_batching
         else f"b{c.batch_size}"
     )
-    return f"{c.device} t{c.intra_op_threads} i{c.instances} {batch}"
+    label = f"{c.device} t{c.intra_op_threads} i{c.instances} {batch}"
+    if c.precision != "fp32":  # (precision) fp32 labels stay as they were
+        label += f" {c.precision}"
+    return label
+
+
+def accuracy_label(cell: Cell) -> str:
+    """A cell's accuracy against the fp32 reference, compact: the worst output's cosine and
+    top-1 agreement (`cos 0.99954 top1 95.9%`); `—` when not measured."""
+    acc = cell.accuracy
+    if acc is None or not acc.outputs:
+        return MISSING if acc is None or not acc.error else "error"
+    worst = min(acc.outputs, key=lambda o: o.cosine)
+    text = f"cos {worst.cosine:.5f}"
+    rated = [o for o in acc.outputs if o.top1_count]
+    if rated:
+        low = min(rated, key=lambda o: o.top1_agree / o.top1_count)
+        text += f" top1 {100 * low.top1_agree / low.top1_count:.1f}%"
+    return text + (" ⚑" if acc.flag else "")
 
 
 def load_label(cell: Cell) -> str:

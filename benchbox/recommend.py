@@ -18,7 +18,7 @@ from benchbox.errors import BadInput, NothingMeasured
 from benchbox.format import fmt_ms_given, fmt_ms_text
 from benchbox.parse import LatencyTarget, parse_choice, percentile_label
 from benchbox.store import load_report
-from benchbox.verdict import latency_bound, result_meets
+from benchbox.verdict import accuracy_broken, accuracy_score, latency_bound, result_meets
 
 
 class Objective(StrEnum):
@@ -67,8 +67,10 @@ def judge(
     target: LatencyTarget,
     min_throughput_ips: float | None = None,
     max_memory_mb: float | None = None,
+    accuracy: tuple = (),
 ) -> Judged:
-    """Check one measured cell against the latency target and the optional bounds."""
+    """Check one measured cell against the latency target and the optional bounds (accuracy:
+    parsed `precision.bounds.AccuracyBound`s, judged by `verdict.accuracy_broken`)."""
     assert cell.result is not None
     r = cell.result
     label = percentile_label(target.percentile)
@@ -89,6 +91,7 @@ def judge(
             broken.append(f"memory not measured, cannot check max {max_memory_mb:g} MB")
         elif mem > max_memory_mb:
             broken.append(f"memory {_num(mem)} MB > max {max_memory_mb:g} MB")
+    broken.extend(accuracy_broken(cell.accuracy, accuracy))
     return Judged(cell, value, point, tuple(broken))
 
 
@@ -100,8 +103,14 @@ def recommend(
     headroom: float = 0.8,
     min_throughput_ips: float | None = None,
     max_memory_mb: float | None = None,
+    accuracy: tuple[str, ...] = (),
 ) -> schema.Recommendation:
-    """The best cell meeting the target (by its CI upper bound) and the bounds, for an objective."""
+    """The best cell meeting the target (by its CI upper bound) and the bounds, for an objective;
+    `accuracy`: bounds as given (`top1>=99%`), checked against the model's outputs."""
+    from benchbox.precision.bounds import check_outputs, parse_bounds
+
+    bounds = parse_bounds(accuracy)
+    check_outputs(bounds, [o.name for o in report.model.outputs])
     objective = parse_choice(Objective, objective, "objective")
     if target.percentile not in schema.PERCENTILE_KEYS:
         raise BadInput(f"unknown percentile {target.percentile!r} in the latency target")
@@ -122,7 +131,7 @@ def recommend(
         if not judgeable(cell):
             rejected[cell.id] = _status_reason(cell)
             continue
-        judged.append(judge(cell, target, min_throughput_ips, max_memory_mb))
+        judged.append(judge(cell, target, min_throughput_ips, max_memory_mb, bounds))
 
     notes: list[str] = []
     used = _effective_objective(objective, report, judged, notes)
@@ -171,6 +180,7 @@ def recommend(
         fleet=fleet,
         note=" ".join(notes) or None,
         tied=tuple(j.cell.id for j in tied) if len(tied) > 1 else (),
+        accuracy=tuple(b.text for b in bounds),
     )
 
 
@@ -238,6 +248,7 @@ def recommend_file(
     min_throughput_ips: float | None = None,
     max_memory_mb: float | None = None,
     profile: str | None = None,
+    accuracy: tuple[str, ...] = (),
 ) -> tuple[schema.Report, schema.Recommendation]:
     """`benchbox recommend`: load a saved report, price it on `profile` (a name, a .toml file, or
     `auto` for the profile matching the report's host) when given, and return it with its
@@ -269,6 +280,7 @@ def recommend_file(
         headroom=headroom,
         min_throughput_ips=min_throughput_ips,
         max_memory_mb=max_memory_mb,
+        accuracy=accuracy,
     )
     return with_recommendation(report, rec), rec
 
@@ -278,7 +290,10 @@ def pareto_front(judged: list[Judged]) -> list[str]:
 
     Latency is the value held to the target (upper bound, else point); the second axis is cost per
     million when the cells are priced, else seconds per inference (1/throughput). Sorted by latency.
+    When cells carry accuracy, it is a third axis (`verdict.accuracy_score`, higher is better).
     """
+    if any(accuracy_score(j.cell.accuracy) is not None for j in judged):
+        return _pareto_with_accuracy(judged)
     priced = any(j.cell.result.cost_usd_per_million is not None for j in judged)
     points = []
     for j in judged:
@@ -301,6 +316,34 @@ def pareto_front(judged: list[Judged]) -> list[str]:
         elif last == (lat, other):  # an exact tie with a front point: neither dominates
             front.append(cid)
     return front
+
+
+def _pareto_with_accuracy(judged: list[Judged]) -> list[str]:
+    """The front over latency, cost (or 1/throughput) and accuracy: no other cell is at least as
+    good on all three and better on one. A cell without accuracy counts as the least accurate."""
+    priced = any(j.cell.result.cost_usd_per_million is not None for j in judged)
+    points = []
+    for j in judged:
+        r = j.cell.result
+        other = (
+            r.cost_usd_per_million
+            if priced
+            else (1.0 / r.throughput_ips if r.throughput_ips > 0 else None)
+        )
+        score = accuracy_score(j.cell.accuracy)
+        if other is not None and math.isfinite(j.latency_ms):
+            points.append(
+                (j.latency_ms, other, -(score if score is not None else -math.inf), j.cell.id)
+            )
+    points.sort()
+
+    def dominated(p: tuple) -> bool:
+        return any(
+            q[:3] != p[:3] and all(a <= b for a, b in zip(q[:3], p[:3], strict=True))
+            for q in points
+        )
+
+    return [p[3] for p in points if not dominated(p)]
 
 
 # ---------------------------------------------------------------- helpers

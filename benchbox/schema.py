@@ -36,6 +36,14 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   (trials 1, ci_level "within-trial", their CIs kept as the within-trial ones).
   Within 2 (same keys, now typed): profile.hardware (ProfileHardware, the keys a profile
   states) and model.input_values (InputValues, the object {name: value}).
+- benchbox.report/2.1 (additions): config.precision ("fp32" default; cell ids gain a `/fp16`,
+  `/int8d` or `/int8s` segment before the load for other precisions only, so fp32 ids are
+  unchanged), cell.accuracy (each output against the fp32 CPU reference: max abs error,
+  relative error, cosine, top-1 agreement with its count, label accuracy; `flag` when an fp32
+  cell already differs), report.variants (per precision: method, path, sha256, size, converter
+  and its version, calibration source, or the reason it could not be built; written only when
+  a sweep asked for precisions), settings.spec.precisions, settings.accuracy_samples and
+  settings.accuracy (the bounds as given), recommendation.accuracy (the bounds judged).
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -65,6 +73,9 @@ Status = Literal["ok", "unstable", "failed", "skipped", "pending"]
 MEASURED: frozenset[str] = frozenset({"ok", "unstable"})  # statuses whose cells hold a result
 LoadKind = Literal["closed", "open", "offline"]
 PERCENTILE_KEYS = ("p50", "p90", "p95", "p99", "p99_9")
+# The precisions a model can be measured at, and each one's cell-id segment (none for fp32).
+PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8-static")
+PRECISION_SEGMENTS = {"fp16": "fp16", "int8-dynamic": "int8d", "int8-static": "int8s"}
 
 
 # ---------------------------------------------------------------- host and model
@@ -176,6 +187,8 @@ class ServingConfig:
     dynamic_batching: DynamicBatching | None = None
     graph_optimization: str = "all"
     io_binding: bool = False
+    # (2.1) The model variant measured: fp32 (the model as given), fp16, int8-dynamic, int8-static.
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -365,6 +378,57 @@ def legacy_warning(text: str) -> CellWarning:
 
 
 @dataclass(frozen=True)
+class OutputAccuracy:
+    """One output of a cell against the fp32 CPU reference on the same inputs (2.1).
+
+    rel_error is the relative L2 error (||y - ref|| / ||ref||); cosine the mean over samples of
+    the per-sample cosine similarity (cosine_min its lowest). top1_agree of top1_count positions
+    took the same argmax over the last dim (None: not classification-like); label_correct of
+    label_count samples matched the data source's label (None: no label column).
+    """
+
+    name: str
+    max_abs_error: float
+    rel_error: float
+    cosine: float
+    cosine_min: float
+    top1_agree: int | None = None
+    top1_count: int | None = None
+    label_correct: int | None = None
+    label_count: int | None = None
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """A cell's outputs compared with the fp32 CPU reference (2.1): on `samples` inputs from
+    `source` ("synthetic", or a data source's name), outside the timed path."""
+
+    samples: int
+    source: str
+    outputs: tuple[OutputAccuracy, ...] = ()
+    reference: str = "fp32 on cpu (onnxruntime CPUExecutionProvider)"
+    # Set when an fp32 cell's outputs already differ from the reference (an EP that computes in
+    # lower precision): the largest error, in words.
+    flag: str | None = None
+    error: str | None = None  # why the comparison could not run
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    """One precision of the model as measured (2.1): how it was built, or why it was not."""
+
+    precision: str
+    method: str
+    path: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+    converter: str | None = None
+    converter_version: str | None = None
+    calibration: str | None = None  # int8-static: "synthetic (N samples)" or the data source
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class Cell:
     id: str
     config: ServingConfig
@@ -373,6 +437,7 @@ class Cell:
     reason: str | None = None
     result: Result | None = None
     warnings: tuple[CellWarning, ...] = ()
+    accuracy: Accuracy | None = None  # (2.1) measured after the cell, with the same session
 
 
 # ---------------------------------------------------------------- recommendation and report
@@ -402,6 +467,7 @@ class Recommendation:
     # (2.0) The cells the objective cannot tell apart from the best (their CIs overlap), the
     # winner first; the winner among them is picked by `TIE_RULE`. Empty when there is no tie.
     tied: tuple[str, ...] = ()
+    accuracy: tuple[str, ...] = ()  # (2.1) the accuracy bounds judged, as given
 
 
 @dataclass(frozen=True)
@@ -476,6 +542,7 @@ class SweepSpec:
     arrival: str = "poisson"
     dynamic_batching: tuple[DynamicBatching, ...] = ()
     io_binding: bool = False
+    precisions: tuple[str, ...] = ("fp32",)  # (2.1) written only when not just fp32
 
 
 @dataclass(frozen=True)
@@ -549,6 +616,8 @@ class SweepSettings:
     profile: str | None = None
     idle_power: IdlePower | None = None
     trials: TrialPolicy | None = None  # None: a 1.x report, one trial per cell
+    accuracy_samples: int | None = None  # (2.1) None: accuracy not measured
+    accuracy: tuple[str, ...] = ()  # (2.1) the accuracy bounds as given
 
 
 @dataclass(frozen=True)
@@ -578,6 +647,7 @@ class Report:
     created: str = ""
     schema: str = SCHEMA_ID
     target: TargetInfo | None = None  # a remote server; None for in-process targets
+    variants: tuple[VariantInfo, ...] = ()  # (2.1) the model variants measured, per precision
 
 
 # ---------------------------------------------------------------- helpers
@@ -593,6 +663,8 @@ def cell_id(config: ServingConfig, load: Load) -> str:
         parts.append(f"b{config.batch_size}")
     if config.io_binding:
         parts.append("iob")
+    if config.precision != "fp32":
+        parts.append(PRECISION_SEGMENTS.get(config.precision, config.precision))
     if load.kind == "closed":
         parts.append(f"closed-c{load.concurrency}")
     elif load.kind == "open":
@@ -626,6 +698,19 @@ def to_dict(obj: Any) -> Any:
         # written back as they were.
         if isinstance(obj, SweepSettings) and out.get("trials") is None:
             out.pop("trials", None)
+        if isinstance(obj, SweepSettings):  # 2.1 keys, left out while unset
+            if out.get("accuracy_samples") is None:
+                out.pop("accuracy_samples", None)
+            if not out.get("accuracy"):
+                out.pop("accuracy", None)
+        if isinstance(obj, SweepSpec) and out.get("precisions") == ["fp32"]:
+            out.pop("precisions", None)
+        if isinstance(obj, ServingConfig) and out.get("precision") == "fp32":
+            out.pop("precision", None)
+        if isinstance(obj, Cell) and out.get("accuracy") is None:
+            out.pop("accuracy", None)
+        if isinstance(obj, Recommendation) and not out.get("accuracy"):
+            out.pop("accuracy", None)
         if isinstance(obj, MeasureSettings):
             if out.get("min_requests") is None:
                 out.pop("min_requests", None)
@@ -633,9 +718,10 @@ def to_dict(obj: Any) -> Any:
                 out.pop("within_cis", None)
         if isinstance(obj, Report):
             order = ["schema", "benchbox_version", "created", "host", "model", "target"]
-            order += ["profile", "settings", "cells", "recommendation"]
-            # `target` is written for remote servers only: in-process reports keep 1.1's keys.
-            out = {k: out[k] for k in order if k != "target" or out[k] is not None}
+            order += ["variants", "profile", "settings", "cells", "recommendation"]
+            # `target` is written for remote servers only: in-process reports keep 1.1's keys;
+            # `variants` only when a sweep asked for precisions.
+            out = {k: out[k] for k in order if (k not in ("target", "variants") or out[k])}
         return out
     if isinstance(obj, (list, tuple)):
         return [to_dict(x) for x in obj]

@@ -26,6 +26,7 @@ from ray_cluster import (
 from benchbox.cost import load_profile
 from benchbox.errors import BadInput, GateFailed, Interrupted, NothingMeasured
 from benchbox.measure.cell import MeasureSettings
+from benchbox.schema import replace
 from benchbox.store import load_report
 from benchbox.sweep import Progress, SweepRequest
 from benchbox.sweep.fleet import (
@@ -129,6 +130,29 @@ def test_two_groups_are_measured_on_their_own_nodes_priced_and_ranked(cluster, m
     costs = [r.usd_per_million for r in ranking.rows]
     assert all(c is not None for c in costs) and costs == sorted(costs)
     assert ranking.rows[0].cheapest and ranking.rows[0].cell_id
+
+
+def test_a_fleet_measures_each_precision_with_its_accuracy_on_the_nodes(
+    cluster, mlp_path, tmp_path
+):
+    req = request(mlp_path, tmp_path, ["small"], batches=(1,))
+    sweep = replace(
+        req.sweep,
+        spec=replace(req.sweep.spec, precisions=("fp32", "int8-dynamic")),
+        accuracy_samples=16,
+    )
+    result = run_fleet(replace(req, sweep=sweep))
+    (g,) = result.groups
+    assert g.status == "done", g
+    report = load_report(tmp_path / g.report)
+    assert [c.id for c in report.cells] == [
+        "cpu/t1/i1/b1/closed-c1",
+        "cpu/t1/i1/b1/int8d/closed-c1",
+    ]
+    assert [v.precision for v in report.variants] == ["fp32", "int8-dynamic"]
+    fp32, int8 = report.cells
+    assert int8.status in ("ok", "unstable") and int8.accuracy.samples == 16
+    assert fp32.accuracy.outputs[0].max_abs_error == 0.0 < int8.accuracy.outputs[0].max_abs_error
 
 
 def test_a_group_no_node_carries_fails_within_the_placement_timeout(cluster, mlp_path, tmp_path):

@@ -11,6 +11,9 @@ benchbox's axes map onto OpenVINO's knobs:
   requests in flight are N infer requests (what benchmark_app's `-nireq` counts). A runner runs
   one batch synchronously on the calling thread's request.
 
+- precision -> `INFERENCE_PRECISION_HINT` (fp16: f16 on the fp32 model; int8: the quantized
+  model; see PRECISION_HINTS).
+
 Device options (`ov:CPU?INFERENCE_PRECISION_HINT=f32`) are OpenVINO properties and win over
 the mapped ones. The model is reshaped to static input shapes for the cell's batch size (as
 benchmark_app's `-shape` does); inputs of another shape get their own compiled copy on first use.
@@ -29,6 +32,11 @@ from benchbox.schema import CellWarning, ServingConfig
 from benchbox.warning_kinds import WarningKind
 
 MULTI_DEVICE = ("AUTO", "MULTI", "HETERO", "BATCH")
+# benchbox's precision -> OpenVINO's INFERENCE_PRECISION_HINT. fp32 leaves OpenVINO's default
+# (f32, or bf16 on CPUs with AMX/AVX-512 BF16: the `precision` note and the accuracy check's
+# fp32 flag say so; `?INFERENCE_PRECISION_HINT=f32` forces f32). The int8 precisions run the
+# quantized ONNX variant, OpenVINO's default for its non-quantized parts.
+PRECISION_HINTS = {"fp16": "f16"}
 
 
 def ov_properties(config: ServingConfig, spec: DeviceSpec) -> dict[str, str]:
@@ -39,6 +47,9 @@ def ov_properties(config: ServingConfig, spec: DeviceSpec) -> dict[str, str]:
     }
     if (spec.target or "CPU").split(".")[0] == "CPU":
         props["INFERENCE_NUM_THREADS"] = str(config.intra_op_threads * config.instances)
+    hint = PRECISION_HINTS.get(config.precision)
+    if hint:
+        props["INFERENCE_PRECISION_HINT"] = hint
     props.update(spec.options)
     return props
 

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from benchbox.commands.sweep import (
+    AccuracySamplesOpt,
     ArrivalOpt,
     ConfOpt,
     DeviceOpt,
@@ -30,11 +31,12 @@ from benchbox.commands.sweep import (
     ShapeOpt,
     StabOpt,
     TrialsOpt,
+    VariantPrecisionOpt,
     WarmupOpt,
     WindowOpt,
 )
 from benchbox.errors import GateFailed
-from benchbox.format import fmt_ms
+from benchbox.format import accuracy_label, fmt_ms
 from benchbox.load import Arrival, LoadKind
 from benchbox.report.render import stdout_console
 from benchbox.sweep import stop_on_signals, worker_factory
@@ -86,6 +88,9 @@ def ab(
     ] = None,
     no_isolation: NoIsolationOpt = False,
     as_json: JsonOpt = False,
+    # precision options (issue 25): P for both sides, or P1,P2 for baseline and candidate
+    variant_precision: VariantPrecisionOpt = None,
+    accuracy_samples: AccuracySamplesOpt = None,
 ) -> None:
     """Measure two models in randomized interleaved trials of one cell; print the ratios."""
     timing = (warmup, duration, window, min_duration, max_duration, stability, confidence)
@@ -103,6 +108,8 @@ def ab(
         shape=tuple(shape or ()),
         out=out,
         trials=TrialOptions(trials, max_trials, precision),
+        precision=variant_precision,
+        accuracy_samples=accuracy_samples,
     )
     req = build_ab_request(AbOptions(cell, candidate, fail_on_regression))
     err = Console(stderr=True, highlight=False)
@@ -170,6 +177,12 @@ def show(result: AbResult, console: Console) -> None:
     )
     for f in result.figures.values():
         console.print(escape(f.summary), highlight=False)
+    if result.baseline.accuracy or result.candidate.accuracy:  # (precision)
+        console.print(
+            f"accuracy vs fp32: {labels[0]} {accuracy_label(result.baseline)}, "
+            f"{labels[1]} {accuracy_label(result.candidate)}",
+            highlight=False,
+        )
     if result.threshold > 0:
         console.print(f"[dim]changes under {result.threshold * 100:g}% count as not significant[/]")
     console.print("reports saved: " + ", ".join(result.reports), highlight=False)

@@ -14,6 +14,8 @@ from rich.progress import Progress as RichProgress
 
 from benchbox import parse
 from benchbox.commands.sweep import (
+    AccuracyOpt,
+    AccuracySamplesOpt,
     ArrivalOpt,
     BatchOpt,
     CellTimeoutOpt,
@@ -35,6 +37,7 @@ from benchbox.commands.sweep import (
     StabOpt,
     TargetOpt,
     ThreadsOpt,
+    VariantPrecisionOpt,
     WarmupOpt,
     WindowOpt,
 )
@@ -173,6 +176,9 @@ def fleet(
     ] = None,
     cell_timeout: CellTimeoutOpt = "auto",
     no_isolation: NoIsolationOpt = False,
+    variant_precision: VariantPrecisionOpt = None,  # precision options (issue 25)
+    accuracy_samples: AccuracySamplesOpt = None,
+    accuracy: AccuracyOpt = None,
 ) -> None:
     """Sweep a model on every machine type of a Ray cluster and rank them by cost per million."""
     timeout_s = parse.parse_duration_s(placement_timeout, "--placement-timeout")
@@ -209,6 +215,9 @@ def fleet(
             out=fleet_out_dir(out),
             cell_timeout=cell_timeout,
             isolate=not no_isolation,
+            precision=variant_precision,
+            accuracy_samples=accuracy_samples,
+            accuracy=tuple(accuracy or ()),
         )
         req = FleetRequest(
             sweep=build_request(opts),

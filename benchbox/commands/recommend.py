@@ -67,6 +67,18 @@ NameOpt = Annotated[
 ]
 
 
+# ---- precision options (issue 25)
+AccuracyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--accuracy",
+        help="Accuracy bound: top1>=99%, cosine>=0.999, max-abs<=1e-3, rel<=1e-2, label>=90%; "
+        "NAME:cosine>=0.99 for one output (repeat or comma-separate).",
+    ),
+]
+# ---- end of precision options
+
+
 @app.command(name="recommend")
 def recommend_cmd(
     report_path: ReportArg,
@@ -83,6 +95,7 @@ def recommend_cmd(
     storage_uri: StorageOpt = None,
     name: NameOpt = None,
     as_json: JsonOption = False,
+    accuracy: AccuracyOpt = None,  # precision options (issue 25)
 ) -> None:
     """Recommend the config that meets a latency target at the best objective; export it."""
     target = parse.parse_target(latency_target)
@@ -96,6 +109,7 @@ def recommend_cmd(
         min_throughput_ips=min_throughput,
         max_memory_mb=max_memory_mb,
         profile=profile,
+        accuracy=tuple(accuracy or ()),
     )
 
     def export() -> list[Path]:
@@ -117,6 +131,7 @@ def recommend_cmd(
             bounds.append(f"--min-throughput {min_throughput:g}")
         if max_memory_mb is not None:
             bounds.append(f"--max-memory-mb {max_memory_mb:g}")
+        bounds.extend(rec.accuracy)
         hint = "relax the bounds, or measure other devices or configs"
         if export_kind is not None:
             hint = "nothing was exported; " + hint

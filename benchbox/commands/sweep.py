@@ -290,9 +290,37 @@ MaxTrialsOpt = Annotated[int, typer.Option("--max-trials", help="Most trials per
 PrecisionOpt = Annotated[
     str,
     typer.Option(
-        "--precision", help="auto: more trials until the CI half-width is within this, e.g. 5%."
+        "--trial-precision",
+        help="auto: more trials until the CI half-width is within this, e.g. 5%.",
     ),
 ]
+# ---- precision options (issue 25): model variants as a sweep dimension, accuracy measured.
+# `--precision` names the variants; the trials' CI precision is `--trial-precision`.
+VariantPrecisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--precision",
+        help="Model variants to measure: fp32,fp16,int8-dynamic,int8-static (built once, "
+        "cached); each cell's outputs are compared with the fp32 CPU reference.",
+    ),
+]
+AccuracySamplesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--accuracy-samples",
+        help="Fixed samples each variant's outputs are compared on (default 400 when accuracy "
+        "is measured; 0: off).",
+    ),
+]
+AccuracyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--accuracy",
+        help="Accuracy bound for the recommendation: top1>=99%, cosine>=0.999, max-abs<=1e-3, "
+        "rel<=1e-2, label>=90%; NAME:cosine>=0.99 for one output (repeat or comma-separate).",
+    ),
+]
+# ---- end of precision options
 DynBatchOpt = Annotated[
     str | None,
     typer.Option(
@@ -401,6 +429,9 @@ def sweep(
     target: RemoteOpt = None,
     header: HeaderOpt = None,
     generators: GeneratorsOpt = 1,
+    variant_precision: VariantPrecisionOpt = None,  # precision options (issue 25)
+    accuracy_samples: AccuracySamplesOpt = None,
+    accuracy: AccuracyOpt = None,
 ) -> None:
     """Sweep a model across devices, batch sizes, threads, instances and load levels."""
     if resume is not None:  # the report's settings, not the options, say what to measure
@@ -431,6 +462,9 @@ def sweep(
             target=target,
             headers=tuple(header or ()),
             generators=generators,
+            precision=variant_precision,
+            accuracy_samples=accuracy_samples,
+            accuracy=tuple(accuracy or ()),
         )
         req = build_request(opts)
     report, saved = _run(req, as_json)
@@ -483,6 +517,9 @@ def run(
     target: RemoteOpt = None,
     header: HeaderOpt = None,
     generators: GeneratorsOpt = 1,
+    variant_precision: VariantPrecisionOpt = None,  # precision options (issue 25)
+    accuracy_samples: AccuracySamplesOpt = None,
+    accuracy: AccuracyOpt = None,
 ) -> None:
     """Measure one cell in depth: every percentile, the histogram, resources."""
     timing = (warmup, duration, window, min_duration, max_duration, stability, confidence)
@@ -509,6 +546,9 @@ def run(
         target=target,
         headers=tuple(header or ()),
         generators=generators,
+        precision=variant_precision,
+        accuracy_samples=accuracy_samples,
+        accuracy=tuple(accuracy or ()),
     )
     report, saved = _run(build_cell_request(opts), as_json)
     if as_json:

@@ -34,9 +34,39 @@ def prepare_out_dir(out_dir: str | Path) -> Path:
     return folder
 
 
-def resolve_model_path(report: schema.Report, model_path: str | Path | None = None) -> Path:
-    """The ONNX file to ship: `model_path`, else the one the report measured; it must exist and
-    be the model the report measured (same sha256)."""
+def measured_variant(report: schema.Report, cell: schema.Cell | None) -> schema.VariantInfo | None:
+    """(precision) The variant file a cell measured, when it is not the source model: fp16 and
+    int8 variants on onnxruntime (OpenVINO took fp16 as a hint on the fp32 model)."""
+    if cell is None or cell.config.precision == "fp32":
+        return None
+    if cell.config.precision == "fp16" and cell.config.device.startswith("ov"):
+        return None
+    variant = next((v for v in report.variants if v.precision == cell.config.precision), None)
+    if variant is None or variant.path is None:
+        raise BadInput(
+            f"the report has no {cell.config.precision} variant for {cell.id}",
+            "sweep again with --precision to build it",
+        )
+    return variant
+
+
+def resolve_model_path(
+    report: schema.Report,
+    model_path: str | Path | None = None,
+    cell: schema.Cell | None = None,
+) -> Path:
+    """The ONNX file to ship: `model_path`, else the one the report measured (for `cell`, the
+    variant it measured); it must exist and be that model (same sha256)."""
+    variant = measured_variant(report, cell)
+    if variant is not None:
+        path = Path(model_path) if model_path is not None else Path(variant.path)
+        if not path.is_file():
+            raise BadInput(
+                f"the {variant.precision} variant ({path}) does not exist",
+                "pass the variant file with --model FILE, or sweep again to rebuild it",
+            )
+        check_measured(report, path, variant.sha256)
+        return path
     path = Path(model_path) if model_path is not None else Path(report.model.path)
     if not path.is_file():
         where = "given" if model_path is not None else "the report measured"
@@ -48,13 +78,14 @@ def resolve_model_path(report: schema.Report, model_path: str | Path | None = No
     return path
 
 
-def check_measured(report: schema.Report, path: Path) -> None:
-    """BadInput when the file is not the model the report measured (its sha256 differs)."""
+def check_measured(report: schema.Report, path: Path, expected: str | None = None) -> None:
+    """BadInput when the file is not the model the report measured (its sha256 differs);
+    `expected`: a variant's sha256 instead of the source model's."""
     try:
         actual = sha256_file(path)
     except OSError as exc:
         raise BadInput(f"cannot read the model file {path}: {exc.strerror or exc}") from None
-    expected = report.model.sha256
+    expected = expected or report.model.sha256
     if actual != expected:
         raise BadInput(
             f"{path} is not the model this report measured: its sha256 is {actual[:12]}…, "
@@ -96,6 +127,7 @@ def provenance(report: schema.Report, cell: schema.Cell) -> dict[str, Any]:
         "report_created": report.created,
         "model_sha256": report.model.sha256,
         "cell": cell.id,
+        **_variant_provenance(report, cell),
         "throughput_ips": r.throughput_ips if r else None,
         "p99_ms": r.latency_ms.p99 if r else None,
     }
@@ -105,4 +137,15 @@ def provenance(report: schema.Report, cell: schema.Cell) -> dict[str, Any]:
         out["objective"] = rec.objective
     if report.profile:
         out["profile"] = report.profile.name
+    return out
+
+
+def _variant_provenance(report: schema.Report, cell: schema.Cell) -> dict[str, Any]:
+    """(precision) The variant's precision, method and sha256, for a non-fp32 cell."""
+    if cell.config.precision == "fp32":
+        return {}
+    v = next((v for v in report.variants if v.precision == cell.config.precision), None)
+    out: dict[str, Any] = {"precision": cell.config.precision}
+    if v is not None:
+        out.update(method=v.method, variant_sha256=v.sha256)
     return out

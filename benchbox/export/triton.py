@@ -85,7 +85,7 @@ def export_triton(
     model_path: str | Path | None = None,
 ) -> list[Path]:
     """Write a Triton model repository entry for `cell`; returns config.pbtxt and model files."""
-    source = resolve_model_path(report, model_path)
+    source = resolve_model_path(report, model_path, cell)
     name = model_name or re.sub(r"[^A-Za-z0-9_.-]+", "_", source.stem).strip("._") or "model"
     if "/" in name or name in (".", ".."):
         raise BadInput(f"Triton model name {name!r} is not a folder name")
@@ -210,7 +210,10 @@ def _optimization(cfg: schema.ServingConfig, spec: DeviceSpec) -> list[str]:
     if spec.kind == "openvino":
         accel = ("cpu_execution_accelerator", "openvino", {})
     elif spec.kind == "tensorrt":
-        accel = ("gpu_execution_accelerator", "tensorrt", tensorrt_parameters(spec.options))
+        params = tensorrt_parameters(spec.options)
+        if cfg.precision == "fp16":  # (precision) TensorRT builds its engine in fp16 too
+            params.setdefault("precision_mode", "FP16")
+        accel = ("gpu_execution_accelerator", "tensorrt", params)
     elif spec.kind == "cuda":
         options = {k: v for k, v in spec.options.items() if k != "device_id"}
         if options:

@@ -93,6 +93,9 @@ def render_machines(result: MachineComparison, console: Console) -> None:
     table.add_column("inf/s", justify="right")
     table.add_column("USD / million", justify="right")
     table.add_column("J / inference", justify="right")
+    has_accuracy = any(row.accuracy for row in result.rows)
+    if has_accuracy:
+        table.add_column("accuracy vs fp32", justify="right")
     for row in result.rows:
         profile = escape(row.profile) if row.profile else "[dim]no profile[/]"
         if row.profile_from_flag:
@@ -103,7 +106,7 @@ def render_machines(result: MachineComparison, console: Console) -> None:
         usd = fmt_number(row.usd_per_million) if row.usd_per_million is not None else "—"
         if row.cheapest:
             usd = f"[bold green]{usd} cheapest[/]"
-        table.add_row(
+        values = [
             escape(row.label),
             f"{escape(row.hostname)}\n[dim]{escape(row.hardware)}[/]",
             profile,
@@ -114,8 +117,10 @@ def render_machines(result: MachineComparison, console: Console) -> None:
             fmt_number(row.energy_j_per_inference)
             if row.energy_j_per_inference is not None
             else "—",
-            style="on grey15" if row.cheapest else None,
-        )
+        ]
+        if has_accuracy:
+            values.append(escape(row.accuracy or "—"))
+        table.add_row(*values, style="on grey15" if row.cheapest else None)
     console.print(table)
     for row in result.rows:
         if row.pricing_note is not None:
@@ -146,6 +151,9 @@ def render_versions(result: VersionComparison, console: Console) -> None:
     table.add_column(f"median ratio ({level})", justify="right")
     table.add_column("trials", justify="right")
     table.add_column("verdict")
+    has_accuracy = any(d.accuracy for d in result.cells)
+    if has_accuracy:
+        table.add_column("accuracy vs fp32")
     for d in result.cells:
         style = VERDICT_STYLE.get(d.verdict, "")
         cells = [d.cell_id]
@@ -158,6 +166,8 @@ def render_versions(result: VersionComparison, console: Console) -> None:
             f"{d.baseline_trials} / {d.candidate_trials}",
             f"[{style}]{d.verdict}[/]" if style else d.verdict,
         ]
+        if has_accuracy:
+            cells.append(escape(d.accuracy or "—"))
         table.add_row(*cells)
     console.print(table)
     for d in result.cells:  # hyperfine's closing line, for each cell

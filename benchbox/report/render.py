@@ -12,6 +12,7 @@ from rich.text import Text
 
 from benchbox.format import (
     MISSING,
+    accuracy_label,
     ci_label,
     config_label,
     fmt_gib,
@@ -133,6 +134,8 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
     headers += ["CPU%", "RSS MiB"] if wide else []
     headers += ["W"] if has_power else []
     headers += ["$ / 1M"] if has_cost else []
+    has_accuracy = any(c.accuracy is not None for c in report.cells)
+    headers += ["accuracy vs fp32"] if has_accuracy else []
     rows: list[list] = []
     for cell in report.cells:
         r = cell.result
@@ -156,6 +159,8 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
             row.append(fmt_number(r.power_w, 1, MISSING))
         if has_cost:
             row.append(f"{r.cost_usd_per_million:.4g}" if r.cost_usd_per_million else "—")
+        if has_accuracy:
+            row.append(accuracy_label(cell))
         rows.append(row + [""])
     return headers, rows
 
@@ -243,6 +248,40 @@ def render_report(report: Report, console: Console) -> None:
         render_recommendation(report, report.recommendation, console)
 
 
+def render_accuracy(report: Report, cell: Cell, console: Console) -> None:
+    """(precision) The cell's variant and its outputs against the fp32 CPU reference."""
+    variant = next((v for v in report.variants if v.precision == cell.config.precision), None)
+    if variant is not None and variant.precision != "fp32":
+        size = f"{variant.size_bytes / 1e6:,.2f} MB" if variant.size_bytes else MISSING
+        line = f"  Variant:          {variant.precision}, {size}, {variant.method}"
+        if variant.calibration:
+            line += f", calibrated on {variant.calibration}"
+        console.print(line, highlight=False, markup=False)
+    acc = cell.accuracy
+    if acc is None:
+        return
+    if acc.error:
+        console.print(
+            f"  Accuracy:         not measured: {acc.error}", highlight=False, markup=False
+        )
+        return
+    console.print(
+        f"  Accuracy vs fp32: {acc.samples} {acc.source.split(';')[0]} samples",
+        highlight=False,
+        markup=False,
+    )
+    for o in acc.outputs:
+        top1 = f", top1 {o.top1_agree}/{o.top1_count}" if o.top1_count else ""
+        console.print(
+            f"    {o.name}: max abs {o.max_abs_error:.3g}, rel {o.rel_error:.3g}, "
+            f"cosine {o.cosine:.6f} (lowest {o.cosine_min:.6f}){top1}",
+            highlight=False,
+            markup=False,
+        )
+    if acc.flag:
+        console.print(f"  [yellow]! {escape(acc.flag)}[/]")
+
+
 def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     """One cell in depth: every percentile with its CI, min/max, throughput, a histogram."""
     render_header(report, console)
@@ -265,6 +304,7 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
         f"{r.requests:,} requests in {r.duration_s:.2f} s)",
         highlight=False,
     )
+    render_accuracy(report, cell, console)
     between = r.ci_level == "between-trial"
     table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
     table.add_column("percentile")

@@ -119,7 +119,22 @@ def cell_row(cell: Cell, roles: dict[str, str]) -> dict[str, Any]:
     tci = res.throughput_ci_ips if res else None
     row["throughput_ci_lo_ips"] = tci[0] if tci else None
     row["throughput_ci_hi_ips"] = tci[1] if tci else None
+    row.update(accuracy_columns(cell))
     return row
+
+
+def accuracy_columns(cell: Cell) -> dict[str, Any]:
+    """(precision) The variant and its accuracy against the fp32 reference, worst output."""
+    acc = cell.accuracy
+    outs = acc.outputs if acc is not None else ()
+    rated = [o for o in outs if o.top1_count]
+    return {
+        "precision": cell.config.precision,
+        "accuracy_cosine": min((o.cosine for o in outs), default=None),
+        "accuracy_max_abs_error": max((o.max_abs_error for o in outs), default=None),
+        "accuracy_top1": min((o.top1_agree / o.top1_count for o in rated), default=None),
+        "accuracy_flag": acc.flag if acc is not None else None,
+    }
 
 
 def cells_frame(report: Report) -> pd.DataFrame:
@@ -152,6 +167,8 @@ _TEXT_COLUMNS = {
     "warnings",
     "power_source",
     "ci_level",
+    "precision",
+    "accuracy_flag",
 }
 _INT_COLUMNS = {
     "batch_size",

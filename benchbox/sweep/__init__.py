@@ -68,6 +68,9 @@ class SweepRequest:
     cell_timeout_s: float | None = None  # None: worker.default_cell_timeout_s(settings)
     trials: TrialPolicy = field(default_factory=TrialPolicy)
     target: RemoteTarget | None = None  # a server (--target URL) instead of in-process sessions
+    # (precision) Accuracy samples per cell (None: outputs not compared) and the bounds as given.
+    accuracy_samples: int | None = None
+    accuracy: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,8 @@ def sweep_settings(req: SweepRequest) -> SweepSettings:
         latency_target=req.latency_target,
         profile=req.profile,
         trials=req.trials,
+        accuracy_samples=req.accuracy_samples,
+        accuracy=req.accuracy,
     )
 
 
@@ -138,7 +143,9 @@ def finalize_report(report: Report, profile: Any, target: LatencyTarget | None) 
         from benchbox.recommend import recommend, with_recommendation
 
         objective = "cost" if profile is not None else "throughput"
-        report = with_recommendation(report, recommend(report, target, objective=objective))
+        bounds = report.settings.accuracy if report.settings else ()
+        rec = recommend(report, target, objective=objective, accuracy=bounds)
+        report = with_recommendation(report, rec)
     return report
 
 
@@ -261,6 +268,7 @@ def _run_sweep(
         check_input_memory(info, req.spec)
         make_worker = make_worker or worker_factory(req.isolate, req.cell_timeout_s)
     report, path = new_report(req, host, profile, out_dir, info=info, server=server)
+    report = with_variants(report, req.model_path, req.spec.precisions, server is None)
     progress.planned(list(report.cells))
     idle = (  # a remote sweep's client idle power is moot
         idle_baseline(profile, settle=getattr(make_worker, "settle", None))
@@ -268,18 +276,49 @@ def _run_sweep(
         else None
     )
     report, ctx = cell_context(req, report, psutil.cpu_count(logical=True) or 1, idle)
-    return execute(
-        report,
-        path,
-        ctx,
-        req.search,
-        target,
-        profile,
-        progress,
-        abort,
-        make_worker,
-        policy=req.trials,
-    )
+    with precision_context(ctx, report, req.accuracy_samples) as ctx:
+        return execute(
+            report,
+            path,
+            ctx,
+            req.search,
+            target,
+            profile,
+            progress,
+            abort,
+            make_worker,
+            policy=req.trials,
+        )
+
+
+def with_variants(report: Report, model_path: str, precisions: tuple[str, ...], local: bool):
+    """The report with the model's variants for the sweep's precisions (built or cached; a
+    variant that cannot be built carries its reason, and its cells fail with it)."""
+    if not local or tuple(precisions) == ("fp32",):
+        return report
+    from benchbox.precision.variants import build_variants
+
+    return replace(report, variants=build_variants(model_path, report.model, tuple(precisions)))
+
+
+@contextlib.contextmanager
+def precision_context(
+    ctx: CellContext, report: Report, accuracy_samples: int | None
+) -> Iterator[CellContext]:
+    """The context with the report's variants and, when accuracy is measured, a folder where
+    each key's accuracy is kept for the sweep's other cells and trials (removed afterwards)."""
+    ctx = replace(ctx, variants=report.variants, accuracy_samples=accuracy_samples)
+    if accuracy_samples is None:
+        yield ctx
+        return
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="benchbox-accuracy-")
+    try:
+        yield replace(ctx, accuracy_dir=folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_input_memory(info: ModelInfo, spec: SweepSpec) -> None:
@@ -383,20 +422,26 @@ def resume_sweep(
     # The earlier answer no longer holds once cells change; `execute` makes a new one.
     report = replace(report, recommendation=None)
     progress.planned([c for c in report.cells if c.id not in keep])
-    return execute(
-        report,
-        path,
-        ctx,
-        search_kind,
-        target,
-        profile,
-        progress,
-        abort,
-        make_worker,
-        keep,
-        width=width,
-        policy=policy,
-    )
+    # (precision) the report's variants are reused; one whose file is gone is built again
+    if report.target is None and any(
+        v.path is None or not Path(v.path).is_file() for v in report.variants
+    ):
+        report = with_variants(report, model_file, stored.spec.precisions, True)
+    with precision_context(ctx, report, stored.accuracy_samples) as ctx:
+        return execute(
+            report,
+            path,
+            ctx,
+            search_kind,
+            target,
+            profile,
+            progress,
+            abort,
+            make_worker,
+            keep,
+            width=width,
+            policy=policy,
+        )
 
 
 def resume_model_path(report: Report, model_path: str | None = None) -> str:

@@ -10,6 +10,8 @@ first three, until the p50 ratio's CI half-width is within `--precision`, up to 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +24,10 @@ import psutil
 from benchbox import __version__
 from benchbox import model as model_mod
 from benchbox.devices import host_info
-from benchbox.errors import NothingMeasured
+from benchbox.errors import BadInput, NothingMeasured
 from benchbox.measure import trials as tstats
 from benchbox.measure.cell import MeasureSettings
-from benchbox.schema import MEASURED, Cell, Report, SweepSettings, replace
+from benchbox.schema import MEASURED, Cell, Report, SweepSettings, VariantInfo, cell_id, replace
 from benchbox.store import check_writable, report_path, save_report
 from benchbox.sweep.plan import SweepSpec, grid
 from benchbox.sweep.runner import CellContext
@@ -50,6 +52,35 @@ class AbRequest:
     out_dir: str = "reports"
     threshold: float = 0.0
     labels: tuple[str, str] = ("baseline", "candidate")  # how the lines name the two models
+    # (precision) Each side's outputs compared with its own fp32 CPU reference (None: not).
+    accuracy_samples: int | None = None
+
+
+def side_cells(spec: SweepSpec) -> dict[str, Cell]:
+    """The one cell of each side: `--precision P` measures both at P, `--precision P1,P2` the
+    baseline at P1 and the candidate at P2 (`ab m.onnx m.onnx --precision fp32,int8-static`)."""
+    (cell,) = grid(replace(spec, precisions=("fp32",)))
+    precisions = tuple(spec.precisions) or ("fp32",)
+    if len(precisions) > 2:
+        raise BadInput(
+            f"benchbox ab takes one or two precisions, not {len(precisions)}",
+            "--precision P for both sides, or P1,P2 for the baseline and the candidate",
+        )
+    pair = precisions if len(precisions) == 2 else precisions * 2
+    out = {}
+    for side, precision in zip(SIDES, pair, strict=True):
+        config = replace(cell.config, precision=precision)
+        out[side] = replace(cell, config=config, id=cell_id(config, cell.load))
+    return out
+
+
+def side_variants(path: str, info: Any, precision: str) -> tuple[VariantInfo, ...]:
+    """The variant a side measures (built or cached), none for fp32."""
+    if precision == "fp32":
+        return ()
+    from benchbox.precision.variants import build_variant
+
+    return (build_variant(path, info, precision),)
 
 
 @dataclass(frozen=True)
@@ -117,7 +148,7 @@ def run_ab(
 ) -> AbResult:
     """Measure both models in interleaved trials; save a report of each; return the ratios."""
     out_dir = check_writable(req.out_dir)
-    (cell,) = grid(req.spec)
+    cells_of = side_cells(req.spec)
     settings = req.settings
     if req.trials.most > 1:  # the CIs come from the trials (fresh workers start without scipy)
         settings = replace(settings, min_requests=0, within_cis=False, stop_above=None)
@@ -127,7 +158,31 @@ def run_ab(
         "candidate": model_mod.inspect_model(req.candidate_path, req.shapes),
     }
     paths = {"baseline": req.baseline_path, "candidate": req.candidate_path}
-    ctxs = {s: CellContext(paths[s], infos[s], settings, cores) for s in SIDES}
+    scratch = tempfile.mkdtemp(prefix="benchbox-ab-accuracy-")
+    variants = {s: side_variants(paths[s], infos[s], cells_of[s].config.precision) for s in SIDES}
+    ctxs = {
+        s: CellContext(
+            paths[s],
+            infos[s],
+            settings,
+            cores,
+            variants=variants[s],
+            accuracy_samples=req.accuracy_samples,
+            accuracy_dir=str(Path(scratch) / s),
+        )
+        for s in SIDES
+    }
+    try:
+        return _measure_ab(req, make_worker, abort, on_trial, cells_of, ctxs, out_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _measure_ab(req, make_worker, abort, on_trial, cells_of, ctxs, out_dir) -> AbResult:
+    """The interleaved trials of both sides, their reports saved, the ratios."""
+    paths = {s: ctxs[s].model_path for s in SIDES}
+    infos = {s: ctxs[s].model for s in SIDES}
+    settings = ctxs["baseline"].settings
     logs = {s: TrialLog([], [], []) for s in SIDES}
     order: list[str] = []
     policy = req.trials
@@ -140,7 +195,7 @@ def run_ab(
                 on_trial(side, len(logs[side].trials) + 1)
             worker = make_worker(ctxs[side], abort)
             try:
-                done = worker.measure(cell)
+                done = worker.measure(cells_of[side])
             finally:
                 worker.close()
             if done.status not in MEASURED or done.result is None:
@@ -166,9 +221,11 @@ def run_ab(
                 shapes=dict(req.shapes),
                 search="grid",
                 trials=policy,
+                accuracy_samples=req.accuracy_samples,
             ),
             benchbox_version=__version__,
             created=created,
+            variants=ctxs[side].variants,
         )
         path = report_path(out_dir, f"ab-{side}-{Path(paths[side]).stem}", created)
         save_report(report, path)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from benchbox.schema import Cell, Load, ServingConfig, SweepSpec, cell_id
+from benchbox.schema import Cell, Load, ServingConfig, SweepSpec, cell_id, replace
 
 
 def configs(spec: SweepSpec) -> list[ServingConfig]:
-    """Every serving config of the grid, grouped by device and threads (one worker group each)."""
+    """Every serving config of the grid, grouped by device and threads (one worker group each);
+    each config at every precision of the spec, fp32 first."""
+    return [
+        replace(cfg, precision=precision) if precision != "fp32" else cfg
+        for cfg in _fp32_configs(spec)
+        for precision in spec.precisions
+    ]
+
+
+def _fp32_configs(spec: SweepSpec) -> list[ServingConfig]:
     out = []
     for device in spec.devices:
         for threads in spec.threads:

@@ -118,6 +118,10 @@ class SweepOptions:
     target: str | None = None  # a server's URL: measure it instead of in-process sessions
     headers: tuple[str, ...] = ()  # KEY=VALUE
     generators: int = 1
+    # ---- precision (issue 25): variants swept, accuracy against the fp32 CPU reference
+    precision: str | None = None  # "fp32,fp16,int8-dynamic,int8-static"; None: fp32
+    accuracy_samples: int | None = None  # None: the default when accuracy is measured; 0: off
+    accuracy: tuple[str, ...] = ()  # bounds: top1>=99%, cosine>=0.999, NAME:max-abs<=1e-3
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,10 @@ class CellOptions:
     target: str | None = None
     headers: tuple[str, ...] = ()
     generators: int = 1
+    # ---- precision (issue 25): variants swept, accuracy against the fp32 CPU reference
+    precision: str | None = None  # "fp32,fp16,int8-dynamic,int8-static"; None: fp32
+    accuracy_samples: int | None = None  # None: the default when accuracy is measured; 0: off
+    accuracy: tuple[str, ...] = ()  # bounds: top1>=99%, cosine>=0.999, NAME:max-abs<=1e-3
 
 
 @dataclass(frozen=True)
@@ -212,7 +220,24 @@ def build_request(opts: SweepOptions) -> SweepRequest:
         ),
     )
     check_choice(opts.profile)  # fail before measuring
-    return req
+    return with_precision(req, opts)
+
+
+def with_precision(req: SweepRequest, opts: SweepOptions | CellOptions) -> SweepRequest:
+    """The request with its precisions, accuracy samples and bounds (checked before measuring)."""
+    from benchbox.precision import accuracy_plan, parse_precisions
+
+    precisions = parse_precisions(opts.precision)
+    samples, bounds = accuracy_plan(
+        precisions,
+        opts.accuracy_samples,
+        opts.accuracy,
+        req.model_path,
+        req.shapes,
+        req.input_values,
+    )
+    spec = replace(req.spec, precisions=precisions)
+    return replace(req, spec=spec, accuracy_samples=samples, accuracy=bounds)
 
 
 def build_cell_request(opts: CellOptions) -> SweepRequest:
@@ -274,7 +299,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
                 "give one, e.g. --dynamic-batching max_batch=16,delay=2ms (or use `benchbox "
                 "sweep` to try several)",
             )
-    return SweepRequest(
+    req = SweepRequest(
         model_path=path,
         spec=spec,
         settings=measure_settings(opts.measure),
@@ -288,6 +313,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         isolate=opts.isolate,
         cell_timeout_s=cell_timeout_s(opts.cell_timeout),
     )
+    return with_precision(req, opts)
 
 
 def trials_policy(opts: TrialOptions, seed: int, default_max: int = 10) -> TrialPolicy:
@@ -329,6 +355,7 @@ def build_ab_request(opts: AbOptions) -> AbRequest:
         out_dir=base.out_dir,
         threshold=threshold,
         labels=labels,
+        accuracy_samples=base.accuracy_samples,
     )
 
 
@@ -369,6 +396,11 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
     MODEL is then optional: a local ONNX file to take the inputs from, instead of the server's
     model metadata. The server itself is probed when the sweep starts.
     """
+    if opts.precision not in (None, "fp32") or opts.accuracy:
+        raise BadInput(
+            "--precision and --accuracy measure model variants in-process; a server runs its own",
+            "load the variant on the server, or sweep the ONNX file in-process",
+        )
     parse_url(opts.target)  # a malformed URL fails here, before anything else
     for flag, value, default in (
         ("--device", opts.device, None),

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 from benchbox import model as model_mod
 from benchbox.backends import CellFailure, Instances, open_instances
-from benchbox.devices import gpu_probes
+from benchbox.devices import gpu_probes, parse_device
 from benchbox.load.batcher import BatcherDriver, batch_feeds
 from benchbox.load.closed import ClosedDriver
 from benchbox.load.open import OpenDriver
 from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
 from benchbox.measure.sampler import ResourceSampler
 from benchbox.schema import (
+    Accuracy,
     Cell,
     CellWarning,
     Load,
@@ -28,6 +29,7 @@ from benchbox.schema import (
     Profile,
     Result,
     ServingConfig,
+    VariantInfo,
     replace,
 )
 from benchbox.warning_kinds import WarningKind
@@ -45,6 +47,55 @@ class CellContext:
     cores: int = 1
     profile: Profile | None = None
     idle_power_w: float | None = None
+    # (precision) The variants built for the sweep's precisions, the accuracy samples (None:
+    # accuracy not measured) and the sweep's folder where a key's accuracy is kept for its
+    # other cells and trials.
+    variants: tuple[VariantInfo, ...] = ()
+    accuracy_samples: int | None = None
+    accuracy_dir: str | None = None
+
+
+def variant_path(ctx: CellContext, config: ServingConfig) -> str:
+    """The model file a config runs: the variant of its precision (CellFailure when that
+    variant could not be built); OpenVINO takes fp16 as a hint on the fp32 model."""
+    if config.precision == "fp32":
+        return ctx.model_path
+    if config.precision == "fp16" and parse_device(config.device).runtime == "openvino":
+        return ctx.model_path
+    for v in ctx.variants:
+        if v.precision == config.precision:
+            if v.error or not v.path:
+                raise CellFailure(v.error or f"no {config.precision} variant was built")
+            return v.path
+    raise CellFailure(f"no {config.precision} variant was built for this sweep")
+
+
+def with_accuracy(ctx: CellContext, instances: Instances, cell: Cell) -> Cell:
+    """The measured cell with its outputs compared with the fp32 CPU reference (after the timed
+    path, on its own first session); a comparison that cannot run is recorded, not raised."""
+    if ctx.accuracy_samples is None or cell.status not in ("ok", "unstable"):
+        return cell
+    from pathlib import Path
+
+    from benchbox.precision.accuracy import measure_cell_accuracy
+
+    try:
+        acc = measure_cell_accuracy(
+            instances.runners[0],
+            cell.config,
+            cell.id,
+            ctx.model_path,
+            ctx.model,
+            ctx.accuracy_samples,
+            Path(ctx.accuracy_dir) if ctx.accuracy_dir else None,
+            threads=ctx.cores,
+        )
+    except Exception as exc:  # a comparison that cannot run must not cost the measurement
+        acc = Accuracy(samples=0, source="synthetic", error=failure_reason(exc))
+    warnings = cell.warnings
+    if acc.flag:
+        warnings = (*warnings, CellWarning("accuracy", acc.flag))
+    return replace(cell, accuracy=acc, warnings=warnings)
 
 
 def skip_reason(ctx: CellContext, cell: Cell) -> str | None:
@@ -208,7 +259,7 @@ class InProcessWorker:
         self.close()
         self._config = config
         try:
-            self._instances = open_instances(self.ctx.model_path, config)
+            self._instances = open_instances(variant_path(self.ctx, config), config)
         except CellFailure as exc:
             self._open_error = str(exc)
             return
@@ -226,7 +277,8 @@ class InProcessWorker:
         if self._instances is None:
             return replace(cell, status="failed", reason=self._open_error, result=None)
         try:
-            return measure_one(self.ctx, self._instances, self._pool, cell, self.abort)
+            done = measure_one(self.ctx, self._instances, self._pool, cell, self.abort)
+            return with_accuracy(self.ctx, self._instances, done)
         except (Aborted, KeyboardInterrupt):
             raise
         except Exception as exc:  # an onnxruntime error while running is the cell's

@@ -158,10 +158,10 @@ def adaptive(
         ladders.setdefault(cell.config, []).append(cell)
     for key in ladders:
         ladders[key].sort(key=lambda c: load_level(c.load))
-    # family (device, instances, batching) -> threads -> batch -> config
+    # family (device, instances, batching, precision) -> threads -> batch -> config
     families: dict = {}
     for cfg in ladders:
-        fam = (cfg.device, cfg.instances, cfg.dynamic_batching, cfg.io_binding)
+        fam = (cfg.device, cfg.instances, cfg.dynamic_batching, cfg.io_binding, cfg.precision)
         families.setdefault(fam, {}).setdefault(cfg.intra_op_threads, {})[cfg.batch_size] = cfg
     out: dict[str, Cell] = {}
 

@@ -42,6 +42,7 @@ from benchbox.sweep import (
     now_iso,
     resume_model_path,
     resume_sweep,
+    with_variants,
 )
 from benchbox.sweep.fleet.cluster import connected, first_line, require_ray
 from benchbox.sweep.fleet.data import (
@@ -106,7 +107,10 @@ def group_report(
     label = Path(sweep.model_label or sweep.model_path).stem
     profile = load_profile(group.profile)
     report, path = new_report(sweep, host, profile, out_dir, f"{label}-{group.name}")
+    # (precision) the variants as built here; each node builds its own from its copy of the model
+    report = with_variants(report, sweep.model_path, sweep.spec.precisions, True)
     report, ctx = cell_context(sweep, report, machine.cores, machine.idle)
+    ctx = replace(ctx, variants=report.variants, accuracy_samples=sweep.accuracy_samples)
     return report, path, ctx
 
 

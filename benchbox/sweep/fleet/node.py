@@ -17,7 +17,7 @@ from benchbox.devices import host_info
 from benchbox.devices.inventory import expand_devices
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
-from benchbox.schema import Cell, Profile, from_dict, to_dict
+from benchbox.schema import Cell, Profile, from_dict, replace, to_dict
 from benchbox.sweep import check_devices, idle_baseline, worker_factory
 from benchbox.sweep.fleet.cluster import require_ray
 from benchbox.sweep.fleet.data import Machine
@@ -68,9 +68,25 @@ class NodeSweeper:
                 profile=_profile(job["profile"]),
                 idle_power_w=job["idle_power_w"],
             )
+            ctx = self._with_precision(ctx, job)
             make = worker_factory(job["isolate"], job["cell_timeout_s"])
             worker = self.workers[token] = make(ctx, self.abort_event)
         return to_dict(worker.measure(from_dict(Cell, cell, "cell")))
+
+    def _with_precision(self, ctx: CellContext, job: dict[str, Any]) -> CellContext:
+        """(precision) The context with this node's variants (built from its copy of the model,
+        or from its cache) and where its accuracy measurements are kept."""
+        precisions = tuple(job.get("precisions") or ())
+        if not precisions and job.get("accuracy_samples") is None:
+            return ctx
+        from benchbox.precision.variants import build_variants
+
+        return replace(
+            ctx,
+            variants=build_variants(self.model_path, self.model, precisions),
+            accuracy_samples=job.get("accuracy_samples"),
+            accuracy_dir=str(Path(self._dir) / "accuracy"),
+        )
 
     def close_worker(self, token: int) -> None:
         worker = self.workers.pop(token, None)

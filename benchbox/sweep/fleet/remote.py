@@ -50,6 +50,9 @@ class RemoteWorker:
             "idle_power_w": ctx.idle_power_w,
             "isolate": isolate,
             "cell_timeout_s": cell_timeout_s,
+            # (precision) the variants the node builds from its copy, and the accuracy samples
+            "precisions": [v.precision for v in ctx.variants if v.precision != "fp32"],
+            "accuracy_samples": ctx.accuracy_samples,
         }
         self.answer_s = (cell_timeout_s or default_cell_timeout_s(ctx.settings)) + ANSWER_MARGIN_S
         self._used: list[Node] = []
