@@ -36,6 +36,7 @@ class WarningKind(StrEnum):
     POOL_EXHAUSTED = "pool-exhausted", "over 1% of requests waited over 1 ms for a free worker"
     OVERSUBSCRIBED = "oversubscribed", "busy sessions x intra-op threads exceed the cores"
     NO_POWER = "no-power", "no power reading for the cell, and why"
+    ACCURACY = "accuracy", "an fp32 cell's outputs already differ from the fp32 CPU reference"
     # Trials (sweep/trials.py)
     UNSTABLE_TRIALS = (
         "unstable-trials",

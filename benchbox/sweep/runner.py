@@ -94,7 +94,7 @@ def with_accuracy(ctx: CellContext, instances: Instances, cell: Cell) -> Cell:
         acc = Accuracy(samples=0, source="synthetic", error=failure_reason(exc))
     warnings = cell.warnings
     if acc.flag:
-        warnings = (*warnings, CellWarning("accuracy", acc.flag))
+        warnings = (*warnings, CellWarning(WarningKind.ACCURACY, acc.flag))
     return replace(cell, accuracy=acc, warnings=warnings)
 
 
