@@ -35,6 +35,12 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   recommendation.tied, settings.trials. Reports of 1.x load as holding one trial each
   (trials 1, ci_level "within-trial", their CIs kept as the within-trial ones).
 
+- benchbox.report/2.1 (additions): result.ci_df ({figure: degrees of freedom} of the
+  between-trial CIs once moderated toward the sweep's pool; null when not moderated).
+  Between-trial percentile CIs are now coherent (a percentile's lower bound is at least the
+  lower percentiles' estimates and the fastest request, its upper bound at most the slowest
+  request): a change of value, not of meaning.
+
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
 This module imports nothing of benchbox but `errors`.
@@ -314,6 +320,10 @@ class Result:
     ci_level: CiLevel | None = None
     within_trial_ci_ms: dict[str, list[float] | None] | None = None
     throughput_ci_ips: list[float] | None = None
+    # 2.1: the degrees of freedom of each between-trial CI ("p50" .. "p99_9", "throughput"):
+    # d0 + d when moderated toward the sweep's pool (measure.moderate), the cell's own d when
+    # it kept its own spread; None when no pool was fitted (the plain t interval on n - 1).
+    ci_df: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -227,7 +227,40 @@ def run_trials(
             current[cid] = combine_cell(log, confidence, note)
             if emit is not None:
                 emit(current[cid])
+    pooled = pool_cells([current[c.id] for c in cells if c.id in logs], confidence)
+    for cell in pooled:
+        if cell != current[cell.id]:
+            current[cell.id] = cell
+            if emit is not None:
+                emit(cell)
     return [current[c.id] for c in cells]
+
+
+def pool_cells(cells: list[Cell], confidence: float) -> list[Cell]:
+    """The cells with their between-trial CIs moderated toward the pool of all of them.
+
+    A figure that kept its own (far larger) spread is named in an `own-spread` warning."""
+    results = [c.result for c in cells if c.result is not None]
+    pooled = iter(tstats.moderate_results(results, confidence))
+    out = []
+    for c in cells:
+        if c.result is None:
+            out.append(c)
+            continue
+        p = next(pooled)
+        warnings = c.warnings
+        if p.own_spread:
+            names = ", ".join(f.replace("_", ".") for f in p.own_spread)
+            warnings = (
+                *warnings,
+                CellWarning(
+                    "own-spread",
+                    f"{names}: its trials differ far more than the sweep's other cells' do, so "
+                    f"its interval stands on its own {p.result.trials} trials, not on the pool",
+                ),
+            )
+        out.append(replace(c, result=p.result, warnings=warnings))
+    return out
 
 
 def trials_summary(cells: list[Cell]) -> str:
