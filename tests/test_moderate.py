@@ -107,3 +107,22 @@ def test_real_two_trial_sweep_had_incoherent_intervals_and_the_pool_fixes_them()
             assert lo <= getattr(r.latency_ms, key) <= hi
             assert hi <= r.latency_ms.max and lo >= r.latency_ms.min
         assert r.latency_ci_ms["p99"][1] <= old.result.latency_ci_ms["p99"][1]
+
+
+def test_a_steady_p50_over_330_histogrammed_requests_has_a_ci_of_nonzero_width():
+    """issue 24: pooled trials read back from histograms gave p50 8.774 … 8.774 ms."""
+    from benchbox.measure import stats
+
+    rng = np.random.default_rng(3)
+    raw = 8.77 * np.exp(0.002 * rng.standard_normal(330))  # all within one 2% bucket
+    hist = stats.histogram_from_samples(raw)
+    old = stats.latency_cis(stats.histogram_values(hist), 0.95)["p50"]
+    assert old[0] == old[1]  # what the midpoints gave
+    new = stats.histogram_latency_cis(hist, 0.95)
+    exact = stats.latency_cis(raw, 0.95)
+    for key, ci in new.items():
+        if ci is None:
+            assert exact[key] is None
+            continue
+        assert ci[0] < ci[1]
+        assert ci[0] <= exact[key][0] and exact[key][1] <= ci[1]

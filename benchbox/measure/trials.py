@@ -284,7 +284,7 @@ def _within_cis(
     if all(r.samples_ms for r in results):
         return stats.latency_cis(np.concatenate([r.samples_ms for r in results]), confidence)
     if hist is not None and hist.count:
-        return stats.latency_cis(stats.histogram_values(hist), confidence)
+        return stats.histogram_latency_cis(hist, confidence)
     return None
 
 
