@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from benchbox.measure import moderate
 from benchbox.measure.trials import t_quantile
@@ -126,3 +127,19 @@ def test_a_steady_p50_over_330_histogrammed_requests_has_a_ci_of_nonzero_width()
             continue
         assert ci[0] < ci[1]
         assert ci[0] <= exact[key][0] and exact[key][1] <= ci[1]
+
+
+def test_holm_adjusts_step_down_and_p_values_match_the_verdict():
+    from benchbox.measure import trials as t
+
+    assert t.holm({"a": 0.01, "b": 0.04, "c": 0.03}) == {
+        "a": 0.03,
+        "c": pytest.approx(0.06),
+        "b": pytest.approx(0.06),
+    }
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        a, b = np.exp(0.1 * rng.standard_normal(4)), np.exp(0.1 * rng.standard_normal(5) + 0.1)
+        r = t.ratio(a, b)
+        p = t.ratio_p_value(r, 0.02)
+        assert (p < 0.05) == (t.verdict(r, 0.02) != "not significant")

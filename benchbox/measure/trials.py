@@ -209,6 +209,40 @@ def verdict(r: Ratio, threshold: float = 0.0, higher_is_slower: bool = True) -> 
     return "not significant"
 
 
+def ratio_p_value(r: Ratio, threshold: float = 0.0, confidence: float = 0.95) -> float:
+    """The two-sided p-value of `r` against the nearest edge of 1 ± threshold.
+
+    The standard error is read back from the CI on the log scale (t with the ratio's df, the
+    normal where it has none), so `p < 1 - confidence` exactly when `verdict` calls it.
+    """
+    if not (r.lo > 0 and math.isfinite(r.hi)) or r.hi <= r.lo:
+        return 1.0
+    df = r.df if r.df is not None and r.df > 0 else math.inf
+    crit = float(_scipy_stats().t.ppf(0.5 + confidence / 2.0, df))
+    d = math.log(r.ratio)
+    up, down = math.log(1.0 + threshold), math.log(1.0 - threshold)
+    if r.lo > 1.0 + threshold:
+        se, gap = (d - math.log(r.lo)) / crit, d - up
+    elif r.hi < 1.0 - threshold:
+        se, gap = (math.log(r.hi) - d) / crit, down - d
+    else:
+        se = (math.log(r.hi) - math.log(r.lo)) / (2.0 * crit)
+        gap = max(d - up, down - d, 0.0)
+    if se <= 0:
+        return 0.0 if gap > 0 else 1.0
+    return float(min(1.0, 2.0 * _scipy_stats().t.sf(gap / se, df)))
+
+
+def holm(p_values: dict[str, float]) -> dict[str, float]:
+    """Holm's step-down adjusted p-values of a family (each <= 1; ties keep their order)."""
+    order = sorted(p_values, key=lambda k: p_values[k])
+    m, running, out = len(order), 0.0, {}
+    for i, key in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p_values[key]))
+        out[key] = running
+    return out
+
+
 def ratio_sentence(
     r: Ratio, what: str, candidate: str = "candidate", base: str = "baseline"
 ) -> str:
