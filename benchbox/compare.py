@@ -14,7 +14,7 @@ from benchbox.format import reason_line
 from benchbox.measure import stats
 from benchbox.measure import trials as tstats
 from benchbox.parse import LatencyTarget, parse_choice, parse_percent, parse_target
-from benchbox.schema import MEASURED, Cell, Report
+from benchbox.schema import MEASURED, Cell, Report, replace
 from benchbox.store import load_report
 
 
@@ -81,6 +81,7 @@ class CellDelta:
     baseline_trials: int = 1
     candidate_trials: int = 1
     summary: str = ""  # hyperfine's line: "candidate ran 1.12 ± 0.03 times slower than baseline"
+    p_holm: float | None = None  # p_value adjusted over the family of matched cells (Holm)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class VersionComparison:
     # What the CIs cannot see: cells with one trial on a side (no run-to-run noise in their
     # CI), or every cell moved alike (the machine may have changed between the runs).
     noise_warnings: tuple[str, ...] = ()
+    verdict: str = ""  # one sentence: what the family of cells says, and which figure decides
 
 
 # ---------------------------------------------------------------- entry point
@@ -370,6 +372,7 @@ def compare_versions(
                 newly_failed.append(
                     f"{cid} is {c.status} in {label}{why}, {b.status} in {base_label}"
                 )
+    deltas = holm_family(deltas, confidence)
     warnings = metadata_differences(reports)
     if len({r.model.sha256 for r in reports}) > 1:
         warnings.append("the reports measure different model files, compared as versions")
@@ -398,6 +401,36 @@ def compare_versions(
         newly_failed=tuple(newly_failed),
         warnings=tuple(warnings),
         noise_warnings=tuple(noise),
+        verdict=family_verdict(deltas, confidence),
+    )
+
+
+def holm_family(deltas: list[CellDelta], confidence: float) -> list[CellDelta]:
+    """The deltas with their p-values Holm-adjusted over all matched cells (`p_holm`)."""
+    raw = {i: d.p_value for i, d in enumerate(deltas) if d.p_value is not None}
+    adjusted = tstats.holm(raw)
+    return [replace(d, p_holm=adjusted.get(i)) for i, d in enumerate(deltas)]
+
+
+def family_called(d: CellDelta, confidence: float) -> bool:
+    """True when the cell's change holds after Holm over the family of matched cells."""
+    return d.verdict != "not significant" and d.p_holm is not None and d.p_holm < 1 - confidence
+
+
+def family_verdict(deltas: list[CellDelta], confidence: float) -> str:
+    """The one verdict: cells slower or faster after Holm over all matched cells (p50 decides).
+
+    The per-cell labels stay each cell's own test at the stated confidence (supporting
+    detail); this sentence is the one whose A/A false-alarm rate is at most 1 - confidence.
+    """
+    called = [d for d in deltas if family_called(d, confidence)]
+    slower = sum(d.verdict == "slower" for d in called)
+    faster = len(called) - slower
+    head = "no difference" if not called else f"{slower} slower, {faster} faster"
+    return (
+        f"verdict: {head} of {len(deltas)} cells at {confidence:.0%} after Holm over the "
+        f"{len(deltas)} cells; each cell's p50 decides, the per-cell labels and p99 and "
+        "throughput are supporting detail"
     )
 
 
@@ -437,7 +470,8 @@ def _delta(
     between = len(br.per_trial) >= 2 and len(cr.per_trial) >= 2
     if between:
         r = tstats.ratio(_trial_values(b, "p50"), _trial_values(c, "p50"), confidence)
-        ratio, lo, hi, p_value, method = r.ratio, r.lo, r.hi, None, "trials"
+        ratio, lo, hi, method = r.ratio, r.lo, r.hi, "trials"
+        p_value = tstats.ratio_p_value(r, threshold, confidence)
         verdict = tstats.verdict(r, threshold)
     else:
         within = _within(br, cr, confidence, threshold)
