@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -82,6 +83,7 @@ class CellDelta:
     candidate_trials: int = 1
     summary: str = ""  # hyperfine's line: "candidate ran 1.12 ± 0.03 times slower than baseline"
     p_holm: float | None = None  # p_value adjusted over the family of matched cells (Holm)
+    ruler_ratio: float | None = None  # the machine's move the ratio was divided by, if any
 
 
 @dataclass(frozen=True)
@@ -350,7 +352,10 @@ def compare_versions(
     deltas: list[CellDelta] = []
     unmatched: list[str] = []
     newly_failed: list[str] = []
+    rulers: list[str] = []
     for report, label in zip(reports[1:], labels[1:], strict=True):
+        machine = ruler_ratio(base, report, confidence)
+        rulers.append(ruler_line(machine, base, report, base_label, label, threshold))
         cand_cells = {c.id: c for c in report.cells}
         for cid in base_cells.keys() - cand_cells.keys():
             unmatched.append(f"{cid} only in {base_label}")
@@ -363,6 +368,8 @@ def compare_versions(
             b_ok, c_ok = _measured(b), _measured(c)
             if b_ok and c_ok:
                 delta = _delta(b, c, base_label, label, threshold, confidence)
+                if delta is not None and machine is not None:
+                    delta = by_ruler(delta, machine, threshold, confidence)
                 if delta is None:
                     unmatched.append(f"{cid} has no latency samples or histogram in both reports")
                 else:
@@ -377,7 +384,7 @@ def compare_versions(
     if len({r.model.sha256 for r in reports}) > 1:
         warnings.append("the reports measure different model files, compared as versions")
     single = [d for d in deltas if d.level == "within-trial"]
-    noise: list[str] = []
+    noise: list[str] = [line for line in rulers if line]
     called = {d.verdict for d in deltas}
     if len(deltas) >= 3 and len(called) == 1 and called != {"not significant"}:
         noise.append(
@@ -403,6 +410,77 @@ def compare_versions(
         noise_warnings=tuple(noise),
         verdict=family_verdict(deltas, confidence),
     )
+
+
+def ruler_ratio(base: Report, cand: Report, confidence: float) -> tstats.Ratio | None:
+    """candidate / baseline of the ruler's seconds, when both reports carry the same ruler and
+    come from the same kind of host (else None: nothing to correct by)."""
+    from benchbox.measure import ruler
+
+    a, b = base.ruler, cand.ruler
+    if a is None or b is None or a.kind != b.kind or host_key(base) != host_key(cand):
+        return None
+    if not (ruler.usable(a.per_round_s) and ruler.usable(b.per_round_s)):
+        return None
+    return tstats.ratio(a.per_round_s, b.per_round_s, confidence)
+
+
+def ruler_line(
+    machine: tstats.Ratio | None,
+    base: Report,
+    cand: Report,
+    base_label: str,
+    label: str,
+    threshold: float,
+) -> str:
+    """How far the machine moved between the runs, or why nothing was corrected."""
+    from benchbox.measure import ruler
+
+    if machine is None:
+        if base.ruler is None or cand.ruler is None:
+            return (
+                f"{base_label if base.ruler is None else label} has no ruler (measured before "
+                "rulers): compared as measured, so a change of the machine between the runs "
+                "is not corrected; `benchbox ab` interleaves both and needs none"
+            )
+        return f"the rulers of {base_label} and {label} cannot be compared (kind or host differ)"
+    text = (
+        f"the machine moved {machine.ratio:.3f}x ({machine.lo:.3f}–{machine.hi:.3f}) between "
+        f"{base_label} and {label} by the ruler; each cell's ratio is divided by it"
+    )
+    if ruler.moved_beyond(machine.lo, machine.hi, max(ruler.CONFOUNDED, threshold)):
+        text += (
+            "; the machine moved more than the comparison can absorb, so the runs are "
+            "confounded: measure both in one run with `benchbox ab BASELINE CANDIDATE`"
+        )
+    return text
+
+
+def by_ruler(d: CellDelta, machine: tstats.Ratio, threshold: float, confidence: float) -> CellDelta:
+    """The delta divided by the machine's move, the ruler's uncertainty added on logs."""
+    from benchbox.measure import ruler
+
+    if not (d.ratio_lo > 0 and math.isfinite(d.ratio_hi)):
+        return d
+    ratio, lo, hi = ruler.corrected(d.ratio, d.ratio_lo, d.ratio_hi, *_triple(machine))
+    r = tstats.Ratio(ratio, lo, hi, "between-trial", d.baseline_trials, d.candidate_trials, None)
+    verdict = tstats.verdict(r, threshold)
+    if ruler.moved_beyond(machine.lo, machine.hi, max(ruler.CONFOUNDED, threshold)):
+        verdict = "not significant"  # confounded: the ruler line says so and points to ab
+    return replace(
+        d,
+        ratio=ratio,
+        ratio_lo=lo,
+        ratio_hi=hi,
+        verdict=verdict,
+        p_value=tstats.ratio_p_value(r, threshold, confidence),
+        ruler_ratio=machine.ratio,
+        summary=tstats.ratio_sentence(r, "p50, by the ruler", d.candidate, d.baseline),
+    )
+
+
+def _triple(r: tstats.Ratio) -> tuple[float, float, float]:
+    return r.ratio, r.lo, r.hi
 
 
 def holm_family(deltas: list[CellDelta], confidence: float) -> list[CellDelta]:
