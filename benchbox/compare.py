@@ -217,6 +217,12 @@ def host_key(report: Report) -> tuple:
     return (h.hostname, h.cpu_model, tuple(g.name for g in h.gpus))
 
 
+def host_kind(report: Report) -> tuple:
+    """The kind of host a ruler is comparable on: CPU model, logical cores and GPUs."""
+    h = report.host
+    return (h.cpu_model, h.cpu_cores_logical, tuple(g.name for g in h.gpus))
+
+
 # ---------------------------------------------------------------- metadata
 
 
@@ -417,8 +423,8 @@ def ruler_ratio(base: Report, cand: Report, confidence: float) -> tstats.Ratio |
     come from the same kind of host (else None: nothing to correct by)."""
     from benchbox.measure import ruler
 
-    a, b = base.ruler, cand.ruler
-    if a is None or b is None or a.kind != b.kind or host_key(base) != host_key(cand):
+    a, b = base.host.ruler, cand.host.ruler
+    if a is None or b is None or a.kind != b.kind or host_kind(base) != host_kind(cand):
         return None
     if not (ruler.usable(a.per_round_s) and ruler.usable(b.per_round_s)):
         return None
@@ -437,9 +443,9 @@ def ruler_line(
     from benchbox.measure import ruler
 
     if machine is None:
-        if base.ruler is None or cand.ruler is None:
+        if base.host.ruler is None or cand.host.ruler is None:
             return (
-                f"{base_label if base.ruler is None else label} has no ruler (measured before "
+                f"{base_label if base.host.ruler is None else label} has no ruler (measured before "
                 "rulers): compared as measured, so a change of the machine between the runs "
                 "is not corrected; `benchbox ab` interleaves both and needs none"
             )

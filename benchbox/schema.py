@@ -39,7 +39,7 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   between-trial CIs once moderated toward the sweep's pool; null when not moderated).
   Between-trial percentile CIs are now coherent (a percentile's lower bound is at least the
   lower percentiles' estimates and the fastest request, its upper bound at most the slowest
-  request): a change of value, not of meaning. report.ruler ({kind, per_round_s}: the built-in
+  request): a change of value, not of meaning. host.ruler ({kind, per_round_s}: the built-in
   reference workload timed once per trial round; null in reports without one).
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
@@ -101,6 +101,8 @@ class HostInfo:
     # Set when a fleet measured the report on a Ray node: that node's id and its group.
     ray_node_id: str | None = None
     ray_group: str | None = None
+    # 2.1: how fast this machine ran the built-in reference workload in this run's trial rounds
+    ruler: Ruler | None = None
 
 
 @dataclass(frozen=True)
@@ -525,7 +527,6 @@ class Report:
     created: str = ""
     schema: str = SCHEMA_ID
     target: TargetInfo | None = None  # a remote server; None for in-process targets
-    ruler: Ruler | None = None  # 2.1: the reference workload measured in every trial round
 
 
 @dataclass(frozen=True)
@@ -588,10 +589,9 @@ def to_dict(obj: Any) -> Any:
                 out.pop("within_cis", None)
         if isinstance(obj, Report):
             order = ["schema", "benchbox_version", "created", "host", "model", "target"]
-            order += ["profile", "settings", "cells", "recommendation", "ruler"]
-            # `target` is written for remote servers only: in-process reports keep 1.1's keys;
-            # `ruler` (2.1) only when one was measured.
-            out = {k: out[k] for k in order if k not in ("target", "ruler") or out[k] is not None}
+            order += ["profile", "settings", "cells", "recommendation"]
+            # `target` is written for remote servers only: in-process reports keep 1.1's keys.
+            out = {k: out[k] for k in order if k != "target" or out[k] is not None}
         return out
     if isinstance(obj, (list, tuple)):
         return [to_dict(x) for x in obj]

@@ -16,7 +16,7 @@ from benchbox.store import load_report
 
 
 def _ruled(report, seconds):
-    return replace(report, ruler=Ruler(ruler.RULER_KIND, tuple(seconds)))
+    return replace(report, host=replace(report.host, ruler=Ruler(ruler.RULER_KIND, tuple(seconds))))
 
 
 def test_the_ruler_is_a_fraction_of_a_second_and_positive():
@@ -33,7 +33,7 @@ def test_correction_divides_the_ratio_and_adds_the_rulers_uncertainty():
 
 def test_a_report_without_a_ruler_loads_and_compares_as_before_with_a_warning():
     base, cand = with_trials(4, seed=1), with_trials(4, seed=2)
-    assert report_from_json(report_to_json(base)).ruler is None
+    assert report_from_json(report_to_json(base)).host.ruler is None
     cmp = compare_reports([base, cand], mode="versions", labels=["a", "b"])
     assert any("has no ruler" in w and "ab" in w for w in cmp.noise_warnings)
     assert all(d.ruler_ratio is None for d in cmp.cells)
@@ -54,7 +54,7 @@ def test_a_machine_that_moved_alike_for_ruler_and_cells_is_corrected_or_confound
     cmp = compare_reports([base, moved], mode="versions", labels=["a", "b"])
     assert any("confounded" in w and "benchbox ab" in w for w in cmp.noise_warnings)
     assert all(d.verdict == "not significant" for d in cmp.cells)
-    assert round(report_from_json(report_to_json(moved)).ruler.per_round_s[0], 2) == 1.25
+    assert round(report_from_json(report_to_json(moved)).host.ruler.per_round_s[0], 2) == 1.25
 
 
 def test_a_real_sweep_stores_one_ruler_reading_per_trial_round(tmp_path):
@@ -92,5 +92,5 @@ def test_a_real_sweep_stores_one_ruler_reading_per_trial_round(tmp_path):
     assert p.returncode == 0, p.stderr
     (path,) = tmp_path.glob("*.json")
     report = load_report(path)
-    assert report.ruler is not None and report.ruler.kind == ruler.RULER_KIND
-    assert len(report.ruler.per_round_s) == 2  # before the rounds, and in the one round
+    assert report.host.ruler is not None and report.host.ruler.kind == ruler.RULER_KIND
+    assert len(report.host.ruler.per_round_s) == 2  # before the rounds, and in the one round

@@ -573,9 +573,11 @@ def _time_ruler(state: dict, lock: Any) -> None:
 
     seconds = ruler.time_ruler()
     with lock:
-        old = state["report"].ruler
+        host = state["report"].host
+        old = host.ruler
         rounds = (*old.per_round_s, seconds) if old is not None else (seconds,)
-        state["report"] = replace(state["report"], ruler=Ruler(ruler.RULER_KIND, rounds))
+        host = replace(host, ruler=Ruler(ruler.RULER_KIND, rounds))
+        state["report"] = replace(state["report"], host=host)
 
 
 def trial_measurer(
