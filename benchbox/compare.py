@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -14,7 +15,7 @@ from benchbox.format import accuracy_label, percentile_label, reason_line
 from benchbox.measure import stats
 from benchbox.measure import trials as tstats
 from benchbox.parse import LatencyTarget, parse_choice, parse_percent, parse_target
-from benchbox.schema import MEASURED, Cell, Report
+from benchbox.schema import MEASURED, Cell, Report, replace
 from benchbox.store import load_report
 
 
@@ -83,6 +84,8 @@ class CellDelta:
     candidate_trials: int = 1
     summary: str = ""  # hyperfine's line: "candidate ran 1.12 ± 0.03 times slower than baseline"
     accuracy: str | None = None  # (precision) baseline → candidate accuracy vs fp32, when measured
+    p_holm: float | None = None  # p_value adjusted over the family of matched cells (Holm)
+    ruler_ratio: float | None = None  # the machine's move the ratio was divided by, if any
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class VersionComparison:
     # What the CIs cannot see: cells with one trial on a side (no run-to-run noise in their
     # CI), or every cell moved alike (the machine may have changed between the runs).
     noise_warnings: tuple[str, ...] = ()
+    verdict: str = ""  # one sentence: what the family of cells says, and which figure decides
 
 
 # ---------------------------------------------------------------- entry point
@@ -213,6 +217,12 @@ def host_key(report: Report) -> tuple:
     """What makes two reports come from the same machine: hostname, CPU model and GPUs."""
     h = report.host
     return (h.hostname, h.cpu_model, tuple(g.name for g in h.gpus))
+
+
+def host_kind(report: Report) -> tuple:
+    """The kind of host a ruler is comparable on: CPU model, logical cores and GPUs."""
+    h = report.host
+    return (h.cpu_model, h.cpu_cores_logical, tuple(g.name for g in h.gpus))
 
 
 # ---------------------------------------------------------------- metadata
@@ -351,7 +361,10 @@ def compare_versions(
     deltas: list[CellDelta] = []
     unmatched: list[str] = []
     newly_failed: list[str] = []
+    rulers: list[str] = []
     for report, label in zip(reports[1:], labels[1:], strict=True):
+        machine = ruler_ratio(base, report, confidence)
+        rulers.append(ruler_line(machine, base, report, base_label, label, threshold))
         cand_cells = {c.id: c for c in report.cells}
         for cid in base_cells.keys() - cand_cells.keys():
             unmatched.append(f"{cid} only in {base_label}")
@@ -364,6 +377,8 @@ def compare_versions(
             b_ok, c_ok = _measured(b), _measured(c)
             if b_ok and c_ok:
                 delta = _delta(b, c, base_label, label, threshold, confidence)
+                if delta is not None and machine is not None:
+                    delta = by_ruler(delta, machine, threshold, confidence)
                 if delta is None:
                     unmatched.append(f"{cid} has no latency samples or histogram in both reports")
                 else:
@@ -373,11 +388,12 @@ def compare_versions(
                 newly_failed.append(
                     f"{cid} is {c.status} in {label}{why}, {b.status} in {base_label}"
                 )
+    deltas = holm_family(deltas, confidence)
     warnings = metadata_differences(reports)
     if len({r.model.sha256 for r in reports}) > 1:
         warnings.append("the reports measure different model files, compared as versions")
     single = [d for d in deltas if d.level == "within-trial"]
-    noise: list[str] = []
+    noise: list[str] = [line for line in rulers if line]
     called = {d.verdict for d in deltas}
     if len(deltas) >= 3 and len(called) == 1 and called != {"not significant"}:
         noise.append(
@@ -401,6 +417,107 @@ def compare_versions(
         newly_failed=tuple(newly_failed),
         warnings=tuple(warnings),
         noise_warnings=tuple(noise),
+        verdict=family_verdict(deltas, confidence),
+    )
+
+
+def ruler_ratio(base: Report, cand: Report, confidence: float) -> tstats.Ratio | None:
+    """candidate / baseline of the ruler's seconds, when both reports carry the same ruler and
+    come from the same kind of host (else None: nothing to correct by)."""
+    from benchbox.measure import ruler
+
+    a, b = base.host.ruler, cand.host.ruler
+    if a is None or b is None or a.kind != b.kind or host_kind(base) != host_kind(cand):
+        return None
+    if not (ruler.usable(a.per_round_s) and ruler.usable(b.per_round_s)):
+        return None
+    return tstats.ratio(a.per_round_s, b.per_round_s, confidence)
+
+
+def ruler_line(
+    machine: tstats.Ratio | None,
+    base: Report,
+    cand: Report,
+    base_label: str,
+    label: str,
+    threshold: float,
+) -> str:
+    """How far the machine moved between the runs, or why nothing was corrected."""
+    from benchbox.measure import ruler
+
+    if machine is None:
+        if base.host.ruler is None or cand.host.ruler is None:
+            return (
+                f"{base_label if base.host.ruler is None else label} has no ruler (measured before "
+                "rulers): compared as measured, so a change of the machine between the runs "
+                "is not corrected; `benchbox ab` interleaves both and needs none"
+            )
+        return f"the rulers of {base_label} and {label} cannot be compared (kind or host differ)"
+    text = (
+        f"the machine moved {machine.ratio:.3f}x ({machine.lo:.3f}–{machine.hi:.3f}) between "
+        f"{base_label} and {label} by the ruler; each cell's ratio is divided by it"
+    )
+    if ruler.moved_beyond(machine.lo, machine.hi, max(ruler.CONFOUNDED, threshold)):
+        text += (
+            "; the machine moved more than the comparison can absorb, so the runs are "
+            "confounded: measure both in one run with `benchbox ab BASELINE CANDIDATE`"
+        )
+    return text
+
+
+def by_ruler(d: CellDelta, machine: tstats.Ratio, threshold: float, confidence: float) -> CellDelta:
+    """The delta divided by the machine's move, the ruler's uncertainty added on logs."""
+    from benchbox.measure import ruler
+
+    if not (d.ratio_lo > 0 and math.isfinite(d.ratio_hi)):
+        return d
+    ratio, lo, hi = ruler.corrected(d.ratio, d.ratio_lo, d.ratio_hi, *_triple(machine))
+    r = tstats.Ratio(ratio, lo, hi, "between-trial", d.baseline_trials, d.candidate_trials, None)
+    verdict = tstats.verdict(r, threshold)
+    if ruler.moved_beyond(machine.lo, machine.hi, max(ruler.CONFOUNDED, threshold)):
+        verdict = "not significant"  # confounded: the ruler line says so and points to ab
+    return replace(
+        d,
+        ratio=ratio,
+        ratio_lo=lo,
+        ratio_hi=hi,
+        verdict=verdict,
+        p_value=tstats.ratio_p_value(r, threshold, confidence),
+        ruler_ratio=machine.ratio,
+        summary=tstats.ratio_sentence(r, "p50, by the ruler", d.candidate, d.baseline),
+    )
+
+
+def _triple(r: tstats.Ratio) -> tuple[float, float, float]:
+    return r.ratio, r.lo, r.hi
+
+
+def holm_family(deltas: list[CellDelta], confidence: float) -> list[CellDelta]:
+    """The deltas with their p-values Holm-adjusted over all matched cells (`p_holm`)."""
+    raw = {i: d.p_value for i, d in enumerate(deltas) if d.p_value is not None}
+    adjusted = tstats.holm(raw)
+    return [replace(d, p_holm=adjusted.get(i)) for i, d in enumerate(deltas)]
+
+
+def family_called(d: CellDelta, confidence: float) -> bool:
+    """True when the cell's change holds after Holm over the family of matched cells."""
+    return d.verdict != "not significant" and d.p_holm is not None and d.p_holm < 1 - confidence
+
+
+def family_verdict(deltas: list[CellDelta], confidence: float) -> str:
+    """The one verdict: cells slower or faster after Holm over all matched cells (p50 decides).
+
+    The per-cell labels stay each cell's own test at the stated confidence (supporting
+    detail); this sentence is the one whose A/A false-alarm rate is at most 1 - confidence.
+    """
+    called = [d for d in deltas if family_called(d, confidence)]
+    slower = sum(d.verdict == "slower" for d in called)
+    faster = len(called) - slower
+    head = "no difference" if not called else f"{slower} slower, {faster} faster"
+    return (
+        f"verdict: {head} of {len(deltas)} cells at {confidence:.0%} after Holm over the "
+        f"{len(deltas)} cells; each cell's p50 decides, the per-cell labels and p99 and "
+        "throughput are supporting detail"
     )
 
 
@@ -440,7 +557,8 @@ def _delta(
     between = len(br.per_trial) >= 2 and len(cr.per_trial) >= 2
     if between:
         r = tstats.ratio(_trial_values(b, "p50"), _trial_values(c, "p50"), confidence)
-        ratio, lo, hi, p_value, method = r.ratio, r.lo, r.hi, None, "trials"
+        ratio, lo, hi, method = r.ratio, r.lo, r.hi, "trials"
+        p_value = tstats.ratio_p_value(r, threshold, confidence)
         verdict = tstats.verdict(r, threshold)
     else:
         within = _within(br, cr, confidence, threshold)

@@ -152,7 +152,8 @@ def recommend(
     if len(tied) > 1:
         notes.append(
             f"tied within noise: {', '.join(j.cell.id for j in tied)} (their "
-            f"{_METRIC_WORDS[used]} CIs overlap); picked {tied[0].cell.id} by the rule: {TIE_RULE}."
+            f"{_METRIC_WORDS[used]} CIs each reach past the best value any cell is sure of, "
+            f"so each could be the best); picked {tied[0].cell.id} by the rule: {TIE_RULE}."
         )
         passing = [tied[0]] + [j for j in passing if j is not tied[0]]
     winner = passing[0] if passing else None
@@ -218,19 +219,29 @@ def tie_key(cell: schema.Cell) -> tuple:
 
 
 def tied_with_best(passing: list[Judged], objective: str) -> list[Judged]:
-    """The passing cells whose objective CI overlaps the best one's, ordered by TIE_RULE (the
-    first is the pick); just the best when it has no CI or nothing overlaps it."""
+    """The passing cells that could each be the best, ordered by TIE_RULE (the first is the
+    pick); just the best when it has no CI or no other cell could be.
+
+    A cell could be the best when its objective CI reaches past the best guaranteed value:
+    the largest lower bound of throughput over the cells with a CI (for cost and energy, the
+    smallest upper bound). The set depends on the intervals only, not on which cell's point
+    estimate happens to lead or on the order the cells were measured in.
+    """
     if not passing:
         return []
     best = passing[0]
-    band = objective_interval(best.cell.result, objective)
-    if band is None:
+    bands = {id(j): objective_interval(j.cell.result, objective) for j in passing}
+    if bands[id(best)] is None:
         return [best]
-    tied = [best]
-    for j in passing[1:]:
-        other = objective_interval(j.cell.result, objective)
-        if other is not None and other[0] <= band[1] and band[0] <= other[1]:
-            tied.append(j)
+    known = [b for b in bands.values() if b is not None]
+    if objective == "throughput":
+        floor = max(b[0] for b in known)
+        tied = [j for j in passing if (b := bands[id(j)]) is not None and b[1] >= floor]
+    else:
+        ceiling = min(b[1] for b in known)
+        tied = [j for j in passing if (b := bands[id(j)]) is not None and b[0] <= ceiling]
+    if best not in tied:
+        tied.append(best)
     return sorted(tied, key=lambda j: tie_key(j.cell))
 
 

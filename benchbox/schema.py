@@ -45,6 +45,13 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   a sweep asked for precisions), settings.spec.precisions, settings.accuracy_samples and
   settings.accuracy (the bounds as given), recommendation.accuracy (the bounds judged).
 
+- benchbox.report/2.1 (additions): result.ci_df ({figure: degrees of freedom} of the
+  between-trial CIs once moderated toward the sweep's pool; null when not moderated).
+  Between-trial percentile CIs are now coherent (a percentile's lower bound is at least the
+  lower percentiles' estimates and the fastest request, its upper bound at most the slowest
+  request): a change of value, not of meaning. host.ruler ({kind, per_round_s}: the built-in
+  reference workload timed once per trial round; null in reports without one).
+
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
 This module imports nothing of benchbox but `errors`.
@@ -111,6 +118,8 @@ class HostInfo:
     # Set when a fleet measured the report on a Ray node: that node's id and its group.
     ray_node_id: str | None = None
     ray_group: str | None = None
+    # 2.1: how fast this machine ran the built-in reference workload in this run's trial rounds
+    ruler: Ruler | None = None
 
 
 @dataclass(frozen=True)
@@ -358,6 +367,10 @@ class Result:
     ci_level: CiLevel | None = None
     within_trial_ci_ms: dict[str, list[float] | None] | None = None
     throughput_ci_ips: list[float] | None = None
+    # 2.1: the degrees of freedom of each between-trial CI ("p50" .. "p99_9", "throughput"):
+    # d0 + d when moderated toward the sweep's pool (measure.moderate), the cell's own d when
+    # it kept its own spread; None when no pool was fitted (the plain t interval on n - 1).
+    ci_df: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -648,6 +661,15 @@ class Report:
     schema: str = SCHEMA_ID
     target: TargetInfo | None = None  # a remote server; None for in-process targets
     variants: tuple[VariantInfo, ...] = ()  # (2.1) the model variants measured, per precision
+
+
+@dataclass(frozen=True)
+class Ruler:
+    """A fixed built-in reference workload (`kind`), timed once per trial round: seconds per
+    loop of each round, in round order. Compares divide by its ratio (measure.ruler)."""
+
+    kind: str
+    per_round_s: tuple[float, ...] = ()
 
 
 # ---------------------------------------------------------------- helpers

@@ -4,7 +4,9 @@ Four figures, each measured in this one run on this machine:
 - A/A: pairs of independent sweeps of the zoo `bert` and `resnet18` (unchanged), compared cell by
   cell with `benchbox compare`: the share of cells called slower or faster (goal <= 5% at 95%),
   and how often `--fail-on-regression 5%` trips (goal: never).
-- Power: a candidate with about 15% more compute (ResNet-18 at a larger resolution), with the
+- A/A with `ab`: one model against itself (`--ab-aa-runs`): the share of runs whose one
+  Holm-corrected verdict calls a difference (goal <= 5%).
+- Power: a candidate with about 10% more compute (ResNet-18 at a larger resolution), with the
   bare-loop ratio of the two measured beside it (interleaved session.run loops): the share of
   cells `compare` calls slower (goal >= 80%), and of `benchbox ab` runs that do.
 - Agreement: N default sweeps (`benchbox sweep`, no arguments): how many recommend the same
@@ -16,7 +18,9 @@ Four figures, each measured in this one run on this machine:
     python benchmarks/reproducibility.py --quick         # a smoke run (a few minutes)
     python benchmarks/reproducibility.py --before /work/main
 
-Every figure is printed as it is measured; on a machine shared with other work they are noisy.
+Every figure is printed as it is measured, with the load average; on a machine shared with
+other work they are noisy. Reduced sizes: --aa-pairs, --power-pairs, --ab-runs, --ab-aa-runs,
+--agreement-runs, --quick.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from benchbox import zoo
 
 AA_GRID = ["--search", "grid", "--batch", "1,4", "--concurrency", "1,2", "--threads", "1"]
 POWER_BASE = "resnet18"
-POWER_CANDIDATE = "resnet18:resolution=70"  # (70/64)^2 = 1.20x the pixels; ~1.15x the time
+POWER_CANDIDATE = "resnet18:resolution=67"  # (67/64)^2 = 1.10x the pixels: ~10% more work
 
 
 def benchbox_cmd(args: list[str], root: str | None = None) -> subprocess.CompletedProcess:
@@ -75,12 +79,18 @@ def compare(a: str, b: str, extra: list[str] = ()) -> tuple[dict | None, int, st
     return data, p.returncode, p.stderr
 
 
+def load() -> str:
+    """The 1, 5 and 15 minute load averages, for every figure printed."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 # ---------------------------------------------------------------- A/A
 
 
 def aa(pairs: int, models: list[str], grid: list[str], folder: str) -> None:
     verdicts: collections.Counter[str] = collections.Counter()
-    trips = gates = 0
+    trips = gates = family = family_runs = 0
     for name in models:
         for k in range(pairs):
             a, _ = sweep_json([name, *grid, "--seed", str(2 * k)], folder)
@@ -91,6 +101,14 @@ def aa(pairs: int, models: list[str], grid: list[str], folder: str) -> None:
                 raise SystemExit(f"compare failed: {err}")
             for cell in data["cells"]:
                 verdicts[cell["verdict"]] += 1
+                family += cell["verdict"] != "not significant" and (cell["p_holm"] or 1) < 0.05
+            family_runs += any(
+                c["verdict"] != "not significant" and (c["p_holm"] or 1) < 0.05
+                for c in data["cells"]
+            )
+            moved = [w for w in data.get("noise_warnings", []) if "machine moved" in w]
+            if moved:
+                print(f"    {moved[0]}", flush=True)
             _, code, _ = compare(pa, pb, ["--fail-on-regression", "5%"])
             gates += 1
             trips += code == 1
@@ -104,9 +122,27 @@ def aa(pairs: int, models: list[str], grid: list[str], folder: str) -> None:
     print(
         f"A/A: {called}/{total} unchanged cells called slower or faster "
         f"({called / max(total, 1):.1%}; goal <= 5%); --fail-on-regression 5% tripped in "
-        f"{trips}/{gates} compares (goal: never)",
+        f"{trips}/{gates} compares (goal: never); after Holm over each compare's cells "
+        f"{family} cells in {family_runs}/{gates} compares; {load()}",
         flush=True,
     )
+
+
+def aa_ab(runs: int, trials: str, folder: str) -> None:
+    """`benchbox ab M M` runs: how many give a verdict other than 'no difference'."""
+    model = str(zoo.resolve(POWER_BASE))
+    called = 0
+    for k in range(runs):
+        p = benchbox_cmd(
+            ["ab", model, model, "--trials", trials, "--seed", str(k), "--out", folder, "--json"]
+        )
+        if p.returncode != 0:
+            raise SystemExit(f"ab failed ({p.returncode}): {p.stderr[-2000:]}")
+        data = json.loads(p.stdout)
+        differs = not data["verdict"].startswith("verdict: no difference")
+        called += differs
+        print(f"  A/A ab run {k + 1}/{runs}: {data['verdict']}", flush=True)
+    print(f"A/A (ab): {called}/{runs} runs called a difference (goal <= 5%); {load()}", flush=True)
 
 
 # ---------------------------------------------------------------- power
@@ -188,7 +224,8 @@ def power(pairs: int, ab_runs: int, grid: list[str], ab_trials: str, folder: str
             flush=True,
         )
     print(
-        f"power (ab): {detected}/{ab_runs} runs called the candidate slower (goal >= 80%)",
+        f"power (ab): {detected}/{ab_runs} runs called the candidate slower (goal >= 80%); "
+        f"{load()}",
         flush=True,
     )
 
@@ -216,7 +253,7 @@ def agreement(runs: int, folder: str, before: str | None) -> None:
     print(f"agreement: {count}/{runs} default sweeps gave {common!r} (goal >= 9 of 10)", flush=True)
     print(
         f"time: default sweep wall time median {statistics.median(walls):.1f}s, max "
-        f"{max(walls):.1f}s over {runs} (goal <= 60 s on 2 cores)",
+        f"{max(walls):.1f}s over {runs} (goal <= 60 s on 2 cores); {load()}",
         flush=True,
     )
     if before:
@@ -230,10 +267,14 @@ def main() -> None:
     ap.add_argument("--aa-pairs", type=int, default=None, help="Sweep pairs per A/A model.")
     ap.add_argument("--power-pairs", type=int, default=None)
     ap.add_argument("--ab-runs", type=int, default=None)
+    ap.add_argument("--ab-aa-runs", type=int, default=None, help="A/A ab runs.")
+    ap.add_argument("--ab-trials", default=None, help="Trials a side in ab runs.")
     ap.add_argument("--agreement-runs", type=int, default=None)
     ap.add_argument("--before", default=None, help="Another checkout to time the default on.")
     ap.add_argument(
-        "--only", default="aa,power,agreement", help="Which parts: aa, power, agreement."
+        "--only",
+        default="aa,aa-ab,power,agreement",
+        help="Which parts: aa, aa-ab, power, agreement.",
     )
     args = ap.parse_args()
     q = args.quick
@@ -241,18 +282,23 @@ def main() -> None:
     power_pairs = args.power_pairs or (1 if q else 3)
     ab_runs = args.ab_runs or (2 if q else 10)
     runs = args.agreement_runs or (2 if q else 10)
+    ab_aa_runs = args.ab_aa_runs or (2 if q else 20)
+    ab_trials = args.ab_trials or ("3" if q else "auto")
     aa_grid = AA_GRID if not q else ["--search", "grid", "--batch", "1", "--concurrency", "1,2"]
     parts = set(args.only.split(","))
     print(
         f"reproducibility: {'quick' if q else 'full'} scale; A/A {aa_pairs} pair(s) per model, "
-        f"power {power_pairs} pair(s) + {ab_runs} ab run(s), agreement {runs} default sweeps",
+        f"A/A ab {ab_aa_runs} run(s), power {power_pairs} pair(s) + {ab_runs} ab run(s), "
+        f"agreement {runs} default sweeps; {load()}",
         flush=True,
     )
     with tempfile.TemporaryDirectory() as folder:
         if "aa" in parts:
             aa(aa_pairs, ["bert", "resnet18"], aa_grid, folder)
+        if "aa-ab" in parts:
+            aa_ab(ab_aa_runs, ab_trials, folder)
         if "power" in parts:
-            power(power_pairs, ab_runs, aa_grid, "3" if q else "auto", folder)
+            power(power_pairs, ab_runs, aa_grid, ab_trials, folder)
         if "agreement" in parts:
             agreement(runs, folder, args.before)
 

@@ -67,3 +67,28 @@ def test_ab_refuses_bad_input_in_one_line(tmp_path):
     assert p.returncode == 2 and "Traceback" not in p.stderr
     p = cli("ab", "mlp", "mlp", "--trials", "zero", "--out", str(tmp_path))
     assert p.returncode == 2 and "--trials 'zero' is not a count" in p.stderr
+
+
+def test_ab_with_one_trial_gives_a_real_within_trial_ci_and_a_warning(tmp_path, zoo_cache):
+    """issue 24: `ab --trials 1` of a model with itself printed p50 1.010x (CI 1.010–1.010)."""
+    base = str(zoo.path_for("mlp", cache=zoo_cache))
+    p = cli("ab", base, base, "--trials", "1", *QUICK, "--out", str(tmp_path), "--json",
+            "--fail-on-regression", "1%")  # fmt: skip
+    assert p.returncode in (0, 1), p.stderr
+    data = json.loads(p.stdout)
+    for name in ("p50", "p99"):
+        f = data["ratios"][name]
+        assert f["level"] == "within-trial" and f["lo"] < f["ratio"] < f["hi"]
+    assert data["ratios"]["throughput"]["hi"] is None  # no interval from one trial
+    assert data["ratios"]["throughput"]["verdict"] == "not significant"
+    assert data["warnings"] and "one trial a side" in data["warnings"][0]
+    assert data["decides"] in data["ratios"] and data["verdict"].startswith("verdict: ")
+
+
+def test_ab_states_one_verdict_and_which_figure_decides(tmp_path, zoo_cache):
+    base = str(zoo.path_for("mlp", cache=zoo_cache))
+    heavy = str(zoo.path_for("mlp", cache=zoo_cache, hidden=2048))
+    p = cli("ab", base, heavy, "--trials", "2", *QUICK, "--out", str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    assert "verdict: " in p.stdout and "Holm" in p.stdout
+    assert "the other figures are supporting detail" in p.stdout

@@ -74,3 +74,19 @@ def test_single_trial_cells_are_never_called_tied():
         objective="throughput",
     )
     assert rec.tied == ()
+
+
+def test_the_tie_depends_on_the_intervals_not_on_which_point_leads():
+    """A chain: A overlaps B, B overlaps C, A does not overlap C. Anchoring on the leading point
+    made the tie A+B or B+C depending on whether A's or B's point was higher; the intervals
+    are the same, so the stated tie must be too."""
+    ties = set()
+    for a_point, b_point in ((1005.0, 1000.0), (995.0, 1000.0)):
+        a = trialled(make_cell(1, batch=1, throughput=a_point, cost=None), 960.0, 1040.0)
+        b = trialled(make_cell(2, batch=2, throughput=b_point, cost=None), 930.0, 1010.0)
+        c = trialled(make_cell(4, batch=4, throughput=930.0, cost=None), 900.0, 955.0)
+        for order in ((a, b, c), (c, b, a)):
+            rec = recommend(make(*order, priced=False), P99_20, objective="throughput")
+            ties.add(rec.tied)
+            assert "could be the best" in rec.note
+    assert ties == {(cid(1), cid(2, batch=2))}

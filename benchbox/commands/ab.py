@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -145,10 +146,24 @@ def as_plain(result: AbResult) -> dict:
         "trials": result.trials,
         "order": list(result.order),
         "threshold": result.threshold,
-        "ratios": {k: dataclasses.asdict(f) for k, f in result.figures.items()},
+        "ratios": {k: _finite(dataclasses.asdict(f)) for k, f in result.figures.items()},
         "regressed": result.regressed,
+        "decides": result.decides,
+        "verdict": result.verdict,
+        "warnings": list(result.warnings),
         "reports": list(result.reports),
     }
+
+
+def _finite(d: dict) -> dict:
+    """A figure's fields with an unbounded CI end as null (JSON has no infinity)."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+def _ratio_text(f: Any) -> str:
+    if not (math.isfinite(f.hi) and f.lo > 0):
+        return f"{f.ratio:.3f} (no interval)"
+    return f"{f.ratio:.3f} ({f.lo:.3f}–{f.hi:.3f})"
 
 
 def show(result: AbResult, console: Console) -> None:
@@ -168,13 +183,14 @@ def show(result: AbResult, console: Console) -> None:
             bv, cv = fmt_ms(getattr(b.latency_ms, name)), fmt_ms(getattr(c.latency_ms, name))
         style = VERDICT_STYLE.get(f.verdict, "")
         verdict = f"[{style}]{f.verdict}[/]" if style else f.verdict
-        table.add_row(name, bv, cv, f"{f.ratio:.3f} ({f.lo:.3f}–{f.hi:.3f})", verdict)
+        table.add_row(name, bv, cv, _ratio_text(f), verdict)
     console.print(table)
     console.print(
         f"{result.trials} trials each, interleaved in a seeded random order: "
         + " ".join("B" if s == "baseline" else "C" for s in result.order),
         highlight=False,
     )
+    console.print(escape(result.verdict), style="bold", highlight=False)
     for f in result.figures.values():
         console.print(escape(f.summary), highlight=False)
     if result.baseline.accuracy or result.candidate.accuracy:  # (precision)
@@ -183,6 +199,8 @@ def show(result: AbResult, console: Console) -> None:
             f"{labels[1]} {accuracy_label(result.candidate)}",
             highlight=False,
         )
+    for w in result.warnings:
+        console.print(f"[yellow]warning[/] {escape(w)}", highlight=False)
     if result.threshold > 0:
         console.print(f"[dim]changes under {result.threshold * 100:g}% count as not significant[/]")
     console.print("reports saved: " + ", ".join(result.reports), highlight=False)

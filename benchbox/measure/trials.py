@@ -209,6 +209,40 @@ def verdict(r: Ratio, threshold: float = 0.0, higher_is_slower: bool = True) -> 
     return "not significant"
 
 
+def ratio_p_value(r: Ratio, threshold: float = 0.0, confidence: float = 0.95) -> float:
+    """The two-sided p-value of `r` against the nearest edge of 1 ± threshold.
+
+    The standard error is read back from the CI on the log scale (t with the ratio's df, the
+    normal where it has none), so `p < 1 - confidence` exactly when `verdict` calls it.
+    """
+    if not (r.lo > 0 and math.isfinite(r.hi)) or r.hi <= r.lo:
+        return 1.0
+    df = r.df if r.df is not None and r.df > 0 else math.inf
+    crit = float(_scipy_stats().t.ppf(0.5 + confidence / 2.0, df))
+    d = math.log(r.ratio)
+    up, down = math.log(1.0 + threshold), math.log(1.0 - threshold)
+    if r.lo > 1.0 + threshold:
+        se, gap = (d - math.log(r.lo)) / crit, d - up
+    elif r.hi < 1.0 - threshold:
+        se, gap = (math.log(r.hi) - d) / crit, down - d
+    else:
+        se = (math.log(r.hi) - math.log(r.lo)) / (2.0 * crit)
+        gap = max(d - up, down - d, 0.0)
+    if se <= 0:
+        return 0.0 if gap > 0 else 1.0
+    return float(min(1.0, 2.0 * _scipy_stats().t.sf(gap / se, df)))
+
+
+def holm(p_values: dict[str, float]) -> dict[str, float]:
+    """Holm's step-down adjusted p-values of a family (each <= 1; ties keep their order)."""
+    order = sorted(p_values, key=lambda k: p_values[k])
+    m, running, out = len(order), 0.0, {}
+    for i, key in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p_values[key]))
+        out[key] = running
+    return out
+
+
 def ratio_sentence(
     r: Ratio, what: str, candidate: str = "candidate", base: str = "baseline"
 ) -> str:
@@ -284,7 +318,7 @@ def _within_cis(
     if all(r.samples_ms for r in results):
         return stats.latency_cis(np.concatenate([r.samples_ms for r in results]), confidence)
     if hist is not None and hist.count:
-        return stats.latency_cis(stats.histogram_values(hist), confidence)
+        return stats.histogram_latency_cis(hist, confidence)
     return None
 
 
@@ -328,6 +362,7 @@ def combine(
             [getattr(t.latency_ms, key) for t in results], confidence, (within or {}).get(key)
         )
         cis[key] = [est.lo, est.hi] if est.ci is not None else None
+    cis = coherent_cis(latency, cis)
     requests = sum(t.requests for t in results)
     inferences = sum(t.inferences for t in results)
     duration_s = sum(t.duration_s for t in results)
@@ -380,3 +415,109 @@ def combine(
         within_trial_ci_ms=within,
         throughput_ci_ips=[tput.lo, tput.hi] if tput.ci is not None else None,
     )
+
+
+# ---------------------------------------------------------------- coherence and the sweep's pool
+
+
+def coherent_cis(
+    latency: LatencyStats, cis: dict[str, list[float] | None]
+) -> dict[str, list[float] | None]:
+    """`moderate.coherent` for a cell: floor the fastest request, ceiling the slowest."""
+    from benchbox.measure import moderate
+
+    points = {k: float(getattr(latency, k)) for k in PERCENTILE_KEYS}
+    return moderate.coherent(points, cis, PERCENTILE_KEYS, latency.min, latency.max)
+
+
+TRIAL_FIGURES = (*PERCENTILE_KEYS, "throughput")
+
+
+def trial_logs(result: Result, figure: str) -> np.ndarray | None:
+    """The logs of a combined result's per-trial values of one figure (None: under 2 trials)."""
+    if result.ci_level != "between-trial" or len(result.per_trial) < 2:
+        return None
+    if figure == "throughput":
+        values = [t.throughput_ips for t in result.per_trial]
+    else:
+        values = [getattr(t.latency_ms, figure) for t in result.per_trial]
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        return None
+    return np.log(np.asarray(values, dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """A result with its intervals moderated, and the figures that kept their own spread."""
+
+    result: Result
+    own_spread: tuple[str, ...]
+
+
+def _figure_prior(results: Sequence[Result], figure: str) -> Any:
+    from benchbox.measure import moderate
+
+    logs = [trial_logs(r, figure) for r in results]
+    pairs = [(float(np.var(x, ddof=1)), x.size - 1.0) for x in logs if x is not None]
+    return moderate.fit_prior([v for v, _ in pairs], [d for _, d in pairs])
+
+
+def _moderated_ci(
+    r: Result, figure: str, prior: Any, confidence: float
+) -> tuple[list[float], float, bool] | None:
+    """(interval, df, kept its own) of one figure, from the pool's prior."""
+    from benchbox.measure import moderate
+
+    x = trial_logs(r, figure)
+    if x is None or prior is None:
+        return None
+    mod = moderate.moderate(float(np.var(x, ddof=1)), x.size - 1.0, prior)
+    lo, hi = moderate.log_interval(float(np.mean(x)), x.size, mod, confidence)
+    if figure == "throughput":
+        point = r.throughput_ips
+        return [min(lo, point), max(hi, point)], mod.df, mod.own
+    point = float(getattr(r.latency_ms, figure))
+    within = _pair((r.within_trial_ci_ms or {}).get(figure))
+    if within is not None:
+        lo, hi = min(lo, within[0]), max(hi, within[1])
+    return [min(lo, point), max(hi, point)], mod.df, mod.own
+
+
+def moderate_results(results: Sequence[Result], confidence: float = 0.95) -> list[Pooled]:
+    """The results with between-trial CIs shrunk toward the pool of all of them (`moderate`).
+
+    Each figure (every percentile, throughput) has its own prior, fitted over the results with
+    two or more trials. A result's CI is then the moderated t interval, widened to its pooled
+    within-trial CI and made coherent (`coherent_cis`); `ci_df` records each figure's degrees
+    of freedom. A figure whose spread is far above the pool's keeps its own interval (and is
+    named in `own_spread`). Without a prior (fewer than 3 such results) results are unchanged.
+    """
+    priors = {f: _figure_prior(results, f) for f in TRIAL_FIGURES}
+    out: list[Pooled] = []
+    for r in results:
+        cis = dict(r.latency_ci_ms or {})
+        tput = r.throughput_ci_ips
+        dfs: dict[str, float] = {}
+        own: list[str] = []
+        for figure in TRIAL_FIGURES:
+            got = _moderated_ci(r, figure, priors[figure], confidence)
+            if got is None:
+                continue
+            ci, df, kept = got
+            if kept:
+                own.append(figure)
+                dfs[figure] = df
+                continue
+            dfs[figure] = df
+            if figure == "throughput":
+                tput = ci
+            else:
+                cis[figure] = ci
+        if not dfs:
+            out.append(Pooled(r, ()))
+            continue
+        cis = coherent_cis(r.latency_ms, cis)
+        out.append(
+            Pooled(replace(r, latency_ci_ms=cis, throughput_ci_ips=tput, ci_df=dfs), tuple(own))
+        )
+    return out

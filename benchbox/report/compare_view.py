@@ -182,6 +182,8 @@ def render_versions(result: VersionComparison, console: Console) -> None:
         f"{len(result.cells) - slower - faster} not significant "
         f"(ratio = candidate / baseline median latency; above 1 is slower)"
     )
+    if result.verdict:
+        console.print(escape(result.verdict), style="bold", highlight=False)
     if result.threshold > 0:
         console.print(f"[dim]changes under {result.threshold * 100:g}% count as not significant[/]")
     for line in result.newly_failed:

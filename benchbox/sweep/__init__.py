@@ -583,6 +583,7 @@ def execute(
             emit=emit_trial,
             first_orders=first_orders,
             eligible=lambda c: c.id not in keep and not peak.is_peak_cell(c),
+            ruler=lambda: _time_ruler(state, lock),
         )
         state["report"] = replace(state["report"], cells=tuple(combined))
     except (Aborted, KeyboardInterrupt):
@@ -608,6 +609,20 @@ def execute(
             report=report,
         )
     return report, path
+
+
+def _time_ruler(state: dict, lock: Any) -> None:
+    """One round's reading of the reference workload, kept in the report (measure.ruler)."""
+    from benchbox.measure import ruler
+    from benchbox.schema import Ruler
+
+    seconds = ruler.time_ruler()
+    with lock:
+        host = state["report"].host
+        old = host.ruler
+        rounds = (*old.per_round_s, seconds) if old is not None else (seconds,)
+        host = replace(host, ruler=Ruler(ruler.RULER_KIND, rounds))
+        state["report"] = replace(state["report"], host=host)
 
 
 def trial_measurer(

@@ -10,6 +10,7 @@ first three, until the p50 ratio's CI half-width is within `--precision`, up to 
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 import threading
@@ -93,6 +94,7 @@ class AbFigure:
     level: str
     verdict: str
     summary: str
+    p_holm: float = 1.0  # the Holm-adjusted p-value over the family of figures
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ class AbResult:
     threshold: float
     reports: tuple[str, str]
     labels: tuple[str, str] = ("baseline", "candidate")
+    decides: str = "p50"
+    verdict: str = ""  # one sentence: which figure decides, at what confidence
+    warnings: tuple[str, ...] = ()
 
     @property
     def regressed(self) -> list[str]:
@@ -122,22 +127,85 @@ def _values(cell: Cell, figure: str) -> list[float]:
     return [float(getattr(t.latency_ms, figure)) for t in r.per_trial]
 
 
+def _within_ratio(base: Cell, cand: Cell, name: str, confidence: float) -> tuple[float, float]:
+    """A within-trial CI of a latency ratio from one trial a side: each side's order-statistic
+    CI at 1 - (1 - confidence) / 2 (read from its histogram), so their quotient covers at
+    `confidence` (Bonferroni); throughput has no within-trial interval: (0, inf)."""
+    from benchbox.measure import stats
+
+    if name == "throughput":
+        return 0.0, math.inf
+    level = 1.0 - (1.0 - confidence) / 2.0
+    cis = []
+    for cell in (base, cand):
+        r = cell.result
+        hist = r.histogram if r is not None else None
+        ci = stats.histogram_latency_cis(hist, level).get(name) if hist and hist.count else None
+        if ci is None:
+            return 0.0, math.inf
+        cis.append(ci)
+    (blo, bhi), (clo, chi) = cis
+    return (clo / bhi if bhi > 0 else 0.0), (chi / blo if blo > 0 else math.inf)
+
+
+def _ratio(base: Cell, cand: Cell, name: str, confidence: float) -> tstats.Ratio:
+    b, c = _values(base, name), _values(cand, name)
+    within = _within_ratio(base, cand, name, confidence) if min(len(b), len(c)) < 2 else None
+    r = tstats.ratio(b, c, confidence, within)
+    if within is not None and not (within[0] > 0 and math.isfinite(within[1])):
+        return replace(r, lo=0.0, hi=math.inf)  # no interval: never a verdict
+    return r
+
+
+def _summary(r: tstats.Ratio, name: str, higher_is_slower: bool, labels: tuple[str, str]) -> str:
+    if higher_is_slower:
+        return tstats.ratio_sentence(r, name, labels[1], labels[0])
+    # throughput: the time per inference is the inverse ratio
+    inv_hi = 1 / r.lo if r.lo > 0 else math.inf
+    inv = tstats.Ratio(1 / r.ratio, 1 / r.hi, inv_hi, r.level, r.baseline_trials,
+                       r.candidate_trials, r.df)  # fmt: skip
+    return tstats.ratio_sentence(inv, "time per inference", labels[1], labels[0])
+
+
 def figures(
     base: Cell, cand: Cell, confidence: float, threshold: float, labels: tuple[str, str]
 ) -> dict[str, AbFigure]:
-    """The ratio, CI and verdict of each figure of two combined cells."""
+    """The ratio, CI and verdict of each figure of two combined cells.
+
+    The three figures are one family: a figure is called slower or faster only when its
+    Holm-adjusted p-value (against 1 ± threshold) is below 1 - confidence, so an A/A run calls
+    a difference in at most 1 - confidence of runs, not in that share per figure.
+    """
+    ratios = {name: _ratio(base, cand, name, confidence) for name in FIGURES}
+    raw = {n: tstats.ratio_p_value(r, threshold, confidence) for n, r in ratios.items()}
+    adjusted = tstats.holm(raw)
     out = {}
     for name, higher_is_slower in FIGURES.items():
-        r = tstats.ratio(_values(base, name), _values(cand, name), confidence)
+        r = ratios[name]
         verdict = tstats.verdict(r, threshold, higher_is_slower)
-        if higher_is_slower:
-            summary = tstats.ratio_sentence(r, name, labels[1], labels[0])
-        else:  # throughput: the time per inference is the inverse ratio
-            inv = tstats.Ratio(1 / r.ratio, 1 / r.hi, 1 / r.lo, r.level, r.baseline_trials,
-                               r.candidate_trials, r.df)  # fmt: skip
-            summary = tstats.ratio_sentence(inv, "time per inference", labels[1], labels[0])
-        out[name] = AbFigure(r.ratio, r.lo, r.hi, r.level, verdict, summary)
+        if adjusted[name] >= 1.0 - confidence:
+            verdict = "not significant"
+        summary = _summary(r, name, higher_is_slower, labels)
+        out[name] = AbFigure(r.ratio, r.lo, r.hi, r.level, verdict, summary, adjusted[name])
     return out
+
+
+def decision(figs: dict[str, AbFigure], confidence: float) -> tuple[str, str]:
+    """(the deciding figure, one sentence): the figure with the smallest Holm-adjusted p-value
+    when any differs, else p50 with 'no difference'."""
+    called = [k for k, f in figs.items() if f.verdict != "not significant"]
+    level = f"{confidence:.0%}"
+    if not called:
+        return "p50", (
+            f"verdict: no difference at {level} (Holm over {', '.join(figs)}); "
+            f"p50 decides, the other figures are supporting detail"
+        )
+    key = min(called, key=lambda k: (figs[k].p_holm, list(figs).index(k)))
+    f = figs[key]
+    return key, (
+        f"verdict: {f.verdict} on {key.replace('_', '.')} at {level} (Holm-adjusted p "
+        f"{f.p_holm:.3g} over {', '.join(figs)}); the other figures are supporting detail"
+    )
 
 
 def run_ab(
@@ -231,7 +299,18 @@ def _measure_ab(req, make_worker, abort, on_trial, cells_of, ctxs, out_dir) -> A
         save_report(report, path)
         saved.append(str(path))
     figs = figures(cells["baseline"], cells["candidate"], confidence, req.threshold, req.labels)
+    decides, sentence = decision(figs, confidence)
+    warnings = ()
+    if len(logs["baseline"].trials) < 2:
+        sentence += " (within-trial intervals: run-to-run noise is not covered)"
+        warnings = (
+            "one trial a side: the CIs are within-trial (the requests of one run), so run-to-run "
+            "noise is not covered and throughput has no interval; use --trials 3 or more",
+        )
     return AbResult(
+        decides=decides,
+        verdict=sentence,
+        warnings=warnings,
         baseline=cells["baseline"],
         candidate=cells["candidate"],
         figures=figs,

@@ -169,13 +169,15 @@ def run_trials(
     emit: Callable[[Cell], None] | None = None,
     first_orders: dict[str, int] | None = None,
     eligible: Callable[[Cell], bool] | None = None,
+    ruler: Callable[[], None] | None = None,
 ) -> list[Cell]:
     """The cells with their extra trials (the measured ones), each combined from its trials.
 
     `cells` come from the search, each measured once (`first_orders`: where in the trial order
     each was measured); `measure_trial(cell)` measures one more trial of it in a fresh worker.
     `emit` gets every cell as it changes (to save the report); `eligible` picks the cells that
-    may get trials at all (all measured ones by default).
+    may get trials at all (all measured ones by default); `ruler()` times the reference
+    workload, once before the rounds and once in every round, between the cells.
     """
     if first_orders is None:  # the search measured them in list order
         first_orders = {c.id: i for i, c in enumerate(cells)}
@@ -187,6 +189,8 @@ def run_trials(
             logs[c.id] = TrialLog([c], [first_orders.get(c.id, 0)], [])
             current[c.id] = combine_cell(logs[c.id], confidence)
     stopped: set[str] = set()  # a trial failed: the cell keeps the trials it has
+    if ruler is not None and logs:
+        ruler()
     for round_index in range(1, policy.most):
         out = out_of_play(list(current.values()), target) if policy.auto else {}
         needing = [
@@ -202,7 +206,10 @@ def run_trials(
         ]
         if not needing:
             break
+        ruler_at = round_order(needing, policy.seed, round_index)[len(needing) // 2]
         for cid in round_order(needing, policy.seed, round_index):
+            if ruler is not None and cid == ruler_at:
+                ruler()
             log = logs[cid]
             done = measure_trial(log.trials[0])
             if done.status in MEASURED and done.result is not None:
@@ -229,7 +236,40 @@ def run_trials(
             current[cid] = combine_cell(log, confidence, note)
             if emit is not None:
                 emit(current[cid])
+    pooled = pool_cells([current[c.id] for c in cells if c.id in logs], confidence)
+    for cell in pooled:
+        if cell != current[cell.id]:
+            current[cell.id] = cell
+            if emit is not None:
+                emit(cell)
     return [current[c.id] for c in cells]
+
+
+def pool_cells(cells: list[Cell], confidence: float) -> list[Cell]:
+    """The cells with their between-trial CIs moderated toward the pool of all of them.
+
+    A figure that kept its own (far larger) spread is named in an `own-spread` warning."""
+    results = [c.result for c in cells if c.result is not None]
+    pooled = iter(tstats.moderate_results(results, confidence))
+    out = []
+    for c in cells:
+        if c.result is None:
+            out.append(c)
+            continue
+        p = next(pooled)
+        warnings = c.warnings
+        if p.own_spread:
+            names = ", ".join(f.replace("_", ".") for f in p.own_spread)
+            warnings = (
+                *warnings,
+                CellWarning(
+                    "own-spread",
+                    f"{names}: its trials differ far more than the sweep's other cells' do, so "
+                    f"its interval stands on its own {p.result.trials} trials, not on the pool",
+                ),
+            )
+        out.append(replace(c, result=p.result, warnings=warnings))
+    return out
 
 
 def trials_summary(cells: list[Cell]) -> str:
