@@ -47,6 +47,7 @@ class WarningKind(StrEnum):
         "few-trials",
         "under the minimum trials: the cell is clearly out of the decision",
     )
+    OWN_SPREAD = "own-spread", "its trials differ far more than the pool's: its own interval stands"
     # Remote servers (remote/session.py)
     REQUEST_ERRORS = "request-errors", "requests failed and are not in the latency figures"
     GENERATOR_BUSY = (

@@ -259,11 +259,11 @@ def pool_cells(cells: list[Cell], confidence: float) -> list[Cell]:
         p = next(pooled)
         warnings = c.warnings
         if p.own_spread:
-            names = ", ".join(f.replace("_", ".") for f in p.own_spread)
+            names = ", ".join(percentile_label(f) if f.startswith("p") else f for f in p.own_spread)
             warnings = (
                 *warnings,
                 CellWarning(
-                    "own-spread",
+                    WarningKind.OWN_SPREAD,
                     f"{names}: its trials differ far more than the sweep's other cells' do, so "
                     f"its interval stands on its own {p.result.trials} trials, not on the pool",
                 ),
