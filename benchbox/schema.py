@@ -35,6 +35,11 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   recommendation.tied, settings.trials. Reports of 1.x load as holding one trial each
   (trials 1, ci_level "within-trial", their CIs kept as the within-trial ones).
 
+- benchbox.report/2.1 (additions): target.request_timeout_s (--request-timeout; null in older
+  reports), target.insecure (--insecure: the TLS certificate was not verified), target.ca_cert
+  (--ca-cert file). target.url and model.path of a remote report hold the URL without userinfo
+  and with token-like query values replaced (benchbox.redact).
+
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
 This module imports nothing of benchbox but `errors`.
@@ -500,6 +505,9 @@ class TargetInfo:
     extensions: tuple[str, ...] = ()
     wire: str = ""  # "binary", "json" or "raw_input_contents"
     statistics: bool = False  # whether the server's statistics could be read
+    request_timeout_s: float | None = None  # --request-timeout: a request's bound (None: old)
+    insecure: bool = False  # --insecure: the server's TLS certificate was not verified
+    ca_cert: str | None = None  # --ca-cert: the PEM file of CAs trusted for the server
 
 
 @dataclass(frozen=True)

@@ -206,6 +206,17 @@ HeaderOpt = Annotated[
 GeneratorsOpt = Annotated[
     int, typer.Option("--generators", help="With --target: load generator processes.")
 ]
+RequestTimeoutOpt = Annotated[
+    str | None,
+    typer.Option("--request-timeout", help="With --target: a request's bound, e.g. 5s (30s)."),
+]
+CaCertOpt = Annotated[
+    str | None, typer.Option("--ca-cert", help="With an https:// target: a PEM CA file to trust.")
+]
+InsecureOpt = Annotated[
+    bool,
+    typer.Option("--insecure", help="With an https:// target: do not verify its certificate."),
+]
 BatchOpt = Annotated[str | None, typer.Option("--batch", "-b", help="Batch sizes, e.g. 1,4,16.")]
 ConcOpt = Annotated[
     str | None, typer.Option("--concurrency", "-c", help="Requests in flight (closed) / pool size.")
@@ -401,6 +412,9 @@ def sweep(
     target: RemoteOpt = None,
     header: HeaderOpt = None,
     generators: GeneratorsOpt = 1,
+    request_timeout: RequestTimeoutOpt = None,
+    ca_cert: CaCertOpt = None,
+    insecure: InsecureOpt = False,
 ) -> None:
     """Sweep a model across devices, batch sizes, threads, instances and load levels."""
     if resume is not None:  # the report's settings, not the options, say what to measure
@@ -431,6 +445,9 @@ def sweep(
             target=target,
             headers=tuple(header or ()),
             generators=generators,
+            request_timeout=request_timeout,
+            ca_cert=ca_cert,
+            insecure=insecure,
         )
         req = build_request(opts)
     report, saved = _run(req, as_json)
@@ -483,6 +500,9 @@ def run(
     target: RemoteOpt = None,
     header: HeaderOpt = None,
     generators: GeneratorsOpt = 1,
+    request_timeout: RequestTimeoutOpt = None,
+    ca_cert: CaCertOpt = None,
+    insecure: InsecureOpt = False,
 ) -> None:
     """Measure one cell in depth: every percentile, the histogram, resources."""
     timing = (warmup, duration, window, min_duration, max_duration, stability, confidence)
@@ -509,6 +529,9 @@ def run(
         target=target,
         headers=tuple(header or ()),
         generators=generators,
+        request_timeout=request_timeout,
+        ca_cert=ca_cert,
+        insecure=insecure,
     )
     report, saved = _run(build_cell_request(opts), as_json)
     if as_json:
