@@ -1,8 +1,9 @@
 """A small real Open Inference Protocol REST server (aiohttp, 127.0.0.1) whose models misbehave.
 
 Model `ok` answers well; `truncated` cuts its JSON short; `wrongshape` answers one row too many;
-`hangup` closes the connection mid-answer; `slow` sleeps past any short request timeout. Every
-model takes x FP32 [-1, 4] and gives y FP32 [-1, 2]. It runs in a thread of the test process.
+`hangup` closes the connection mid-answer; `slow` sleeps past any short request timeout;
+`sometimes` truncates every third answer. Every model takes x FP32 [-1, 4] and gives y FP32
+[-1, 2]. It runs in a thread of the test process.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
-MODELS = ("ok", "truncated", "wrongshape", "hangup", "slow")
+MODELS = ("ok", "truncated", "wrongshape", "hangup", "slow", "sometimes")
 SLOW_S = 3.0
+COUNTS: dict[str, int] = {}
 
 
 def _meta(name: str) -> dict:
@@ -54,6 +56,10 @@ async def _infer(request: web.Request) -> web.StreamResponse:
             ]
         }
     ).encode()
+    if name == "sometimes":
+        COUNTS[name] = COUNTS.get(name, 0) + 1
+        if COUNTS[name] % 3 == 0:
+            return web.Response(body=answer[:-3], content_type="application/json")
     if name == "truncated":
         return web.Response(body=answer[: len(answer) // 2], content_type="application/json")
     if name == "slow":
