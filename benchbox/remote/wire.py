@@ -215,8 +215,10 @@ def _outputs(header: Any, expected: Expected) -> tuple[list[dict], str | None]:
     if not isinstance(header, dict) or not isinstance(header.get("outputs"), list):
         return [], "no outputs list"
     outs = header["outputs"]
-    if not outs or not all(isinstance(o, dict) for o in outs):
-        return [], "an empty or malformed outputs list"
+    if not all(isinstance(o, dict) for o in outs):
+        return [], "a malformed outputs list"
+    if expected and not outs:
+        return [], "an empty outputs list"
     names = {str(o.get("name")) for o in outs}
     missing = [n for n, _ in expected if n not in names]
     if expected and len(missing) == len(expected):
