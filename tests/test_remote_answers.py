@@ -227,3 +227,37 @@ def test_redact_url_strips_userinfo_and_token_like_query_values():
     assert redact_url("http://[::1]:9/v2/models/m?password=z")[0] == (
         "http://[::1]:9/v2/models/m?password=REDACTED"
     )
+
+
+@pytest.fixture(scope="module")
+def remote_report(server, tmp_path_factory) -> pathlib.Path:
+    out = tmp_path_factory.mktemp("remote")
+    url = f"http://{server}/v2/models/ok"
+    done = cli("run", "--target", url, *QUICK, "--latency-target", "p99=10s", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    (path,) = out.glob("*.json")
+    return path
+
+
+def test_recommend_export_of_a_remote_report_refuses_before_printing(remote_report, tmp_path):
+    done = cli(
+        "recommend", str(remote_report), "--latency-target", "p99=10s",
+        "--export", "onnxruntime", "--out", str(tmp_path / "exp"),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    assert "measured a server" in done.stderr and "--model" in done.stderr
+    assert not (tmp_path / "exp").exists() or not list((tmp_path / "exp").iterdir())
+
+
+def test_compare_of_a_remote_and_a_local_report_names_the_remote_model(
+    remote_report, mlp_path, tmp_path
+):
+    done = cli(
+        "run", str(mlp_path), "--device", "cpu", "--threads", "1", *QUICK, "--out", str(tmp_path)
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (local,) = tmp_path.glob("*.json")
+    done = cli("compare", str(remote_report), str(local))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "remote model 'ok'" in done.stderr and "sha256 …" not in done.stderr
