@@ -200,14 +200,26 @@ def file_labels(paths: list[Path]) -> list[str]:
     return [str(p) for p in paths]
 
 
+def model_identity(report: Report) -> str:
+    """How a report's model is named in a message: its file's sha256, or the server's model."""
+    if report.model.sha256:
+        return f"sha256 {report.model.sha256[:16]}…"
+    t = report.target
+    if t is not None:
+        version = f" version {t.model_version}" if t.model_version else ""
+        server = f" on {t.server_name} {t.server_version}".rstrip() if t.server_name else ""
+        return f"remote model '{t.model_name}'{version}{server} (no file hash)"
+    return "no recorded sha256"
+
+
 def check_same_model(reports: list[Report], labels: list[str]) -> None:
     """BadInput naming the files and hashes when the reports are not of one model."""
     first = reports[0].model.sha256
     for report, label in zip(reports[1:], labels[1:], strict=True):
         if report.model.sha256 != first:
             raise BadInput(
-                f"the reports measure different models: {labels[0]} has sha256 {first[:16]}…, "
-                f"{label} has sha256 {report.model.sha256[:16]}…",
+                f"the reports measure different models: {labels[0]} has "
+                f"{model_identity(reports[0])}, {label} has {model_identity(report)}",
                 "compare reports of the same ONNX file "
                 "(its sha256 is in each report's model section)",
             )

@@ -52,6 +52,11 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   request): a change of value, not of meaning. host.ruler ({kind, per_round_s}: the built-in
   reference workload timed once per trial round; null in reports without one).
 
+- benchbox.report/2.1 (additions): target.request_timeout_s (--request-timeout; null in older
+  reports), target.insecure (--insecure: the TLS certificate was not verified), target.ca_cert
+  (--ca-cert file). target.url and model.path of a remote report hold the URL without userinfo
+  and with token-like query values replaced (benchbox.redact).
+
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
 This module imports nothing of benchbox but `errors`.
@@ -646,6 +651,9 @@ class TargetInfo:
     extensions: tuple[str, ...] = ()
     wire: str = ""  # "binary", "json" or "raw_input_contents"
     statistics: bool = False  # whether the server's statistics could be read
+    request_timeout_s: float | None = None  # --request-timeout: a request's bound (None: old)
+    insecure: bool = False  # --insecure: the server's TLS certificate was not verified
+    ca_cert: str | None = None  # --ca-cert: the PEM file of CAs trusted for the server
 
 
 @dataclass(frozen=True)

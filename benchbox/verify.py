@@ -178,7 +178,7 @@ def verify(
         meets_target=meets,
         measured_cell=measured_cell,
         server=server or "the server",
-        url=session.target.url,
+        url=session.target.safe_url,
     )
 
 

@@ -111,6 +111,12 @@ def recommend_cmd(
         profile=profile,
         accuracy=tuple(accuracy or ()),
     )
+    if export_kind is not None and report.target is not None and model is None:
+        raise BadInput(  # before anything is printed: the report names a server, not a file
+            f"{report_path} measured a server ({report.target.url}); an export needs the "
+            "ONNX file it serves",
+            "pass --model FILE (the model the server serves) with --export",
+        )
 
     def export() -> list[Path]:
         if export_kind is None or rec.winner is None:

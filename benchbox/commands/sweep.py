@@ -206,6 +206,17 @@ HeaderOpt = Annotated[
 GeneratorsOpt = Annotated[
     int, typer.Option("--generators", help="With --target: load generator processes.")
 ]
+RequestTimeoutOpt = Annotated[
+    str | None,
+    typer.Option("--request-timeout", help="With --target: a request's bound, e.g. 5s (30s)."),
+]
+CaCertOpt = Annotated[
+    str | None, typer.Option("--ca-cert", help="With an https:// target: a PEM CA file to trust.")
+]
+InsecureOpt = Annotated[
+    bool,
+    typer.Option("--insecure", help="With an https:// target: do not verify its certificate."),
+]
 BatchOpt = Annotated[str | None, typer.Option("--batch", "-b", help="Batch sizes, e.g. 1,4,16.")]
 ConcOpt = Annotated[
     str | None, typer.Option("--concurrency", "-c", help="Requests in flight (closed) / pool size.")
@@ -432,6 +443,9 @@ def sweep(
     variant_precision: VariantPrecisionOpt = None,  # precision options (issue 25)
     accuracy_samples: AccuracySamplesOpt = None,
     accuracy: AccuracyOpt = None,
+    request_timeout: RequestTimeoutOpt = None,
+    ca_cert: CaCertOpt = None,
+    insecure: InsecureOpt = False,
 ) -> None:
     """Sweep a model across devices, batch sizes, threads, instances and load levels."""
     if resume is not None:  # the report's settings, not the options, say what to measure
@@ -465,6 +479,9 @@ def sweep(
             precision=variant_precision,
             accuracy_samples=accuracy_samples,
             accuracy=tuple(accuracy or ()),
+            request_timeout=request_timeout,
+            ca_cert=ca_cert,
+            insecure=insecure,
         )
         req = build_request(opts)
     report, saved = _run(req, as_json)
@@ -520,6 +537,9 @@ def run(
     variant_precision: VariantPrecisionOpt = None,  # precision options (issue 25)
     accuracy_samples: AccuracySamplesOpt = None,
     accuracy: AccuracyOpt = None,
+    request_timeout: RequestTimeoutOpt = None,
+    ca_cert: CaCertOpt = None,
+    insecure: InsecureOpt = False,
 ) -> None:
     """Measure one cell in depth: every percentile, the histogram, resources."""
     timing = (warmup, duration, window, min_duration, max_duration, stability, confidence)
@@ -549,6 +569,9 @@ def run(
         precision=variant_precision,
         accuracy_samples=accuracy_samples,
         accuracy=tuple(accuracy or ()),
+        request_timeout=request_timeout,
+        ca_cert=ca_cert,
+        insecure=insecure,
     )
     report, saved = _run(build_cell_request(opts), as_json)
     if as_json:

@@ -118,14 +118,16 @@ async def _sleep_until(t_ns: int, stats: LoopStats) -> None:
 
 async def _closed(sender: Any, plan: LoadPlan, rec: Recorder, errs: ErrorLog) -> None:
     starts, ends = rec.intended_ns.append, rec.end_ns.append
-    clock, send, n = perf_counter_ns, sender.send, plan.concurrency
+    clock, send, check, n = perf_counter_ns, sender.send, sender.check, plan.concurrency
 
     async def worker(k: int) -> None:
         i = plan.first_index + k
         while True:
             t0 = clock()
-            err = await send(i)
+            err, answer = await send(i)
             t1 = clock()
+            if err is None:  # checked after its time is taken; a malformed answer is an error
+                err = check(i, answer)
             if err is None:
                 starts(t0)
                 ends(t1)
@@ -143,15 +145,17 @@ async def _open(
     offsets = schedule_offsets_ns(plan.rate_rps or 1.0, count, plan.distribution, plan.seed)
     intended, sent, ends = rec.intended_ns.append, rec.sent_ns.append, rec.end_ns.append
     taken = rec.extra.setdefault("taken", column()).append
-    clock, send = perf_counter_ns, sender.send
+    clock, send, check = perf_counter_ns, sender.send, sender.check
     pool = asyncio.Semaphore(plan.concurrency)
     inflight: set[asyncio.Task] = set()
 
     async def one(i: int, t_int: int, t_take: int) -> None:
         try:
             t_send = clock()
-            err = await send(i)
+            err, answer = await send(i)
             t_end = clock()
+            if err is None:
+                err = check(i, answer)
             if err is None:
                 intended(t_int)
                 taken(t_take)

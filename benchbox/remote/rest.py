@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import urllib.error
 import urllib.request
 from typing import Any
@@ -17,17 +18,26 @@ import aiohttp
 from multidict import CIMultiDict
 
 from benchbox.errors import BadInput
-from benchbox.remote.target import Target
-from benchbox.remote.wire import HEADER_LENGTH, Prepared, ServerInfo, error_text, server_info
+from benchbox.remote.target import Target, ssl_context
+from benchbox.remote.wire import (
+    HEADER_LENGTH,
+    Prepared,
+    ServerInfo,
+    check_binary_answer,
+    error_text,
+    server_info,
+)
 
 PROBE_TIMEOUT_S = 10.0
 
 
 def _get(target: Target, path: str, headers: tuple[tuple[str, str], ...]) -> tuple[int, bytes]:
     """GET a path on the server: (status, body); OSError when the server cannot be reached."""
-    req = urllib.request.Request(target.base_url + path, headers=dict(headers), method="GET")
+    url = target.base_url + path + (f"?{target.query}" if target.query else "")
+    req = urllib.request.Request(url, headers=dict(headers), method="GET")
     try:
-        with urllib.request.urlopen(req, timeout=PROBE_TIMEOUT_S) as resp:
+        ctx = ssl_context(target.ca_cert, target.insecure) if target.tls else None
+        with urllib.request.urlopen(req, timeout=PROBE_TIMEOUT_S, context=ctx) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -37,6 +47,12 @@ def _unreachable(target: Target, exc: BaseException) -> BadInput:
     reason = getattr(exc, "reason", exc)
     if isinstance(reason, ConnectionRefusedError):
         why = "connection refused"
+    elif isinstance(reason, ssl.SSLCertVerificationError):
+        return BadInput(
+            f"cannot reach the server at {target.base_url}: its TLS certificate is not trusted "
+            f"({reason.verify_message})",
+            "pass --ca-cert FILE with the CA that signed it (or --insecure to skip the check)",
+        )
     elif isinstance(reason, socket.timeout | TimeoutError):
         why = f"no answer within {PROBE_TIMEOUT_S:g}s"
     else:
@@ -94,9 +110,14 @@ def statistics(target: Target, headers: tuple[tuple[str, str], ...]) -> tuple[An
         return None, "the statistics endpoint did not answer JSON"
 
 
+def _one_line(x: Any) -> str:
+    return " ".join(str(x).split())[:300] or type(x).__name__
+
+
 def infer_url(target: Target) -> str:
     """The REST inference URL of the target's model."""
-    return target.base_url + target.model_path + "/infer"
+    tail = f"?{target.query}" if target.query else ""
+    return target.base_url + target.model_path + "/infer" + tail
 
 
 class Sender:
@@ -119,7 +140,11 @@ class Sender:
             self.headers.append(CIMultiDict(h))
 
     async def open(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self.connections, ttl_dns_cache=None)
+        tls = self.prepared.address.startswith("https:")
+        ctx = ssl_context(self.prepared.ca_cert, self.prepared.insecure) if tls else None
+        connector = aiohttp.TCPConnector(
+            limit=self.connections, ttl_dns_cache=None, ssl=ctx if ctx is not None else True
+        )
         timeout = aiohttp.ClientTimeout(total=self.prepared.timeout_s)
         # Nothing per request that a benchmark does not need: no cookies, no decompression, and
         # no Accept-Encoding: Triton compresses answers for clients that accept gzip.
@@ -131,8 +156,9 @@ class Sender:
             auto_decompress=False,
         )
 
-    async def send(self, i: int) -> str | None:
-        """Send request i; None when the server answered 200, else the error's one line."""
+    async def send(self, i: int) -> tuple[str | None, Any]:
+        """Send request i: (None, the answer) when the server answered 200, else (its one line,
+        None). The answer is checked by `check`, after its time is taken."""
         k = i % len(self.prepared.bodies)
         assert self.session is not None
         try:
@@ -141,12 +167,25 @@ class Sender:
             ) as resp:
                 body = await resp.read()
                 if resp.status != 200:
-                    return error_text(resp.status, body)
-                return None
+                    return error_text(resp.status, body), None
+                return None, (body, resp.headers.get(HEADER_LENGTH))
         except TimeoutError:
-            return f"timed out after {self.prepared.timeout_s:g}s"
+            return f"timed out after {self.prepared.timeout_s:g}s", None
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+            return f"connection closed mid-answer ({_one_line(exc)})", None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            return f"TLS certificate not trusted ({_one_line(exc.certificate_error)})", None
+        except aiohttp.ClientConnectorError as exc:
+            return f"cannot connect ({_one_line(exc.os_error)})", None
+        except aiohttp.ClientResponseError as exc:
+            return f"malformed answer: {_one_line(exc.message)}", None
         except aiohttp.ClientError as exc:
-            return f"{type(exc).__name__}: {exc}"[:300]
+            return f"{type(exc).__name__}: {_one_line(exc)}", None
+
+    def check(self, i: int, answer: Any) -> str | None:
+        """What is wrong with request i's answer ('malformed answer: ...'), or None."""
+        body, header_length = answer
+        return check_binary_answer(body, header_length, self.prepared.expected)
 
     async def close(self) -> None:
         if self.session is not None:

@@ -17,7 +17,7 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from benchbox.errors import BadInput
 from benchbox.remote.target import Target
-from benchbox.remote.wire import TO_DATATYPE, Prepared, ServerInfo, server_info
+from benchbox.remote.wire import TO_DATATYPE, Expected, Prepared, ServerInfo, itemsize, server_info
 
 PROBE_TIMEOUT_S = 10.0
 INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"
@@ -33,9 +33,20 @@ def _as_dict(message: Any) -> dict:
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
+def credentials(ca_cert: str | None) -> grpc.ChannelCredentials:
+    """TLS credentials trusting the system's CAs, or the CAs of the --ca-cert PEM file."""
+    if not ca_cert:
+        return grpc.ssl_channel_credentials()
+    try:
+        with open(ca_cert, "rb") as f:
+            return grpc.ssl_channel_credentials(root_certificates=f.read())
+    except OSError as exc:
+        raise BadInput(f"--ca-cert {ca_cert}: {exc.strerror}") from None
+
+
 def _channel(target: Target) -> grpc.Channel:
     if target.tls:
-        return grpc.secure_channel(target.authority, grpc.ssl_channel_credentials(), OPTIONS)
+        return grpc.secure_channel(target.authority, credentials(target.ca_cert), OPTIONS)
     return grpc.insecure_channel(target.authority, OPTIONS)
 
 
@@ -102,6 +113,41 @@ def request_bytes(target: Target, feeds: dict[str, np.ndarray]) -> bytes:
     return req.SerializeToString()
 
 
+def check_answer(data: bytes, expected: Expected) -> str | None:
+    """What is wrong with a serialized ModelInferResponse, or None: shapes and the byte sizes."""
+    resp = service_pb2.ModelInferResponse()
+    try:
+        resp.ParseFromString(data)
+    except Exception as exc:  # protobuf's DecodeError has no stable import path across runtimes
+        return f"malformed answer: not a ModelInferResponse ({type(exc).__name__})"
+    if expected and not resp.outputs:
+        return "malformed answer: no outputs"
+    want = dict(expected)
+    raws = resp.raw_output_contents
+    if raws and len(raws) != len(resp.outputs):
+        return f"malformed answer: {len(resp.outputs)} outputs but {len(raws)} raw contents"
+    for k, out in enumerate(resp.outputs):
+        dims = tuple(out.shape)
+        w = want.get(out.name)
+        if w is not None and (
+            len(w) != len(dims)
+            or any(a is not None and a != b for a, b in zip(w, dims, strict=True))
+        ):
+            shown = ", ".join("?" if a is None else str(a) for a in w)
+            return (
+                f"malformed answer: output {out.name!r} has shape {list(dims)}, expected [{shown}]"
+            )
+        per = itemsize(out.datatype)
+        if raws and per is not None:
+            need = per * int(np.prod(dims, dtype=np.int64))
+            if len(raws[k]) != need:
+                return (
+                    f"malformed answer: output {out.name!r} holds {len(raws[k])} bytes, "
+                    f"its shape {list(dims)} needs {need}"
+                )
+    return None
+
+
 class Sender:
     """Sends the prepared ModelInfer requests over one HTTP/2 channel (asyncio)."""
 
@@ -114,23 +160,28 @@ class Sender:
     async def open(self) -> None:
         if self.prepared.tls:
             self.channel = grpc.aio.secure_channel(
-                self.prepared.address, grpc.ssl_channel_credentials(), OPTIONS
+                self.prepared.address, credentials(self.prepared.ca_cert), OPTIONS
             )
         else:
             self.channel = grpc.aio.insecure_channel(self.prepared.address, OPTIONS)
         # No serializers: bytes go out and come back as they are.
         self.call = self.channel.unary_unary(INFER_METHOD)
 
-    async def send(self, i: int) -> str | None:
-        """Send request i; None when it succeeded, else the error's one line."""
+    async def send(self, i: int) -> tuple[str | None, Any]:
+        """Send request i: (None, the answer's bytes) when it succeeded, else (its one line,
+        None). The answer is checked by `check`, after its time is taken."""
         body = self.prepared.bodies[i % len(self.prepared.bodies)]
         try:
-            await self.call(body, timeout=self.prepared.timeout_s, metadata=self.metadata)
-            return None
+            answer = await self.call(body, timeout=self.prepared.timeout_s, metadata=self.metadata)
+            return None, answer
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                return f"timed out after {self.prepared.timeout_s:g}s"
-            return f"gRPC {exc.code().name}: {' '.join(str(exc.details()).split())[:300]}"
+                return f"timed out after {self.prepared.timeout_s:g}s", None
+            return f"gRPC {exc.code().name}: {' '.join(str(exc.details()).split())[:300]}", None
+
+    def check(self, i: int, answer: Any) -> str | None:
+        """What is wrong with request i's answer ('malformed answer: ...'), or None."""
+        return check_answer(answer, self.prepared.expected)
 
     async def close(self) -> None:
         if self.channel is not None:

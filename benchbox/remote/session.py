@@ -8,7 +8,9 @@ load is sent; the load's own failures are counted per cell and never timed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib
+import sys
 import threading
 from dataclasses import dataclass
 from time import perf_counter_ns
@@ -22,7 +24,15 @@ from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
 from benchbox.remote import split as split_mod
 from benchbox.remote.generator import ErrorLog, LoadPlan, RemoteDriver, make_sender
 from benchbox.remote.target import Target, parse_url
-from benchbox.remote.wire import STATISTICS_EXTENSION, Prepared, ServerInfo, binary_body, json_body
+from benchbox.remote.wire import (
+    STATISTICS_EXTENSION,
+    Expected,
+    Prepared,
+    ServerInfo,
+    binary_body,
+    expected_outputs,
+    json_body,
+)
 from benchbox.schema import (
     MEASURED,
     Cell,
@@ -77,9 +87,25 @@ def connect(
     shapes: dict[str, int] | None = None,
     model_path: str | None = None,
     timeout_s: float = REQUEST_TIMEOUT_S,
+    ca_cert: str | None = None,
+    insecure: bool = False,
 ) -> Session:
     """Probe the target's server and model; BadInput (exit 2) when either is not there."""
-    target = parse_url(url)
+    target = replace(parse_url(url), ca_cert=ca_cert, insecure=insecure)
+    if (ca_cert or insecure) and not target.tls:
+        raise BadInput(
+            f"{'--ca-cert' if ca_cert else '--insecure'} applies to https:// and grpcs:// only",
+            f"the target is {target.safe_url}",
+        )
+    if insecure and target.protocol == "grpc":
+        raise BadInput("--insecure applies to https:// only", "give gRPC --ca-cert FILE")
+    headers = with_basic_auth(target, headers)
+    if target.redacted:
+        print(
+            f"benchbox: the target URL's credentials are used but not saved or printed "
+            f"(shown as {target.safe_url})",
+            file=sys.stderr,
+        )
     module = client(target.protocol)
     server = module.probe(target, headers)
     if model_path:
@@ -91,9 +117,9 @@ def connect(
                 f"which model '{target.model}' on the server takes",
                 "give the ONNX file the server serves, or leave it out to use its metadata",
             )
-        info = replace(info, path=target.url)
+        info = replace(info, path=target.safe_url)
     else:
-        info = model_mod.info_from_specs(target.url, server.inputs, server.outputs, shapes)
+        info = model_mod.info_from_specs(target.safe_url, server.inputs, server.outputs, shapes)
     if target.protocol == "grpc":
         wire = "raw_input_contents"
     else:
@@ -106,10 +132,20 @@ def connect(
     return Session(target, headers, server, info, wire, reason, timeout_s)
 
 
+def with_basic_auth(
+    target: Target, headers: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """The headers plus Basic auth from the URL's `user:pass@`, unless they set Authorization."""
+    if target.username is None or any(k.lower() == "authorization" for k, _ in headers):
+        return headers
+    token = base64.b64encode(f"{target.username}:{target.password or ''}".encode()).decode()
+    return (*headers, ("Authorization", f"Basic {token}"))
+
+
 def target_info(session: Session) -> TargetInfo:
     """What the report records of the server."""
     return TargetInfo(
-        url=session.target.url,
+        url=session.target.safe_url,
         protocol=session.target.protocol,
         model_name=session.target.model,
         model_version=session.target.version,
@@ -118,18 +154,35 @@ def target_info(session: Session) -> TargetInfo:
         extensions=session.server.extensions,
         wire=session.wire,
         statistics=session.statistics,
+        request_timeout_s=session.timeout_s,
+        insecure=session.target.insecure,
+        ca_cert=session.target.ca_cert,
     )
+
+
+def expected(session: Session, pool: list[dict[str, np.ndarray]]) -> Expected:
+    """The output dims every answer to the pool's requests must have."""
+    model = session.model
+    if model.batch is None or not pool or not pool[0]:
+        return expected_outputs(model.outputs, frozenset(), 0)
+    first = {s.shape[0] for s in model.inputs if s.shape and isinstance(s.shape[0], str)}
+    names = frozenset({"batch", *first, *model.batch_dims})
+    arr = next(iter(pool[0].values()))
+    return expected_outputs(model.outputs, names, int(arr.shape[0]) if arr.ndim else 0)
 
 
 def prepare(session: Session, pool: list[dict[str, np.ndarray]]) -> Prepared:
     """The pool of input sets encoded for the target's wire format."""
     target = session.target
+    tls = {"ca_cert": target.ca_cert, "insecure": target.insecure}
+    want = expected(session, pool)
     if target.protocol == "grpc":
         rpc = client("grpc")
         bodies = tuple(rpc.request_bytes(target, feeds) for feeds in pool)
         return Prepared(
-            "grpc", target.authority, bodies, session.headers, (), session.timeout_s, target.tls
-        )
+            "grpc", target.authority, bodies, session.headers, (), session.timeout_s, target.tls,
+            want, **tls,
+        )  # fmt: skip
     rest = client("http")
     if session.wire == "binary":
         encoded = [binary_body(feeds) for feeds in pool]
@@ -137,15 +190,17 @@ def prepare(session: Session, pool: list[dict[str, np.ndarray]]) -> Prepared:
     else:
         bodies, lengths = tuple(json_body(feeds) for feeds in pool), ()
     return Prepared(
-        "http", rest.infer_url(target), bodies, session.headers, lengths, session.timeout_s
-    )
+        "http", rest.infer_url(target), bodies, session.headers, lengths, session.timeout_s,
+        target.tls, want, **tls,
+    )  # fmt: skip
 
 
 async def _first(prepared: Prepared) -> str | None:
     sender = make_sender(prepared, 1)
     await sender.open()
     try:
-        return await sender.send(0)
+        err, answer = await sender.send(0)
+        return err if err is not None else sender.check(0, answer)
     finally:
         await sender.close()
 
@@ -230,7 +285,7 @@ def measure_cell(
     first = first_request(prepared)
     if first is not None:
         return replace(
-            cell, status="failed", result=None, reason=f"the server refused the request: {first}"
+            cell, status="failed", result=None, reason=f"the first request failed: {first}"
         )
     driver = RemoteDriver(prepared, load_plan(cell, settings), cell.config.batch_size, generators)
     probes: dict[str, Any] = {"errors": ErrorProbe(driver.error_log)}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import ssl
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from benchbox.errors import BadInput
+from benchbox.redact import redact_url
 
 Protocol = Literal["http", "grpc"]
 _REST_PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/?$")
@@ -27,6 +29,21 @@ class Target:
     model: str
     version: str = ""
     tls: bool = False
+    query: str = ""  # sent with every REST call; may hold a token, so never saved
+    username: str | None = None  # from `user:pass@` (sent as Basic auth), never saved
+    password: str | None = None
+    ca_cert: str | None = None  # --ca-cert: a PEM file of CAs to trust besides the system's
+    insecure: bool = False  # --insecure: TLS without verifying the server's certificate
+
+    @property
+    def safe_url(self) -> str:
+        """The URL as saved and printed: no userinfo, token-like query values replaced."""
+        return redact_url(self.url)[0]
+
+    @property
+    def redacted(self) -> bool:
+        """Whether the URL carried a secret that `safe_url` leaves out."""
+        return redact_url(self.url)[1]
 
     @property
     def base_url(self) -> str:
@@ -47,21 +64,24 @@ class Target:
 
 def parse_url(text: str) -> Target:
     """The target a --target URL names; BadInput with the accepted forms when it names none."""
+    shown = redact_url(text.strip())[0]
     try:
         parts = urlsplit(text.strip())
         port = parts.port
     except ValueError as exc:
-        raise BadInput(f"--target {text!r}: {exc}", f"write it as {FORMS}") from None
+        raise BadInput(f"--target {shown!r}: {exc}", f"write it as {FORMS}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https", "grpc", "grpcs") or not parts.hostname:
-        raise BadInput(f"--target {text!r} is not a server URL", f"write it as {FORMS}")
+        raise BadInput(f"--target {shown!r} is not a server URL", f"write it as {FORMS}")
     tls = scheme in ("https", "grpcs")
     if port is None:
         port = {"http": 80, "https": 443, "grpc": 8001, "grpcs": 443}[scheme]
     pattern = _GRPC_PATH if scheme.startswith("grpc") else _REST_PATH
     match = pattern.match(parts.path)
     if not match:
-        raise BadInput(f"--target {text!r}: the path does not name a model", f"write it as {FORMS}")
+        raise BadInput(
+            f"--target {shown!r}: the path does not name a model", f"write it as {FORMS}"
+        )
     return Target(
         url=text.strip(),
         protocol="grpc" if scheme.startswith("grpc") else "http",
@@ -70,6 +90,9 @@ def parse_url(text: str) -> Target:
         model=match["name"],
         version=match["version"] or "",
         tls=tls,
+        query=parts.query,
+        username=unquote(parts.username) if parts.username is not None else None,
+        password=unquote(parts.password) if parts.password is not None else None,
     )
 
 
@@ -84,3 +107,17 @@ def parse_headers(items: list[str] | None) -> tuple[tuple[str, str], ...]:
             )
         out.append((key.strip(), value))
     return tuple(out)
+
+
+def ssl_context(ca_cert: str | None, insecure: bool) -> ssl.SSLContext:
+    """The TLS context of a client: the system's CAs, plus --ca-cert; none checked if insecure."""
+    ctx = ssl.create_default_context()
+    if ca_cert:
+        try:
+            ctx.load_verify_locations(cafile=ca_cert)
+        except (OSError, ssl.SSLError) as exc:
+            raise BadInput(f"--ca-cert {ca_cert}: cannot read a PEM certificate ({exc})") from None
+    if insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx

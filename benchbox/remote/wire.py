@@ -165,3 +165,135 @@ class Prepared:
     header_lengths: tuple[int | None, ...] = ()  # Inference-Header-Content-Length per body
     timeout_s: float = 30.0
     tls: bool = False
+    # The outputs an answer must hold: (name, dims); a None dim is not checked. Empty: any.
+    expected: tuple[tuple[str, tuple[int | None, ...]], ...] = ()
+    ca_cert: str | None = None  # a PEM file of the CA to trust, besides the system's
+    insecure: bool = False  # TLS without verifying the server's certificate
+
+
+Expected = tuple[tuple[str, tuple[int | None, ...]], ...]
+
+
+def expected_outputs(
+    outputs: tuple[TensorSpec, ...], batch_names: frozenset[str], batch_size: int
+) -> Expected:
+    """The output dims an answer to a batch of `batch_size` must have (None: not checked)."""
+    out = []
+    for spec in outputs:
+        dims = tuple(
+            d if isinstance(d, int) else (batch_size if d in batch_names else None)
+            for d in spec.shape
+        )
+        out.append((spec.name, dims))
+    return tuple(out)
+
+
+def _count(data: Any) -> int:
+    """How many scalars a (possibly nested) JSON list holds."""
+    if isinstance(data, list):
+        return sum(_count(x) for x in data) if data and isinstance(data[0], list) else len(data)
+    return 1
+
+
+def _shape_error(name: str, shape: Any, expected: dict[str, tuple[int | None, ...]]) -> str | None:
+    try:
+        dims = [int(d) for d in shape]
+    except (TypeError, ValueError):
+        return f"output {name!r} has no valid shape ({shape!r})"
+    want = expected.get(name)
+    if want is None:
+        return None
+    if len(dims) != len(want) or any(
+        w is not None and w != d for w, d in zip(want, dims, strict=True)
+    ):
+        shown = ", ".join("?" if w is None else str(w) for w in want)
+        return f"output {name!r} has shape {dims}, expected [{shown}]"
+    return None
+
+
+def _outputs(header: Any, expected: Expected) -> tuple[list[dict], str | None]:
+    if not isinstance(header, dict) or not isinstance(header.get("outputs"), list):
+        return [], "no outputs list"
+    outs = header["outputs"]
+    if not all(isinstance(o, dict) for o in outs):
+        return [], "a malformed outputs list"
+    if expected and not outs:
+        return [], "an empty outputs list"
+    names = {str(o.get("name")) for o in outs}
+    missing = [n for n, _ in expected if n not in names]
+    if expected and len(missing) == len(expected):
+        return [], f"none of the model's outputs ({', '.join(missing)})"
+    return outs, None
+
+
+def check_json_answer(body: bytes, expected: Expected) -> str | None:
+    """What is wrong with a JSON inference answer (one line, 'malformed answer: ...'), or None."""
+    try:
+        header = json.loads(body)
+    except ValueError as exc:
+        return f"malformed answer: not JSON ({len(body)} bytes; {exc})"
+    outs, why = _outputs(header, expected)
+    if why:
+        return f"malformed answer: {why}"
+    want = dict(expected)
+    for o in outs:
+        name = str(o.get("name"))
+        why = _shape_error(name, o.get("shape"), want)
+        if why is None and "data" in o:
+            n, size = _count(o["data"]), _product(o.get("shape"))
+            if n != size:
+                why = f"output {name!r} holds {n} values, its shape {o.get('shape')} needs {size}"
+        if why:
+            return f"malformed answer: {why}"
+    return None
+
+
+def _product(shape: Any) -> int:
+    n = 1
+    for d in shape or ():
+        n *= int(d)
+    return n
+
+
+def itemsize(datatype: str) -> int | None:
+    """Bytes per element of an OIP datatype; None for BYTES (variable) or unknown."""
+    name = DATATYPES.get(str(datatype).upper())
+    if name in (None, "string"):
+        return None
+    return 2 if name == "bfloat16" else int(np.dtype(name).itemsize)
+
+
+def check_binary_answer(body: bytes, header_length: str | None, expected: Expected) -> str | None:
+    """What is wrong with a binary-extension answer (the sizes its header declares), or None."""
+    if header_length is None:
+        return check_json_answer(body, expected)
+    try:
+        n = int(header_length)
+    except ValueError:
+        return f"malformed answer: {HEADER_LENGTH} is {header_length!r}"
+    if not 0 < n <= len(body):
+        return f"malformed answer: a {n}-byte header declared in a {len(body)}-byte body"
+    try:
+        header = json.loads(body[:n])
+    except ValueError as exc:
+        return f"malformed answer: the header is not JSON ({exc})"
+    outs, why = _outputs(header, expected)
+    if why:
+        return f"malformed answer: {why}"
+    want, declared = dict(expected), 0
+    for o in outs:
+        name = str(o.get("name"))
+        why = _shape_error(name, o.get("shape"), want)
+        size = (o.get("parameters") or {}).get("binary_data_size")
+        if why is None and size is not None:
+            per = itemsize(str(o.get("datatype", "")))
+            if per is not None and int(size) != per * _product(o.get("shape")):
+                need = per * _product(o.get("shape"))
+                why = f"output {name!r} declares {size} bytes, its shape needs {need}"
+            declared += int(size)
+        if why:
+            return f"malformed answer: {why}"
+    if declared != len(body) - n:
+        came = len(body) - n
+        return f"malformed answer: the header declares {declared} tensor bytes, {came} came"
+    return None

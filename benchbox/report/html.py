@@ -292,7 +292,7 @@ def _metadata_html(report: Report) -> str:
 
     items: list[tuple[str, object]] = [
         ("path", m.path),
-        ("sha256", m.sha256),
+        ("sha256", m.sha256 or "none: the model was read from the server"),
         ("opset", m.opset),
         ("inputs", "; ".join(spec(t) for t in m.inputs)),
         ("outputs", "; ".join(spec(t) for t in m.outputs)),

@@ -83,6 +83,9 @@ class RemoteTarget:
     url: str
     headers: tuple[tuple[str, str], ...] = ()
     generators: int = 1
+    request_timeout_s: float | None = None  # None: remote.REQUEST_TIMEOUT_S
+    ca_cert: str | None = None
+    insecure: bool = False
 
 
 class NoCellMeasured(NothingMeasured):
@@ -257,7 +260,13 @@ def _run_sweep(
         auto = (req.profile or "").strip().lower() == AUTO
         profile = None if auto else choose_profile(req.profile, host)
         session = remote.connect(
-            req.target.url, req.target.headers, req.shapes, model_path=req.model_path or None
+            req.target.url,
+            req.target.headers,
+            req.shapes,
+            model_path=req.model_path or None,
+            timeout_s=req.target.request_timeout_s or remote.REQUEST_TIMEOUT_S,
+            ca_cert=req.target.ca_cert,
+            insecure=req.target.insecure,
         )
         info, server = session.model, remote.target_info(session)
         make_worker = make_worker or remote_worker_factory(session, req.target.generators)
@@ -390,7 +399,13 @@ def resume_sweep(
         check_profile(profile, f"{path}: profile")
     if report.target is not None:
         session = remote.connect(
-            report.target.url, headers, stored.shapes, model_path=model_path or None
+            report.target.url,
+            headers,
+            stored.shapes,
+            model_path=model_path or None,
+            timeout_s=report.target.request_timeout_s or remote.REQUEST_TIMEOUT_S,
+            ca_cert=report.target.ca_cert,
+            insecure=report.target.insecure,
         )
         model_file = model_path or ""
         generators = max((c.result.generator.processes for c in report.cells if c.result

@@ -122,6 +122,9 @@ class SweepOptions:
     precision: str | None = None  # "fp32,fp16,int8-dynamic,int8-static"; None: fp32
     accuracy_samples: int | None = None  # None: the default when accuracy is measured; 0: off
     accuracy: tuple[str, ...] = ()  # bounds: top1>=99%, cosine>=0.999, NAME:max-abs<=1e-3
+    request_timeout: str | None = None  # --request-timeout (None: the default)
+    ca_cert: str | None = None
+    insecure: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,9 @@ class CellOptions:
     precision: str | None = None  # "fp32,fp16,int8-dynamic,int8-static"; None: fp32
     accuracy_samples: int | None = None  # None: the default when accuracy is measured; 0: off
     accuracy: tuple[str, ...] = ()  # bounds: top1>=99%, cosine>=0.999, NAME:max-abs<=1e-3
+    request_timeout: str | None = None
+    ca_cert: str | None = None
+    insecure: bool = False
 
 
 @dataclass(frozen=True)
@@ -271,6 +277,9 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
                 target=opts.target,
                 headers=opts.headers,
                 generators=opts.generators,
+                request_timeout=opts.request_timeout,
+                ca_cert=opts.ca_cert,
+                insecure=opts.insecure,
             ),
             one_cell=True,
         )
@@ -433,7 +442,14 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
         peak_search=opts.latency_target is not None and not one_cell,
     )
     check_choice(opts.profile)  # fail before measuring (`auto` prices nothing for a server)
-    target = RemoteTarget(opts.target, parse_headers(list(opts.headers)), opts.generators)
+    target = RemoteTarget(
+        opts.target,
+        parse_headers(list(opts.headers)),
+        opts.generators,
+        request_timeout_s(opts.request_timeout),
+        opts.ca_cert,
+        opts.insecure,
+    )
     return SweepRequest(
         model_path=path,
         spec=spec,
@@ -569,6 +585,16 @@ def dynamic_batching_spec(
     batchings = peak.batching_grid(text, model_mod.inspect_model(model_path, shapes), target)
     concurrencies = spec.concurrencies if concurrency_given else (1,)
     return replace(spec, dynamic_batching=tuple(batchings), concurrencies=concurrencies)
+
+
+def request_timeout_s(text: str | None) -> float | None:
+    """--request-timeout as seconds (None: the default); BadInput unless positive."""
+    if text is None:
+        return None
+    value = parse.parse_duration_s(text, "--request-timeout")
+    if not value > 0:
+        raise BadInput(f"--request-timeout {text} must be more than 0", "e.g. --request-timeout 5s")
+    return value
 
 
 def cell_timeout_s(text: str) -> float | None:
