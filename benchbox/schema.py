@@ -34,6 +34,10 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   order-statistic CIs of the pooled requests), result.throughput_ci_ips,
   recommendation.tied, settings.trials. Reports of 1.x load as holding one trial each
   (trials 1, ci_level "within-trial", their CIs kept as the within-trial ones).
+- benchbox.report/2.1 (additions): result.session_rss_mb, the peak RSS (MiB) while the cell's
+  sessions were created (result.rss_mb stays the peak while measuring); `--max-memory-mb`
+  judges the larger of the two. profile_builtin (top level): whether the sweep's profile was
+  one shipped with benchbox, decided where the sweep ran (None: not recorded).
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -285,7 +289,7 @@ class Result:
     issue_delay_ms: Spread | None = None
     achieved_rate_rps: float | None = None
     cpu_util_pct: float | None = None
-    rss_mb: float | None = None
+    rss_mb: float | None = None  # peak RSS while measuring
     gpu_mem_mb: float | None = None
     gpu_util_pct: float | None = None
     power_w: float | None = None
@@ -314,6 +318,7 @@ class Result:
     ci_level: CiLevel | None = None
     within_trial_ci_ms: dict[str, list[float] | None] | None = None
     throughput_ci_ips: list[float] | None = None
+    session_rss_mb: float | None = None  # 2.1: peak RSS while the sessions were created
 
 
 @dataclass(frozen=True)

@@ -231,13 +231,15 @@ def run_trials(
     emit: Callable[[Cell], None] | None = None,
     first_orders: dict[str, int] | None = None,
     eligible: Callable[[Cell], bool] | None = None,
+    saved: set[str] | None = None,
 ) -> list[Cell]:
     """The cells with their extra trials (the measured ones), each combined from its trials.
 
     `cells` come from the search, each measured once (`first_orders`: where in the trial order
     each was measured); `measure_trial(cell)` measures one more trial of it in a fresh worker.
     `emit` gets every cell as it changes (to save the report); `eligible` picks the cells that
-    may get trials at all (all measured ones by default).
+    may get trials at all (all measured ones by default); `saved`: ids of cells kept from a
+    resumed report, which continue from the trials they have.
     """
     if first_orders is None:  # the search measured them in list order
         first_orders = {c.id: i for i, c in enumerate(cells)}
@@ -246,7 +248,7 @@ def run_trials(
     earlier: set[str] = set()  # saved cells with trials: kept as saved until one is added
     for c in cells:
         if c.status in MEASURED and c.result is not None and (eligible is None or eligible(c)):
-            if resumed(c):
+            if c.id in (saved or set()) and resumed(c):
                 logs[c.id] = earlier_log(c, first_orders.get(c.id, 0))
                 earlier.add(c.id)
             else:
