@@ -36,8 +36,9 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   (trials 1, ci_level "within-trial", their CIs kept as the within-trial ones).
 - benchbox.report/2.1 (additions): result.session_rss_mb, the peak RSS (MiB) while the cell's
   sessions were created (result.rss_mb stays the peak while measuring); `--max-memory-mb`
-  judges the larger of the two. profile_builtin (top level): whether the sweep's profile was
-  one shipped with benchbox, decided where the sweep ran (None: not recorded).
+  judges the larger of the two. profile.builtin and profile.shadows_builtin: whether the
+  sweep's profile was shipped with benchbox, or a user's file over a built-in of that name,
+  decided where the sweep ran (None: not recorded), so views need not ask the renderer's install.
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -401,6 +402,10 @@ class Profile:
     power: PowerSpec
     hardware: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
+    # 2.1, decided where the sweep ran (None: not recorded): whether the file is one shipped with
+    # benchbox, and whether it is a user's file that wins over a built-in of the same name.
+    builtin: bool | None = None
+    shadows_builtin: bool | None = None
 
 
 @dataclass(frozen=True)
