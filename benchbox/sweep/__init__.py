@@ -543,6 +543,7 @@ def execute(
             eligible=lambda c: (
                 (c.id not in keep or trial_phase.resumed(c)) and not peak.is_peak_cell(c)
             ),
+            saved=set(keep),
         )
         state["report"] = replace(state["report"], cells=tuple(combined))
     except (Aborted, KeyboardInterrupt):
