@@ -23,7 +23,6 @@ from benchbox.sweep.fleet.data import GroupSpec
 
 NODE_ID_LABEL = "ray.io/node-id"  # Ray labels every node with its id
 CONNECT_TIMEOUT_S = 10.0
-INIT_TIMEOUT_S = 60.0  # the bound on ray.init itself, which has none of its own
 
 
 def require_ray() -> ModuleType:
@@ -41,7 +40,7 @@ def require_ray() -> ModuleType:
 
 
 @contextlib.contextmanager
-def connected(address: str, init_timeout_s: float = INIT_TIMEOUT_S) -> Iterator[None]:
+def connected(address: str) -> Iterator[None]:
     """Inside, this process is connected to the Ray cluster at `address` (`auto`: RAY_ADDRESS or
     the cluster started on this machine); a connection made here is closed on the way out.
 
@@ -52,45 +51,8 @@ def connected(address: str, init_timeout_s: float = INIT_TIMEOUT_S) -> Iterator[
         if r.is_initialized():  # a caller (a test, a notebook) already connected: use theirs
             yield
             return
-        with _init(r, address, init_timeout_s):
+        with _init(r, address):
             yield
-
-
-def ray_address_used(r: Any, address: str) -> str:
-    """The address Ray connects to for `address` (it rewrites 127.0.0.1 to this host's)."""
-    try:
-        from ray._private import services  # private: the rewrite ray.init applies
-
-        return str(services.canonicalize_bootstrap_address(address.removeprefix("ray://")))
-    except Exception:  # another Ray version, or a form only Ray parses
-        return address
-
-
-def bounded_init(r: Any, address: str, timeout_s: float, **options: Any) -> None:
-    """ray.init on a thread, waited for at most `timeout_s`; BadInput past it, naming the address
-    tried and the one Ray used. The thread is a daemon: a hung connection does not hold the exit."""
-    import threading
-
-    outcome: list[BaseException | None] = []
-
-    def connect() -> None:
-        try:
-            r.init(address=address, **options)
-            outcome.append(None)
-        except BaseException as exc:  # handed to the caller's thread
-            outcome.append(exc)
-
-    thread = threading.Thread(target=connect, name="ray-init", daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    if not outcome:
-        used = ray_address_used(r, address)
-        raise BadInput(
-            f"no Ray cluster answered within {timeout_s:g} s: tried {address}, Ray used {used}",
-            _CONNECT_HINT,
-        )
-    if outcome[0] is not None:
-        raise outcome[0]
 
 
 def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
@@ -117,19 +79,15 @@ _CONNECT_HINT = (
 
 
 @contextlib.contextmanager
-def _init(r: Any, address: str, timeout_s: float = INIT_TIMEOUT_S) -> Iterator[None]:
+def _init(r: Any, address: str) -> Iterator[None]:
     check_reachable(address)
     try:
-        bounded_init(
-            r,
-            address,
-            timeout_s,
+        r.init(
+            address=address,
             namespace="benchbox",
             log_to_driver=False,
             logging_level=logging.WARNING,
         )
-    except BadInput:
-        raise
     except Exception as exc:  # ConnectionError, ValueError, AuthenticationError, ...
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
         # A Ray Client server's refusal is a heading, then its traceback: the last line says why.
