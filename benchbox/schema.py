@@ -528,6 +528,11 @@ class Report:
 
 # ---------------------------------------------------------------- helpers
 
+_UNSET_21: dict[type, tuple[str, ...]] = {
+    Profile: ("builtin", "shadows_builtin"),
+    Result: ("session_rss_mb",),
+}
+
 
 def cell_id(config: ServingConfig, load: Load) -> str:
     """A short stable id such as `cpu/t2/i1/b8/closed-c4`."""
@@ -570,6 +575,10 @@ def to_dict(obj: Any) -> Any:
         # written back as they were.
         if isinstance(obj, SweepSettings) and out.get("trials") is None:
             out.pop("trials", None)
+        # 2.1 additions likewise, so an older report is written back with the keys it had.
+        for key in _UNSET_21.get(type(obj), ()):
+            if out.get(key) is None:
+                out.pop(key, None)
         if isinstance(obj, MeasureSettings):
             if out.get("min_requests") is None:
                 out.pop("min_requests", None)
