@@ -279,7 +279,16 @@ def _load_file(path: Path) -> Profile:
             f"{where}: not valid TOML ({exc})",
             "see benchbox/profiles/*.toml for the expected layout",
         ) from None
-    return _from_mapping(data, where, path=str(path))
+    return with_origin(_from_mapping(data, where, path=str(path)))
+
+
+def with_origin(profile: Profile) -> Profile:
+    """The profile with where it came from recorded: built in, or a user's over a built-in."""
+    if profile.path is None:
+        return profile
+    builtin = Path(profile.path).resolve().parent == BUILTIN_DIR.resolve()
+    shadows = shadowed_builtin(profile) is not None
+    return schema.replace(profile, builtin=builtin, shadows_builtin=shadows)
 
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
@@ -292,7 +301,9 @@ def profile_from_dict(data: dict[str, Any]) -> Profile:
     if not isinstance(data, dict):
         raise BadInput("report profile: expected an object")
     path = data.get("path")
-    return _from_mapping(data, "report profile", path=path if isinstance(path, str) else None)
+    profile = _from_mapping(data, "report profile", path=path if isinstance(path, str) else None)
+    origin = {k: data[k] for k in ("builtin", "shadows_builtin") if isinstance(data.get(k), bool)}
+    return schema.replace(profile, **origin) if origin else profile
 
 
 # ---------------------------------------------------------------- validation

@@ -293,8 +293,7 @@ def pricing_lines(report: Report) -> list[str]:
     line = f"priced as {profile.name}"
     if asked.strip().lower() == AUTO:
         line += f" (matches {describe(host_hw)})"
-    builtin = cost.shadowed_builtin(profile)
-    if builtin is not None:
+    if profile.shadows_builtin:  # recorded by the sweep, not asked of this install
         line += f"; your {profile.path} wins over the built-in of that name"
     lines = [line]
     found = mismatch(profile, report.host)

@@ -49,7 +49,9 @@ class Judged:
 
 
 def memory_mb(cell: schema.Cell) -> float | None:
-    """The memory a cell needs on its device: GPU memory for GPU cells when known, else RSS."""
+    """The memory a cell needs on its device: GPU memory for GPU cells when known, else the
+    peak RSS over its life, the larger of creating its sessions and measuring (a memory limit
+    below the creation peak kills the server before it serves)."""
     r = cell.result
     if r is None:
         return None
@@ -59,7 +61,8 @@ def memory_mb(cell: schema.Cell) -> float | None:
         on_gpu = False
     if on_gpu and r.gpu_mem_mb is not None:
         return r.gpu_mem_mb
-    return r.rss_mb
+    known = [m for m in (r.rss_mb, r.session_rss_mb) if m is not None]
+    return max(known) if known else None
 
 
 def judge(

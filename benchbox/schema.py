@@ -56,6 +56,11 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   reports), target.insecure (--insecure: the TLS certificate was not verified), target.ca_cert
   (--ca-cert file). target.url and model.path of a remote report hold the URL without userinfo
   and with token-like query values replaced (benchbox.redact).
+- benchbox.report/2.1 (additions): result.session_rss_mb, the peak RSS (MiB) while the cell's
+  sessions were created (result.rss_mb stays the peak while measuring); `--max-memory-mb`
+  judges the larger of the two. profile.builtin and profile.shadows_builtin: whether the
+  sweep's profile was shipped with benchbox, or a user's file over a built-in of that name,
+  decided where the sweep ran (None: not recorded), so views need not ask the renderer's install.
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -343,7 +348,7 @@ class Result:
     issue_delay_ms: Spread | None = None
     achieved_rate_rps: float | None = None
     cpu_util_pct: float | None = None
-    rss_mb: float | None = None
+    rss_mb: float | None = None  # peak RSS while measuring
     gpu_mem_mb: float | None = None
     gpu_util_pct: float | None = None
     power_w: float | None = None
@@ -376,6 +381,7 @@ class Result:
     # d0 + d when moderated toward the sweep's pool (measure.moderate), the cell's own d when
     # it kept its own spread; None when no pool was fitted (the plain t interval on n - 1).
     ci_df: dict[str, float] | None = None
+    session_rss_mb: float | None = None  # 2.1: peak RSS while the sessions were created
 
 
 @dataclass(frozen=True)
@@ -511,6 +517,10 @@ class Profile:
     power: PowerSpec
     hardware: ProfileHardware = field(default_factory=lambda: ProfileHardware())
     path: str | None = None
+    # 2.1, decided where the sweep ran (None: not recorded): whether the file is one shipped with
+    # benchbox, and whether it is a user's file that wins over a built-in of the same name.
+    builtin: bool | None = None
+    shadows_builtin: bool | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.hardware, ProfileHardware):  # a TOML table, a caller's dict
@@ -682,6 +692,11 @@ class Ruler:
 
 # ---------------------------------------------------------------- helpers
 
+_UNSET_21: dict[type, tuple[str, ...]] = {
+    Profile: ("builtin", "shadows_builtin"),
+    Result: ("session_rss_mb",),
+}
+
 
 def cell_id(config: ServingConfig, load: Load) -> str:
     """A short stable id such as `cpu/t2/i1/b8/closed-c4`."""
@@ -741,6 +756,10 @@ def to_dict(obj: Any) -> Any:
             out.pop("accuracy", None)
         if isinstance(obj, Recommendation) and not out.get("accuracy"):
             out.pop("accuracy", None)
+        # 2.1 additions likewise, so an older report is written back with the keys it had.
+        for key in _UNSET_21.get(type(obj), ()):
+            if out.get(key) is None:
+                out.pop(key, None)
         if isinstance(obj, MeasureSettings):
             if out.get("min_requests") is None:
                 out.pop("min_requests", None)

@@ -11,16 +11,16 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchbox import model as model_mod
 from benchbox.load.batcher import (
     BATCH,
-    COMPUTE_NS,
     QUEUE_NS,
     BatcherDriver,
     batch_feeds,
+    decide,
     next_release_size,
     release_size,
 )
@@ -159,28 +159,74 @@ def test_batch_is_never_larger_than_max_batch_under_overload():
     assert sum(b * n for b, n in sizes.items()) == r.requests  # every request is in one batch
 
 
-def test_no_request_waits_past_the_delay_while_an_instance_is_idle():
-    db = DynamicBatching(max_batch=16, delay_ms=2.0)
-    d = run_driver(db, 300.0, instances=2, seconds=1.5)
-    busy = []  # (start, end) of every batch on every instance
-    waits = []  # (deadline, queue wait) of every request
-    for rec in d.recorders:
-        for t_int, q, c in zip(
-            rec.intended_ns, rec.extra[QUEUE_NS], rec.extra[COMPUTE_NS], strict=False
-        ):
-            busy.append((t_int + q, t_int + q + c))
-            waits.append((t_int + 2 * MS, q))
-    assert len(waits) > 200
-    starts = np.array(sorted(set(busy)))
+def simulate(arrivals: list[int], db: DynamicBatching, instances: int, service_ns) -> tuple:
+    """The batcher's own decisions (`decide`) on a virtual clock: batches and queue waits."""
+    ready = [0] * instances  # when each instance next decides
+    batches = []  # (start, end, instance)
+    waits = [0] * len(arrivals)
+    first = 0
+    for _ in range(40 * len(arrivals) + 100):  # bounded: each step takes a batch or moves time
+        if first >= len(arrivals):
+            break
+        k = min(range(instances), key=lambda j: ready[j])
+        t = ready[k]
+        size, wake = decide(arrivals, first, t, db)
+        if size:
+            end = t + service_ns(size)
+            batches.append((t, end, k))
+            for j in range(first, first + size):
+                assert arrivals[j] <= t  # a batch only holds requests that have arrived
+                waits[j] = t - arrivals[j]
+            first += size
+            ready[k] = end
+        else:
+            assert wake > t  # an instance that waits always waits for a later instant
+            ready[k] = wake
+    assert first == len(arrivals)
+    return batches, waits
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    gaps_us=st.lists(st.integers(0, 3000), min_size=1, max_size=120),
+    max_batch=st.integers(1, 16),
+    delay_us=st.integers(0, 4000),
+    preferred=st.lists(st.integers(1, 16), max_size=3, unique=True),
+    instances=st.integers(1, 3),
+    fixed_us=st.integers(50, 3000),
+    per_us=st.integers(0, 500),
+)
+def test_no_request_waits_past_the_delay_while_an_instance_is_idle(
+    gaps_us, max_batch, delay_us, preferred, instances, fixed_us, per_us
+):
+    # The property holds at any speed: it is checked on the batcher's own decisions on a virtual
+    # clock, not on a busy machine's wall clock (benchmarks/batcher_delay.py measures that).
+    db = DynamicBatching(
+        max_batch=max_batch,
+        delay_ms=delay_us / 1e3,
+        preferred=tuple(sorted(p for p in preferred if p <= max_batch)),
+    )
+    arrivals = list(np.cumsum([g * 1000 for g in gaps_us]).tolist())
+    batches, waits = simulate(arrivals, db, instances, lambda b: (fixed_us + per_us * b) * 1000)
+    delay_ns = delay_us * 1000
 
     def all_busy(t: int) -> bool:
-        running = np.sum((starts[:, 0] <= t) & (starts[:, 1] > t))
-        return running >= 2
+        return len({k for s, e, k in batches if s <= t < e}) == instances
 
-    late = [q for deadline, q in waits if q > 2 * MS + 5 * MS and not all_busy(deadline)]
-    assert len(late) <= 0.02 * len(waits), f"{len(late)} requests waited past the delay"
-    sizes = [b for rec in d.recorders for b in rec.extra[BATCH]]
-    assert max(sizes) <= 16
+    for arrival, wait in zip(arrivals, waits, strict=True):
+        if wait > delay_ns + 1:
+            assert all_busy(arrival + delay_ns), (arrival, wait)
+
+
+def test_the_real_driver_serves_each_request_once_in_arrival_order_within_max_batch():
+    db = DynamicBatching(max_batch=16, delay_ms=2.0)
+    d = run_driver(db, 300.0, instances=2, seconds=1.5)
+    served = sorted(t for rec in d.recorders for t in rec.intended_ns)
+    assert len(served) > 200
+    assert served == d.arrivals_ns[: len(served)]  # each once, none skipped
+    for rec in d.recorders:
+        assert all(q >= 0 for q in rec.extra[QUEUE_NS])  # never started before it arrived
+        assert max(rec.extra[BATCH], default=0) <= 16
 
 
 def test_capacity_grows_with_batching_when_service_is_sublinear():

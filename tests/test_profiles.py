@@ -388,3 +388,29 @@ def test_recommend_compare_and_html_say_when_pricing_is_on_other_hardware(
     assert "pricing on other hardware" not in html.render_html(
         schema.replace(matched, host=schema.replace(matched.host, cpu_cores_logical=2))
     )
+
+
+def test_whether_a_profile_was_built_in_is_recorded_by_the_sweep_not_asked_of_the_renderer(
+    tmp_path,
+):
+    from benchbox.store import load_report, save_report
+
+    # A built-in profile as another installation recorded it: its path is that machine's.
+    here = cost.load_profile("aws-c7a-large")
+    assert here.builtin is True and here.shadows_builtin is False
+    elsewhere = schema.replace(
+        here, path="/other/venv/site-packages/benchbox/profiles/aws-c7a-large.toml"
+    )
+    report = schema.Report(
+        host=schema.HostInfo("h", "Linux", "Test CPU", 8, 4, 32.0, "3.11", "1.32"),
+        model=schema.ModelInfo("m.onnx", "ab" * 32, 17, ()),
+        cells=(),
+        settings=schema.SweepSettings(profile="aws-c7a-large"),
+        profile=elsewhere,
+    )
+    path = tmp_path / "r.json"
+    save_report(report, path)
+    loaded = load_report(path)
+    assert loaded.profile.builtin is True and loaded.profile.shadows_builtin is False
+    assert pricing.pricing_lines(loaded)[0] == "priced as aws-c7a-large"
+    assert "wins over" not in pricing.pricing_lines(loaded)[0]

@@ -218,3 +218,60 @@ def _report_for(info):
 
     settings = SweepSettings(model=info.path, measure=MeasureSettings(), search="grid")
     return Report(host_info(), info, tuple(grid(SweepSpec())), settings=settings)
+
+
+def test_resume_runs_the_missing_trials_of_a_sweep_interrupted_in_its_trial_phase(
+    mlp_path, tmp_path
+):
+    # Both cells get their first trial; b2's second trial hangs in its worker until Ctrl-C, so
+    # the saved report holds b2 at 1 of 2 trials. Resume must measure that trial.
+    ids = IDS[:2]
+    proc = start(
+        "sweep",
+        str(mlp_path),
+        "--batch",
+        "1,2",
+        "--concurrency",
+        "1",
+        "--search",
+        "grid",
+        "--trials",
+        "2",
+        "--out",
+        str(tmp_path),
+        *QUICK,
+        env={FAULT_ENV: f"hang-trial:{ids[1]}"},
+    )
+    path = wait_for_report(tmp_path, lambda d: all(c["status"] == "ok" for c in d["cells"]))
+    wait_for_report(  # b1 has its second trial (before or after b2's hang), or b2 hangs first
+        tmp_path,
+        lambda d: d["cells"][0]["result"]["trials"] == 2 or d["cells"][1]["result"]["per_trial"],
+    )
+    time.sleep(3.0)  # b2's later trial is in its hung worker now
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    before = load_report(path)
+    assert before.cells[1].result.trials == 1  # the hung trial never finished
+
+    p = subprocess.run(
+        [sys.executable, "-m", "benchbox", "sweep", "--resume", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert p.returncode == 0, p.stderr
+    assert "0 cells planned" not in p.stderr
+    after = load_report(path)
+    for cell in after.cells:
+        assert cell.status == "ok"
+        assert cell.result.trials == 2, cell.id
+        assert len(cell.result.per_trial) == 2
+        assert cell.result.ci_level == "between-trial"
+        first, second = cell.result.per_trial
+        # the figures are those of both trials, combined again
+        assert cell.result.requests == first.requests + second.requests
+        assert cell.result.duration_s == pytest.approx(first.duration_s + second.duration_s)
+    # b2's first trial is the one measured before the interruption
+    kept, saved = after.cells[1].result.per_trial[0], before.cells[1].result
+    assert (kept.requests, kept.throughput_ips) == (saved.requests, saved.throughput_ips)

@@ -23,6 +23,7 @@ the instances), so under saturation its batches can start smaller.
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 from time import perf_counter_ns
 
@@ -65,6 +66,31 @@ def next_release_size(queued: int, batching: DynamicBatching) -> int:
     """The queue length at which a batch would be released before the delay expires."""
     bigger = [p for p in batching.preferred if p > queued]
     return min(bigger) if bigger else batching.max_batch
+
+
+def decide(
+    arrivals_ns: list[int], first: int, now_ns: int, batching: DynamicBatching
+) -> tuple[int, int]:
+    """A free instance's decision at `now_ns`: (size to take, 0) or (0, instant to wake at).
+
+    `arrivals_ns` is sorted and `first` the oldest request not yet taken. The wake instant is
+    never later than the oldest queued request's deadline (arrival + delay), so an idle instance
+    never lets a request wait past the delay by its own choice.
+    """
+    limit = len(arrivals_ns)
+    top = min(limit, first + batching.max_batch)
+    queued = bisect.bisect_right(arrivals_ns, now_ns, first, top) - first
+    oldest = arrivals_ns[first]
+    size = release_size(queued, now_ns - oldest if queued else 0, batching)
+    if size:
+        return size, 0
+    if queued == 0:
+        return 0, oldest
+    fill = first + next_release_size(queued, batching) - 1
+    wake = oldest + math.ceil(batching.delay_ms * 1e6)  # past the deadline, never before it
+    if fill < limit:
+        wake = min(wake, arrivals_ns[fill])
+    return 0, wake
 
 
 def batch_feeds(pool: list[Feeds], max_batch: int) -> list[Feeds]:
@@ -121,26 +147,16 @@ class BatcherDriver:
         instance wakes on time, not 50 us to a switch interval late.
         """
         arrivals, limit, db = self.arrivals_ns, len(self.arrivals_ns), self.batching
-        delay_ns = int(db.delay_ms * 1e6)
         stopping = self._stopping
         while not stopping[0]:
             with self._lock:
                 i = self._next
                 if i >= limit:
                     return None
-                now = perf_counter_ns()
-                queued = bisect.bisect_right(arrivals, now, i, min(limit, i + db.max_batch)) - i
-                size = release_size(queued, now - arrivals[i] if queued else 0, db)
+                size, wake = decide(arrivals, i, perf_counter_ns(), db)
                 if size:
                     self._next = i + size
                     return i, size
-                if queued == 0:
-                    wake = arrivals[i]
-                else:
-                    fill = i + next_release_size(queued, db) - 1
-                    wake = arrivals[i] + delay_ns
-                    if fill < limit:
-                        wake = min(wake, arrivals[fill])
             if not wait_until(wake, stopping, SPIN_NS):
                 return None
         return None

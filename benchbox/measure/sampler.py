@@ -83,3 +83,65 @@ class ResourceSampler:
             gpu_mem_mb=self._gpu_mem_peak,
             gpu_util_pct=gpu_util,
         )
+
+
+_STATUS, _CLEAR_REFS = "/proc/self/status", "/proc/self/clear_refs"
+
+
+def _high_water_bytes() -> int | None:
+    """This process's peak RSS since the last reset (Linux VmHWM), or None where unknown."""
+    try:
+        with open(_STATUS) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _reset_high_water() -> bool:
+    """Reset VmHWM to the current RSS (Linux: '5' into clear_refs); False where that fails."""
+    try:
+        with open(_CLEAR_REFS, "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class PeakRss:
+    """The peak RSS over a stretch of work (`with PeakRss() as p: ...; p.mb`), such as creating
+    sessions: the kernel's high-water mark, reset on entry, where Linux keeps one; else RSS
+    sampled every `interval_s` on a thread (which can miss a peak shorter than that)."""
+
+    def __init__(self, interval_s: float = 0.005) -> None:
+        self.interval_s = interval_s
+        self.mb: float | None = None
+        self._proc = psutil.Process()
+        self._kernel = False
+        self._peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._peak = max(self._peak, self._proc.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self._peak = self._proc.memory_info().rss
+        self._kernel = _reset_high_water() and _high_water_bytes() is not None
+        if not self._kernel:
+            self._thread = threading.Thread(target=self._poll, name="peak-rss", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._kernel:
+            self._peak = max(self._peak, _high_water_bytes() or 0)
+        else:
+            self._stop.set()
+            if self._thread is not None:
+                self._thread.join()
+        self._peak = max(self._peak, self._proc.memory_info().rss)
+        self.mb = round(self._peak / 2**20, 1)

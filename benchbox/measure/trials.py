@@ -396,6 +396,7 @@ def combine(
         achieved_rate_rps=_mean([t.achieved_rate_rps for t in results]),
         cpu_util_pct=_mean([t.cpu_util_pct for t in results]),
         rss_mb=_max([t.rss_mb for t in results]),
+        session_rss_mb=_max([t.session_rss_mb for t in results]),
         gpu_mem_mb=_max([t.gpu_mem_mb for t in results]),
         gpu_util_pct=_mean([t.gpu_util_pct for t in results]),
         power_w=power,

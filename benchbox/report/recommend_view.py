@@ -129,7 +129,10 @@ def _winner_table(cell: Cell, key: str) -> Table:
         source = f" ({r.power_source})" if r.power_source else ""
         table.add_row("energy", f"{r.energy_j_per_inference * 1000:,.4g} mJ per inference{source}")
     if r.rss_mb is not None:
-        table.add_row("memory", f"{fmt_mib(r.rss_mb)} RSS")
+        text = f"{fmt_mib(r.rss_mb)} RSS measuring"
+        if r.session_rss_mb is not None:
+            text += f", {fmt_mib(r.session_rss_mb)} creating sessions"
+        table.add_row("memory", text)
     return table
 
 

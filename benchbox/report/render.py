@@ -366,7 +366,12 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     if r.cpu_util_pct is not None:
         console.print(
             f"  Resources:        CPU {r.cpu_util_pct:.0f}% of the machine, "
-            f"peak RSS {fmt_mib(r.rss_mb)}",
+            f"peak RSS {fmt_mib(r.rss_mb)} measuring"
+            + (
+                f", {fmt_mib(r.session_rss_mb)} creating sessions"
+                if r.session_rss_mb is not None
+                else ""
+            ),
             highlight=False,
         )
     if r.histogram:

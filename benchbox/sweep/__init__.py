@@ -366,10 +366,11 @@ def resume_sweep(
     check: Callable[[Iterable[str]], None] | None = None,
     width: int = 1,
 ) -> tuple[Report, Path]:
-    """Measure the pending and failed cells of a saved report with its original settings, writing
-    into the same file. A report of a remote server is resumed on the same URL (the headers are
-    given again: the report does not keep them). `check` vets the devices still to measure
-    (default: that they run here); `width` is `execute`'s.
+    """Measure the pending and failed cells of a saved report with its original settings, and the
+    missing trials of cells the trial phase had not finished, writing into the same file. A
+    report of a remote server is resumed on the same URL (the headers are given again: the
+    report does not keep them). `check` vets the devices still to measure (default: that they
+    run here); `width` is `execute`'s.
 
     With `search = adaptive` the search runs again over the whole plan, taking the cells already
     measured (ok or unstable) as done; cells it skipped before may be measured when a cell that had
@@ -436,7 +437,9 @@ def resume_sweep(
         (check or check_devices)(devices)
     # The earlier answer no longer holds once cells change; `execute` makes a new one.
     report = replace(report, recommendation=None)
-    progress.planned([c for c in report.cells if c.id not in keep])
+    kept = [c for c in report.cells if c.id in keep]
+    short = trial_phase.short_of_trials(kept, policy, target)  # interrupted in the trial phase
+    progress.planned([c for c in report.cells if c.id not in keep] + short)
     # (precision) the report's variants are reused; one whose file is gone is built again
     if report.target is None and any(
         v.path is None or not Path(v.path).is_file() for v in report.variants
@@ -523,8 +526,8 @@ def execute(
 ) -> tuple[Report, Path]:
     """Run the search over the report's cells (those in `keep` count as done), then the trial
     phase (`sweep.trials`) over the cells it measured, saving the report after every cell and
-    trial; price, recommend and save it at the end. Cells kept from a resumed report keep the
-    trials they have.
+    trial; price, recommend and save it at the end. Cells kept from a resumed report continue
+    from the trials they have (`sweep.trials.earlier_log`).
 
     `width`: how many cells a grid search measures at a time (workers that measure on several
     machines, such as a fleet group's nodes, take one cell per machine)."""
@@ -597,8 +600,11 @@ def execute(
             ctx.settings.confidence,
             emit=emit_trial,
             first_orders=first_orders,
-            eligible=lambda c: c.id not in keep and not peak.is_peak_cell(c),
+            eligible=lambda c: (
+                (c.id not in keep or trial_phase.resumed(c)) and not peak.is_peak_cell(c)
+            ),
             ruler=lambda: _time_ruler(state, lock),
+            saved=set(keep),
         )
         state["report"] = replace(state["report"], cells=tuple(combined))
     except (Aborted, KeyboardInterrupt):

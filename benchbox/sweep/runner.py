@@ -19,7 +19,7 @@ from benchbox.load.batcher import BatcherDriver, batch_feeds
 from benchbox.load.closed import ClosedDriver
 from benchbox.load.open import OpenDriver
 from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
-from benchbox.measure.sampler import ResourceSampler
+from benchbox.measure.sampler import PeakRss, ResourceSampler
 from benchbox.schema import (
     Accuracy,
     Cell,
@@ -254,12 +254,15 @@ class InProcessWorker:
         self._instances: Instances | None = None
         self._pool: list = []
         self._open_error: str | None = None
+        self._session_rss_mb: float | None = None  # peak RSS while the sessions were created
 
     def _open(self, config: ServingConfig) -> None:
         self.close()
         self._config = config
         try:
-            self._instances = open_instances(variant_path(self.ctx, config), config)
+            with PeakRss() as peak:
+                self._instances = open_instances(variant_path(self.ctx, config), config)
+            self._session_rss_mb = peak.mb
         except CellFailure as exc:
             self._open_error = str(exc)
             return
@@ -278,6 +281,10 @@ class InProcessWorker:
             return replace(cell, status="failed", reason=self._open_error, result=None)
         try:
             done = measure_one(self.ctx, self._instances, self._pool, cell, self.abort)
+            if done.result is not None:
+                done = replace(
+                    done, result=replace(done.result, session_rss_mb=self._session_rss_mb)
+                )
             return with_accuracy(self.ctx, self._instances, done)
         except (Aborted, KeyboardInterrupt):
             raise
@@ -290,6 +297,7 @@ class InProcessWorker:
         if self._instances is not None:
             self._instances.close()
         self._instances, self._config, self._open_error, self._pool = None, None, None, []
+        self._session_rss_mb = None
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -13,6 +13,9 @@ of SINGLE_TRIAL_MARGIN, larger than the run-to-run spread of a busy machine, so 
 does not rule a cell out. A cell in play gets at least 3 trials, then more while its decision
 figure (the target percentile while its CI straddles the target, else throughput) is less
 precise than `--precision`, up to `--max-trials`. Cells that stopped early say so in a warning.
+
+A resumed sweep's cells continue from the trials they have (`earlier_log`): a cell interrupted
+at 1 of 2 trials gets its second, and its figures are combined again from all its trials.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from dataclasses import dataclass
 from benchbox.format import fmt_ms_given, fmt_ms_text, percentile_label
 from benchbox.measure import trials as tstats
 from benchbox.parse import LatencyTarget
-from benchbox.schema import MEASURED, Cell, CellWarning, Result, replace
-from benchbox.sweep.schedule import TrialPolicy, needs_trial, round_order
+from benchbox.schema import MEASURED, Cell, CellWarning, Result, TrialPolicy, replace
+from benchbox.sweep.schedule import needs_trial, round_order
 from benchbox.warning_kinds import WarningKind
 
 SINGLE_TRIAL_MARGIN = 0.5
@@ -76,6 +79,67 @@ def combine_cell(log: TrialLog, confidence: float, note: CellWarning | None = No
         extra.append(note)
     status = "unstable" if unsettled else "ok"
     return replace(first, status=status, reason=None, result=result, warnings=(*warnings, *extra))
+
+
+# The warnings `combine_cell` adds: a resumed cell's are made again from its trials.
+PHASE_WARNINGS = ("unstable-trials", "trial-failed", "few-trials")
+
+
+def earlier_log(cell: Cell, first_order: int = 0) -> TrialLog:
+    """The trials a saved cell already has, as a log that more trials can extend.
+
+    One trial: the cell's result is that trial. Several: each comes back from its summary in
+    `per_trial` (throughput, latency summary, requests, time), the rest of the result shared;
+    their histograms and samples were pooled when they were combined, so none is kept per trial.
+    """
+    r = cell.result
+    base = replace(cell, warnings=tuple(w for w in cell.warnings if _kind(w) not in PHASE_WARNINGS))
+    if r is None or len(r.per_trial) <= 1:
+        order = r.per_trial[0].order if r is not None and r.per_trial else None
+        return TrialLog([base], [first_order if order is None else order], [])
+    trials, orders = [], []
+    for i, t in enumerate(r.per_trial):
+        one = replace(
+            r,
+            throughput_ips=t.throughput_ips,
+            latency_ms=t.latency_ms,
+            requests=t.requests,
+            duration_s=t.duration_s,
+            inferences=round(t.throughput_ips * t.duration_s),
+            requests_per_s=t.requests / t.duration_s if t.duration_s > 0 else 0.0,
+            latency_ci_ms=None,
+            histogram=None,
+            samples_ms=None,
+            trials=1,
+            per_trial=(),
+            ci_level="within-trial",
+            within_trial_ci_ms=None,
+            throughput_ci_ips=None,
+        )
+        trials.append(replace(base, status=t.status, result=one))
+        orders.append(t.order if t.order is not None else first_order + i)
+    return TrialLog(trials, orders, [])
+
+
+def resumed(cell: Cell) -> bool:
+    """Whether a saved measured cell's trials can be continued (none of its trials failed)."""
+    stopped = any(_kind(w) == "trial-failed" for w in cell.warnings)
+    return cell.status in MEASURED and cell.result is not None and not stopped
+
+
+def short_of_trials(cells: list[Cell], policy: TrialPolicy, target: LatencyTarget | None) -> list:
+    """The saved cells a resumed sweep gives more trials to (by the policy's first round)."""
+    out = out_of_play(cells, target) if policy.auto else {}
+    return [
+        c
+        for c in cells
+        if c.status in MEASURED
+        and resumed(c)
+        and c.result is not None
+        and needs_trial(
+            policy, c.result.trials, decision_estimate(c, target), in_play=c.id not in out
+        )
+    ]
 
 
 # ---------------------------------------------------------------- which cells are in play
@@ -170,6 +234,7 @@ def run_trials(
     first_orders: dict[str, int] | None = None,
     eligible: Callable[[Cell], bool] | None = None,
     ruler: Callable[[], None] | None = None,
+    saved: set[str] | None = None,
 ) -> list[Cell]:
     """The cells with their extra trials (the measured ones), each combined from its trials.
 
@@ -177,17 +242,24 @@ def run_trials(
     each was measured); `measure_trial(cell)` measures one more trial of it in a fresh worker.
     `emit` gets every cell as it changes (to save the report); `eligible` picks the cells that
     may get trials at all (all measured ones by default); `ruler()` times the reference
-    workload, once before the rounds and once in every round, between the cells.
+    workload, once before the rounds and once in every round, between the cells; `saved`: ids
+    of cells kept from a resumed report, which continue from the trials they have.
     """
     if first_orders is None:  # the search measured them in list order
         first_orders = {c.id: i for i, c in enumerate(cells)}
     logs: dict[str, TrialLog] = {}
     current: dict[str, Cell] = {c.id: c for c in cells}
-    order = max(first_orders.values(), default=-1) + 1
+    earlier: set[str] = set()  # saved cells with trials: kept as saved until one is added
     for c in cells:
         if c.status in MEASURED and c.result is not None and (eligible is None or eligible(c)):
-            logs[c.id] = TrialLog([c], [first_orders.get(c.id, 0)], [])
-            current[c.id] = combine_cell(logs[c.id], confidence)
+            if c.id in (saved or set()) and resumed(c):
+                logs[c.id] = earlier_log(c, first_orders.get(c.id, 0))
+                earlier.add(c.id)
+            else:
+                logs[c.id] = TrialLog([c], [first_orders.get(c.id, 0)], [])
+                current[c.id] = combine_cell(logs[c.id], confidence)
+    taken = [o for log in logs.values() for o in log.orders]
+    order = max([*first_orders.values(), *taken], default=-1) + 1
     stopped: set[str] = set()  # a trial failed: the cell keeps the trials it has
     if ruler is not None and logs:
         ruler()
@@ -222,13 +294,14 @@ def run_trials(
                 )
                 stopped.add(cid)
             order += 1
+            earlier.discard(cid)
             current[cid] = combine_cell(log, confidence)
             if emit is not None:
                 emit(current[cid])
     out = out_of_play(list(current.values()), target) if policy.auto else {}
     for cid, log in logs.items():
         n = len(log.trials)
-        if policy.auto and n < policy.min_trials and cid in out:
+        if policy.auto and n < policy.min_trials and cid in out and cid not in earlier:
             note = CellWarning(
                 WarningKind.FEW_TRIALS,
                 f"{n} trial(s), since the cell is clearly out of the decision: {out[cid]}",

@@ -15,7 +15,8 @@ user. The child shares nothing that needs tracking, and the caller's main module
 again (no `if __name__ == "__main__":` guard needed).
 
 Test hook (tests only): `BENCHBOX_TEST_WORKER_FAULT=KIND:CELL_ID` makes the worker fault when it
-is handed that cell, with KIND one of `segv` (SIGSEGV), `exit` (exit code 3) or `hang`.
+is handed that cell, with KIND one of `segv` (SIGSEGV), `exit` (exit code 3), `hang`, or
+`hang-trial` (hang on a later trial of that cell only).
 """
 
 from __future__ import annotations
@@ -251,7 +252,7 @@ def serve(ctx: CellContext, conn) -> None:
                 if cell is None:
                     return
                 conn.send(TAKEN)
-                _test_fault(cell.id)
+                _test_fault(cell.id, cell.result is not None)
                 try:
                     done = worker.measure(cell)
                 except Exception as exc:  # the cell's own failure, not the worker's
@@ -263,8 +264,9 @@ def serve(ctx: CellContext, conn) -> None:
         worker.close()
 
 
-def _test_fault(cell_id: str) -> None:
-    """Tests only: fault as BENCHBOX_TEST_WORKER_FAULT asks when handed that cell."""
+def _test_fault(cell_id: str, later_trial: bool = False) -> None:
+    """Tests only: fault as BENCHBOX_TEST_WORKER_FAULT asks when handed that cell (`hang-trial`:
+    hang on a later trial of it only, the trial phase handing over a measured cell)."""
     kind, _, target = os.environ.get(FAULT_ENV, "").partition(":")
     if not target or target != cell_id:
         return
@@ -272,5 +274,5 @@ def _test_fault(cell_id: str) -> None:
         os.kill(os.getpid(), signal.SIGSEGV)
     elif kind == "exit":
         os._exit(3)
-    elif kind == "hang":
+    elif kind == "hang" or (kind == "hang-trial" and later_trial):
         time.sleep(3600)
