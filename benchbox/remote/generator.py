@@ -79,7 +79,10 @@ class ErrorLog:
 
     def between(self, lo_ns: int, hi_ns: int) -> int:
         """How many requests failed in [lo_ns, hi_ns]."""
-        t = np.frombuffer(self.times_ns, dtype=np.int64) if len(self.times_ns) else np.empty(0)
+        # A slice is a copy taken under the GIL: a view of the live array would stop the loop's
+        # thread from appending to it (BufferError) while this one reads.
+        snapshot = self.times_ns[:]
+        t = np.frombuffer(snapshot, dtype=np.int64) if len(snapshot) else np.empty(0)
         return int(np.count_nonzero((t >= lo_ns) & (t <= hi_ns)))
 
 

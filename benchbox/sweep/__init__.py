@@ -439,7 +439,9 @@ def resume_sweep(
     report = replace(report, recommendation=None)
     kept = [c for c in report.cells if c.id in keep]
     short = trial_phase.short_of_trials(kept, policy, target)  # interrupted in the trial phase
-    progress.planned([c for c in report.cells if c.id not in keep] + short)
+    # a cell short of trials is planned as one still to measure
+    planned = [c for c in report.cells if c.id not in keep]
+    progress.planned(planned + [replace(c, status="pending") for c in short])
     # (precision) the report's variants are reused; one whose file is gone is built again
     if report.target is None and any(
         v.path is None or not Path(v.path).is_file() for v in report.variants

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from benchbox.format import fmt_duration_s
 from benchbox.measure.cell import MeasureSettings
-from benchbox.schema import MEASURED, Cell
+from benchbox.schema import Cell
 
 # A sweep planned to measure this long (or this many cells) gets a note of its size first.
 LARGE_SWEEP_S = 60.0
@@ -32,8 +32,7 @@ class Eta:
     current_started_s: float | None = None
 
     def plan(self, cells: list[Cell]) -> None:
-        """Cells to measure (pending, failed) and measured ones given to it for more trials."""
-        self.left = {c.id for c in cells if c.status in ("pending", "failed", *MEASURED)}
+        self.left = {c.id for c in cells if c.status in ("pending", "failed")}
 
     @property
     def planned_s(self) -> float:
