@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -12,19 +11,12 @@ import numpy as np
 from benchbox import cost, pricing, recommend
 from benchbox.errors import BadInput
 from benchbox.format import accuracy_label, percentile_label, reason_line
+from benchbox.kinds import CompareMode  # noqa: F401 (re-exported)
 from benchbox.measure import stats
 from benchbox.measure import trials as tstats
 from benchbox.parse import LatencyTarget, parse_choice, parse_percent, parse_target
 from benchbox.schema import MEASURED, Cell, Report, replace
 from benchbox.store import load_report
-
-
-class CompareMode(StrEnum):
-    """What a comparison lines up: machines by cost, or versions cell by cell (auto: by host)."""
-
-    AUTO = "auto"
-    MACHINES = "machines"
-    VERSIONS = "versions"
 
 
 @dataclass(frozen=True)

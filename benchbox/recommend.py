@@ -9,25 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from benchbox import cost, pricing, schema
 from benchbox.devices import parse_device
 from benchbox.errors import BadInput, NothingMeasured
 from benchbox.format import fmt_ms_given, fmt_ms_text
+from benchbox.kinds import Objective  # noqa: F401 (re-exported)
 from benchbox.parse import LatencyTarget, parse_choice, percentile_label
 from benchbox.store import load_report
 from benchbox.verdict import accuracy_broken, accuracy_score, latency_bound, result_meets
-
-
-class Objective(StrEnum):
-    """What the recommendation ranks the cells that meet the constraints by."""
-
-    COST = "cost"
-    THROUGHPUT = "throughput"
-    ENERGY = "energy"
-
 
 TIE_RULE = "fewest cores x instances, then the smallest batch, then the lowest concurrency, then id"
 # What each objective ranks by, and the field of Result it reads (lower is better after sign).

@@ -39,8 +39,23 @@ SWEEP = [
     "--duration",
     f"{DURATION_S}s",
 ]
+# Every command's help: none may load onnx, numpy, Ray or scipy (goal <= 0.3 s each).
+HELP_COMMANDS = (
+    "sweep",
+    "run",
+    "devices",
+    "recommend",
+    "compare",
+    "fleet",
+    "ab",
+    "models",
+    "report",
+    "profiles",
+    "verify",
+)
 CASES = {
     "--help": (["--help"], 0.0),
+    **{f"{name} --help": ([name, "--help"], 0.0) for name in HELP_COMMANDS},
     "sweep (isolated)": (SWEEP, WARMUP_S + DURATION_S),
     "sweep (in-process)": ([*SWEEP, "--no-isolation"], WARMUP_S + DURATION_S),
 }

@@ -7,7 +7,6 @@ The helpers the writers share (output folder, model file and tensors, provenance
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +15,8 @@ from benchbox.errors import BadInput
 from benchbox.export.kserve import export_kserve
 from benchbox.export.onnxruntime import export_onnxruntime
 from benchbox.export.triton import export_triton
+from benchbox.kinds import ExportKind  # noqa: F401 (re-exported)
 from benchbox.parse import parse_choice
-
-
-class ExportKind(StrEnum):
-    """The formats a serving config can be exported in."""
-
-    TRITON = "triton"
-    ONNXRUNTIME = "onnxruntime"
-    KSERVE = "kserve"
 
 
 def export(

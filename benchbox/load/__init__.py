@@ -11,25 +11,11 @@ from __future__ import annotations
 import threading
 from array import array
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Protocol
 
 import numpy as np
 
-
-class LoadKind(StrEnum):
-    """How requests arrive: N always outstanding, on a schedule, or everything at once."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-    OFFLINE = "offline"
-
-
-class Arrival(StrEnum):
-    """The open loop's gaps between intended send times."""
-
-    POISSON = "poisson"
-    CONSTANT = "constant"
+from benchbox.kinds import Arrival, LoadKind  # noqa: F401 (re-exported)
 
 
 def column() -> array:

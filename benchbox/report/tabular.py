@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,26 +14,11 @@ if TYPE_CHECKING:
 from benchbox.errors import BadInput
 from benchbox.files import os_reason
 from benchbox.format import cell_roles, ci_label, fmt_number, present, report_confidence
+from benchbox.kinds import TableFormat  # noqa: F401 (re-exported)
 from benchbox.parse import parse_choice
 from benchbox.report.html import render_html
 from benchbox.schema import PERCENTILE_KEYS, Cell, Load, Report, ServingConfig
 from benchbox.store import atomic_write_text
-
-
-class TableFormat(StrEnum):
-    """The formats `report export` writes; the value is the file suffix without its dot."""
-
-    CSV = "csv"
-    PARQUET = "parquet"
-    MD = "md"
-    HTML = "html"
-
-    @classmethod
-    def _missing_(cls, value: object) -> TableFormat | None:
-        """Also take a suffix with its dot ('.csv') and 'markdown'."""
-        text = str(value).lower().lstrip(".")
-        return cls.MD if text == "markdown" else next((f for f in cls if f.value == text), None)
-
 
 # The columns of the Markdown table (a pull-request comment should fit a screen).
 MD_COLUMNS = (

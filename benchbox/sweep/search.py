@@ -13,22 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import StrEnum
 
 from benchbox.format import fmt_ms_text
+from benchbox.kinds import SearchKind  # noqa: F401 (re-exported)
 from benchbox.parse import LatencyTarget
 from benchbox.schema import MEASURED, Cell, Load, replace
 from benchbox.verdict import breaks_target, lower_bound, meets_target
 
 Measure = Callable[[Cell], Cell]
 GAIN = 0.05
-
-
-class SearchKind(StrEnum):
-    """Which cells a sweep measures: all of them, or those that can still win."""
-
-    GRID = "grid"
-    ADAPTIVE = "adaptive"
 
 
 def grid(cells: list[Cell], measure: Measure, width: int = 1) -> list[Cell]:
