@@ -62,6 +62,14 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   sweep's profile was shipped with benchbox, or a user's file over a built-in of that name,
   decided where the sweep ran (None: not recorded), so views need not ask the renderer's install.
 
+benchbox.report/2.1 (additions):
+- report.data (issue 22, `--data SOURCE`): the data the requests came from: kind, source (path or
+  URL without credentials), sha256 of the samples read, samples_read/samples_used/sampled (past
+  --data-limit a seeded sample), limit_bytes, seed, table/query, data_map, and the shape histogram
+  (length_dim and length_counts: samples per size of that dim). Null for synthetic inputs.
+- result.buckets (issue 22): per power-of-two bucket of the request's padded length, the
+  requests measured and their latency summary. Empty for fixed-shape runs.
+
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
 This module imports nothing of benchbox but `errors`.
@@ -382,6 +390,17 @@ class Result:
     # it kept its own spread; None when no pool was fitted (the plain t interval on n - 1).
     ci_df: dict[str, float] | None = None
     session_rss_mb: float | None = None  # 2.1: peak RSS while the sessions were created
+    buckets: tuple[BucketStat, ...] = ()  # 2.1: per shape bucket, for runs on --data
+
+
+@dataclass(frozen=True)
+class BucketStat:
+    """The requests of one shape bucket: padded length in (upper/2, upper] along `dim`."""
+
+    dim: str
+    upper: int
+    requests: int
+    latency_ms: LatencyStats
 
 
 @dataclass(frozen=True)
@@ -667,6 +686,26 @@ class TargetInfo:
 
 
 @dataclass(frozen=True)
+class DataInfo:
+    """Where a run's requests came from (`--data`): enough to tell whether two reports measured
+    the same data."""
+
+    kind: str
+    source: str
+    sha256: str
+    samples_read: int
+    samples_used: int
+    sampled: bool = False
+    limit_bytes: int | None = None
+    seed: int = 0
+    table: str | None = None
+    query: str | None = None
+    data_map: dict[str, str] = field(default_factory=dict)
+    length_dim: str | None = None
+    length_counts: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Report:
     host: HostInfo
     model: ModelInfo
@@ -688,6 +727,7 @@ class Ruler:
 
     kind: str
     per_round_s: tuple[float, ...] = ()
+    data: DataInfo | None = None  # 2.1: the --data source; None for synthetic inputs
 
 
 # ---------------------------------------------------------------- helpers
