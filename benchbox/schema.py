@@ -36,39 +36,37 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   (trials 1, ci_level "within-trial", their CIs kept as the within-trial ones).
   Within 2 (same keys, now typed): profile.hardware (ProfileHardware, the keys a profile
   states) and model.input_values (InputValues, the object {name: value}).
-- benchbox.report/2.1 (additions): config.precision ("fp32" default; cell ids gain a `/fp16`,
-  `/int8d` or `/int8s` segment before the load for other precisions only, so fp32 ids are
-  unchanged), cell.accuracy (each output against the fp32 CPU reference: max abs error,
-  relative error, cosine, top-1 agreement with its count, label accuracy; `flag` when an fp32
-  cell already differs), report.variants (per precision: method, path, sha256, size, converter
-  and its version, calibration source, or the reason it could not be built; written only when
-  a sweep asked for precisions), settings.spec.precisions, settings.accuracy_samples and
-  settings.accuracy (the bounds as given), recommendation.accuracy (the bounds judged).
-
-- benchbox.report/2.1 (additions): result.ci_df ({figure: degrees of freedom} of the
-  between-trial CIs once moderated toward the sweep's pool; null when not moderated).
-  Between-trial percentile CIs are now coherent (a percentile's lower bound is at least the
-  lower percentiles' estimates and the fastest request, its upper bound at most the slowest
-  request): a change of value, not of meaning. host.ruler ({kind, per_round_s}: the built-in
-  reference workload timed once per trial round; null in reports without one).
-
-- benchbox.report/2.1 (additions): target.request_timeout_s (--request-timeout; null in older
-  reports), target.insecure (--insecure: the TLS certificate was not verified), target.ca_cert
-  (--ca-cert file). target.url and model.path of a remote report hold the URL without userinfo
-  and with token-like query values replaced (benchbox.redact).
-- benchbox.report/2.1 (additions): result.session_rss_mb, the peak RSS (MiB) while the cell's
-  sessions were created (result.rss_mb stays the peak while measuring); `--max-memory-mb`
-  judges the larger of the two. profile.builtin and profile.shadows_builtin: whether the
-  sweep's profile was shipped with benchbox, or a user's file over a built-in of that name,
-  decided where the sweep ran (None: not recorded), so views need not ask the renderer's install.
-
-benchbox.report/2.1 (additions):
-- report.data (issue 22, `--data SOURCE`): the data the requests came from: kind, source (path or
-  URL without credentials), sha256 of the samples read, samples_read/samples_used/sampled (past
-  --data-limit a seeded sample), limit_bytes, seed, table/query, data_map, and the shape histogram
-  (length_dim and length_counts: samples per size of that dim). Null for synthetic inputs.
-- result.buckets (issue 22): per power-of-two bucket of the request's padded length, the
-  requests measured and their latency summary. Empty for fixed-shape runs.
+- Within 2 (additions with defaults, written as benchbox.report/2; a key left unset is
+  not written, so an older report is written back with the keys it had):
+  - config.precision ("fp32" default; cell ids gain a `/fp16`,
+    `/int8d` or `/int8s` segment before the load for other precisions only, so fp32 ids are
+    unchanged), cell.accuracy (each output against the fp32 CPU reference: max abs error,
+    relative error, cosine, top-1 agreement with its count, label accuracy; `flag` when an fp32
+    cell already differs), report.variants (per precision: method, path, sha256, size, converter
+    and its version, calibration source, or the reason it could not be built; written only when
+    a sweep asked for precisions), settings.spec.precisions, settings.accuracy_samples and
+    settings.accuracy (the bounds as given), recommendation.accuracy (the bounds judged).
+  - result.ci_df ({figure: degrees of freedom} of the
+    between-trial CIs once moderated toward the sweep's pool; null when not moderated).
+    Between-trial percentile CIs are now coherent (a percentile's lower bound is at least the
+    lower percentiles' estimates and the fastest request, its upper bound at most the slowest
+    request): a change of value, not of meaning. host.ruler ({kind, per_round_s}: the built-in
+    reference workload timed once per trial round; null in reports without one).
+  - target.request_timeout_s (--request-timeout; null in older
+    reports), target.insecure (--insecure: the TLS certificate was not verified), target.ca_cert
+    (--ca-cert file). target.url and model.path of a remote report hold the URL without userinfo
+    and with token-like query values replaced (benchbox.redact).
+  - result.session_rss_mb, the peak RSS (MiB) while the cell's
+    sessions were created (result.rss_mb stays the peak while measuring); `--max-memory-mb`
+    judges the larger of the two. profile.builtin and profile.shadows_builtin: whether the
+    sweep's profile was shipped with benchbox, or a user's file over a built-in of that name,
+    decided where the sweep ran (None: not recorded), so views need not ask the renderer's install.
+  - report.data (issue 22, `--data SOURCE`): the data the requests came from: kind, source (path or
+    URL without credentials), sha256 of the samples read, samples_read/samples_used/sampled (past
+    --data-limit a seeded sample), limit_bytes, seed, table/query, data_map, and the shape histogram
+    (length_dim and length_counts: samples per size of that dim). Null for synthetic inputs.
+  - result.buckets (issue 22): per power-of-two bucket of the request's padded length, the
+    requests measured and their latency summary. Empty for fixed-shape runs.
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
