@@ -98,7 +98,7 @@ def test_url_secrets_stay_out_of_the_report_html_and_json(server, tmp_path):
 
 def _certificate(tmp: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
     """A self-signed certificate for 127.0.0.1 and its key (PEM files)."""
-    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
