@@ -223,6 +223,27 @@ CASES = [
         2,
         r"does not exist",
     ),
+    Case(
+        "fixed trials above --max-trials",
+        ("run", "{dir}/mlp.onnx", "--duration", "0.2s", "--trials", "3", "--max-trials", "2"),
+        2,
+        r"--trials 3 is above --max-trials 2.*\n.*--max-trials 3 or more",
+    ),
+    Case(
+        "a header value holding a line break",
+        (
+            "sweep",
+            "--target",
+            "http://127.0.0.1:9/v2/models/m",
+            "--header",
+            "x-token=abc\r\nInjected: 1",
+            *QUICK,
+            "--out",
+            "{dir}/reports",
+        ),
+        2,
+        r"--header 'x-token': the value holds a line break.*\n.*one line",
+    ),
 ]
 
 

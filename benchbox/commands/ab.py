@@ -77,7 +77,7 @@ def ab(
     out: OutOpt = "reports",
     seed: SeedOpt = 0,
     trials: TrialsOpt = "auto",
-    max_trials: MaxTrialsOpt = 10,
+    max_trials: MaxTrialsOpt = None,
     precision: PrecisionOpt = "3%",
     fail_on_regression: Annotated[
         str | None,

@@ -297,7 +297,9 @@ TrialsOpt = Annotated[
         "more until the deciding figure's CI is within --precision.",
     ),
 ]
-MaxTrialsOpt = Annotated[int, typer.Option("--max-trials", help="Most trials per cell (auto).")]
+MaxTrialsOpt = Annotated[
+    int | None, typer.Option("--max-trials", help="Most trials per cell (auto); default 10.")
+]
 PrecisionOpt = Annotated[
     str,
     typer.Option(
@@ -524,7 +526,7 @@ def run(
     save_samples: SamplesOpt = False,
     seed: SeedOpt = 0,
     trials: TrialsOpt = "auto",
-    max_trials: MaxTrialsOpt = 10,
+    max_trials: MaxTrialsOpt = None,
     precision: PrecisionOpt = "5%",
     as_json: JsonOpt = False,
     dynamic_batching: DynBatchOpt = None,

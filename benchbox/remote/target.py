@@ -105,6 +105,11 @@ def parse_headers(items: list[str] | None) -> tuple[tuple[str, str], ...]:
             raise BadInput(
                 f"--header {item!r} is not KEY=VALUE", "e.g. --header triton-access-token=SECRET"
             )
+        if any(c in item for c in "\r\n\0"):  # a header cannot hold a line break
+            raise BadInput(
+                f"--header {key.strip()!r}: the value holds a line break or NUL",
+                "give the value on one line",
+            )
         out.append((key.strip(), value))
     return tuple(out)
 

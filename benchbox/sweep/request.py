@@ -329,7 +329,13 @@ def trials_policy(opts: TrialOptions, seed: int, default_max: int = 10) -> Trial
     """The TrialPolicy of the trial options (the order of trials is drawn from --seed)."""
     precision = parse.parse_percent(opts.precision, "precision")
     most = opts.max_trials if opts.max_trials is not None else default_max
-    return trial_policy(opts.trials, most, precision, seed)
+    policy = trial_policy(opts.trials, most, precision, seed)
+    if opts.max_trials is not None and policy.trials is not None and policy.trials > most:
+        raise BadInput(
+            f"--trials {policy.trials} is above --max-trials {most}",
+            f"give --max-trials {policy.trials} or more, or fewer trials",
+        )
+    return policy
 
 
 @dataclass(frozen=True)
