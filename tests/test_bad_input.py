@@ -230,6 +230,21 @@ CASES = [
         r"--trials 3 is above --max-trials 2.*\n.*--max-trials 3 or more",
     ),
     Case(
+        "run --dynamic-batching on a server",
+        (
+            "run",
+            "--target",
+            "http://127.0.0.1:9/v2/models/m",
+            "--dynamic-batching",
+            "max_batch=4",
+            *QUICK,
+            "--out",
+            "{dir}/reports",
+        ),
+        2,
+        r"--dynamic-batching does not apply to a remote target.*\n.*leave --dynamic-batching out",
+    ),
+    Case(
         "a header value holding a line break",
         (
             "sweep",

@@ -266,6 +266,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
                 concurrency=str(opts.concurrency),
                 threads=None if opts.threads is None else str(opts.threads),
                 instances="1" if opts.instances is None else str(opts.instances),
+                dynamic_batching=opts.dynamic_batching,  # refused there, as threads are
                 load=opts.load,
                 rate=None if opts.rate is None else str(opts.rate),
                 arrival=opts.arrival,
