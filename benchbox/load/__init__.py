@@ -36,6 +36,10 @@ class Recorder:
     # Set for chained records (closed loops): intended_ns stays empty, request j was sent when
     # request j-1 ended, and request 0 at this time.
     chained_from_ns: int | None = None
+    # Set for drivers that cycle through the pool in order (closed loops): request j of this
+    # recorder used pool item first_item + j (mod the pool's size), so nothing is appended
+    # per request to know it.
+    first_item: int | None = None
 
     def rows(self, lo: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The intended and end times (int64 ns) of requests lo..n-1."""

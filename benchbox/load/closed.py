@@ -24,7 +24,9 @@ class ClosedDriver:
         self.pool = pool
         self.concurrency = concurrency
         self.items_per_request = items_per_request
-        self.recorders = [Recorder(chained_from_ns=0) for _ in range(concurrency)]
+        self.recorders = [
+            Recorder(chained_from_ns=0, first_item=k % len(pool)) for k in range(concurrency)
+        ]
         self._running = [True]
         self._threads: list[threading.Thread] = []
         self.errors: list[BaseException] = []

@@ -43,6 +43,7 @@ class OpenDriver:
         seed: int = 0,
         spin_ns: int = SPIN_NS,
         switch_interval_s: float = SWITCH_INTERVAL_S,
+        record_items: bool = False,
     ) -> None:
         self.runners = runners
         self.pool = pool
@@ -50,7 +51,10 @@ class OpenDriver:
         self.items_per_request = items_per_request
         count = int(rate_rps * horizon_s * 1.2) + 16
         self.issuer = Issuer(schedule_offsets_ns(rate_rps, count, distribution, seed), spin_ns)
-        self.recorders = [Recorder(extra={"taken": column()}) for _ in range(concurrency)]
+        # record_items: each request's pool index (for per-bucket latency on --data), appended
+        # after the request's end was read, so outside its timed interval.
+        names = ("taken", "item") if record_items else ("taken",)
+        self.recorders = [Recorder(extra={k: column() for k in names}) for _ in range(concurrency)]
         self.switch_interval_s = switch_interval_s
         self._previous_switch_s: float | None = None
         self._threads: list[threading.Thread] = []
@@ -63,6 +67,7 @@ class OpenDriver:
         rec = self.recorders[k]
         intended, sent, ends = rec.intended_ns.append, rec.sent_ns.append, rec.end_ns.append
         taken = rec.extra["taken"].append
+        item = rec.extra["item"].append if "item" in rec.extra else None
         clock = perf_counter_ns
 
         def send(i: int, t_int: int, t_take: int, t_send: int) -> None:
@@ -73,8 +78,17 @@ class OpenDriver:
             sent(t_send)
             ends(t_end)  # last: the collector reads up to len(end_ns)
 
+        def send_item(i: int, t_int: int, t_take: int, t_send: int) -> None:
+            run(pool[i % n])
+            t_end = clock()
+            intended(t_int)
+            taken(t_take)
+            sent(t_send)
+            item(i % n)
+            ends(t_end)
+
         try:
-            self.issuer.run(send)
+            self.issuer.run(send if item is None else send_item)
         except BaseException as exc:
             self.errors.append(exc)
 

@@ -85,6 +85,9 @@ class _Collector:
                 cols["sent"].append(np.asarray(rec.sent_ns[lo:n], dtype=np.int64))
             for key, values in rec.extra.items():
                 extra_cols.setdefault(key, []).append(np.asarray(values[lo:n], dtype=np.int64))
+            if rec.first_item is not None:  # a cycling driver: the pool items, by position
+                items = np.arange(lo, n, dtype=np.int64) + rec.first_item
+                extra_cols.setdefault("item", []).append(items)
         out = {k: _cat(v) for k, v in cols.items()}
         out.update({k: _cat(v) for k, v in extra_cols.items()})
         return out

@@ -11,6 +11,7 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from benchbox import model as model_mod
 from benchbox.backends import CellFailure, Instances, open_instances
@@ -18,6 +19,7 @@ from benchbox.devices import gpu_probes, parse_device
 from benchbox.load.batcher import BatcherDriver, batch_feeds
 from benchbox.load.closed import ClosedDriver
 from benchbox.load.open import OpenDriver
+from benchbox.measure.buckets import bucket_stats
 from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
 from benchbox.measure.sampler import PeakRss, ResourceSampler
 from benchbox.schema import (
@@ -33,6 +35,10 @@ from benchbox.schema import (
     replace,
 )
 from benchbox.warning_kinds import WarningKind
+
+if TYPE_CHECKING:
+    from benchbox.data.pool import RequestPool
+    from benchbox.data.samples import SampleSet
 
 POOL_SIZE = 4
 
@@ -53,6 +59,7 @@ class CellContext:
     variants: tuple[VariantInfo, ...] = ()
     accuracy_samples: int | None = None
     accuracy_dir: str | None = None
+    data: SampleSet | None = None  # --data: requests from these samples, not synthetic ones
 
 
 def variant_path(ctx: CellContext, config: ServingConfig) -> str:
@@ -100,10 +107,31 @@ def with_accuracy(ctx: CellContext, instances: Instances, cell: Cell) -> Cell:
 
 def skip_reason(ctx: CellContext, cell: Cell) -> str | None:
     """Why a cell cannot run at all (fixed batch size, string inputs), else None."""
+    if ctx.data is not None and cell.config.dynamic_batching is not None:
+        return "the batcher does not pad requests of --data to one shape yet"
     return model_mod.batch_skip_reason(ctx.model, cell.config.batch_size)
 
 
-def make_driver(instances: Instances, pool: list, cell: Cell, settings: MeasureSettings):
+def request_pool(ctx: CellContext, batch_size: int) -> tuple[list, RequestPool | None]:
+    """The feeds a cell cycles through: from --data (with each feed's bucket) or synthetic."""
+    if ctx.data is not None:
+        from benchbox.data.pool import build_pool
+
+        pool = build_pool(ctx.data, ctx.model, batch_size)
+        return pool.feeds, pool
+    feeds = model_mod.synthesize_inputs(
+        ctx.model, batch_size, pool_size=POOL_SIZE, seed=ctx.settings.seed
+    )
+    return feeds, None
+
+
+def make_driver(
+    instances: Instances,
+    pool: list,
+    cell: Cell,
+    settings: MeasureSettings,
+    record_items: bool = False,
+):
     """The load generator for a cell's load kind."""
     load, batch = cell.load, cell.config.batch_size
     workers = load.concurrency or len(instances.runners)
@@ -130,6 +158,7 @@ def make_driver(instances: Instances, pool: list, cell: Cell, settings: MeasureS
             horizon_s=horizon + 2.0,
             distribution=load.distribution or "poisson",
             seed=settings.seed,
+            record_items=record_items,
         )
     return ClosedDriver(instances.runners, pool, workers, batch)
 
@@ -153,9 +182,10 @@ def measure_one(
     pool: list,
     cell: Cell,
     abort: threading.Event | None = None,
+    buckets: RequestPool | None = None,
 ) -> Cell:
-    """Measure one cell on already-open instances."""
-    driver = make_driver(instances, pool, cell, ctx.settings)
+    """Measure one cell on already-open instances (`buckets`: per-bucket latency on --data)."""
+    driver = make_driver(instances, pool, cell, ctx.settings, record_items=buckets is not None)
     probes: dict = {"resources": ResourceSampler(**gpu_probes(cell.config.device))}
     meter = power_meter(ctx, cell.config.device)
     if meter is not None:
@@ -166,6 +196,9 @@ def measure_one(
     result, warnings = summarize(
         m, ctx.settings, m.probes.get("resources"), rate_rps=cell.load.rate_rps
     )
+    if buckets is not None and "item" in m.extra:
+        found = bucket_stats(m.latency_ns, m.extra["item"], buckets.buckets, buckets.dim)
+        result = replace(result, buckets=found)
     reading = m.probes.get("power")
     if reading is not None:
         result, note = with_power(result, reading, ctx.idle_power_w)
@@ -253,6 +286,7 @@ class InProcessWorker:
         self._config: ServingConfig | None = None
         self._instances: Instances | None = None
         self._pool: list = []
+        self._buckets: RequestPool | None = None
         self._open_error: str | None = None
         self._session_rss_mb: float | None = None  # peak RSS while the sessions were created
 
@@ -266,9 +300,7 @@ class InProcessWorker:
         except CellFailure as exc:
             self._open_error = str(exc)
             return
-        self._pool = model_mod.synthesize_inputs(
-            self.ctx.model, config.batch_size, pool_size=POOL_SIZE, seed=self.ctx.settings.seed
-        )
+        self._pool, self._buckets = request_pool(self.ctx, config.batch_size)
 
     def measure(self, cell: Cell) -> Cell:
         """The cell measured (ok/unstable), or skipped/failed with the reason."""
@@ -280,7 +312,9 @@ class InProcessWorker:
         if self._instances is None:
             return replace(cell, status="failed", reason=self._open_error, result=None)
         try:
-            done = measure_one(self.ctx, self._instances, self._pool, cell, self.abort)
+            done = measure_one(
+                self.ctx, self._instances, self._pool, cell, self.abort, self._buckets
+            )
             if done.result is not None:
                 done = replace(
                     done, result=replace(done.result, session_rss_mb=self._session_rss_mb)
@@ -298,6 +332,7 @@ class InProcessWorker:
             self._instances.close()
         self._instances, self._config, self._open_error, self._pool = None, None, None, []
         self._session_rss_mb = None
+        self._buckets = None
 
 
 def failure_reason(exc: BaseException) -> str:
