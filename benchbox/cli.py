@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from benchbox import __version__
-from benchbox.commands import CommandGroup
+from benchbox.commands import CommandGroup, quick_help
 from benchbox.errors import EXIT_USAGE, BenchboxError
 from benchbox.files import os_reason
 from benchbox.worker_process import NO_ISOLATION_ENV, discard_early, start_early
@@ -69,6 +69,10 @@ def main() -> None:
 
 def _main() -> None:
     try:
+        text = quick_help(typer.main.get_command(app), sys.argv[1:])
+        if text is not None:
+            typer.echo(text)
+            sys.exit(0)
         rc = app(standalone_mode=False)
     except BenchboxError as exc:
         if os.environ.get("BENCHBOX_DEBUG"):

@@ -378,3 +378,13 @@ def _db_int(value: str, what: str, chunk: str) -> int:
             _DB_HINT,
         )
     return n
+
+
+def parse_request_timeout_s(text: str | None) -> float | None:
+    """--request-timeout as seconds (None: the default); BadInput unless positive."""
+    if text is None:
+        return None
+    value = parse_duration_s(text, "--request-timeout")
+    if not value > 0:
+        raise BadInput(f"--request-timeout {text} must be more than 0", "e.g. --request-timeout 5s")
+    return value

@@ -716,6 +716,7 @@ class Report:
     schema: str = SCHEMA_ID
     target: TargetInfo | None = None  # a remote server; None for in-process targets
     variants: tuple[VariantInfo, ...] = ()  # (2.1) the model variants measured, per precision
+    data: DataInfo | None = None  # (2.1) the --data source; None for synthetic inputs
 
 
 @dataclass(frozen=True)
@@ -725,7 +726,6 @@ class Ruler:
 
     kind: str
     per_round_s: tuple[float, ...] = ()
-    data: DataInfo | None = None  # 2.1: the --data source; None for synthetic inputs
 
 
 # ---------------------------------------------------------------- helpers

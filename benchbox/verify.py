@@ -10,11 +10,13 @@ server's own threads, instances and dynamic batching are what it is configured w
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from benchbox import parse
+from benchbox.data.samples import SampleSet, check_options, options_of, samples_for
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
+from benchbox.options import DataOptions
 from benchbox.parse import LatencyTarget
 from benchbox.recommend import recommend
 from benchbox.remote import session as remote
@@ -22,6 +24,7 @@ from benchbox.remote.target import parse_headers
 from benchbox.schema import (
     MEASURED,
     Cell,
+    ModelInfo,
     Report,
     Result,
     ServerSplit,
@@ -48,6 +51,10 @@ class VerifyOptions:
     warmup: str = "2s"
     generators: int = 1
     seed: int = 0
+    data: DataOptions = field(default_factory=DataOptions)  # none: the report's own --data
+    request_timeout: str | None = None
+    ca_cert: str | None = None
+    insecure: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ class Verification:
     measured_cell: Cell
     server: str  # "triton 2.51.0"
     url: str
+    notes: tuple[str, ...] = ()  # what the measurement rests on (the data the requests came from)
 
     @property
     def gap_ms(self) -> float | None:
@@ -157,11 +165,16 @@ def verify(
     settings: MeasureSettings | None = None,
     generators: int = 1,
     abort: threading.Event | None = None,
+    data: SampleSet | None = None,
+    notes: tuple[str, ...] = (),
 ) -> Verification:
-    """Drive the server with the chosen cell's load; the prediction and the measurement."""
+    """Drive the server with the chosen cell's load (requests from `data`, else synthetic);
+    the prediction and the measurement."""
     cell, target = choose(report, target, wanted)
     settings = settings or MeasureSettings()
-    measured_cell = remote.measure_cell(session, remote_cell(cell), settings, generators, abort)
+    measured_cell = remote.measure_cell(
+        session, remote_cell(cell), settings, generators, abort, data
+    )
     measured = None
     meets = False
     if measured_cell.status in MEASURED and measured_cell.result is not None:
@@ -179,6 +192,7 @@ def verify(
         measured_cell=measured_cell,
         server=server or "the server",
         url=session.target.safe_url,
+        notes=notes,
     )
 
 
@@ -197,11 +211,44 @@ def verify_options(
         seed=opts.seed,
     )
     choose(report, target, opts.cell)  # a bad --cell or target fails before the server is asked
+    check_options(opts.data)
     session = remote.connect(
         opts.target,
         parse_headers(list(opts.headers)),
         parse.parse_shapes(list(opts.shapes)),
         model_path=opts.model,
+        timeout_s=parse.parse_request_timeout_s(opts.request_timeout) or remote.REQUEST_TIMEOUT_S,
+        ca_cert=opts.ca_cert,
+        insecure=opts.insecure,
     )
-    v = verify(report, session, target, opts.cell, settings, opts.generators, abort)
+    samples, notes = verify_data(report, opts.data, session.model, opts.seed)
+    v = verify(report, session, target, opts.cell, settings, opts.generators, abort, samples, notes)
     return v, session
+
+
+def verify_data(
+    report: Report, given: DataOptions, info: ModelInfo, seed: int
+) -> tuple[SampleSet | None, tuple[str, ...]]:
+    """The samples to verify on: `--data` as given, else the report's own (the prediction was
+    made on them), with a note saying which, and whether they differ from the report's."""
+    own = report.data
+    if given.source is None and own is None:
+        return None, ()
+    if given.source is None:
+        samples = samples_for(options_of(own), info, own.seed)
+        note = f"requests from the report's data: {own.source} ({own.samples_used} samples)"
+    else:
+        samples = samples_for(given, info, seed)
+        note = f"requests from --data {samples.info.source} ({samples.info.samples_used} samples)"
+    notes = [note]
+    if own is None:
+        notes.append(
+            "the report was measured on synthetic inputs, the server on --data: the prediction "
+            "is for another workload"
+        )
+    elif samples.info.sha256 != own.sha256:
+        notes.append(
+            f"the data differ from the report's (sha256 {samples.info.sha256[:12]}, the report's "
+            f"{own.sha256[:12]}): the prediction is for another workload"
+        )
+    return samples, tuple(notes)

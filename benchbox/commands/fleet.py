@@ -2,102 +2,92 @@
 
 from __future__ import annotations
 
-import json
-import sys
-import threading
-from typing import Annotated
+from types import SimpleNamespace
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
 
-from benchbox import parse
-from benchbox.commands.sweep import (
-    AccuracyOpt,
-    AccuracySamplesOpt,
-    ArrivalOpt,
-    BatchOpt,
-    CellTimeoutOpt,
-    ConcOpt,
-    ConfOpt,
-    DeviceOpt,
-    DurationOpt,
-    InstOpt,
-    LoadOpt,
-    MaxDurOpt,
-    MinDurOpt,
-    ModelArg,
-    NoIsolationOpt,
-    RateOpt,
-    SamplesOpt,
-    SearchOpt,
-    SeedOpt,
-    ShapeOpt,
-    StabOpt,
-    TargetOpt,
-    ThreadsOpt,
-    VariantPrecisionOpt,
-    WarmupOpt,
-    WindowOpt,
-)
-from benchbox.load import Arrival, LoadKind
-from benchbox.report.fleet_view import fleet_json, render_fleet
-from benchbox.report.render import stdout_console
-from benchbox.schema import Cell
-from benchbox.sweep import Progress, stop_on_signals
-from benchbox.sweep.fleet import (
-    DEFAULT_GROUP_LABEL,
-    FleetRequest,
-    FleetResult,
-    fleet_gate,
-    fleet_out_dir,
-    parse_groups,
-    resume_fleet,
-    run_fleet,
-)
-from benchbox.sweep.request import MeasureOptions, SweepOptions, build_request, cell_timeout_s
-from benchbox.sweep.search import SearchKind
+from benchbox.commands.options import ISOLATION, arg, command, opt, print_json
+from benchbox.commands.sweep import SWEEP_SETS, sweep_options
+from benchbox.options import DEFAULT_GROUP_LABEL
 
 app = typer.Typer()
 
 
-class GroupBar(Progress):
-    """One line of the fleet's progress bar: a group's cells."""
+FLEET_SETS = (
+    arg("model", str | None, None, "ONNX file or zoo model name (default: the demo model)."),
+    opt(
+        "ray_address",
+        str,
+        "auto",
+        "--ray",
+        metavar="ADDRESS",
+        help="The Ray cluster: auto (RAY_ADDRESS, or the one on this machine), ray://HOST:10001, "
+        "or HOST:6379.",
+    ),
+    opt(
+        "group",
+        list[str] | None,
+        None,
+        "--group",
+        metavar="NAME=PROFILE",
+        help="A node group (the nodes whose --group-label is NAME) and the price profile of its "
+        "machine type; repeat for each group.",
+    ),
+    opt(
+        "group_label",
+        str,
+        DEFAULT_GROUP_LABEL,
+        "--group-label",
+        help="The node label that names a node's group.",
+    ),
+    opt(
+        "placement_timeout",
+        str,
+        "60s",
+        "--placement-timeout",
+        help="How long to wait for every group's nodes to take it.",
+    ),
+    *SWEEP_SETS,
+    opt(
+        "out",
+        str | None,
+        None,
+        "--out",
+        "-o",
+        help="Folder for the fleet's reports (default reports/fleet-TIME).",
+    ),
+    opt(
+        "as_json",
+        bool,
+        False,
+        "--json",
+        help="Print the summary (groups, reports, ranking) as JSON.",
+    ),
+    opt(
+        "resume",
+        str | None,
+        None,
+        "--resume",
+        metavar="DIR",
+        help="Finish a fleet's reports: measure their pending and failed cells on their groups' "
+        "nodes, with the reports' own settings.",
+    ),
+    ISOLATION,
+)
 
-    def __init__(self, bar: RichProgress, group: str) -> None:
-        self.bar, self.group, self.task = bar, group, None
-        self.done: set[str] = set()
 
-    def planned(self, cells: list[Cell]) -> None:
-        self.bar.start()  # once the first group is placed (again: a no-op)
-        self.task = self.bar.add_task(self.group, total=len(cells))
-
-    def started(self, cell: Cell) -> None:
-        if self.task is not None:
-            self.bar.update(self.task, description=f"{self.group}: {cell.id}")
-
-    def finished(self, cell: Cell) -> None:
-        if self.task is not None and cell.id not in self.done:
-            self.done.add(cell.id)
-            self.bar.advance(self.task)
-        if cell.status == "failed":
-            self.bar.console.print(f"[dim]{self.group} {cell.id}: failed — {cell.reason}[/]")
-
-
-def _run(start, as_json: bool) -> FleetResult:
+def run_with_bars(start, as_json: bool):
     """Run the fleet with one progress line per group on stderr; Ctrl-C cancels the nodes'
     work, saves what came back and exits 130."""
+    import threading
+
+    from rich.console import Console
+
+    from benchbox.report.progress import GroupBar, fleet_bar
+    from benchbox.sweep import stop_on_signals
+
     console = Console(stderr=True)
-    bar = RichProgress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=as_json and not console.is_terminal,
-    )
+    bar = fleet_bar(console, disable=as_json and not console.is_terminal)
     try:
         with stop_on_signals(threading.Event()) as abort:
             return start(lambda group: GroupBar(bar, group), abort)
@@ -106,134 +96,59 @@ def _run(start, as_json: bool) -> FleetResult:
             bar.stop()
 
 
-@app.command()
-def fleet(
-    model: ModelArg = None,
-    ray_address: Annotated[
-        str,
-        typer.Option(
-            "--ray",
-            metavar="ADDRESS",
-            help="The Ray cluster: auto (RAY_ADDRESS, or the one on this machine), "
-            "ray://HOST:10001, or HOST:6379.",
-        ),
-    ] = "auto",
-    group: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--group",
-            metavar="NAME=PROFILE",
-            help="A node group (the nodes whose --group-label is NAME) and the price profile "
-            "of its machine type; repeat for each group.",
-        ),
-    ] = None,
-    group_label: Annotated[
-        str, typer.Option("--group-label", help="The node label that names a node's group.")
-    ] = DEFAULT_GROUP_LABEL,
-    placement_timeout: Annotated[
-        str,
-        typer.Option(
-            "--placement-timeout", help="How long to wait for every group's nodes to take it."
-        ),
-    ] = "60s",
-    device: DeviceOpt = "cpu",
-    batch: BatchOpt = None,
-    concurrency: ConcOpt = None,
-    threads: ThreadsOpt = None,
-    instances: InstOpt = "1",
-    load: LoadOpt = LoadKind.CLOSED,
-    rate: RateOpt = None,
-    arrival: ArrivalOpt = Arrival.POISSON,
-    duration: DurationOpt = None,
-    warmup: WarmupOpt = "0.5s",
-    window: WindowOpt = "0.5s",
-    min_duration: MinDurOpt = "1.5s",
-    max_duration: MaxDurOpt = "6s",
-    stability: StabOpt = "10%",
-    confidence: ConfOpt = 0.95,
-    search: SearchOpt = SearchKind.ADAPTIVE,
-    latency_target: TargetOpt = None,
-    shape: ShapeOpt = None,
-    out: Annotated[
-        str | None,
-        typer.Option(
-            "--out", "-o", help="Folder for the fleet's reports (default reports/fleet-TIME)."
-        ),
-    ] = None,
-    save_samples: SamplesOpt = False,
-    seed: SeedOpt = 0,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the summary (groups, reports, ranking) as JSON.")
-    ] = False,
-    resume: Annotated[
-        str | None,
-        typer.Option(
-            "--resume",
-            metavar="DIR",
-            help="Finish a fleet's reports: measure their pending and failed cells on their "
-            "groups' nodes, with the reports' own settings.",
-        ),
-    ] = None,
-    cell_timeout: CellTimeoutOpt = "auto",
-    no_isolation: NoIsolationOpt = False,
-    variant_precision: VariantPrecisionOpt = None,  # precision options (issue 25)
-    accuracy_samples: AccuracySamplesOpt = None,
-    accuracy: AccuracyOpt = None,
-) -> None:
+@command(app, *FLEET_SETS)
+def fleet(o: SimpleNamespace) -> None:
     """Sweep a model on every machine type of a Ray cluster and rank them by cost per million."""
-    timeout_s = parse.parse_duration_s(placement_timeout, "--placement-timeout")
-    if resume is not None:
-        address = ray_address if ray_address != "auto" else None
+    from benchbox import parse
+    from benchbox.report.fleet_view import fleet_json, render_fleet
+    from benchbox.report.render import stdout_console
+    from benchbox.sweep.fleet import (
+        FleetRequest,
+        fleet_gate,
+        fleet_out_dir,
+        parse_groups,
+        resume_fleet,
+        run_fleet,
+    )
+    from benchbox.sweep.request import build_request, cell_timeout_s
+
+    timeout_s = parse.parse_duration_s(o.placement_timeout, "--placement-timeout")
+    if o.resume is not None:
+        address = o.ray_address if o.ray_address != "auto" else None
 
         def start(progress_for, abort):
             return resume_fleet(
-                resume,
+                o.resume,
                 address,
                 timeout_s,
                 progress_for,
                 abort,
-                isolate=not no_isolation,
-                cell_timeout_s=cell_timeout_s(cell_timeout),
+                isolate=not o.no_isolation,
+                cell_timeout_s=cell_timeout_s(o.cell_timeout),
             )
     else:
-        groups = parse_groups(group)
-        timing = (warmup, duration, window, min_duration, max_duration, stability, confidence)
-        opts = SweepOptions(
-            model=model,
-            device=device,
-            batch=batch,
-            concurrency=concurrency,
-            threads=threads,
-            instances=instances,
-            load=load,
-            rate=rate,
-            arrival=arrival,
-            measure=MeasureOptions(*timing, save_samples, seed),
-            search=search,
-            latency_target=latency_target,
-            shape=tuple(shape or ()),
-            out=fleet_out_dir(out),
-            cell_timeout=cell_timeout,
-            isolate=not no_isolation,
-            precision=variant_precision,
-            accuracy_samples=accuracy_samples,
-            accuracy=tuple(accuracy or ()),
+        groups = parse_groups(o.group)
+        opts = sweep_options(
+            o,
+            out=fleet_out_dir(o.out),
+            cell_timeout=o.cell_timeout,
+            isolate=not o.no_isolation,
         )
         req = FleetRequest(
             sweep=build_request(opts),
             groups=groups,
-            address=ray_address,
-            group_label=group_label,
+            address=o.ray_address,
+            group_label=o.group_label,
             placement_timeout_s=timeout_s,
-            device=device,
+            device=o.device or "cpu",
         )
 
         def start(progress_for, abort):
             return run_fleet(req, progress_for, abort)
 
-    result = _run(start, as_json)
-    if as_json:
-        sys.stdout.write(json.dumps(fleet_json(result), indent=1) + "\n")
+    result = run_with_bars(start, o.as_json)
+    if o.as_json:
+        print_json(fleet_json(result))
     else:
         render_fleet(result, stdout_console())
     fleet_gate(result)

@@ -18,6 +18,7 @@ from benchbox import model as model_mod
 from benchbox.data.readers import Row, read_rows
 from benchbox.data.source import DataSource, parse_source
 from benchbox.errors import BadInput
+from benchbox.options import DataOptions
 from benchbox.schema import DataInfo, ModelInfo, TensorSpec
 
 DEFAULT_LIMIT_SHARE = 0.25  # of the memory available when no --data-limit is given
@@ -287,3 +288,31 @@ def _info(
         length_dim=dim,
         length_counts=dict(sorted(counts.items())),
     )
+
+
+def check_options(opts: DataOptions) -> None:
+    """BadInput now, before a model is read, for a source, map or limit that cannot be used."""
+    if opts.source is None:
+        if opts.data_map or opts.limit is not None:
+            flag = "--data-map" if opts.data_map else "--data-limit"
+            raise BadInput(f"{flag} needs --data SOURCE", "e.g. --data requests.jsonl")
+        return
+    parse_source(opts.source)
+    parse_data_map(opts.data_map)
+    if opts.limit is not None:
+        parse_bytes(opts.limit)
+
+
+def samples_for(opts: DataOptions, info: ModelInfo, seed: int = 0) -> SampleSet | None:
+    """The checked samples of `--data` for a model (None: synthetic inputs)."""
+    if opts.source is None:
+        return None
+    limit = parse_bytes(opts.limit) if opts.limit is not None else None
+    return load_samples(opts.source, info, parse_data_map(opts.data_map), limit, seed)
+
+
+def options_of(info: DataInfo) -> DataOptions:
+    """The options that read a report's data again (`--resume`)."""
+    limit = str(info.limit_bytes) if info.limit_bytes is not None else None
+    mapped = tuple(f"{column}={name}" for column, name in info.data_map.items())
+    return DataOptions(info.source, mapped, limit)

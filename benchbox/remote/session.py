@@ -14,7 +14,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from time import perf_counter_ns
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +43,9 @@ from benchbox.schema import (
     replace,
 )
 from benchbox.warning_kinds import WarningKind
+
+if TYPE_CHECKING:
+    from benchbox.data.samples import SampleSet
 
 CLIENTS = {"http": "benchbox.remote.rest", "grpc": "benchbox.remote.rpc"}
 POOL_SIZE = 4
@@ -273,14 +276,21 @@ def measure_cell(
     settings: MeasureSettings,
     generators: int = 1,
     abort: threading.Event | None = None,
+    data: SampleSet | None = None,
 ) -> Cell:
-    """Drive the server with the cell's load and return the measured (or failed) cell."""
+    """Drive the server with the cell's load and return the measured (or failed) cell; with
+    `data` (--data), the requests are its samples, batched and padded as in-process."""
     reason = skip_reason(session, cell)
     if reason:
         return replace(cell, status="skipped", reason=reason, result=None)
-    pool = model_mod.synthesize_inputs(
-        session.model, cell.config.batch_size, pool_size=POOL_SIZE, seed=settings.seed
-    )
+    if data is not None:
+        from benchbox.data.pool import build_pool
+
+        pool = build_pool(data, session.model, cell.config.batch_size).feeds
+    else:
+        pool = model_mod.synthesize_inputs(
+            session.model, cell.config.batch_size, pool_size=POOL_SIZE, seed=settings.seed
+        )
     prepared = prepare(session, pool)
     first = first_request(prepared)
     if first is not None:
@@ -371,16 +381,20 @@ class RemoteWorker:
         settings: MeasureSettings,
         generators: int = 1,
         abort: threading.Event | None = None,
+        data: SampleSet | None = None,
     ) -> None:
         self.session = session
         self.settings = settings
+        self.data = data
         self.generators = generators
         self.abort = abort
 
     def measure(self, cell: Cell) -> Cell:
         """The cell measured on the server, or failed with the reason (the sweep goes on)."""
         try:
-            return measure_cell(self.session, cell, self.settings, self.generators, self.abort)
+            return measure_cell(
+                self.session, cell, self.settings, self.generators, self.abort, self.data
+            )
         except (Aborted, KeyboardInterrupt):
             raise
         except Exception as exc:  # the generator's own failure is this cell's, not the sweep's

@@ -31,6 +31,7 @@ def lines(v: Verification, split_reason: str | None = None) -> list[str]:
     pred = v.predicted
     head = f"predicted {p} ≤ {fmt_ms_text(pred.bound_ms)} ({_ci(pred)})"
     out = [f"cell {v.cell_id} on {v.url}"]
+    out += [f"note: {n}" for n in v.notes]
     cell = v.measured_cell
     if v.measured is None:
         out.append(f"{head}; the server's cell {cell.status}: {cell.reason}")
@@ -85,5 +86,6 @@ def as_json(v: Verification) -> dict[str, Any]:
             "status": v.measured_cell.status,
             "reason": v.measured_cell.reason,
             "warnings": [to_dict(w) for w in v.measured_cell.warnings],
+            "notes": list(v.notes),
         }
     )

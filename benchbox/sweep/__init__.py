@@ -22,16 +22,19 @@ import psutil
 from benchbox import __version__
 from benchbox import model as model_mod
 from benchbox.cost import check_profile
+from benchbox.data.samples import options_of, samples_for
 from benchbox.devices import device_problem, host_info, parse_device
 from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.format import reason_line
 from benchbox.measure.cell import Aborted, MeasureSettings
+from benchbox.options import DataOptions
 from benchbox.parse import LatencyTarget, parse_target
 from benchbox.pricing import AUTO, choose_profile
 from benchbox.remote import session as remote
 from benchbox.schema import (
     MEASURED,
     Cell,
+    DataInfo,
     HostInfo,
     IdlePower,
     ModelInfo,
@@ -71,6 +74,7 @@ class SweepRequest:
     # (precision) Accuracy samples per cell (None: outputs not compared) and the bounds as given.
     accuracy_samples: int | None = None
     accuracy: tuple[str, ...] = ()
+    data: DataOptions = field(default_factory=DataOptions)  # --data: requests from samples
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,8 @@ class Progress:
 
     def trial_started(self, cell: Cell, trial: int) -> None: ...
 
-    def trial_finished(self, cell: Cell) -> None: ...
+    def trial_finished(self, cell: Cell, trial: int) -> None:
+        """Trial number `trial` of a cell is done: `cell` is that trial's own outcome."""
 
 
 def sweep_settings(req: SweepRequest) -> SweepSettings:
@@ -185,6 +190,7 @@ def new_report(
     name: str | None = None,
     info: ModelInfo | None = None,
     server: Any = None,
+    data: DataInfo | None = None,
 ) -> tuple[Report, Path]:
     """The sweep's report for `host`, its cells planned, saved in `out_dir` (the file named after
     `name`, else the model); `info` is read from the model file when not given, `server` is a
@@ -201,6 +207,7 @@ def new_report(
         benchbox_version=__version__,
         created=created,
         target=server,
+        data=data,
     )
     path = save_new_report(report, out_dir, name or req.model_label or req.model_path)
     return report, path
@@ -270,13 +277,16 @@ def _run_sweep(
         )
         info, server = session.model, remote.target_info(session)
         make_worker = make_worker or remote_worker_factory(session, req.target.generators)
+        samples = samples_for(req.data, info, req.settings.seed)  # bad data: before any report
     else:
         check_devices(req.spec.devices)
         profile = choose_profile(req.profile, host)
         info = model_mod.inspect_model(req.model_path, req.shapes, req.input_values)
         check_input_memory(info, req.spec)
+        samples = samples_for(req.data, info, req.settings.seed)  # bad data: before any report
         make_worker = make_worker or worker_factory(req.isolate, req.cell_timeout_s)
-    report, path = new_report(req, host, profile, out_dir, info=info, server=server)
+    data_info = samples.info if samples is not None else None
+    report, path = new_report(req, host, profile, out_dir, info=info, server=server, data=data_info)
     report = with_variants(report, req.model_path, req.spec.precisions, server is None)
     progress.planned(list(report.cells))
     idle = (  # a remote sweep's client idle power is moot
@@ -285,6 +295,7 @@ def _run_sweep(
         else None
     )
     report, ctx = cell_context(req, report, psutil.cpu_count(logical=True) or 1, idle)
+    ctx = replace(ctx, data=samples)
     with precision_context(ctx, report, req.accuracy_samples) as ctx:
         return execute(
             report,
@@ -422,6 +433,7 @@ def resume_sweep(
         cores=psutil.cpu_count(logical=True) or 1,
         profile=profile,
         idle_power_w=stored.idle_power.power_w if stored.idle_power else None,
+        data=resume_data(report, path),
     )
     if search_kind == "adaptive":
         keep = {c.id: c for c in report.cells if c.status in MEASURED}
@@ -464,6 +476,21 @@ def resume_sweep(
         )
 
 
+def resume_data(report: Report, path: Path) -> Any:
+    """The samples a report's cells were measured on, read again (None: synthetic inputs);
+    BadInput when the source now holds other samples than it did."""
+    if report.data is None:
+        return None
+    samples = samples_for(options_of(report.data), report.model, report.data.seed)
+    if samples is not None and samples.info.sha256 != report.data.sha256:
+        raise BadInput(
+            f"--data {report.data.source} holds other samples than when {path} was measured"
+            f" (sha256 {samples.info.sha256[:12]}, not {report.data.sha256[:12]})",
+            "start a new sweep on the data as it is now",
+        )
+    return samples
+
+
 def resume_model_path(report: Report, model_path: str | None = None) -> str:
     """The model file to resume a report with; BadInput when it is gone or its sha256 changed."""
     from benchbox import zoo
@@ -497,7 +524,7 @@ def remote_worker_factory(
     """Workers that measure cells on a server, from this process (the model runs there)."""
 
     def make(ctx: CellContext, abort: threading.Event | None) -> Any:
-        return remote.RemoteWorker(session, ctx.settings, generators, abort)
+        return remote.RemoteWorker(session, ctx.settings, generators, abort, ctx.data)
 
     return make
 
@@ -551,15 +578,13 @@ def execute(
             new[index[cell.id]] = cell
             state["report"] = replace(r, cells=tuple(new))
             save_report(state["report"], path)
-        if trial:
-            progress.trial_finished(cell)
-        else:
+        if not trial:  # a trial's progress comes with its own outcome (`on_trial`)
             progress.finished(cell)
 
     workers: dict[tuple, Any] = {}
     first_orders: dict[str, int] = {}
 
-    measure_trial = trial_measurer(ctx, make_worker, abort, progress)
+    measure_trial = trial_measurer(ctx, make_worker, abort)
 
     def emit_trial(cell: Cell) -> None:
         emit(cell, trial=True)
@@ -607,6 +632,11 @@ def execute(
             ),
             ruler=lambda: _time_ruler(state, lock),
             saved=set(keep),
+            on_trial=lambda cell, number, done: (
+                progress.trial_started(cell, number)
+                if done is None
+                else progress.trial_finished(done, number)
+            ),
         )
         state["report"] = replace(state["report"], cells=tuple(combined))
     except (Aborted, KeyboardInterrupt):
@@ -652,7 +682,6 @@ def trial_measurer(
     ctx: CellContext,
     make_worker: Callable[[CellContext, threading.Event | None], Any],
     abort: threading.Event | None,
-    progress: Progress,
 ) -> Callable[[Cell], Cell]:
     """measure(cell): one more trial of a cell in a fresh worker (a new session, and a new
     process where isolation is on). A later trial's CIs come from the trials, so it needs no
@@ -664,7 +693,6 @@ def trial_measurer(
     def measure_trial(cell: Cell) -> Cell:
         if abort is not None and abort.is_set():
             raise Aborted()
-        progress.trial_started(cell, cell.result.trials + 1 if cell.result else 1)
         worker = make_worker(trial_ctx, abort)
         try:
             return worker.measure(cell)

@@ -28,6 +28,7 @@ from benchbox.devices import host_info
 from benchbox.errors import BadInput, NothingMeasured
 from benchbox.measure import trials as tstats
 from benchbox.measure.cell import MeasureSettings
+from benchbox.options import DataOptions
 from benchbox.schema import MEASURED, Cell, Report, SweepSettings, VariantInfo, cell_id, replace
 from benchbox.store import check_writable, report_path, save_report
 from benchbox.sweep.plan import SweepSpec, grid
@@ -55,6 +56,7 @@ class AbRequest:
     labels: tuple[str, str] = ("baseline", "candidate")  # how the lines name the two models
     # (precision) Each side's outputs compared with its own fp32 CPU reference (None: not).
     accuracy_samples: int | None = None
+    data: DataOptions = field(default_factory=DataOptions)  # --data: both sides on its samples
 
 
 def side_cells(spec: SweepSpec) -> dict[str, Cell]:
@@ -226,6 +228,9 @@ def run_ab(
         "candidate": model_mod.inspect_model(req.candidate_path, req.shapes),
     }
     paths = {"baseline": req.baseline_path, "candidate": req.candidate_path}
+    from benchbox.data.samples import samples_for
+
+    samples = {s: samples_for(req.data, infos[s], req.settings.seed) for s in SIDES}
     scratch = tempfile.mkdtemp(prefix="benchbox-ab-accuracy-")
     variants = {s: side_variants(paths[s], infos[s], cells_of[s].config.precision) for s in SIDES}
     ctxs = {
@@ -237,6 +242,7 @@ def run_ab(
             variants=variants[s],
             accuracy_samples=req.accuracy_samples,
             accuracy_dir=str(Path(scratch) / s),
+            data=samples[s],
         )
         for s in SIDES
     }
@@ -294,6 +300,7 @@ def _measure_ab(req, make_worker, abort, on_trial, cells_of, ctxs, out_dir) -> A
             benchbox_version=__version__,
             created=created,
             variants=ctxs[side].variants,
+            data=ctxs[side].data.info if ctxs[side].data is not None else None,
         )
         path = report_path(out_dir, f"ab-{side}-{Path(paths[side]).stem}", created)
         save_report(report, path)

@@ -16,6 +16,17 @@ from benchbox.devices.inventory import expand_devices
 from benchbox.errors import BadInput
 from benchbox.load import Arrival, LoadKind
 from benchbox.measure.cell import MIN_MEASURED_REQUESTS, MeasureSettings
+from benchbox.options import (
+    DEFAULT_MAX_TRIALS,
+    DEMO_MAX_TRIALS,
+    DEPTH,
+    SWEEP_MAX_TRIALS,
+    DataOptions,
+    MeasureOptions,
+    PrecisionOptions,
+    RemoteOptions,
+    TrialOptions,
+)
 from benchbox.pricing import AUTO, check_choice
 from benchbox.remote.target import REMOTE_DEVICE, parse_headers, parse_url
 from benchbox.schema import TrialPolicy, replace
@@ -63,32 +74,6 @@ MAX_RATE_RPS = 1_000_000.0
 # measured cell gets at least 3 trials (auto), so a sweep's trial is short (1-3 s after a 0.5 s
 # warm-up), and a cell gets at most SWEEP_MAX_TRIALS (the demo: DEMO_MAX_TRIALS, so 3 each).
 DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2", "latency_target": "p99=50ms"}
-SWEEP_MAX_TRIALS = 4
-DEMO_MAX_TRIALS = 3
-
-
-@dataclass(frozen=True)
-class TrialOptions:
-    """How many trials each cell gets, as text options (`--trials N|auto`, ...)."""
-
-    trials: str = "auto"
-    max_trials: int | None = 10  # None: the command's default (the demo sweep's is smaller)
-    precision: str = "5%"
-
-
-@dataclass(frozen=True)
-class MeasureOptions:
-    """How long and how carefully to measure each cell, as text options."""
-
-    warmup: str = "0.5s"
-    duration: str | None = None
-    window: str = "0.5s"
-    min_duration: str = "1.5s"
-    max_duration: str = "6s"
-    stability: str = "10%"
-    confidence: float = 0.95
-    save_samples: bool = False
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -114,17 +99,10 @@ class SweepOptions:
     dynamic_batching: str | None = None
     cell_timeout: str = "auto"
     isolate: bool = True
-    trials: TrialOptions = TrialOptions(max_trials=SWEEP_MAX_TRIALS)
-    target: str | None = None  # a server's URL: measure it instead of in-process sessions
-    headers: tuple[str, ...] = ()  # KEY=VALUE
-    generators: int = 1
-    # ---- precision (issue 25): variants swept, accuracy against the fp32 CPU reference
-    precision: str | None = None  # "fp32,fp16,int8-dynamic,int8-static"; None: fp32
-    accuracy_samples: int | None = None  # None: the default when accuracy is measured; 0: off
-    accuracy: tuple[str, ...] = ()  # bounds: top1>=99%, cosine>=0.999, NAME:max-abs<=1e-3
-    request_timeout: str | None = None  # --request-timeout (None: the default)
-    ca_cert: str | None = None
-    insecure: bool = False
+    trials: TrialOptions = TrialOptions()
+    remote: RemoteOptions = RemoteOptions()  # a server's URL: measure it instead of sessions
+    data: DataOptions = DataOptions()
+    variants: PrecisionOptions = PrecisionOptions()
 
 
 @dataclass(frozen=True)
@@ -140,7 +118,7 @@ class CellOptions:
     load: LoadKind = LoadKind.CLOSED
     rate: float | None = None
     arrival: Arrival = Arrival.POISSON
-    measure: MeasureOptions = MeasureOptions()
+    measure: MeasureOptions = DEPTH
     shape: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()
     out: str = "reports"
@@ -151,16 +129,9 @@ class CellOptions:
     latency_target: str | None = None
     cell_timeout: str = "auto"
     isolate: bool = True
-    target: str | None = None
-    headers: tuple[str, ...] = ()
-    generators: int = 1
-    # ---- precision (issue 25): variants swept, accuracy against the fp32 CPU reference
-    precision: str | None = None  # "fp32,fp16,int8-dynamic,int8-static"; None: fp32
-    accuracy_samples: int | None = None  # None: the default when accuracy is measured; 0: off
-    accuracy: tuple[str, ...] = ()  # bounds: top1>=99%, cosine>=0.999, NAME:max-abs<=1e-3
-    request_timeout: str | None = None
-    ca_cert: str | None = None
-    insecure: bool = False
+    remote: RemoteOptions = RemoteOptions()
+    data: DataOptions = DataOptions()
+    variants: PrecisionOptions = PrecisionOptions()
 
 
 @dataclass(frozen=True)
@@ -176,7 +147,8 @@ class ResumeRequest:
 
 def build_request(opts: SweepOptions) -> SweepRequest:
     """The SweepRequest of `benchbox sweep` (no model: the demo model with a quick grid)."""
-    if opts.target is not None:
+    check_data(opts.data)  # fail before a model is read
+    if opts.remote.target is not None:
         return build_remote_request(opts)
     search = parse.parse_choice(SearchKind, opts.search, "search strategy", "--search")
     latency_target = opts.latency_target
@@ -219,6 +191,7 @@ def build_request(opts: SweepOptions) -> SweepRequest:
         profile=opts.profile,
         isolate=opts.isolate,
         cell_timeout_s=cell_timeout_s(opts.cell_timeout),
+        data=opts.data,
         trials=trials_policy(
             opts.trials,
             opts.measure.seed,
@@ -233,11 +206,11 @@ def with_precision(req: SweepRequest, opts: SweepOptions | CellOptions) -> Sweep
     """The request with its precisions, accuracy samples and bounds (checked before measuring)."""
     from benchbox.precision import accuracy_plan, parse_precisions
 
-    precisions = parse_precisions(opts.precision)
+    precisions = parse_precisions(opts.variants.precision)
     samples, bounds = accuracy_plan(
         precisions,
-        opts.accuracy_samples,
-        opts.accuracy,
+        opts.variants.accuracy_samples,
+        opts.variants.accuracy,
         req.model_path,
         req.shapes,
         req.input_values,
@@ -257,7 +230,8 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
     target = opts.latency_target
     if target is not None:
         parse.parse_target(target)  # fail before measuring
-    if opts.target is not None:
+    check_data(opts.data)
+    if opts.remote.target is not None:
         return build_remote_request(
             SweepOptions(
                 model=opts.model,
@@ -275,12 +249,9 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
                 shape=opts.shape,
                 out=opts.out,
                 profile=opts.profile,
-                target=opts.target,
-                headers=opts.headers,
-                generators=opts.generators,
-                request_timeout=opts.request_timeout,
-                ca_cert=opts.ca_cert,
-                insecure=opts.insecure,
+                remote=opts.remote,
+                data=opts.data,
+                variants=opts.variants,
             ),
             one_cell=True,
         )
@@ -322,11 +293,14 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         latency_target=target,
         isolate=opts.isolate,
         cell_timeout_s=cell_timeout_s(opts.cell_timeout),
+        data=opts.data,
     )
     return with_precision(req, opts)
 
 
-def trials_policy(opts: TrialOptions, seed: int, default_max: int = 10) -> TrialPolicy:
+def trials_policy(
+    opts: TrialOptions, seed: int, default_max: int = DEFAULT_MAX_TRIALS
+) -> TrialPolicy:
     """The TrialPolicy of the trial options (the order of trials is drawn from --seed)."""
     precision = parse.parse_percent(opts.precision, "precision")
     most = opts.max_trials if opts.max_trials is not None else default_max
@@ -372,6 +346,7 @@ def build_ab_request(opts: AbOptions) -> AbRequest:
         threshold=threshold,
         labels=labels,
         accuracy_samples=base.accuracy_samples,
+        data=base.data,
     )
 
 
@@ -412,12 +387,13 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
     MODEL is then optional: a local ONNX file to take the inputs from, instead of the server's
     model metadata. The server itself is probed when the sweep starts.
     """
-    if opts.precision not in (None, "fp32") or opts.accuracy:
+    if opts.variants.precision not in (None, "fp32") or opts.variants.accuracy:
         raise BadInput(
             "--precision and --accuracy measure model variants in-process; a server runs its own",
             "load the variant on the server, or sweep the ONNX file in-process",
         )
-    parse_url(opts.target)  # a malformed URL fails here, before anything else
+    remote = opts.remote
+    parse_url(remote.target)  # a malformed URL fails here, before anything else
     for flag, value, default in (
         ("--device", opts.device, None),
         ("--threads", opts.threads, None),
@@ -431,8 +407,8 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
         ):
             raise BadInput(f"{flag} does not apply to a remote target: {SERVER_SIDE}",
                            f"leave {flag} out; measure the server as it is configured")  # fmt: skip
-    if opts.generators < 1:
-        raise BadInput(f"--generators {opts.generators} must be at least 1")
+    if remote.generators < 1:
+        raise BadInput(f"--generators {remote.generators} must be at least 1")
     search = parse.parse_choice(SearchKind, opts.search, "search strategy", "--search")
     if opts.latency_target is not None:
         parse.parse_target(opts.latency_target)  # fail before measuring
@@ -450,12 +426,12 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
     )
     check_choice(opts.profile)  # fail before measuring (`auto` prices nothing for a server)
     target = RemoteTarget(
-        opts.target,
-        parse_headers(list(opts.headers)),
-        opts.generators,
-        request_timeout_s(opts.request_timeout),
-        opts.ca_cert,
-        opts.insecure,
+        remote.target,
+        parse_headers(list(remote.headers)),
+        remote.generators,
+        parse.parse_request_timeout_s(remote.request_timeout),
+        remote.ca_cert,
+        remote.insecure,
     )
     return SweepRequest(
         model_path=path,
@@ -463,13 +439,21 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
         settings=measure_settings(opts.measure),
         shapes=parse.parse_shapes(list(opts.shape)),
         out_dir=opts.out,
-        model_label=parse_url(opts.target).model,
+        model_label=parse_url(remote.target).model,
         search=search,
         latency_target=opts.latency_target,
         profile=opts.profile,
         isolate=False,
         target=target,
+        data=opts.data,
     )
+
+
+def check_data(opts: DataOptions) -> None:
+    """--data, --data-map and --data-limit checked before anything is read."""
+    from benchbox.data.samples import check_options
+
+    check_options(opts)
 
 
 def resolve_model(model: str | None) -> tuple[str, str]:
@@ -592,16 +576,6 @@ def dynamic_batching_spec(
     batchings = peak.batching_grid(text, model_mod.inspect_model(model_path, shapes), target)
     concurrencies = spec.concurrencies if concurrency_given else (1,)
     return replace(spec, dynamic_batching=tuple(batchings), concurrencies=concurrencies)
-
-
-def request_timeout_s(text: str | None) -> float | None:
-    """--request-timeout as seconds (None: the default); BadInput unless positive."""
-    if text is None:
-        return None
-    value = parse.parse_duration_s(text, "--request-timeout")
-    if not value > 0:
-        raise BadInput(f"--request-timeout {text} must be more than 0", "e.g. --request-timeout 5s")
-    return value
 
 
 def cell_timeout_s(text: str) -> float | None:

@@ -235,6 +235,7 @@ def run_trials(
     eligible: Callable[[Cell], bool] | None = None,
     ruler: Callable[[], None] | None = None,
     saved: set[str] | None = None,
+    on_trial: Callable[[Cell, int, Cell | None], None] | None = None,
 ) -> list[Cell]:
     """The cells with their extra trials (the measured ones), each combined from its trials.
 
@@ -244,6 +245,8 @@ def run_trials(
     may get trials at all (all measured ones by default); `ruler()` times the reference
     workload, once before the rounds and once in every round, between the cells; `saved`: ids
     of cells kept from a resumed report, which continue from the trials they have.
+    `on_trial(cell, number, outcome)`: a trial's number among the cell's, before it is
+    measured (outcome None) and after, with the trial's own cell (failed or not).
     """
     if first_orders is None:  # the search measured them in list order
         first_orders = {c.id: i for i, c in enumerate(cells)}
@@ -283,13 +286,18 @@ def run_trials(
             if ruler is not None and cid == ruler_at:
                 ruler()
             log = logs[cid]
+            number = len(log.trials) + len(log.failures) + 1
+            if on_trial is not None:
+                on_trial(log.trials[0], number, None)
             done = measure_trial(log.trials[0])
+            if on_trial is not None:
+                on_trial(log.trials[0], number, done)
             if done.status in MEASURED and done.result is not None:
                 log.trials.append(done)
                 log.orders.append(order)
             else:
                 log.failures.append(
-                    f"trial {len(log.trials) + len(log.failures) + 1} {done.status}: "
+                    f"trial {number} {done.status}: "
                     f"{done.reason}; the cell keeps its {len(log.trials)} trial(s)"
                 )
                 stopped.add(cid)

@@ -32,7 +32,7 @@ from benchbox.compare import MachineComparison, compare_machines
 from benchbox.cost import load_profile
 from benchbox.errors import BadInput, BenchboxError, GateFailed, Interrupted, NothingMeasured
 from benchbox.parse import LatencyTarget, parse_target
-from benchbox.schema import MEASURED, Profile, Report, TrialPolicy, from_dict, replace, to_dict
+from benchbox.schema import MEASURED, Profile, Report, from_dict, replace, to_dict
 from benchbox.store import check_writable, load_report
 from benchbox.sweep import (
     Progress,
@@ -101,9 +101,9 @@ def group_report(
     machine = from_dict(Machine, facts["machine"], "machine")
     host = replace(machine.host, ray_node_id=pool.primary.node_id, ray_group=group.name)
     spec = replace(req.sweep.spec, devices=tuple(facts["devices"]))
-    # One trial per cell: a group's nodes share its cells, not yet its trials (each cell keeps
-    # its within-trial CI, and no sample-size rule is waived for trials that do not come).
-    sweep = replace(req.sweep, spec=spec, profile=group.profile, trials=TrialPolicy(trials=1))
+    # The trials as asked (`--trials`): the search's cells are shared by the group's nodes, the
+    # trial phase measures one trial at a time on them, in the seeded interleaved order.
+    sweep = replace(req.sweep, spec=spec, profile=group.profile)
     label = Path(sweep.model_label or sweep.model_path).stem
     profile = load_profile(group.profile)
     report, path = new_report(sweep, host, profile, out_dir, f"{label}-{group.name}")
@@ -141,6 +141,7 @@ def group_job(
         abort,
         factory,
         width=len(pool.nodes),  # each node of the group takes a cell
+        policy=req.sweep.trials,
     )
     return GroupJob(group, pool, run, ManifestGroup(group.name, group.profile, path.name))
 
@@ -155,6 +156,11 @@ def run_fleet(
     progress_for = progress_for or (lambda name: Progress())
     abort = abort or threading.Event()
     sweep = req.sweep
+    if sweep.data.source is not None:
+        raise BadInput(
+            "--data is not sent to a fleet's nodes yet: they would measure synthetic inputs",
+            "sweep each machine type with `benchbox sweep --data` on it, or leave --data out",
+        )
     out_dir = check_writable(sweep.out_dir)
     target = parse_target(sweep.latency_target) if sweep.latency_target else None
     profiles = {g.name: to_dict(load_profile(g.profile)) for g in req.groups}

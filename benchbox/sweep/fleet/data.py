@@ -6,12 +6,11 @@ from dataclasses import dataclass
 
 from benchbox.compare import MachineComparison
 from benchbox.errors import BadInput
+from benchbox.options import DEFAULT_GROUP_LABEL
 from benchbox.schema import HostInfo, IdlePower
 from benchbox.sweep import (
     SweepRequest,
 )
-
-DEFAULT_GROUP_LABEL = "ray.io/node-group"
 
 # ---------------------------------------------------------------- data
 
