@@ -805,10 +805,11 @@ def to_dict(obj: Any) -> Any:
                 out.pop("within_cis", None)
         if isinstance(obj, Report):
             order = ["schema", "benchbox_version", "created", "host", "model", "target"]
-            order += ["variants", "profile", "settings", "cells", "recommendation"]
+            order += ["variants", "data", "profile", "settings", "cells", "recommendation"]
             # `target` is written for remote servers only: in-process reports keep 1.1's keys;
-            # `variants` only when a sweep asked for precisions.
-            out = {k: out[k] for k in order if (k not in ("target", "variants") or out[k])}
+            # `variants` only when a sweep asked for precisions, `data` only for --data.
+            optional = ("target", "variants", "data")
+            out = {k: out[k] for k in order if (k not in optional or out[k])}
         return out
     if isinstance(obj, (list, tuple)):
         return [to_dict(x) for x in obj]

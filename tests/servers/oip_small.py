@@ -2,7 +2,7 @@
 
 Model `ok` answers well; `truncated` cuts its JSON short; `wrongshape` answers one row too many;
 `hangup` closes the connection mid-answer; `slow` sleeps past any short request timeout;
-`sometimes` truncates every third answer. Every model takes x FP32 [-1, 4] and gives y FP32
+`sometimes` truncates every third answer; `ok` keeps the values of x it was sent (`SEEN`). Every model takes x FP32 [-1, 4] and gives y FP32
 [-1, 2]. It runs in a thread of the test process.
 """
 
@@ -20,6 +20,9 @@ from aiohttp import web
 MODELS = ("ok", "truncated", "wrongshape", "hangup", "slow", "sometimes")
 SLOW_S = 3.0
 COUNTS: dict[str, int] = {}
+# The distinct values of x that model `ok` was sent (a bounded set: tests send few values).
+SEEN: set[float] = set()
+SEEN_LIMIT = 10_000
 
 
 def _meta(name: str) -> dict:
@@ -47,6 +50,8 @@ async def _infer(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     body = await request.json()
     rows = int(body["inputs"][0]["shape"][0])
+    if name == "ok" and len(SEEN) < SEEN_LIMIT:
+        SEEN.update(float(v) for v in body["inputs"][0]["data"])
     if name == "wrongshape":
         rows += 1
     answer = json.dumps(

@@ -1,0 +1,109 @@
+"""Options declared once: the commands' flags come from one table whose defaults are the option
+sets' dataclasses, `sweep` and `fleet` given the same flags record the same settings, and a
+command's --help imports none of the stages."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from benchbox.commands import COMMANDS, room_command
+from benchbox.commands import options as cli_options
+from benchbox.options import AB_TRIALS, DEPTH, MeasureOptions, TrialOptions
+from benchbox.sweep import sweep_settings
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED = ["--batch", "1,2", "--concurrency", "1,2", "--threads", "1", "--duration", "0.4s"]
+SHARED += ["--warmup", "0.2s", "--trials", "2", "--seed", "7", "--latency-target", "p99=9ms"]
+SHARED += ["--shape", "seq=16", "--search", "grid", "--trial-precision", "4%"]
+
+
+def given(command: str, args: list[str]) -> SimpleNamespace:
+    """The values a command's body gets for `args`, as the command line parses them."""
+    cmd = room_command(command)
+    ctx = cmd.make_context(command, list(args))
+    return SimpleNamespace(**ctx.params)
+
+
+def defaults(command: str) -> dict:
+    return {p.name: p.default for p in room_command(command).params}
+
+
+def test_sweep_and_fleet_given_the_same_flags_record_the_same_settings(bert_path):
+    from benchbox.commands.sweep import sweep_options
+    from benchbox.sweep.request import build_request
+
+    shared = [str(bert_path), *SHARED]
+    sweep = build_request(sweep_options(given("sweep", shared)))
+    fleet = build_request(
+        sweep_options(given("fleet", [*shared, "--group", "a=aws-c7i-2xlarge"]))
+    )
+    assert sweep_settings(sweep) == sweep_settings(fleet)
+    assert sweep.trials == fleet.trials and sweep.settings == fleet.settings
+    # and with no flags at all (the defaults, which had drifted apart: 1s/3s, 1.5s/6s)
+    assert sweep_settings(build_request(sweep_options(given("sweep", [str(bert_path)])))) == (
+        sweep_settings(
+            build_request(sweep_options(given("fleet", [str(bert_path), "--group", "a=x"])))
+        )
+    )
+
+
+@pytest.mark.parametrize("command", ["sweep", "fleet", "ab"])
+def test_the_grid_commands_measuring_defaults_are_the_option_sets(command):
+    d = defaults(command)
+    grid = MeasureOptions()
+    for field in dataclasses.fields(MeasureOptions):
+        if field.name in d:
+            assert d[field.name] == getattr(grid, field.name), field.name
+    assert d["trials"] == TrialOptions().trials and d["max_trials"] == TrialOptions().max_trials
+
+
+def test_run_differs_only_where_it_measures_in_depth_and_ab_only_in_its_precision():
+    run, sweep, ab = defaults("run"), defaults("sweep"), defaults("ab")
+    differs = {f.name for f in dataclasses.fields(MeasureOptions) if f.name in run}
+    differs = {n for n in differs if run[n] != sweep[n]}
+    assert differs == {"warmup", "window", "min_duration", "max_duration"}
+    assert all(run[n] == getattr(DEPTH, n) for n in differs)
+    assert ab["trial_precision"] == AB_TRIALS.precision != sweep["trial_precision"]
+
+
+def test_each_option_is_declared_once_in_the_table():
+    flags: dict[tuple, cli_options.Opt] = {}  # a list of batch sizes and one are two options
+    for name in dir(cli_options):
+        value = getattr(cli_options, name)
+        for o in value if isinstance(value, tuple) else (value,):
+            if isinstance(o, cli_options.Opt):
+                flags.setdefault((o.name, o.type), o)
+                assert flags[(o.name, o.type)] is o, f"{o.name} is declared twice"
+
+
+def test_a_command_given_an_option_twice_is_refused_where_it_is_declared():
+    import typer
+
+    with pytest.raises(ValueError, match="given twice"):
+        cli_options.command(typer.Typer(), cli_options.SEED, cli_options.SEED)
+    with pytest.raises(ValueError, match="does not take"):
+        cli_options.command(typer.Typer(), cli_options.SEED, defaults={"nosuch": 1})
+
+
+HEAVY = ("numpy", "onnx", "onnxruntime", "scipy", "pandas", "pydantic", "ray", "aiohttp")
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_help_imports_no_stage(command):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "benchbox", command, "--help"],
+        capture_output=True, text=True, env=env, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Usage: benchbox" in done.stdout
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    heavy = sorted(m for m in imported if m.split(".")[0] in HEAVY)
+    assert not heavy, f"`{command} --help` imports {heavy[:5]}"
