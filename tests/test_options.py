@@ -13,8 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from benchbox.commands import room_command
 from benchbox.commands import options as cli_options
+from benchbox.commands import room_command
 from benchbox.options import AB_TRIALS, DEPTH, MeasureOptions, TrialOptions
 from benchbox.sweep import sweep_settings
 
@@ -41,9 +41,7 @@ def test_sweep_and_fleet_given_the_same_flags_record_the_same_settings(bert_path
 
     shared = [str(bert_path), *SHARED]
     sweep = build_request(sweep_options(given("sweep", shared)))
-    fleet = build_request(
-        sweep_options(given("fleet", [*shared, "--group", "a=aws-c7i-2xlarge"]))
-    )
+    fleet = build_request(sweep_options(given("fleet", [*shared, "--group", "a=aws-c7i-2xlarge"])))
     assert sweep_settings(sweep) == sweep_settings(fleet)
     assert sweep.trials == fleet.trials and sweep.settings == fleet.settings
     # and with no flags at all (the defaults, which had drifted apart: 1s/3s, 1.5s/6s)

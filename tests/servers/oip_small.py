@@ -2,7 +2,8 @@
 
 Model `ok` answers well; `truncated` cuts its JSON short; `wrongshape` answers one row too many;
 `hangup` closes the connection mid-answer; `slow` sleeps past any short request timeout;
-`sometimes` truncates every third answer; `ok` keeps the values of x it was sent (`SEEN`). Every model takes x FP32 [-1, 4] and gives y FP32
+`sometimes` truncates every third answer; `ok` keeps the values of x it
+was sent (`SEEN`). Every model takes x FP32 [-1, 4] and gives y FP32
 [-1, 2]. It runs in a thread of the test process.
 """
 
