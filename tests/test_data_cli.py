@@ -132,6 +132,8 @@ def test_run_on_jsonl_logs_records_latency_per_length_bucket(bert_path, tmp_path
     (cell,) = report["cells"]
     uppers = [b["upper"] for b in cell["result"]["buckets"]]
     assert uppers == sorted({1 << (n - 1).bit_length() for n in lengths})
+    assert f"Data:             {log}" in done.stdout  # the detail names the data and its buckets
+    assert "seq ≤" in done.stdout
 
 
 def test_ab_measures_both_sides_on_the_same_samples(x4, tmp_path):

@@ -318,6 +318,7 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     table.add_row("p99.9", fmt_ms(lat.p99_9), _ci(cell, "p99_9"), *_within(r, "p99_9", between))
     console.print(table)
     render_trials(r, console)
+    render_data(report, r, console)
     if r.issue_delay_ms:
         d = r.issue_delay_ms
         console.print(
@@ -414,3 +415,26 @@ def stdout_console() -> Console:
     if not console.is_terminal:
         console = Console(width=int(os.environ.get("COLUMNS") or 160))
     return console
+
+
+def render_data(report: Report, r: Result, console: Console) -> None:
+    """Where a cell's requests came from (--data), and its latency per shape bucket."""
+    data = report.data
+    if data is None:
+        return
+    sampled = f", a seeded sample of {data.samples_read:,}" if data.sampled else ""
+    console.print(
+        f"  Data:             {data.source} ({data.kind}, {data.samples_used:,} samples"
+        f"{sampled}; sha256 {data.sha256[:12]})",
+        highlight=False,
+        markup=False,
+    )
+    if not r.buckets:
+        return
+    table = Table(box=None, padding=(0, 2), header_style="bold")
+    for col in (f"{r.buckets[0].dim} ≤", "requests", "p50", "p99"):
+        table.add_column(col, justify="right")
+    for b in r.buckets:
+        table.add_row(str(b.upper), f"{b.requests:,}", fmt_ms(b.latency_ms.p50),
+                      fmt_ms(b.latency_ms.p99))  # fmt: skip
+    console.print(table)
