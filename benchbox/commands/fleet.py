@@ -134,8 +134,10 @@ def fleet(o: SimpleNamespace) -> None:
             cell_timeout=o.cell_timeout,
             isolate=not o.no_isolation,
         )
+        sweep = build_request(opts)
         req = FleetRequest(
-            sweep=build_request(opts),
+            sweep=sweep,
+            trials=sweep.trials,
             groups=groups,
             address=o.ray_address,
             group_label=o.group_label,

@@ -103,7 +103,7 @@ def group_report(
     spec = replace(req.sweep.spec, devices=tuple(facts["devices"]))
     # The trials as asked (`--trials`): the search's cells are shared by the group's nodes, the
     # trial phase measures one trial at a time on them, in the seeded interleaved order.
-    sweep = replace(req.sweep, spec=spec, profile=group.profile)
+    sweep = replace(req.sweep, spec=spec, profile=group.profile, trials=req.trials)
     label = Path(sweep.model_label or sweep.model_path).stem
     profile = load_profile(group.profile)
     report, path = new_report(sweep, host, profile, out_dir, f"{label}-{group.name}")
@@ -141,7 +141,7 @@ def group_job(
         abort,
         factory,
         width=len(pool.nodes),  # each node of the group takes a cell
-        policy=req.sweep.trials,
+        policy=req.trials,
     )
     return GroupJob(group, pool, run, ManifestGroup(group.name, group.profile, path.name))
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from benchbox.compare import MachineComparison
 from benchbox.errors import BadInput
 from benchbox.options import DEFAULT_GROUP_LABEL
-from benchbox.schema import HostInfo, IdlePower
+from benchbox.schema import HostInfo, IdlePower, TrialPolicy
 from benchbox.sweep import (
     SweepRequest,
 )
@@ -42,6 +42,9 @@ class FleetRequest:
     group_label: str = DEFAULT_GROUP_LABEL
     placement_timeout_s: float = 60.0
     device: str = "cpu"  # the device list as typed; `all` is expanded on each node
+    # The trials each group's cells get (`fleet --trials`; `sweep.trials` is not used): one by
+    # default for a request built in code, the command's --trials from the command line.
+    trials: TrialPolicy = field(default_factory=lambda: TrialPolicy(trials=1))
 
 
 @dataclass(frozen=True)
