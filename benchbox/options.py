@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchbox.kinds import Arrival, LoadKind, SearchKind
-
 # Trials per cell, at most, under --trials auto: a sweep's cells are many and short; the demo
 # sweep's fewer still (about a minute on 2 cores); one cell in depth (`run`, `ab`) may take more.
 DEFAULT_MAX_TRIALS = 10
@@ -89,17 +87,3 @@ class PrecisionOptions:
     precision: str | None = None  # "fp32,fp16,int8-dynamic,int8-static"; None: fp32
     accuracy_samples: int | None = None  # None: the default when accuracy is measured; 0: off
     accuracy: tuple[str, ...] = ()  # bounds: top1>=99%, cosine>=0.999, NAME:max-abs<=1e-3
-
-
-__all__ = [
-    "AB_TRIALS",
-    "DEPTH",
-    "Arrival",
-    "DataOptions",
-    "LoadKind",
-    "MeasureOptions",
-    "PrecisionOptions",
-    "RemoteOptions",
-    "SearchKind",
-    "TrialOptions",
-]

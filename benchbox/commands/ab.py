@@ -66,8 +66,7 @@ def ab(o: SimpleNamespace) -> None:
     from benchbox.sweep.ab import run_ab
     from benchbox.sweep.request import AbOptions, build_ab_request
 
-    o.model = o.baseline
-    cell = cell_options(o)
+    cell = cell_options(SimpleNamespace(**vars(o), model=o.baseline))
     req = build_ab_request(AbOptions(cell, o.candidate, o.fail_on_regression))
     err = Console(stderr=True, highlight=False)
     with stop_on_signals(threading.Event()) as abort, err.status("measuring") as status:

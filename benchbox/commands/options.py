@@ -393,7 +393,7 @@ def command(
 # ---- from the values given to the option sets of benchbox.options
 
 
-def measure_options(o: SimpleNamespace, save_samples: bool | None = None) -> MeasureOptions:
+def measure_options(o: SimpleNamespace) -> MeasureOptions:
     return MeasureOptions(
         warmup=o.warmup,
         duration=o.duration,
@@ -402,7 +402,7 @@ def measure_options(o: SimpleNamespace, save_samples: bool | None = None) -> Mea
         max_duration=o.max_duration,
         stability=o.stability,
         confidence=o.confidence,
-        save_samples=getattr(o, "save_samples", False) if save_samples is None else save_samples,
+        save_samples=getattr(o, "save_samples", False),  # `ab` keeps no samples
         seed=o.seed,
     )
 

@@ -79,11 +79,9 @@ def depth_defaults() -> dict[str, Any]:
     }
 
 
-def sweep_options(o: SimpleNamespace, **overrides: Any) -> SweepOptions:
-    """SweepOptions from the values of SWEEP_SETS (and, for `sweep`, its own)."""
-    from benchbox.sweep.request import SweepOptions
-
-    fields = dict(
+def given_fields(o: SimpleNamespace) -> dict[str, Any]:
+    """The fields SweepOptions and CellOptions share, from the values of their option sets."""
+    return dict(
         model=o.model,
         device=o.device,
         batch=o.batch,
@@ -94,40 +92,26 @@ def sweep_options(o: SimpleNamespace, **overrides: Any) -> SweepOptions:
         rate=o.rate,
         arrival=o.arrival,
         measure=measure_options(o),
-        search=o.search,
-        latency_target=o.latency_target,
         shape=tuple(o.shape or ()),
         trials=trial_options(o),
         data=data_options(o),
         variants=variant_options(o),
     )
-    fields.update(overrides)
-    return SweepOptions(**fields)
+
+
+def sweep_options(o: SimpleNamespace, **overrides: Any) -> SweepOptions:
+    """SweepOptions from the values of SWEEP_SETS (and, for `sweep`, its own)."""
+    from benchbox.sweep.request import SweepOptions
+
+    fields = given_fields(o) | dict(search=o.search, latency_target=o.latency_target)
+    return SweepOptions(**(fields | overrides))
 
 
 def cell_options(o: SimpleNamespace, **overrides: Any) -> CellOptions:
     """CellOptions from the values of the one-cell sets (`run`, and `ab`'s baseline)."""
     from benchbox.sweep.request import CellOptions
 
-    fields = dict(
-        model=o.model,
-        device=o.device,
-        batch=o.batch,
-        concurrency=o.concurrency,
-        threads=o.threads,
-        instances=o.instances,
-        load=o.load,
-        rate=o.rate,
-        arrival=o.arrival,
-        measure=measure_options(o),
-        shape=tuple(o.shape or ()),
-        out=o.out,
-        trials=trial_options(o),
-        data=data_options(o),
-        variants=variant_options(o),
-    )
-    fields.update(overrides)
-    return CellOptions(**fields)
+    return CellOptions(**(given_fields(o) | dict(out=o.out) | overrides))
 
 
 def measure_with_progress(req: SweepRequest | ResumeRequest, as_json: bool) -> tuple[Report, Path]:

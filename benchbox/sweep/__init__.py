@@ -277,14 +277,13 @@ def _run_sweep(
         )
         info, server = session.model, remote.target_info(session)
         make_worker = make_worker or remote_worker_factory(session, req.target.generators)
-        samples = samples_for(req.data, info, req.settings.seed)  # bad data: before any report
     else:
         check_devices(req.spec.devices)
         profile = choose_profile(req.profile, host)
         info = model_mod.inspect_model(req.model_path, req.shapes, req.input_values)
         check_input_memory(info, req.spec)
-        samples = samples_for(req.data, info, req.settings.seed)  # bad data: before any report
         make_worker = make_worker or worker_factory(req.isolate, req.cell_timeout_s)
+    samples = samples_for(req.data, info, req.settings.seed)  # bad data: before any report
     data_info = samples.info if samples is not None else None
     report, path = new_report(req, host, profile, out_dir, info=info, server=server, data=data_info)
     report = with_variants(report, req.model_path, req.spec.precisions, server is None)
