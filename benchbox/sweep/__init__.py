@@ -28,7 +28,7 @@ from benchbox.errors import BadInput, Interrupted, NothingMeasured
 from benchbox.format import reason_line
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.options import DataOptions
-from benchbox.parse import LatencyTarget, parse_target
+from benchbox.parse import LatencyTarget
 from benchbox.pricing import AUTO, choose_profile
 from benchbox.remote import session as remote
 from benchbox.schema import (
@@ -64,7 +64,7 @@ class SweepRequest:
     input_values: dict[str, float | list] = field(default_factory=dict)
     out_dir: str = "reports"
     search: str = "grid"
-    latency_target: str | None = None
+    latency_target: LatencyTarget | None = None
     profile: str | None = None  # a name, a .toml file, "auto" (match this host) or None/"none"
     model_label: str | None = None
     isolate: bool = True  # each device group in its own worker process
@@ -258,7 +258,7 @@ def _run_sweep(
     make_worker: Callable[[CellContext, threading.Event | None], Any] | None,
 ) -> tuple[Report, Path]:
     out_dir = check_writable(req.out_dir)
-    target = parse_target(req.latency_target) if req.latency_target else None
+    target = req.latency_target
     host = host_info()
     server = None
     if req.target is not None:  # probed before anything is planned: exit 2 when it is not there
@@ -404,7 +404,7 @@ def resume_sweep(
     settings = stored.measure
     if policy.most > 1 and settings.min_requests is None:
         settings = replace(settings, min_requests=0)  # as run_sweep: the trials give the bound
-    target = parse_target(stored.latency_target) if stored.latency_target else None
+    target = stored.latency_target
     profile = report.profile
     if profile is not None:  # the decoder checked its types; these are its values
         check_profile(profile, f"{path}: profile")
