@@ -31,8 +31,10 @@ from benchbox.parse import LatencyTarget
 from benchbox.pricing import AUTO, check_choice
 from benchbox.remote.target import REMOTE_DEVICE, parse_headers, parse_url
 from benchbox.schema import TrialPolicy, replace
-from benchbox.sweep import RemoteTarget, SweepRequest, check_devices, peak
+from benchbox.sweep import peak
 from benchbox.sweep.ab import AbRequest
+from benchbox.sweep.checks import check_devices
+from benchbox.sweep.job import RemoteTarget, SweepRequest
 from benchbox.sweep.plan import SweepSpec
 from benchbox.sweep.schedule import trial_policy
 from benchbox.sweep.search import SearchKind

@@ -10,10 +10,8 @@ from benchbox.errors import BadInput
 from benchbox.parse import LatencyTarget
 from benchbox.schema import from_dict, to_dict
 from benchbox.store import atomic_write_text
-from benchbox.sweep import (
-    now_iso,
-)
 from benchbox.sweep.fleet.data import DEFAULT_GROUP_LABEL
+from benchbox.sweep.prepare import now_iso
 
 MANIFEST = "fleet.json"
 MANIFEST_SCHEMA = "benchbox.fleet/1"
