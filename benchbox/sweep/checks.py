@@ -9,9 +9,7 @@ import psutil
 from benchbox import model as model_mod
 from benchbox.devices import device_problem, parse_device
 from benchbox.errors import BadInput
-from benchbox.schema import (
-    ModelInfo,
-)
+from benchbox.schema import ModelInfo
 from benchbox.sweep.plan import SweepSpec
 from benchbox.sweep.runner import POOL_SIZE
 

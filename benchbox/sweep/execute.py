@@ -13,13 +13,7 @@ from benchbox.errors import Interrupted, NothingMeasured
 from benchbox.format import reason_line
 from benchbox.measure.cell import Aborted
 from benchbox.parse import LatencyTarget
-from benchbox.schema import (
-    MEASURED,
-    Cell,
-    Report,
-    TrialPolicy,
-    replace,
-)
+from benchbox.schema import MEASURED, Cell, Report, TrialPolicy, replace
 from benchbox.store import save_report
 from benchbox.sweep import peak, search
 from benchbox.sweep import trials as trial_phase

@@ -11,10 +11,7 @@ from typing import Any
 
 from benchbox.measure.cell import Aborted
 from benchbox.remote import session as remote
-from benchbox.schema import (
-    Cell,
-    replace,
-)
+from benchbox.schema import Cell, replace
 from benchbox.sweep.runner import CellContext, InProcessWorker
 from benchbox.sweep.worker import ProcessWorkers
 from benchbox.worker_process import NO_ISOLATION_ENV

@@ -9,10 +9,7 @@ from dataclasses import dataclass, field
 from benchbox.measure.cell import MeasureSettings
 from benchbox.options import DataOptions
 from benchbox.parse import LatencyTarget
-from benchbox.schema import (
-    SweepSettings,
-    TrialPolicy,
-)
+from benchbox.schema import SweepSettings, TrialPolicy
 from benchbox.sweep.plan import SweepSpec
 
 

@@ -12,15 +12,7 @@ from typing import Any
 
 from benchbox import __version__
 from benchbox import model as model_mod
-from benchbox.schema import (
-    DataInfo,
-    HostInfo,
-    IdlePower,
-    ModelInfo,
-    Profile,
-    Report,
-    replace,
-)
+from benchbox.schema import DataInfo, HostInfo, IdlePower, ModelInfo, Profile, Report, replace
 from benchbox.store import save_new_report
 from benchbox.sweep import peak
 from benchbox.sweep.job import SweepRequest, sweep_settings

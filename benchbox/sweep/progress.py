@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from benchbox.schema import (
-    Cell,
-)
+from benchbox.schema import Cell
 
 
 class Progress:

@@ -14,14 +14,7 @@ from benchbox.cost import check_profile
 from benchbox.data.samples import options_of, samples_for
 from benchbox.errors import BadInput
 from benchbox.remote import session as remote
-from benchbox.schema import (
-    MEASURED,
-    Cell,
-    Report,
-    SweepSettings,
-    TrialPolicy,
-    replace,
-)
+from benchbox.schema import MEASURED, Cell, Report, SweepSettings, TrialPolicy, replace
 from benchbox.store import check_writable, load_report
 from benchbox.sweep import search
 from benchbox.sweep import trials as trial_phase

@@ -14,10 +14,7 @@ from benchbox.data.samples import samples_for
 from benchbox.devices import host_info
 from benchbox.pricing import AUTO, choose_profile
 from benchbox.remote import session as remote
-from benchbox.schema import (
-    Report,
-    replace,
-)
+from benchbox.schema import Report, replace
 from benchbox.store import check_writable
 from benchbox.sweep.checks import check_devices, check_input_memory
 from benchbox.sweep.execute import execute
