@@ -10,7 +10,7 @@ import numpy as np
 
 from benchbox import cost, pricing, recommend
 from benchbox.errors import BadInput
-from benchbox.format import accuracy_label, percentile_label, reason_line
+from benchbox.format import accuracy_label, reason_line
 from benchbox.kinds import CompareMode  # noqa: F401 (re-exported)
 from benchbox.measure import stats
 from benchbox.measure import trials as tstats
@@ -316,7 +316,7 @@ def _machine_row(
     elif report.recommendation is not None and report.recommendation.winner in cells:
         rec = report.recommendation
         cell, percentile = cells[rec.winner], rec.percentile
-        how = f"stored recommendation ({percentile_label(percentile)}={rec.target_ms:g}ms)"
+        how = f"stored recommendation ({rec.target})"
     else:
         measured = [c for c in report.cells if c.status == "ok" and c.result is not None]
         cell = max(measured, key=lambda c: c.result.throughput_ips, default=None)

@@ -106,18 +106,7 @@ def recommend(
     bounds = parse_bounds(accuracy)
     check_outputs(bounds, [o.name for o in report.model.outputs])
     objective = parse_choice(Objective, objective, "objective")
-    if target.percentile not in schema.PERCENTILE_KEYS:
-        raise BadInput(f"unknown percentile {target.percentile!r} in the latency target")
-    if not 0.0 < headroom <= 1.0:
-        raise BadInput(f"headroom {headroom:g} must be in (0, 1]", "e.g. --headroom 0.8")
-    if qps is not None and not (qps > 0 and math.isfinite(qps)):
-        raise BadInput(f"--qps {qps:g} must be a positive number")
-    for flag, bound, example in (
-        ("--min-throughput", min_throughput_ips, "--min-throughput 500"),
-        ("--max-memory-mb", max_memory_mb, "--max-memory-mb 2048"),
-    ):
-        if bound is not None and not (bound > 0 and math.isfinite(bound)):
-            raise BadInput(f"{flag} {bound:g} must be a positive number", f"e.g. {example}")
+    _check_bounds(target, headroom, qps, min_throughput_ips, max_memory_mb)
 
     rejected: dict[str, str] = {}
     judged: list[Judged] = []
@@ -154,14 +143,7 @@ def recommend(
     if winner is None:
         notes.append(_nothing_met(target, judged, min_throughput_ips, max_memory_mb))
 
-    fleet = None
-    if qps is not None and winner is not None:
-        priced = report.profile is not None and report.profile.name != cost.ELECTRICITY_ONLY
-        price = report.profile.price_per_hour_usd if priced else None  # no machine price
-        fleet = cost.fleet_size(
-            qps, winner.cell.result.throughput_ips, headroom=headroom, price_per_hour_usd=price
-        )
-
+    fleet = _fleet(report, winner, qps, headroom) if qps is not None else None
     return schema.Recommendation(
         objective=used,
         percentile=target.percentile,
@@ -176,6 +158,41 @@ def recommend(
         note=" ".join(notes) or None,
         tied=tuple(j.cell.id for j in tied) if len(tied) > 1 else (),
         accuracy=tuple(b.text for b in bounds),
+    )
+
+
+def _check_bounds(
+    target: LatencyTarget,
+    headroom: float,
+    qps: float | None,
+    min_throughput_ips: float | None,
+    max_memory_mb: float | None,
+) -> None:
+    """BadInput for a target, headroom, rate or bound the recommendation cannot hold cells to."""
+    if target.percentile not in schema.PERCENTILE_KEYS:
+        raise BadInput(f"unknown percentile {target.percentile!r} in the latency target")
+    if not 0.0 < headroom <= 1.0:
+        raise BadInput(f"headroom {headroom:g} must be in (0, 1]", "e.g. --headroom 0.8")
+    if qps is not None and not (qps > 0 and math.isfinite(qps)):
+        raise BadInput(f"--qps {qps:g} must be a positive number")
+    for flag, bound, example in (
+        ("--min-throughput", min_throughput_ips, "--min-throughput 500"),
+        ("--max-memory-mb", max_memory_mb, "--max-memory-mb 2048"),
+    ):
+        if bound is not None and not (bound > 0 and math.isfinite(bound)):
+            raise BadInput(f"{flag} {bound:g} must be a positive number", f"e.g. {example}")
+
+
+def _fleet(
+    report: schema.Report, winner: Judged | None, qps: float, headroom: float
+) -> schema.Fleet | None:
+    """The machines of the winner's kind that serve `qps` with `headroom` (None: no winner)."""
+    if winner is None:
+        return None
+    priced = report.profile is not None and report.profile.name != cost.ELECTRICITY_ONLY
+    price = report.profile.price_per_hour_usd if priced else None  # no machine price
+    return cost.fleet_size(
+        qps, winner.cell.result.throughput_ips, headroom=headroom, price_per_hour_usd=price
     )
 
 

@@ -35,7 +35,9 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
   recommendation.tied, settings.trials. Reports of 1.x load as holding one trial each
   (trials 1, ci_level "within-trial", their CIs kept as the within-trial ones).
   Within 2 (same keys, now typed): profile.hardware (ProfileHardware, the keys a profile
-  states) and model.input_values (InputValues, the object {name: value}).
+  states), model.input_values (InputValues, the object {name: value}) and
+  settings.latency_target (LatencyTarget, still written as text: its canonical form `p99=50ms`,
+  where earlier reports hold the text as given, e.g. `P99=0.05s`; both load).
 - Within 2 (additions with defaults, written as benchbox.report/2; a key left unset is
   not written, so an older report is written back with the keys it had):
   - config.precision ("fp32" default; cell ids gain a `/fp16`,
@@ -70,7 +72,7 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
-This module imports nothing of benchbox but `errors`.
+This module imports nothing of benchbox but `errors` and `quantity` (the latency target's grammar).
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from benchbox.errors import BadInput
+from benchbox.quantity import LatencyTarget, parse_target
 
 SCHEMA_NAME = "benchbox.report"
 SCHEMA_MAJOR = 2
@@ -510,6 +513,11 @@ class Recommendation:
     tied: tuple[str, ...] = ()
     accuracy: tuple[str, ...] = ()  # (2.1) the accuracy bounds judged, as given
 
+    @property
+    def target(self) -> LatencyTarget:
+        """The latency target the recommendation was made under."""
+        return LatencyTarget(self.percentile, self.target_ms)
+
 
 @dataclass(frozen=True)
 class PowerSpec:
@@ -657,7 +665,7 @@ class SweepSettings:
     measure: MeasureSettings = field(default_factory=MeasureSettings)
     shapes: dict[str, int | Literal["batch"]] = field(default_factory=dict)  # "batch": tied
     search: str = "grid"
-    latency_target: str | None = None
+    latency_target: LatencyTarget | None = None
     profile: str | None = None
     idle_power: IdlePower | None = None
     trials: TrialPolicy | None = None  # None: a 1.x report, one trial per cell
@@ -769,6 +777,8 @@ def replace(obj: Any, **changes: Any) -> Any:
 def to_dict(obj: Any) -> Any:
     """A dataclass tree as plain JSON-ready data (tuples become lists; Load, IdlePower and the
     settings drop null keys they never wrote)."""
+    if isinstance(obj, LatencyTarget):  # written as its text, as 2.0 and earlier wrote it
+        return obj.text
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         if isinstance(obj, Load | ProfileHardware):
@@ -918,6 +928,13 @@ def _build(tp: Any, data: Any, where: str, measured: bool = False) -> Any:
         return data
     if tp is CellWarning and isinstance(data, str):  # 1.0 wrote warnings as "kind: text"
         return legacy_warning(data)
+    if tp is LatencyTarget:  # its JSON form is its text, e.g. "p99=50ms"
+        if not isinstance(data, str):
+            raise _bad(where, 'a latency target like "p99=50ms"', data)
+        try:
+            return parse_target(data)
+        except BadInput as exc:
+            raise BadInput(f"{where}: {exc.message}", _EDITED) from None
     if tp is InputValues:  # its JSON form is the object {name: value}
         if not isinstance(data, dict):
             raise _bad(where, "an object", data)

@@ -117,7 +117,7 @@ def choose(
                 "the report has no recommendation, so there is no target to verify against",
                 "give --latency-target pNN=VALUE (and --cell ID to pick the cell)",
             )
-        target = LatencyTarget(rec.percentile, rec.target_ms)
+        target = rec.target
     if wanted is None:
         # The report's own recommendation, held to the target given (if any); a report made
         # without a target gets its recommendation for the one given.

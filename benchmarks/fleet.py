@@ -29,6 +29,7 @@ from ray_cluster import local_cluster  # noqa: E402
 
 from benchbox import zoo  # noqa: E402
 from benchbox.measure.cell import MeasureSettings  # noqa: E402
+from benchbox.parse import parse_target  # noqa: E402
 from benchbox.sweep import SweepRequest, run_sweep  # noqa: E402
 from benchbox.sweep.fleet import FleetRequest, GroupSpec, run_fleet  # noqa: E402
 from benchbox.sweep.plan import SweepSpec  # noqa: E402
@@ -45,7 +46,7 @@ def sweep_request(model: str, out: str, cells: int) -> SweepRequest:
         settings=SETTINGS,
         out_dir=out,
         search="grid",
-        latency_target="p99=100ms",
+        latency_target=parse_target("p99=100ms"),
         profile="aws-c7i-2xlarge",
         model_label="mlp",
     )

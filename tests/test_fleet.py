@@ -26,6 +26,7 @@ from ray_cluster import (
 from benchbox.cost import load_profile
 from benchbox.errors import BadInput, GateFailed, Interrupted, NothingMeasured
 from benchbox.measure.cell import MeasureSettings
+from benchbox.parse import parse_target
 from benchbox.schema import replace
 from benchbox.store import load_report
 from benchbox.sweep import Progress, SweepRequest
@@ -75,7 +76,7 @@ def request(model: Path, out: Path, groups: list[str], batches=(1, 4), **extra) 
         settings=QUICK,
         out_dir=str(out),
         search="grid",
-        latency_target=TARGET,
+        latency_target=parse_target(TARGET),
         model_label="mlp",
     )
     return FleetRequest(

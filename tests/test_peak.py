@@ -16,7 +16,7 @@ from benchbox import model as model_mod
 from benchbox.cost import load_profile, usd_per_million
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
-from benchbox.parse import LatencyTarget, parse_dynamic_batching
+from benchbox.parse import LatencyTarget, parse_dynamic_batching, parse_target
 from benchbox.schema import (
     Cell,
     DynamicBatching,
@@ -268,7 +268,7 @@ def test_sweep_finds_each_config_peak_and_prices_the_capacity(mlp_path, tmp_path
         spec=spec,
         settings=MeasureSettings(warmup_s=0.1, duration_s=0.3),
         out_dir=str(tmp_path),
-        latency_target="p99=50ms",
+        latency_target=parse_target("p99=50ms"),
         profile="aws-c7i-2xlarge",
         isolate=False,
     )

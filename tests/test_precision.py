@@ -18,6 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 from benchbox import model as model_mod
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
+from benchbox.parse import parse_target
 from benchbox.precision import accuracy_plan, parse_precisions
 from benchbox.precision.accuracy import compare, measure_cell_accuracy, run_all
 from benchbox.precision.bounds import check_outputs, parse_bound, parse_bounds
@@ -252,7 +253,7 @@ def test_sweep_measures_each_precision_and_recommends_under_an_accuracy_bound(ml
         profile=None,
         accuracy_samples=SAMPLES,
         accuracy=("cosine>=0.99999999",),
-        latency_target="p99=1000ms",
+        latency_target=parse_target("p99=1000ms"),
     )
     report, path = run_sweep(req, make_worker=make_in_process_worker)
     ids = [c.id for c in report.cells]

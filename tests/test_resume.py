@@ -18,6 +18,7 @@ from benchbox import model as model_mod
 from benchbox import zoo
 from benchbox.errors import BadInput
 from benchbox.measure.cell import MeasureSettings
+from benchbox.parse import parse_target
 from benchbox.schema import PowerSpec, Profile, SweepSettings, TrialPolicy, replace
 from benchbox.store import load_report, save_report
 from benchbox.sweep import SweepRequest, resume_model_path, resume_sweep, run_sweep
@@ -152,7 +153,7 @@ def test_adaptive_resume_keeps_measured_cells_and_remeasures_the_failed_one(mlp_
         settings=MeasureSettings(warmup_s=0.05, duration_s=0.2, window_s=0.1),
         out_dir=str(tmp_path),
         search="adaptive",
-        latency_target="p99=1s",
+        latency_target=parse_target("p99=1s"),
         isolate=False,
         # A fixed count: under auto, the victim's new trials change the pooled variance, and a
         # kept cell may then rightly get one more trial (the search still keeps it).

@@ -13,6 +13,7 @@ from fixtures_reports import make_report
 
 from benchbox import schema
 from benchbox.errors import BadInput
+from benchbox.parse import LatencyTarget
 from benchbox.schema import (
     CellWarning,
     Histogram,
@@ -57,7 +58,8 @@ def test_a_1_0_report_loads_with_typed_settings_profile_and_warnings():
     assert s.spec.load_kind == "open" and s.spec.concurrencies == (2,)
     assert isinstance(s.measure, MeasureSettings)
     assert (s.measure.duration_s, s.measure.warmup_s) == (1.0, 0.2)
-    assert s.latency_target == "p99=50ms" and s.profile == "aws-c7i-2xlarge"
+    assert isinstance(s.latency_target, LatencyTarget)  # the 1.0 text, typed on loading
+    assert s.latency_target.text == "p99=50ms" and s.profile == "aws-c7i-2xlarge"
     assert isinstance(s.idle_power, IdlePower) and s.idle_power.source == "estimate"
 
     p = report.profile
@@ -198,3 +200,23 @@ def test_idle_power_writes_the_keys_1_0_wrote():
         "detail": "permission denied",
     }
     assert schema.from_dict(IdlePower, schema.to_dict(failed)) == failed
+
+
+def test_an_old_report_s_latency_target_text_loads_as_a_target_and_is_written_canonically():
+    data = json.loads(REPORT_1_0.read_text())
+    data["settings"]["latency_target"] = "P99.9 = 0.05s"  # the text as an earlier sweep kept it
+    settings = report_from_json(json.dumps(data)).settings
+    assert settings.latency_target == LatencyTarget("p99_9", 50.0)
+    again = report_from_json(report_to_json(report_from_json(json.dumps(data))))
+    assert json.loads(report_to_json(again))["settings"]["latency_target"] == "p99.9=50ms"
+    assert again.settings.latency_target == settings.latency_target
+
+
+def test_a_report_s_bad_latency_target_is_a_one_line_error_naming_the_key():
+    data = json.loads(REPORT_1_0.read_text())
+    data["settings"]["latency_target"] = "p98=1ms"
+    with pytest.raises(BadInput, match=r"settings\.latency_target: latency target 'p98=1ms'"):
+        report_from_json(json.dumps(data))
+    data["settings"]["latency_target"] = {"p99": 50}
+    with pytest.raises(BadInput, match=r"settings\.latency_target"):
+        report_from_json(json.dumps(data))

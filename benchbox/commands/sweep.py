@@ -165,7 +165,6 @@ def show_sweep(report: Report, saved: Path, as_json: bool) -> None:
     from rich.markup import escape
 
     from benchbox.errors import GateFailed
-    from benchbox.format import percentile_label
     from benchbox.report.render import render_report, stdout_console
 
     if as_json:
@@ -177,8 +176,7 @@ def show_sweep(report: Report, saved: Path, as_json: bool) -> None:
     rec = report.recommendation
     if rec is not None and rec.winner is None:
         raise GateFailed(
-            f"no configuration meets {percentile_label(rec.percentile)}={rec.target_ms:g}ms"
-            f" (report saved in {saved})",
+            f"no configuration meets {rec.target} (report saved in {saved})",
             ("" if as_json else "see the closest cell above; ")
             + "relax the target, or measure other devices or configs",
         )

@@ -355,34 +355,14 @@ def combine(
         hist = _pooled_histogram(results)
         within = _within_cis(results, hist, confidence)
         r = _median_trial(results)
-    cis: dict[str, list[float] | None] = {}
     latency = _pooled_latency(results) if not single else r.latency_ms
-    for key in PERCENTILE_KEYS:
-        est = estimate(
-            [getattr(t.latency_ms, key) for t in results], confidence, (within or {}).get(key)
-        )
-        cis[key] = [est.lo, est.hi] if est.ci is not None else None
-    cis = coherent_cis(latency, cis)
+    cis = coherent_cis(latency, _percentile_cis(results, within, confidence))
     requests = sum(t.requests for t in results)
     inferences = sum(t.inferences for t in results)
     duration_s = sum(t.duration_s for t in results)
-    # Throughput is all the trials' inferences over their measured time (so it stays
-    # inferences / duration_s); its CI is the between-trial one, widened to hold that point.
-    tput_point = inferences / duration_s if duration_s > 0 else 0.0
-    tput = estimate([t.throughput_ips for t in results], confidence)
-    if tput.ci is not None:
-        tput = Estimate(
-            tput_point, min(tput.lo, tput_point), max(tput.hi, tput_point), tput.level, tput.trials
-        )
-    else:
-        tput = Estimate(tput_point, None, None, tput.level, tput.trials)
+    tput = _throughput(results, inferences, duration_s, confidence)
     power = _mean([t.power_w for t in results])
-    counts: dict[int, int] | None = None
-    if all(t.batch_size_counts for t in results):
-        counts = {}
-        for t in results:
-            for b, c in (t.batch_size_counts or {}).items():
-                counts[b] = counts.get(b, 0) + c
+    counts = _batch_size_counts(results)
     return replace(
         r,
         requests=requests,
@@ -416,6 +396,44 @@ def combine(
         within_trial_ci_ms=within,
         throughput_ci_ips=[tput.lo, tput.hi] if tput.ci is not None else None,
     )
+
+
+def _percentile_cis(
+    results: list[Result], within: dict[str, Any] | None, confidence: float
+) -> dict[str, list[float] | None]:
+    """Each percentile's between-trial CI, widened to the pooled within-trial one (`estimate`)."""
+    cis: dict[str, list[float] | None] = {}
+    for key in PERCENTILE_KEYS:
+        est = estimate(
+            [getattr(t.latency_ms, key) for t in results], confidence, (within or {}).get(key)
+        )
+        cis[key] = [est.lo, est.hi] if est.ci is not None else None
+    return cis
+
+
+def _throughput(
+    results: list[Result], inferences: int, duration_s: float, confidence: float
+) -> Estimate:
+    """Throughput is all the trials' inferences over their measured time (so it stays
+    inferences / duration_s); its CI is the between-trial one, widened to hold that point."""
+    tput_point = inferences / duration_s if duration_s > 0 else 0.0
+    tput = estimate([t.throughput_ips for t in results], confidence)
+    if tput.ci is not None:
+        return Estimate(
+            tput_point, min(tput.lo, tput_point), max(tput.hi, tput_point), tput.level, tput.trials
+        )
+    return Estimate(tput_point, None, None, tput.level, tput.trials)
+
+
+def _batch_size_counts(results: list[Result]) -> dict[int, int] | None:
+    """The trials' batch sizes counted together (None: a trial has none)."""
+    if not all(t.batch_size_counts for t in results):
+        return None
+    counts: dict[int, int] = {}
+    for t in results:
+        for b, c in (t.batch_size_counts or {}).items():
+            counts[b] = counts.get(b, 0) + c
+    return counts
 
 
 # ---------------------------------------------------------------- coherence and the sweep's pool

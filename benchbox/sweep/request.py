@@ -27,11 +27,14 @@ from benchbox.options import (
     RemoteOptions,
     TrialOptions,
 )
+from benchbox.parse import LatencyTarget
 from benchbox.pricing import AUTO, check_choice
 from benchbox.remote.target import REMOTE_DEVICE, parse_headers, parse_url
 from benchbox.schema import TrialPolicy, replace
-from benchbox.sweep import RemoteTarget, SweepRequest, check_devices, peak
+from benchbox.sweep import peak
 from benchbox.sweep.ab import AbRequest
+from benchbox.sweep.checks import check_devices
+from benchbox.sweep.job import RemoteTarget, SweepRequest
 from benchbox.sweep.plan import SweepSpec
 from benchbox.sweep.schedule import trial_policy
 from benchbox.sweep.search import SearchKind
@@ -73,7 +76,13 @@ MAX_RATE_RPS = 1_000_000.0
 # The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores. Each
 # measured cell gets at least 3 trials (auto), so a sweep's trial is short (1-3 s after a 0.5 s
 # warm-up), and a cell gets at most SWEEP_MAX_TRIALS (the demo: DEMO_MAX_TRIALS, so 3 each).
-DEMO = {"batch": "1,4", "concurrency": "1,2", "threads": "1,2", "latency_target": "p99=50ms"}
+# The target is typed here, as every request carries it.
+DEMO = {
+    "batch": "1,4",
+    "concurrency": "1,2",
+    "threads": "1,2",
+    "latency_target": parse.parse_target("p99=50ms"),
+}
 
 
 @dataclass(frozen=True)
@@ -151,11 +160,9 @@ def build_request(opts: SweepOptions) -> SweepRequest:
     if opts.remote.target is not None:
         return build_remote_request(opts)
     search = parse.parse_choice(SearchKind, opts.search, "search strategy", "--search")
-    latency_target = opts.latency_target
+    latency_target = target_of(opts.latency_target)  # fails before measuring
     if latency_target is None and opts.model is None:
         latency_target = DEMO["latency_target"]
-    if latency_target is not None:
-        parse.parse_target(latency_target)  # fail before measuring
     path, label = resolve_model(opts.model)
     spec = sweep_spec(
         "cpu" if opts.device is None else opts.device,
@@ -227,9 +234,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
             raise BadInput(f"--{name} {value} must be at least 1")
     if opts.rate is not None and not opts.rate > 0:
         raise BadInput(f"--rate {opts.rate:g} must be above 0 requests/s")
-    target = opts.latency_target
-    if target is not None:
-        parse.parse_target(target)  # fail before measuring
+    target = target_of(opts.latency_target)  # fails before measuring
     check_data(opts.data)
     if opts.remote.target is not None:
         return build_remote_request(
@@ -410,8 +415,7 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
     if remote.generators < 1:
         raise BadInput(f"--generators {remote.generators} must be at least 1")
     search = parse.parse_choice(SearchKind, opts.search, "search strategy", "--search")
-    if opts.latency_target is not None:
-        parse.parse_target(opts.latency_target)  # fail before measuring
+    latency_target = target_of(opts.latency_target)  # fails before measuring
     path = str(zoo.resolve(opts.model)) if opts.model else ""
     spec = sweep_spec(
         REMOTE_DEVICE,
@@ -422,7 +426,7 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
         opts.load,
         opts.rate,
         opts.arrival,
-        peak_search=opts.latency_target is not None and not one_cell,
+        peak_search=latency_target is not None and not one_cell,
     )
     check_choice(opts.profile)  # fail before measuring (`auto` prices nothing for a server)
     target = RemoteTarget(
@@ -441,12 +445,17 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
         out_dir=opts.out,
         model_label=parse_url(remote.target).model,
         search=search,
-        latency_target=opts.latency_target,
+        latency_target=latency_target,
         profile=opts.profile,
         isolate=False,
         target=target,
         data=opts.data,
     )
+
+
+def target_of(text: str | None) -> LatencyTarget | None:
+    """--latency-target as the LatencyTarget every later stage takes (None: not given)."""
+    return parse.parse_target(text) if text is not None else None
 
 
 def check_data(opts: DataOptions) -> None:
@@ -563,7 +572,7 @@ def dynamic_batching_spec(
     text: str,
     model_path: str,
     shapes: dict[str, int | str],
-    latency_target: str | None,
+    target: LatencyTarget | None,
     concurrency_given: bool,
 ) -> SweepSpec:
     """The spec with `--dynamic-batching` settings (`auto` expanded for the model and target)."""
@@ -572,7 +581,6 @@ def dynamic_batching_spec(
             "--dynamic-batching batches one-sample requests arriving on an open-loop schedule",
             "add --load open (and --latency-target p99=20ms to find each config's peak rate)",
         )
-    target = parse.parse_target(latency_target) if latency_target else None
     batchings = peak.batching_grid(text, model_mod.inspect_model(model_path, shapes), target)
     concurrencies = spec.concurrencies if concurrency_given else (1,)
     return replace(spec, dynamic_batching=tuple(batchings), concurrencies=concurrencies)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from benchbox.format import fmt_ms_text
 from benchbox.kinds import SearchKind  # noqa: F401 (re-exported)
@@ -177,64 +178,85 @@ def adaptive(
         thread_list = sorted(by_threads)
         for ti, t in enumerate(thread_list):
             by_batch = by_threads[t]
-            rest_t = thread_list[ti:]
             # Probe: the previous thread count's best (batch, load) at t threads first.
-            probe_cfg = by_batch.get(prev_best.config.batch_size) if prev_best else None
-            if prev_best is not None and probe_cfg is not None:
-                probe = next((c for c in ladders[probe_cfg] if c.load == prev_best.load), None)
-                if probe is not None:
-                    done = measured(probe)
-                    if throughput(done) < throughput(prev_best) * (1 + gain):
-                        for nt in rest_t:
-                            for cfg in by_threads[nt].values():
-                                skip(
-                                    cfg,
-                                    f"threads saturated: {t} threads gained "
-                                    f"{throughput(done) / throughput(prev_best) - 1:+.1%} over "
-                                    f"{prev_best.config.intra_op_threads} at "
-                                    f"batch {prev_best.config.batch_size} {_lvl(prev_best)}",
-                                )
-                        break
-            prev_batch_tp, prev_b, prev_level = None, None, None
-            batch_list = sorted(by_batch)
-            for bi, b in enumerate(batch_list):
-                ladder = ladders[by_batch[b]]
-                # Start where the previous batch size did best: a bigger batch rarely wants more
-                # requests in flight, and a lighter load only matters if this one breaks the target.
-                start = 0
-                if prev_level is not None:
-                    start = max(
-                        (i for i, c in enumerate(ladder) if load_level(c.load) <= prev_level),
-                        default=0,
-                    )
-                outcome = run_ladder(ladder, measured, target, gain, start)
-                for c in outcome.cells.values():
-                    out.setdefault(c.id, c)
-                rest = batch_list[bi + 1 :]
-                if outcome.lowest_breaks:
-                    for nb in rest:
-                        skip(
-                            by_batch[nb],
-                            f"dominated: batch {b} already breaks {target} at the lightest load,"
-                            f" and batch {nb} only adds latency",
-                        )
-                    break
-                if prev_batch_tp is not None and outcome.best_tp < prev_batch_tp * (1 + gain):
-                    for nb in rest:
-                        skip(
-                            by_batch[nb],
-                            f"batch saturated: batch {b} gained < {gain:.0%} over batch {prev_b}",
-                        )
-                    break
-                prev_batch_tp = max(prev_batch_tp or 0.0, outcome.best_tp)
-                prev_b = b
-                prev_level = outcome.best_level
+            done = _probe(prev_best, by_batch, ladders, measured)
+            if done is not None and throughput(done) < throughput(prev_best) * (1 + gain):
+                why = (
+                    f"threads saturated: {t} threads gained "
+                    f"{throughput(done) / throughput(prev_best) - 1:+.1%} over "
+                    f"{prev_best.config.intra_op_threads} at "
+                    f"batch {prev_best.config.batch_size} {_lvl(prev_best)}"
+                )
+                for nt in thread_list[ti:]:
+                    for cfg in by_threads[nt].values():
+                        skip(cfg, why)
+                break
+            _walk_batches(by_batch, ladders, measured, skip, out, target, gain)
             level_best = best_of([c for cfg in by_batch.values() for c in ladders[cfg]])
             if level_best is not None and (
                 prev_best is None or throughput(level_best) > throughput(prev_best)
             ):
                 prev_best = level_best
     return [out.get(c.id, c) for c in cells]
+
+
+def _probe(prev_best: Cell | None, by_batch: dict, ladders: dict, measured: Measure) -> Cell | None:
+    """The previous thread count's best (batch, load), measured at this thread count (None: no
+    previous best, or this thread count has no such cell)."""
+    if prev_best is None:
+        return None
+    cfg = by_batch.get(prev_best.config.batch_size)
+    if cfg is None:
+        return None
+    probe = next((c for c in ladders[cfg] if c.load == prev_best.load), None)
+    return measured(probe) if probe is not None else None
+
+
+def _walk_batches(
+    by_batch: dict,
+    ladders: dict,
+    measured: Measure,
+    skip: Callable[[Any, str], None],
+    out: dict[str, Cell],
+    target: LatencyTarget | None,
+    gain: float,
+) -> None:
+    """One thread count's batch sizes, smallest first, each up its load ladder; the larger ones
+    are skipped once a batch breaks the target at its lightest load or gains less than `gain`."""
+    prev_batch_tp, prev_b, prev_level = None, None, None
+    batch_list = sorted(by_batch)
+    for bi, b in enumerate(batch_list):
+        ladder = ladders[by_batch[b]]
+        # Start where the previous batch size did best: a bigger batch rarely wants more
+        # requests in flight, and a lighter load only matters if this one breaks the target.
+        start = 0
+        if prev_level is not None:
+            start = max(
+                (i for i, c in enumerate(ladder) if load_level(c.load) <= prev_level),
+                default=0,
+            )
+        outcome = run_ladder(ladder, measured, target, gain, start)
+        for c in outcome.cells.values():
+            out.setdefault(c.id, c)
+        rest = batch_list[bi + 1 :]
+        if outcome.lowest_breaks:
+            for nb in rest:
+                skip(
+                    by_batch[nb],
+                    f"dominated: batch {b} already breaks {target} at the lightest load,"
+                    f" and batch {nb} only adds latency",
+                )
+            return
+        if prev_batch_tp is not None and outcome.best_tp < prev_batch_tp * (1 + gain):
+            for nb in rest:
+                skip(
+                    by_batch[nb],
+                    f"batch saturated: batch {b} gained < {gain:.0%} over batch {prev_b}",
+                )
+            return
+        prev_batch_tp = max(prev_batch_tp or 0.0, outcome.best_tp)
+        prev_b = b
+        prev_level = outcome.best_level
 
 
 def _how_broken(cell: Cell, target: LatencyTarget) -> str:

@@ -31,7 +31,7 @@ from benchbox import model as model_mod
 from benchbox.compare import MachineComparison, compare_machines
 from benchbox.cost import load_profile
 from benchbox.errors import BadInput, BenchboxError, GateFailed, Interrupted, NothingMeasured
-from benchbox.parse import LatencyTarget, parse_target
+from benchbox.parse import LatencyTarget
 from benchbox.schema import MEASURED, Profile, Report, from_dict, replace, to_dict
 from benchbox.store import check_writable, load_report
 from benchbox.sweep import (
@@ -162,7 +162,7 @@ def run_fleet(
             "sweep each machine type with `benchbox sweep --data` on it, or leave --data out",
         )
     out_dir = check_writable(sweep.out_dir)
-    target = parse_target(sweep.latency_target) if sweep.latency_target else None
+    target = sweep.latency_target
     profiles = {g.name: to_dict(load_profile(g.profile)) for g in req.groups}
     model_mod.inspect_model(sweep.model_path, sweep.shapes)  # bad model: fail before placing
     with connected(req.address):
@@ -267,7 +267,9 @@ def unfinished(report: Report) -> bool:
     return any(c.status in ("pending", "failed") for c in report.cells)
 
 
-def rank(out_dir: Path, outcomes: list[GroupOutcome], target: Any) -> MachineComparison | None:
+def rank(
+    out_dir: Path, outcomes: list[GroupOutcome], target: LatencyTarget | None
+) -> MachineComparison | None:
     """The groups' reports ranked as `benchbox compare` ranks machines (None: nothing measured)."""
     kept = [o for o in outcomes if o.report is not None and o.cells_measured > 0]
     if not kept:
@@ -281,7 +283,7 @@ def finish(
     manifest_path: Path,
     manifest: Manifest,
     outcomes: list[GroupOutcome],
-    target: Any,
+    target: LatencyTarget | None,
     abort: threading.Event,
 ) -> FleetResult:
     if abort.is_set():
@@ -313,7 +315,7 @@ def resume_fleet(
     out_dir = Path(folder)
     manifest = read_manifest(out_dir)
     check_writable(out_dir)
-    target = parse_target(manifest.latency_target) if manifest.latency_target else None
+    target = manifest.latency_target
     reports = {m.name: load_report(out_dir / m.report) for m in manifest.groups}
     todo = [m for m in manifest.groups if unfinished(reports[m.name])]
     outcomes: dict[str, GroupOutcome] = {

@@ -8,9 +8,7 @@ from benchbox.compare import MachineComparison
 from benchbox.errors import BadInput
 from benchbox.options import DEFAULT_GROUP_LABEL
 from benchbox.schema import HostInfo, IdlePower, TrialPolicy
-from benchbox.sweep import (
-    SweepRequest,
-)
+from benchbox.sweep.job import SweepRequest
 
 # ---------------------------------------------------------------- data
 

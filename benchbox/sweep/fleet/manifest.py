@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchbox.errors import BadInput
+from benchbox.parse import LatencyTarget
 from benchbox.schema import from_dict, to_dict
 from benchbox.store import atomic_write_text
-from benchbox.sweep import (
-    now_iso,
-)
 from benchbox.sweep.fleet.data import DEFAULT_GROUP_LABEL
+from benchbox.sweep.prepare import now_iso
 
 MANIFEST = "fleet.json"
 MANIFEST_SCHEMA = "benchbox.fleet/1"
@@ -32,7 +31,7 @@ class Manifest:
     groups: tuple[ManifestGroup, ...]
     group_label: str = DEFAULT_GROUP_LABEL
     address: str = "auto"
-    latency_target: str | None = None
+    latency_target: LatencyTarget | None = None  # written as its text, e.g. "p99=50ms"
     created: str = ""
     schema: str = MANIFEST_SCHEMA
 
