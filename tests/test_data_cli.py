@@ -223,3 +223,56 @@ def test_verify_sends_the_reports_own_data_by_default_and_says_so(x4, server, tm
                   "--data", str(other), cwd=tmp_path)  # fmt: skip
     assert checked.returncode == 0, checked.stderr
     assert "the data differ from the report's" in checked.stdout
+
+
+def flags_model(path: pathlib.Path) -> pathlib.Path:
+    """y = (x + float(flags)) @ w: an integer input that synthetic values cannot stand for."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    flags = helper.make_tensor_value_info("flags", TensorProto.INT64, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 2], [0.25, -0.5, 1, 0.75, -1, 0.5, 0.125, 2])
+    nodes = [
+        helper.make_node("Cast", ["flags"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("Add", ["x", "f"], ["s"]),
+        helper.make_node("MatMul", ["s", "w"], ["y"]),
+    ]
+    graph = helper.make_graph(nodes, "flags", [x, flags], [y], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_int8_static_calibrates_and_is_judged_on_the_data(tmp_path):
+    """A model synthetic calibration cannot serve is refused without --data; with it, the variant
+    is calibrated on the data and its accuracy is measured on the data's samples (a relative
+    model path, as users type it)."""
+    flags_model(tmp_path / "flags.onnx")
+    rng = np.random.default_rng(0)
+    x, flags = rng.standard_normal((24, 4)).astype("f"), rng.integers(0, 3, (24, 4))
+    np.savez(tmp_path / "flags.npz", x=x, flags=flags)
+    args = ("run", "flags.onnx", "--precision", "int8-static", *QUICK)
+    refused = cli(*args, "--out", "none", cwd=tmp_path)
+    assert refused.returncode == 2 and "int8-static needs calibration data" in refused.stderr
+    assert not (tmp_path / "none").exists()
+    done = cli(*args, "--data", "flags.npz", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    _, report = one_report(tmp_path / "out")
+    (variant,) = report["variants"]
+    assert variant["error"] is None and variant["calibration"] == "flags.npz (24 samples)"
+    (cell,) = report["cells"]
+    acc = cell["accuracy"]
+    assert acc["samples"] == 24 and acc["source"].startswith("flags.npz;")
+    # on the data's own flags the int8 model agrees; on synthetic int64 values it would not
+    (out,) = acc["outputs"]
+    assert out["top1_agree"] == out["top1_count"] == 24 and out["cosine"] > 0.99
+
+
+def test_a_remote_run_keeps_its_latency_target(server, tmp_path):
+    out = tmp_path / "out"
+    done = cli("run", "--target", f"http://{server}/v2/models/ok", "--latency-target", "p99=10s",
+               *QUICK, "--out", str(out), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    _, report = one_report(out)
+    assert report["settings"]["latency_target"] == "p99=10000ms"
+    assert report["recommendation"] is not None

@@ -46,13 +46,15 @@ def accuracy_plan(
     model_path: str,
     shapes: dict | None = None,
     input_values: dict | None = None,
+    has_data: bool = False,
 ) -> tuple[int | None, tuple[str, ...]]:
     """(accuracy samples per cell, or None: not measured; the bounds, checked) for a sweep.
 
     Accuracy is measured when a precision other than fp32 is swept, when bounds are given or
     when `samples` is; `samples` 0 turns it off (and then bounds are refused). Checks, before
     anything is measured: malformed bounds, bounds on outputs the model lacks, int8-static on a
-    model that synthetic calibration cannot serve (`calibration.needs_data_reason`).
+    model that synthetic calibration cannot serve (`calibration.needs_data_reason`) when no
+    --data is given (`has_data`: int8-static then calibrates on the data's samples).
     """
     from benchbox import model as model_mod
     from benchbox.precision.bounds import check_outputs, parse_bounds
@@ -67,7 +69,7 @@ def accuracy_plan(
         return None, ()
     info = model_mod.inspect_model(model_path, shapes or {}, input_values or {})
     check_outputs(parsed, [o.name for o in info.outputs])
-    if "int8-static" in precisions:
+    if "int8-static" in precisions and not has_data:
         from benchbox.precision.calibration import needs_data_reason
 
         reason = needs_data_reason(info)

@@ -158,6 +158,7 @@ def _from_meta(base: VariantInfo, target: pathlib.Path, meta: pathlib.Path) -> V
 def _build(source: str, target: pathlib.Path, precision: str, calib: list | None) -> str | None:
     """Convert `source` into `target` (atomically); the converter's reason in one line, or None."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    source = str(pathlib.Path(source).resolve())  # quantize_static cannot open a relative path
     size = pathlib.Path(source).stat().st_size
     if size > MAX_PROTO_BYTES:
         return f"the model is {size / 2**30:.1f} GiB; {precision} conversion needs one file < 2 GiB"

@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchbox import __version__
 from benchbox import model as model_mod
@@ -18,6 +18,9 @@ from benchbox.sweep import peak
 from benchbox.sweep.job import SweepRequest, sweep_settings
 from benchbox.sweep.plan import grid
 from benchbox.sweep.runner import CellContext
+
+if TYPE_CHECKING:
+    from benchbox.data.samples import SampleSet
 
 
 def now_iso() -> str:
@@ -101,14 +104,27 @@ def cell_context(
     return report, ctx
 
 
-def with_variants(report: Report, model_path: str, precisions: tuple[str, ...], local: bool):
+def with_variants(
+    report: Report,
+    model_path: str,
+    precisions: tuple[str, ...],
+    local: bool,
+    data: SampleSet | None = None,
+):
     """The report with the model's variants for the sweep's precisions (built or cached; a
-    variant that cannot be built carries its reason, and its cells fail with it)."""
+    variant that cannot be built carries its reason, and its cells fail with it). `data`: the
+    run's --data SampleSet; int8-static calibrates on its samples, one request of one each."""
     if not local or tuple(precisions) == ("fp32",):
         return report
     from benchbox.precision.variants import build_variants
 
-    return replace(report, variants=build_variants(model_path, report.model, tuple(precisions)))
+    samples, source = None, None
+    if data is not None and "int8-static" in precisions:
+        from benchbox.data.pool import build_pool
+
+        samples, source = build_pool(data, report.model, 1).feeds, data.info.source
+    variants = build_variants(model_path, report.model, tuple(precisions), samples, source)
+    return replace(report, variants=variants)
 
 
 @contextlib.contextmanager

@@ -221,6 +221,7 @@ def with_precision(req: SweepRequest, opts: SweepOptions | CellOptions) -> Sweep
         req.model_path,
         req.shapes,
         req.input_values,
+        has_data=opts.data.source is not None,
     )
     spec = replace(req.spec, precisions=precisions)
     return replace(req, spec=spec, accuracy_samples=samples, accuracy=bounds)
@@ -257,6 +258,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
                 remote=opts.remote,
                 data=opts.data,
                 variants=opts.variants,
+                latency_target=opts.latency_target,
             ),
             one_cell=True,
         )

@@ -87,7 +87,7 @@ def resume_sweep(
     if report.target is None and any(
         v.path is None or not Path(v.path).is_file() for v in report.variants
     ):
-        report = with_variants(report, model_file, stored.spec.precisions, True)
+        report = with_variants(report, model_file, stored.spec.precisions, True, ctx.data)
     with precision_context(ctx, report, stored.accuracy_samples) as ctx:
         return execute(
             report,

@@ -84,7 +84,7 @@ def _run_sweep(
     samples = samples_for(req.data, info, req.settings.seed)  # bad data: before any report
     data_info = samples.info if samples is not None else None
     report, path = new_report(req, host, profile, out_dir, info=info, server=server, data=data_info)
-    report = with_variants(report, req.model_path, req.spec.precisions, server is None)
+    report = with_variants(report, req.model_path, req.spec.precisions, server is None, samples)
     progress.planned(list(report.cells))
     idle = (  # a remote sweep's client idle power is moot
         idle_baseline(profile, settle=getattr(make_worker, "settle", None))

@@ -86,7 +86,12 @@ def with_accuracy(ctx: CellContext, instances: Instances, cell: Cell) -> Cell:
 
     from benchbox.precision.accuracy import measure_cell_accuracy
 
+    samples, source = None, "synthetic"
     try:
+        if ctx.data is not None:  # the data's own samples, one request of one each
+            from benchbox.data.pool import build_pool
+
+            samples, source = build_pool(ctx.data, ctx.model, 1).feeds, ctx.data.info.source
         acc = measure_cell_accuracy(
             instances.runners[0],
             cell.config,
@@ -95,6 +100,8 @@ def with_accuracy(ctx: CellContext, instances: Instances, cell: Cell) -> Cell:
             ctx.model,
             ctx.accuracy_samples,
             Path(ctx.accuracy_dir) if ctx.accuracy_dir else None,
+            samples=samples,
+            source=source,
             threads=ctx.cores,
         )
     except Exception as exc:  # a comparison that cannot run must not cost the measurement
