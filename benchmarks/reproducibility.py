@@ -89,8 +89,11 @@ def load() -> str:
 
 
 def aa(pairs: int, models: list[str], grid: list[str], folder: str) -> None:
-    verdicts: collections.Counter[str] = collections.Counter()
-    trips = gates = family = family_runs = 0
+    """A/A compares of independent sweeps: the cells called before the family correction
+    (each cell's own test, `own_verdict`) and after it (`verdict`, Holm over the cells)."""
+    before: collections.Counter[str] = collections.Counter()
+    after: collections.Counter[str] = collections.Counter()
+    trips = gates = runs_before = runs_after = 0
     for name in models:
         for k in range(pairs):
             a, _ = sweep_json([name, *grid, "--seed", str(2 * k)], folder)
@@ -99,13 +102,11 @@ def aa(pairs: int, models: list[str], grid: list[str], folder: str) -> None:
             data, _, err = compare(pa, pb)
             if data is None:
                 raise SystemExit(f"compare failed: {err}")
-            for cell in data["cells"]:
-                verdicts[cell["verdict"]] += 1
-                family += cell["verdict"] != "not significant" and (cell["p_holm"] or 1) < 0.05
-            family_runs += any(
-                c["verdict"] != "not significant" and (c["p_holm"] or 1) < 0.05
-                for c in data["cells"]
-            )
+            own = [c.get("own_verdict") or c["verdict"] for c in data["cells"]]
+            before.update(own)
+            after.update(c["verdict"] for c in data["cells"])
+            runs_before += any(v != "not significant" for v in own)
+            runs_after += any(c["verdict"] != "not significant" for c in data["cells"])
             moved = [w for w in data.get("noise_warnings", []) if "machine moved" in w]
             if moved:
                 print(f"    {moved[0]}", flush=True)
@@ -114,16 +115,24 @@ def aa(pairs: int, models: list[str], grid: list[str], folder: str) -> None:
             trips += code == 1
             print(
                 f"  A/A {name} pair {k + 1}/{pairs}: "
-                + ", ".join(f"{c['cell_id']} {c['verdict']}" for c in data["cells"]),
+                + ", ".join(
+                    f"{c['cell_id']} {c['ratio']:.3f} p {c['p_value']:.3g} {v} -> {c['verdict']}"
+                    for c, v in zip(data["cells"], own, strict=True)
+                )
+                + f"; {load()}",
                 flush=True,
             )
-    total = sum(verdicts.values())
-    called = verdicts["slower"] + verdicts["faster"]
+    total = sum(after.values())
+    for when, counts, runs in (("before", before, runs_before), ("after", after, runs_after)):
+        called = counts["slower"] + counts["faster"]
+        print(
+            f"A/A {when} Holm over each compare's cells: {called}/{total} unchanged cells called "
+            f"slower or faster ({called / max(total, 1):.1%}), in {runs}/{gates} compares "
+            f"(goal <= 5% of compares)",
+            flush=True,
+        )
     print(
-        f"A/A: {called}/{total} unchanged cells called slower or faster "
-        f"({called / max(total, 1):.1%}; goal <= 5%); --fail-on-regression 5% tripped in "
-        f"{trips}/{gates} compares (goal: never); after Holm over each compare's cells "
-        f"{family} cells in {family_runs}/{gates} compares; {load()}",
+        f"A/A: --fail-on-regression 5% tripped in {trips}/{gates} compares (goal: never); {load()}",
         flush=True,
     )
 
