@@ -146,7 +146,7 @@ def short_of_trials(
     if confidence is None:
         confidence = next((c.result.confidence for c in cells if c.result), None) or 0.95
     measured = [c for c in cells if c.status in MEASURED and c.result is not None and resumed(c)]
-    view = {c.id: c for c in pool_cells(measured, confidence)}
+    view = {c.id: c for c in cells} | {c.id: c for c in pool_cells(measured, confidence)}
     out = out_of_play(list(view.values()), target) if policy.auto else {}
     return [
         c
