@@ -88,44 +88,74 @@ def load() -> str:
 # ---------------------------------------------------------------- A/A
 
 
+class AaTally:
+    """A/A compares counted two ways: each cell's own test (`own_verdict`, before the family
+    correction) and the family's call (`verdict`, after Holm over the compare's cells)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.before: collections.Counter[str] = collections.Counter()
+        self.after: collections.Counter[str] = collections.Counter()
+        self.runs_before = self.runs_after = self.trips = self.gates = 0
+
+    def add(self, data: dict, tripped: bool) -> list[str]:
+        own = [c.get("own_verdict") or c["verdict"] for c in data["cells"]]
+        self.before.update(own)
+        self.after.update(c["verdict"] for c in data["cells"])
+        self.runs_before += any(v != "not significant" for v in own)
+        self.runs_after += any(c["verdict"] != "not significant" for c in data["cells"])
+        self.gates += 1
+        self.trips += tripped
+        return [
+            f"{c['cell_id']} {c['ratio']:.3f} p {c['p_value']:.3g} {v} -> {c['verdict']}"
+            for c, v in zip(data["cells"], own, strict=True)
+        ]
+
+    def summary(self) -> None:
+        total = sum(self.after.values())
+        for when, counts, runs in (
+            ("before", self.before, self.runs_before),
+            ("after", self.after, self.runs_after),
+        ):
+            called = counts["slower"] + counts["faster"]
+            print(
+                f"A/A {self.name}, {when} Holm over each compare's cells: {called}/{total} "
+                f"unchanged cells called slower or faster ({called / max(total, 1):.1%}), in "
+                f"{runs}/{self.gates} compares (goal <= 5% of compares)",
+                flush=True,
+            )
+        print(
+            f"A/A {self.name}: --fail-on-regression 5% tripped in {self.trips}/{self.gates} "
+            f"compares (goal: never); {load()}",
+            flush=True,
+        )
+
+
 def aa(pairs: int, models: list[str], grid: list[str], folder: str) -> None:
-    verdicts: collections.Counter[str] = collections.Counter()
-    trips = gates = family = family_runs = 0
+    """A/A compares of independent sweeps, by the ruler and as measured (rulers dropped)."""
+    tallies = {"by the ruler": AaTally("by the ruler"), "as measured": AaTally("as measured")}
     for name in models:
         for k in range(pairs):
             a, _ = sweep_json([name, *grid, "--seed", str(2 * k)], folder)
             b, _ = sweep_json([name, *grid, "--seed", str(2 * k + 1)], folder)
-            pa, pb = save(a, folder, f"aa-{k}-a.json"), save(b, folder, f"aa-{k}-b.json")
-            data, _, err = compare(pa, pb)
-            if data is None:
-                raise SystemExit(f"compare failed: {err}")
-            for cell in data["cells"]:
-                verdicts[cell["verdict"]] += 1
-                family += cell["verdict"] != "not significant" and (cell["p_holm"] or 1) < 0.05
-            family_runs += any(
-                c["verdict"] != "not significant" and (c["p_holm"] or 1) < 0.05
-                for c in data["cells"]
-            )
-            moved = [w for w in data.get("noise_warnings", []) if "machine moved" in w]
-            if moved:
-                print(f"    {moved[0]}", flush=True)
-            _, code, _ = compare(pa, pb, ["--fail-on-regression", "5%"])
-            gates += 1
-            trips += code == 1
-            print(
-                f"  A/A {name} pair {k + 1}/{pairs}: "
-                + ", ".join(f"{c['cell_id']} {c['verdict']}" for c in data["cells"]),
-                flush=True,
-            )
-    total = sum(verdicts.values())
-    called = verdicts["slower"] + verdicts["faster"]
-    print(
-        f"A/A: {called}/{total} unchanged cells called slower or faster "
-        f"({called / max(total, 1):.1%}; goal <= 5%); --fail-on-regression 5% tripped in "
-        f"{trips}/{gates} compares (goal: never); after Holm over each compare's cells "
-        f"{family} cells in {family_runs}/{gates} compares; {load()}",
-        flush=True,
-    )
+            for how, tally in tallies.items():
+                if how == "as measured":
+                    a["host"]["ruler"] = b["host"]["ruler"] = None
+                pa, pb = save(a, folder, f"aa-{k}-a.json"), save(b, folder, f"aa-{k}-b.json")
+                data, _, err = compare(pa, pb)
+                if data is None:
+                    raise SystemExit(f"compare failed: {err}")
+                moved = [w for w in data.get("noise_warnings", []) if "machine moved" in w]
+                if moved:
+                    print(f"    {moved[0]}", flush=True)
+                _, code, _ = compare(pa, pb, ["--fail-on-regression", "5%"])
+                cells = tally.add(data, code == 1)
+                print(
+                    f"  A/A {name} pair {k + 1}/{pairs} {how}: " + ", ".join(cells) + f"; {load()}",
+                    flush=True,
+                )
+    for tally in tallies.values():
+        tally.summary()
 
 
 def aa_ab(runs: int, trials: str, folder: str) -> None:

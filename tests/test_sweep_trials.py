@@ -91,6 +91,14 @@ def test_auto_spends_trials_on_contenders_not_on_cells_clearly_out():
     assert out_cell.result.trials == 1
     assert any("few-trials" in str(w) and "above the target" in str(w) for w in out_cell.warnings)
     for c in CELLS[:3]:
+        if c.id == CELLS[1].id:
+            # b1/c2 (~110 inf/s) cannot reach b4/c1's throughput (~260, under the target): on
+            # the pooled intervals that is clear after its 2nd trial (on its own 2-trial t
+            # interval, t = 12.7, it was not, for this seed; for seeds 2 and 5 it was).
+            cell = by_id[c.id]
+            assert cell.result.trials == 2
+            assert any("few-trials" in str(w) and "cannot reach" in str(w) for w in cell.warnings)
+            continue
         assert 3 <= by_id[c.id].result.trials <= 5
     assert set(saved) >= {c.id for c in CELLS[:3]}
 

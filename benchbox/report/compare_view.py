@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from benchbox.compare import MachineComparison, VersionComparison, regressions
+from benchbox.compare import CellDelta, MachineComparison, VersionComparison, regressions
 from benchbox.errors import GateFailed
 from benchbox.format import (
     ci_label,
@@ -138,6 +138,15 @@ def render_machines(result: MachineComparison, console: Console) -> None:
         console.print("[dim]no report is priced; pass --profile NAME to price them[/]")
 
 
+def _verdict_text(d: CellDelta) -> str:
+    """The family's call, styled; the cell's own test beside it when Holm overruled it."""
+    style = VERDICT_STYLE.get(d.verdict, "")
+    text = f"[{style}]{d.verdict}[/]" if style else d.verdict
+    if d.own_verdict and d.own_verdict != d.verdict:
+        text += f" [dim]({d.own_verdict} alone)[/]"
+    return text
+
+
 def render_versions(result: VersionComparison, console: Console) -> None:
     """Every matched cell's latency before and after, its ratio with a CI, and the verdict."""
     level = ci_label(result.confidence)
@@ -150,12 +159,11 @@ def render_versions(result: VersionComparison, console: Console) -> None:
     table.add_column("p99", justify="right")
     table.add_column(f"median ratio ({level})", justify="right")
     table.add_column("trials", justify="right")
-    table.add_column("verdict")
+    table.add_column(f"verdict (Holm, {result.confidence:.0%})")
     has_accuracy = any(d.accuracy for d in result.cells)
     if has_accuracy:
         table.add_column("accuracy vs fp32")
     for d in result.cells:
-        style = VERDICT_STYLE.get(d.verdict, "")
         cells = [d.cell_id]
         if len(result.candidates) > 1:
             cells.append(escape(d.candidate))
@@ -164,7 +172,7 @@ def render_versions(result: VersionComparison, console: Console) -> None:
             fmt_ms_range(d.baseline_p99_ms, d.candidate_p99_ms, " → "),
             f"{d.ratio:.3f} ({d.ratio_lo:.3f}–{d.ratio_hi:.3f})",
             f"{d.baseline_trials} / {d.candidate_trials}",
-            f"[{style}]{d.verdict}[/]" if style else d.verdict,
+            _verdict_text(d),
         ]
         if has_accuracy:
             cells.append(escape(d.accuracy or "—"))
@@ -179,8 +187,9 @@ def render_versions(result: VersionComparison, console: Console) -> None:
     faster = sum(d.verdict == "faster" for d in result.cells)
     console.print(
         f"{len(result.cells)} cells matched: {slower} slower, {faster} faster, "
-        f"{len(result.cells) - slower - faster} not significant "
-        f"(ratio = candidate / baseline median latency; above 1 is slower)"
+        f"{len(result.cells) - slower - faster} not significant after Holm over the "
+        f"{len(result.cells)} cells (ratio = candidate / baseline median latency; above 1 is "
+        "slower; each ratio's CI is the cell's own)"
     )
     if result.verdict:
         console.print(escape(result.verdict), style="bold", highlight=False)

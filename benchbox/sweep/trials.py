@@ -6,13 +6,18 @@ each trial in a fresh worker: a new session, and a new process where isolation i
 every trial the cell's trials are combined (`measure.trials.combine`) into its figures and
 between-trial CIs, and the report is saved.
 
-Which cells need more (`--trials auto`): the ones still in play. A cell is out when its target
-percentile is above the target with confidence, or when its throughput cannot reach the best
-cell's that meets the target; with a single trial (no between-trial CI yet) that takes a margin
-of SINGLE_TRIAL_MARGIN, larger than the run-to-run spread of a busy machine, so one noisy trial
-does not rule a cell out. A cell in play gets at least 3 trials, then more while its decision
-figure (the target percentile while its CI straddles the target, else throughput) is less
-precise than `--precision`, up to `--max-trials`. Cells that stopped early say so in a warning.
+Which cells need more (`--trials auto`): the ones still in play, judged before every round on
+the intervals the report will show: each cell's between-trial variance moderated toward the
+pool of all the cells' (`pool_cells`, measure/moderate.py), so a cell with 2 or 3 trials on a
+quiet machine carries the pool's degrees of freedom, not t = 12.7 or 4.3. A cell is out when
+its target percentile is above the target with confidence (`verdict.result_breaks`, the rule
+the search and the recommendation apply), or when its throughput cannot reach the best cell's
+that meets the target; with a single trial (no between-trial CI yet) the target is moved by a
+margin of SINGLE_TRIAL_MARGIN, larger than the run-to-run spread of a busy machine, so one noisy
+trial does not rule a cell out. A cell in play gets at least 3 trials, then more while its
+decision figure (the target percentile while its CI straddles the target, else throughput) is
+less precise than `--precision`, up to `--max-trials`. Cells that stopped early say so in a
+warning.
 
 A resumed sweep's cells continue from the trials they have (`earlier_log`): a cell interrupted
 at 1 of 2 trials gets its second, and its figures are combined again from all its trials.
@@ -20,9 +25,11 @@ at 1 of 2 trials gets its second, and its figures are combined again from all it
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
+from benchbox import verdict
 from benchbox.format import fmt_ms_given, fmt_ms_text, percentile_label
 from benchbox.measure import trials as tstats
 from benchbox.parse import LatencyTarget
@@ -127,17 +134,25 @@ def resumed(cell: Cell) -> bool:
     return cell.status in MEASURED and cell.result is not None and not stopped
 
 
-def short_of_trials(cells: list[Cell], policy: TrialPolicy, target: LatencyTarget | None) -> list:
-    """The saved cells a resumed sweep gives more trials to (by the policy's first round)."""
-    out = out_of_play(cells, target) if policy.auto else {}
+def short_of_trials(
+    cells: list[Cell],
+    policy: TrialPolicy,
+    target: LatencyTarget | None,
+    confidence: float | None = None,
+) -> list:
+    """The saved cells a resumed sweep gives more trials to (by the policy's first round),
+    judged on their pooled intervals as `run_trials` judges them (`confidence`: by default the
+    level the saved intervals were made at)."""
+    if confidence is None:
+        confidence = next((c.result.confidence for c in cells if c.result), None) or 0.95
+    measured = [c for c in cells if c.status in MEASURED and c.result is not None and resumed(c)]
+    view = {c.id: c for c in cells} | {c.id: c for c in pool_cells(measured, confidence)}
+    out = out_of_play(list(view.values()), target) if policy.auto else {}
     return [
         c
-        for c in cells
-        if c.status in MEASURED
-        and resumed(c)
-        and c.result is not None
-        and needs_trial(
-            policy, c.result.trials, decision_estimate(c, target), in_play=c.id not in out
+        for c in measured
+        if needs_trial(
+            policy, c.result.trials, decision_estimate(view[c.id], target), in_play=c.id not in out
         )
     ]
 
@@ -145,50 +160,61 @@ def short_of_trials(cells: list[Cell], policy: TrialPolicy, target: LatencyTarge
 # ---------------------------------------------------------------- which cells are in play
 
 
-def _widen(lo: float, hi: float, single: bool) -> tuple[float, float]:
-    if not single:
-        return lo, hi
-    return lo / (1.0 + SINGLE_TRIAL_MARGIN), hi * (1.0 + SINGLE_TRIAL_MARGIN)
+def _finite(values: Sequence[object] | None) -> bool:
+    return bool(values) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        for v in values or ()
+    )
 
 
-def latency_interval(r: Result, percentile: str) -> tuple[float, float]:
-    """The target percentile's CI (between-trial; a single trial's widened by the margin)."""
-    point = float(getattr(r.latency_ms, percentile))
-    ci = (r.latency_ci_ms or {}).get(percentile)
-    lo, hi = (ci[0], ci[1]) if ci and None not in ci else (point, point)
-    return _widen(lo, hi, r.ci_level != "between-trial")
+def _single(r: Result) -> bool:
+    """A result with no between-trial interval yet: its CI covers one run's requests only."""
+    return r.ci_level != "between-trial"
+
+
+def held_to(target: LatencyTarget, r: Result, meeting: bool) -> LatencyTarget:
+    """The target a result is held to by `verdict`'s rule. A single trial's interval cannot see
+    run-to-run noise, so it is out only past target x (1 + SINGLE_TRIAL_MARGIN), and meets it
+    only under target / (1 + SINGLE_TRIAL_MARGIN)."""
+    if not _single(r):
+        return target
+    factor = 1.0 / (1.0 + SINGLE_TRIAL_MARGIN) if meeting else 1.0 + SINGLE_TRIAL_MARGIN
+    return LatencyTarget(target.percentile, target.value_ms * factor)
 
 
 def throughput_interval(r: Result) -> tuple[float, float]:
-    """Throughput's CI (between-trial; a single trial's point widened by the margin)."""
+    """Throughput's CI (between-trial and finite; else the point widened by the margin)."""
     ci = r.throughput_ci_ips
-    if ci and None not in ci and r.ci_level == "between-trial":
+    if ci and len(ci) == 2 and _finite(ci) and not _single(r):
         return float(ci[0]), float(ci[1])
-    return _widen(r.throughput_ips, r.throughput_ips, True)
+    return r.throughput_ips / (1.0 + SINGLE_TRIAL_MARGIN), r.throughput_ips * (
+        1.0 + SINGLE_TRIAL_MARGIN
+    )
 
 
 def out_of_play(cells: list[Cell], target: LatencyTarget | None) -> dict[str, str]:
     """{cell id: why} for measured cells that more trials cannot bring into the decision.
 
-    Without a target there is no decision: every measured cell's figures are the answer, so
-    none is out."""
+    Above the target is `verdict.result_breaks` (the rule the search and the recommendation
+    apply), held to `held_to`'s target. Without a target there is no decision: every measured
+    cell's figures are the answer, so none is out."""
     measured = [c for c in cells if c.status in MEASURED and c.result is not None]
     out: dict[str, str] = {}
     if target is None:
         return out
     label = percentile_label(target.percentile)
     for c in measured:
-        lo, _ = latency_interval(c.result, target.percentile)
-        if lo > target.value_ms:
+        if verdict.result_breaks(c.result, held_to(target, c.result, meeting=False)):
+            lo = verdict.lower_bound(c.result, target.percentile).value_ms
             out[c.id] = (
                 f"{label} is above the target {fmt_ms_given(target.value_ms)} with confidence "
                 f"(lower bound {fmt_ms_text(lo)}"
-                + (", with the single-trial margin)" if c.result.trials == 1 else ")")
+                + (", with the single-trial margin)" if _single(c.result) else ")")
             )
     meeting = [
         c
         for c in measured
-        if c.id not in out and latency_interval(c.result, target.percentile)[1] <= target.value_ms
+        if c.id not in out and verdict.result_meets(c.result, held_to(target, c.result, True))
     ]
     if meeting:
         best = max(meeting, key=lambda c: throughput_interval(c.result)[0])
@@ -208,20 +234,126 @@ def out_of_play(cells: list[Cell], target: LatencyTarget | None) -> dict[str, st
 def decision_estimate(cell: Cell, target: LatencyTarget | None) -> tstats.Estimate | None:
     """The figure whose precision decides whether a cell needs more trials."""
     r = cell.result
-    if r is None or r.ci_level != "between-trial":
+    if r is None or _single(r):
         return None
     if target is not None:
         ci = (r.latency_ci_ms or {}).get(target.percentile)
-        if ci and None not in ci and ci[0] <= target.value_ms < ci[1]:
+        if ci and len(ci) == 2 and _finite(ci) and ci[0] <= target.value_ms < ci[1]:
             point = float(getattr(r.latency_ms, target.percentile))
             return tstats.Estimate(point, ci[0], ci[1], "between-trial", r.trials)
     tci = r.throughput_ci_ips
-    if not tci or None in tci:
+    if not tci or len(tci) != 2 or not _finite(tci):
         return None
     return tstats.Estimate(r.throughput_ips, tci[0], tci[1], "between-trial", r.trials)
 
 
 # ---------------------------------------------------------------- the phase
+
+
+@dataclass
+class _Phase:
+    """The trial phase as it goes: each eligible cell's log and every cell as it stands."""
+
+    logs: dict[str, TrialLog]
+    current: dict[str, Cell]
+    earlier: set[str]  # saved cells with trials: kept as saved until one is added
+    order: int  # the next trial's place in the trial order
+    confidence: float
+    emit: Callable[[Cell], None] | None
+    stopped: set[str] = field(default_factory=set)  # a trial failed: it keeps the ones it has
+
+    def update(self, cell: Cell) -> None:
+        self.current[cell.id] = cell
+        if self.emit is not None:
+            self.emit(cell)
+
+    def decision_view(self) -> dict[str, Cell]:
+        """Every cell, the eligible ones with their intervals moderated toward the pool of them
+        (`pool_cells`): the intervals the report will show, and the ones decisions are made on,
+        so a 2-trial cell on a quiet machine is judged with the pool's df, not t = 12.7."""
+        pooled = pool_cells([self.current[cid] for cid in self.logs], self.confidence)
+        return {**self.current, **{c.id: c for c in pooled}}
+
+
+def _start(
+    cells: list[Cell],
+    first_orders: dict[str, int],
+    eligible: Callable[[Cell], bool] | None,
+    saved: set[str],
+    confidence: float,
+    emit: Callable[[Cell], None] | None,
+) -> _Phase:
+    """A log per eligible measured cell: a saved cell's trials so far, else its first trial."""
+    phase = _Phase({}, {c.id: c for c in cells}, set(), 0, confidence, emit)
+    for c in cells:
+        if c.status not in MEASURED or c.result is None or (eligible and not eligible(c)):
+            continue
+        if c.id in saved and resumed(c):
+            phase.logs[c.id] = earlier_log(c, first_orders.get(c.id, 0))
+            phase.earlier.add(c.id)
+        else:
+            phase.logs[c.id] = TrialLog([c], [first_orders.get(c.id, 0)], [])
+            phase.current[c.id] = combine_cell(phase.logs[c.id], confidence)
+    taken = [o for log in phase.logs.values() for o in log.orders]
+    phase.order = max([*first_orders.values(), *taken], default=-1) + 1
+    return phase
+
+
+def _needing(phase: _Phase, policy: TrialPolicy, target: LatencyTarget | None) -> list[str]:
+    """The cells that get a trial in the next round, judged on their pooled intervals."""
+    view = phase.decision_view() if policy.auto else phase.current  # a fixed count: no judging
+    out = out_of_play(list(view.values()), target) if policy.auto else {}
+    return [
+        cid
+        for cid, log in phase.logs.items()
+        if cid not in phase.stopped
+        and needs_trial(
+            policy, len(log.trials), decision_estimate(view[cid], target), in_play=cid not in out
+        )
+    ]
+
+
+def _one_trial(
+    phase: _Phase,
+    cid: str,
+    measure_trial: MeasureTrial,
+    on_trial: Callable[[Cell, int, Cell | None], None] | None,
+) -> None:
+    """Measure one more trial of a cell and combine it with the cell's others."""
+    log = phase.logs[cid]
+    number = len(log.trials) + len(log.failures) + 1
+    if on_trial is not None:
+        on_trial(log.trials[0], number, None)
+    done = measure_trial(log.trials[0])
+    if on_trial is not None:
+        on_trial(log.trials[0], number, done)
+    if done.status in MEASURED and done.result is not None:
+        log.trials.append(done)
+        log.orders.append(phase.order)
+    else:
+        log.failures.append(
+            f"trial {number} {done.status}: "
+            f"{done.reason}; the cell keeps its {len(log.trials)} trial(s)"
+        )
+        phase.stopped.add(cid)
+    phase.order += 1
+    phase.earlier.discard(cid)
+    phase.update(combine_cell(log, phase.confidence))
+
+
+def _note_few_trials(phase: _Phase, policy: TrialPolicy, target: LatencyTarget | None) -> None:
+    """A `few-trials` warning on each cell that stopped short of `min_trials`, saying why."""
+    if not policy.auto:
+        return
+    out = out_of_play(list(phase.decision_view().values()), target)
+    for cid, log in phase.logs.items():
+        n = len(log.trials)
+        if n < policy.min_trials and cid in out and cid not in phase.earlier:
+            note = CellWarning(
+                WarningKind.FEW_TRIALS,
+                f"{n} trial(s), since the cell is clearly out of the decision: {out[cid]}",
+            )
+            phase.update(combine_cell(log, phase.confidence, note))
 
 
 def run_trials(
@@ -250,80 +382,23 @@ def run_trials(
     """
     if first_orders is None:  # the search measured them in list order
         first_orders = {c.id: i for i, c in enumerate(cells)}
-    logs: dict[str, TrialLog] = {}
-    current: dict[str, Cell] = {c.id: c for c in cells}
-    earlier: set[str] = set()  # saved cells with trials: kept as saved until one is added
-    for c in cells:
-        if c.status in MEASURED and c.result is not None and (eligible is None or eligible(c)):
-            if c.id in (saved or set()) and resumed(c):
-                logs[c.id] = earlier_log(c, first_orders.get(c.id, 0))
-                earlier.add(c.id)
-            else:
-                logs[c.id] = TrialLog([c], [first_orders.get(c.id, 0)], [])
-                current[c.id] = combine_cell(logs[c.id], confidence)
-    taken = [o for log in logs.values() for o in log.orders]
-    order = max([*first_orders.values(), *taken], default=-1) + 1
-    stopped: set[str] = set()  # a trial failed: the cell keeps the trials it has
-    if ruler is not None and logs:
+    phase = _start(cells, first_orders, eligible, saved or set(), confidence, emit)
+    if ruler is not None and phase.logs:
         ruler()
     for round_index in range(1, policy.most):
-        out = out_of_play(list(current.values()), target) if policy.auto else {}
-        needing = [
-            cid
-            for cid in logs
-            if cid not in stopped
-            and needs_trial(
-                policy,
-                len(logs[cid].trials),
-                decision_estimate(current[cid], target),
-                in_play=cid not in out,
-            )
-        ]
+        needing = _needing(phase, policy, target)
         if not needing:
             break
-        ruler_at = round_order(needing, policy.seed, round_index)[len(needing) // 2]
-        for cid in round_order(needing, policy.seed, round_index):
-            if ruler is not None and cid == ruler_at:
+        order = round_order(needing, policy.seed, round_index)
+        for cid in order:
+            if ruler is not None and cid == order[len(order) // 2]:
                 ruler()
-            log = logs[cid]
-            number = len(log.trials) + len(log.failures) + 1
-            if on_trial is not None:
-                on_trial(log.trials[0], number, None)
-            done = measure_trial(log.trials[0])
-            if on_trial is not None:
-                on_trial(log.trials[0], number, done)
-            if done.status in MEASURED and done.result is not None:
-                log.trials.append(done)
-                log.orders.append(order)
-            else:
-                log.failures.append(
-                    f"trial {number} {done.status}: "
-                    f"{done.reason}; the cell keeps its {len(log.trials)} trial(s)"
-                )
-                stopped.add(cid)
-            order += 1
-            earlier.discard(cid)
-            current[cid] = combine_cell(log, confidence)
-            if emit is not None:
-                emit(current[cid])
-    out = out_of_play(list(current.values()), target) if policy.auto else {}
-    for cid, log in logs.items():
-        n = len(log.trials)
-        if policy.auto and n < policy.min_trials and cid in out and cid not in earlier:
-            note = CellWarning(
-                WarningKind.FEW_TRIALS,
-                f"{n} trial(s), since the cell is clearly out of the decision: {out[cid]}",
-            )
-            current[cid] = combine_cell(log, confidence, note)
-            if emit is not None:
-                emit(current[cid])
-    pooled = pool_cells([current[c.id] for c in cells if c.id in logs], confidence)
-    for cell in pooled:
-        if cell != current[cell.id]:
-            current[cell.id] = cell
-            if emit is not None:
-                emit(cell)
-    return [current[c.id] for c in cells]
+            _one_trial(phase, cid, measure_trial, on_trial)
+    _note_few_trials(phase, policy, target)
+    for cell in pool_cells([phase.current[c.id] for c in cells if c.id in phase.logs], confidence):
+        if cell != phase.current[cell.id]:
+            phase.update(cell)
+    return [phase.current[c.id] for c in cells]
 
 
 def pool_cells(cells: list[Cell], confidence: float) -> list[Cell]:
