@@ -259,6 +259,36 @@ CASES = [
         2,
         r"--header 'x-token': the value holds a line break.*\n.*one line",
     ),
+    Case(
+        "a header value a header cannot carry (it was exit 3, 'report it')",
+        (
+            "run",
+            "--target",
+            "http://127.0.0.1:9/v2/models/m",
+            "--header",
+            "x-token=p\u00e4ss",
+            *QUICK,
+            "--out",
+            "{dir}/reports",
+        ),  # fmt: skip
+        2,
+        r"--header 'x-token': the value holds '\u00e4', which a header cannot carry.*\n.*ASCII",
+    ),
+    Case(
+        "a header name that is not a token",
+        (
+            "run",
+            "--target",
+            "http://127.0.0.1:9/v2/models/m",
+            "--header",
+            "x token=abc",
+            *QUICK,
+            "--out",
+            "{dir}/reports",
+        ),  # fmt: skip
+        2,
+        r"--header 'x token': a header name is letters, digits",
+    ),
 ]
 
 

@@ -1,8 +1,10 @@
 """The dynamic batcher: Triton's release rules, and its behaviour with a runner of known cost.
 
-The fake runner sleeps 1 ms + 0.2 ms x batch (sub-linear per request). Timing assertions only
-bound what the batcher itself controls (when it releases a batch), with margins wide enough for a
-busy 2-core machine; throughput comparisons are ratios between configs run the same way.
+The fake runner sleeps 1 ms + 0.2 ms x batch (sub-linear per request). No assertion reads the
+wall clock against a figure: the real driver is checked for what holds at any speed (identities,
+lower bounds the batcher enforces, batch limits), and the batcher's decisions are checked on a
+virtual clock (`simulate`). What the wall clock adds (queue waits, batch mix, capacity ratios) is
+measured by benchmarks/batcher.py and benchmarks/batcher_delay.py.
 """
 
 from __future__ import annotations
@@ -125,10 +127,9 @@ def test_light_load_latency_is_delay_plus_batch_one_service():
     db = DynamicBatching(max_batch=8, delay_ms=5.0)
     r = measure(db, 20.0, seconds=1.0, distribution="constant")
     service_1 = SERVICE_MS[0] + SERVICE_MS[1]
-    assert r.batch_size_counts.get(1, 0) >= 0.9 * r.requests
     # Each request's latency is its queue wait plus its batch's compute time, exactly.
     assert r.latency_ms.mean == pytest.approx(r.queue_ms.mean + r.compute_ms.mean, abs=1e-3)
-    assert 5.0 <= r.queue_ms.p50 < 5.0 + 5.0  # the delay, plus wake-up jitter
+    assert 5.0 <= r.queue_ms.p50  # never released before the delay (how much later: a benchmark)
     assert r.compute_ms.p50 >= service_1
     assert r.latency_ms.p50 >= 5.0 + service_1
     # No batch is released before its oldest request has waited the delay (the queue never
@@ -140,14 +141,21 @@ def test_light_load_latency_is_delay_plus_batch_one_service():
         oldest.append(rec.extra[QUEUE_NS][i])
         i += rec.extra[BATCH][i]
     assert oldest and min(oldest) >= 5 * MS
+    # On the batcher's own clock every request is alone and waits the delay exactly.
+    arrivals = [i * 50 * MS for i in range(40)]
+    batches, waits = simulate(arrivals, db, 1, lambda b: round(service_1 * MS))
+    assert len(batches) == len(arrivals) and set(waits) == {5 * MS}
 
 
 def test_light_load_with_no_delay_runs_each_request_at_once():
     r = measure(
         DynamicBatching(max_batch=8, delay_ms=0.0), 20.0, seconds=1.0, distribution="constant"
     )
-    assert r.batch_size_counts.get(1, 0) >= 0.9 * r.requests
-    assert r.queue_ms.p50 < 3.0  # nothing waits on purpose; only wake-up jitter
+    assert r.queue_ms.p50 >= 0 and r.requests > 0
+    # Nothing waits on purpose: on the batcher's own clock each request starts as it arrives.
+    arrivals = [i * 50 * MS for i in range(40)]
+    batches, waits = simulate(arrivals, DynamicBatching(8, 0.0), 1, lambda b: 2 * MS)
+    assert len(batches) == len(arrivals) and set(waits) == {0}
 
 
 def test_batch_is_never_larger_than_max_batch_under_overload():
@@ -155,12 +163,16 @@ def test_batch_is_never_larger_than_max_batch_under_overload():
     r = measure(DynamicBatching(max_batch=4, delay_ms=1.0), 5000.0, seconds=0.6)
     sizes = {int(b): n for b, n in r.batch_size_counts.items()}
     assert max(sizes) == 4
-    assert sizes[4] > 0.9 * sum(sizes.values())
     assert sum(b * n for b, n in sizes.items()) == r.requests  # every request is in one batch
+    # On the batcher's own clock, under that overload every batch after the first is full.
+    arrivals = [i * 200_000 for i in range(400)]  # 5000/s
+    batches, _ = simulate(arrivals, DynamicBatching(4, 1.0), 1, lambda b: (1 + 0.2 * b) * MS)
+    assert {size for *_, size in batches[1:-1]} == {4}
 
 
 def simulate(arrivals: list[int], db: DynamicBatching, instances: int, service_ns) -> tuple:
-    """The batcher's own decisions (`decide`) on a virtual clock: batches and queue waits."""
+    """The batcher's own decisions (`decide`) on a virtual clock: batches (start, end, instance,
+    size) and queue waits."""
     ready = [0] * instances  # when each instance next decides
     batches = []  # (start, end, instance)
     waits = [0] * len(arrivals)
@@ -173,7 +185,7 @@ def simulate(arrivals: list[int], db: DynamicBatching, instances: int, service_n
         size, wake = decide(arrivals, first, t, db)
         if size:
             end = t + service_ns(size)
-            batches.append((t, end, k))
+            batches.append((t, end, k, size))
             for j in range(first, first + size):
                 assert arrivals[j] <= t  # a batch only holds requests that have arrived
                 waits[j] = t - arrivals[j]
@@ -211,7 +223,7 @@ def test_no_request_waits_past_the_delay_while_an_instance_is_idle(
     delay_ns = delay_us * 1000
 
     def all_busy(t: int) -> bool:
-        return len({k for s, e, k in batches if s <= t < e}) == instances
+        return len({k for s, e, k, _ in batches if s <= t < e}) == instances
 
     for arrival, wait in zip(arrivals, waits, strict=True):
         if wait > delay_ns + 1:
@@ -222,7 +234,7 @@ def test_the_real_driver_serves_each_request_once_in_arrival_order_within_max_ba
     db = DynamicBatching(max_batch=16, delay_ms=2.0)
     d = run_driver(db, 300.0, instances=2, seconds=1.5)
     served = sorted(t for rec in d.recorders for t in rec.intended_ns)
-    assert len(served) > 200
+    assert served  # how many a busy machine serves in 1.5 s is not a property
     assert served == d.arrivals_ns[: len(served)]  # each once, none skipped
     for rec in d.recorders:
         assert all(q >= 0 for q in rec.extra[QUEUE_NS])  # never started before it arrived
@@ -235,14 +247,27 @@ def test_capacity_grows_with_batching_when_service_is_sublinear():
     single = measure(DynamicBatching(max_batch=1, delay_ms=0.0), 3000.0, seconds=0.6)
     batched = measure(DynamicBatching(max_batch=8, delay_ms=0.0), 3000.0, seconds=0.6)
     assert single.batch_size_counts.keys() == {1}
-    assert batched.throughput_ips > 2.0 * single.throughput_ips
     assert max(int(b) for b in batched.batch_size_counts) == 8
+    # The capacity itself, on the batcher's own clock (the wall-clock ratio: benchmarks/batcher.py).
+    assert virtual_capacity(1, 1) * 2.0 < virtual_capacity(8, 1)
+
+
+def virtual_capacity(max_batch: int, instances: int) -> float:
+    """Requests per virtual second served under a 3000/s overload of the fake runner's cost."""
+    arrivals = [i * 333_333 for i in range(600)]
+    batches, _ = simulate(
+        arrivals, DynamicBatching(max_batch, 0.0), instances, lambda b: (1 + 0.2 * b) * MS
+    )
+    return len(arrivals) / (max(e for _, e, _, _ in batches) / 1e9)
 
 
 def test_more_instances_take_batches_in_parallel():
     one = measure(DynamicBatching(max_batch=1, delay_ms=0.0), 3000.0, instances=1, seconds=0.6)
     two = measure(DynamicBatching(max_batch=1, delay_ms=0.0), 3000.0, instances=2, seconds=0.6)
-    assert two.throughput_ips > 1.5 * one.throughput_ips
+    assert one.batch_size_counts.keys() == two.batch_size_counts.keys() == {1}
+    assert not one.errors and not two.errors
+    # Two instances take batches side by side on the batcher's own clock (wall clock: a benchmark).
+    assert virtual_capacity(1, 2) > 1.9 * virtual_capacity(1, 1)
 
 
 def test_runner_errors_stop_the_driver_and_surface():
@@ -276,7 +301,7 @@ def test_sweep_runner_batches_a_real_model(mlp_path):
     assert done.status in ("ok", "unstable"), done.reason
     r = done.result
     sizes = {int(b): n for b, n in r.batch_size_counts.items()}
-    assert set(sizes) <= {1, 2, 3, 4} and 2 in sizes
+    assert set(sizes) <= {1, 2, 3, 4} and max(sizes) >= 2  # which sizes: the machine's speed
     assert sum(b * n for b, n in sizes.items()) == r.requests
     assert r.queue_ms.p50 >= 0 and r.compute_ms.p50 > 0
     # Latency is queue + compute for every request, so the medians cannot exceed it by much.

@@ -250,6 +250,21 @@ def test_recommend_export_of_a_remote_report_refuses_before_printing(remote_repo
     assert not (tmp_path / "exp").exists() or not list((tmp_path / "exp").iterdir())
 
 
+@pytest.mark.parametrize("kind", ["triton", "kserve", "onnxruntime"])
+def test_recommend_export_of_a_remote_report_refuses_before_printing_even_with_model(
+    remote_report, tmp_path, mlp_path, kind
+):
+    # --model was the old hint; each export then failed after printing ("unknown device 'remote'").
+    done = cli(
+        "recommend", str(remote_report), "--latency-target", "p99=10s", "--export", kind,
+        "--model", str(mlp_path), "--out", str(tmp_path / "exp"),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    assert "as it was configured" in done.stderr and "benchbox sweep MODEL.onnx" in done.stderr
+    assert not (tmp_path / "exp").exists() or not list((tmp_path / "exp").iterdir())
+
+
 def test_compare_of_a_remote_and_a_local_report_names_the_remote_model(
     remote_report, mlp_path, tmp_path
 ):

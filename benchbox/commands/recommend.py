@@ -14,7 +14,7 @@ from rich.markup import escape
 from benchbox import parse, schema
 from benchbox.commands.options import JsonOption, choice_option
 from benchbox.errors import BadInput, GateFailed
-from benchbox.export import ExportKind, export_recommended
+from benchbox.export import ExportKind, check_export_source, export_recommended
 from benchbox.pricing import mismatch_text
 from benchbox.recommend import Objective, recommend_file
 from benchbox.report.recommend_view import render_recommendation
@@ -111,12 +111,8 @@ def recommend_cmd(
         profile=profile,
         accuracy=tuple(accuracy or ()),
     )
-    if export_kind is not None and report.target is not None and model is None:
-        raise BadInput(  # before anything is printed: the report names a server, not a file
-            f"{report_path} measured a server ({report.target.url}); an export needs the "
-            "ONNX file it serves",
-            "pass --model FILE (the model the server serves) with --export",
-        )
+    if export_kind is not None:  # a server's report, a missing file: before anything is printed
+        check_export_source(export_kind, report, rec, model)
 
     def export() -> list[Path]:
         if export_kind is None or rec.winner is None:

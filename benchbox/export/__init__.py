@@ -12,6 +12,7 @@ from typing import Any
 
 from benchbox import schema
 from benchbox.errors import BadInput
+from benchbox.export.common import resolve_model_path
 from benchbox.export.kserve import export_kserve
 from benchbox.export.onnxruntime import export_onnxruntime
 from benchbox.export.triton import export_triton
@@ -45,6 +46,24 @@ def resolve_cell(report: schema.Report, cell: schema.Cell | str) -> schema.Cell:
             "export the recommended cell, or one whose status is ok",
         )
     return cell
+
+
+def check_export_source(
+    kind: str, report: schema.Report, rec: schema.Recommendation, model_path: str | Path | None
+) -> None:
+    """BadInput now, before the answer is printed, when the export could not be written: a
+    server's report holds no serving config of benchbox's (the server ran its own), and Triton
+    ships the winner's ONNX file, which must exist and be the one measured."""
+    kind = parse_choice(ExportKind, kind, "export format")
+    if report.target is not None:
+        raise BadInput(
+            f"the report measured a server ({report.target.url}) as it was configured; its "
+            f"serving settings are the server's own, so there is no {kind} config to export",
+            "sweep the ONNX file the server serves in-process (`benchbox sweep MODEL.onnx`) and "
+            "export that report; --model does not make a server's report exportable",
+        )
+    if rec.winner is not None and kind == ExportKind.TRITON:
+        resolve_model_path(report, model_path, resolve_cell(report, rec.winner))
 
 
 def export_recommended(

@@ -96,21 +96,39 @@ def parse_url(text: str) -> Target:
     )
 
 
+# An HTTP header name is a token (RFC 9110 5.6.2); a value is sent as visible ASCII, space and
+# tab (HTTP/1.1 encodes headers as latin-1 and gRPC metadata takes printable ASCII only).
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def parse_headers(items: list[str] | None) -> tuple[tuple[str, str], ...]:
     """['triton-access-token=abc', 'Authorization=Bearer x'] -> ((key, value), ...)."""
     out: list[tuple[str, str]] = []
     for item in items or []:
-        key, sep, value = str(item).partition("=")
-        if not sep or not key.strip():
+        raw_key, sep, value = str(item).partition("=")
+        key = raw_key.strip()
+        if not sep or not key:
             raise BadInput(
                 f"--header {item!r} is not KEY=VALUE", "e.g. --header triton-access-token=SECRET"
             )
         if any(c in item for c in "\r\n\0"):  # a header cannot hold a line break
+            where = "name" if any(c in raw_key for c in "\r\n\0") else "value"
             raise BadInput(
-                f"--header {key.strip()!r}: the value holds a line break or NUL",
-                "give the value on one line",
+                f"--header {key!r}: the {where} holds a line break or NUL",
+                "give the header on one line",
             )
-        out.append((key.strip(), value))
+        if not set(key) <= _TOKEN:
+            raise BadInput(
+                f"--header {key!r}: a header name is letters, digits and !#$%&'*+-.^_`|~ only",
+                "e.g. --header triton-access-token=SECRET",
+            )
+        odd = next((c for c in value if not (" " <= c <= "~" or c == "\t")), None)
+        if odd is not None:  # the value itself is a secret: name the character, not the value
+            raise BadInput(
+                f"--header {key!r}: the value holds {odd!r}, which a header cannot carry",
+                "headers carry printable ASCII only; encode the value (e.g. base64)",
+            )
+        out.append((key, value))
     return tuple(out)
 
 

@@ -259,6 +259,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
                 data=opts.data,
                 variants=opts.variants,
                 latency_target=opts.latency_target,
+                trials=opts.trials,
             ),
             one_cell=True,
         )
@@ -452,6 +453,9 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
         isolate=False,
         target=target,
         data=opts.data,
+        trials=trials_policy(
+            opts.trials, opts.measure.seed, DEFAULT_MAX_TRIALS if one_cell else SWEEP_MAX_TRIALS
+        ),
     )
 
 

@@ -165,7 +165,7 @@ def run_fleet(
     target = sweep.latency_target
     profiles = {g.name: to_dict(load_profile(g.profile)) for g in req.groups}
     model_mod.inspect_model(sweep.model_path, sweep.shapes)  # bad model: fail before placing
-    with connected(req.address):
+    with connected(req.address, req.connect_timeout_s):
         pools = place_groups(
             req.groups,
             req.group_label,

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from benchbox.errors import BadInput
-from benchbox.sweep.fleet.data import GroupSpec
+from benchbox.sweep.fleet.data import CONNECT_BOUND_S, GroupSpec
 
 NODE_ID_LABEL = "ray.io/node-id"  # Ray labels every node with its id
 CONNECT_TIMEOUT_S = 10.0
@@ -40,9 +41,10 @@ def require_ray() -> ModuleType:
 
 
 @contextlib.contextmanager
-def connected(address: str) -> Iterator[None]:
+def connected(address: str, bound_s: float = CONNECT_BOUND_S) -> Iterator[None]:
     """Inside, this process is connected to the Ray cluster at `address` (`auto`: RAY_ADDRESS or
-    the cluster started on this machine); a connection made here is closed on the way out.
+    the cluster started on this machine); a connection made here is closed on the way out. A
+    connection not made within `bound_s` is BadInput naming the address tried and the one Ray used.
 
     Ray prints the cluster's errors (a node marked dead) on stdout; inside, they go to stderr,
     so that `--json` output stays clean."""
@@ -51,7 +53,7 @@ def connected(address: str) -> Iterator[None]:
         if r.is_initialized():  # a caller (a test, a notebook) already connected: use theirs
             yield
             return
-        with _init(r, address):
+        with _init(r, address, bound_s):
             yield
 
 
@@ -79,15 +81,12 @@ _CONNECT_HINT = (
 
 
 @contextlib.contextmanager
-def _init(r: Any, address: str) -> Iterator[None]:
+def _init(r: Any, address: str, bound_s: float) -> Iterator[None]:
     check_reachable(address)
     try:
-        r.init(
-            address=address,
-            namespace="benchbox",
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
+        _bounded_init(r, address, bound_s)
+    except BadInput:
+        raise
     except Exception as exc:  # ConnectionError, ValueError, AuthenticationError, ...
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
         # A Ray Client server's refusal is a heading, then its traceback: the last line says why.
@@ -99,6 +98,74 @@ def _init(r: Any, address: str) -> Iterator[None]:
         yield
     finally:
         r.shutdown()
+
+
+def _bounded_init(r: Any, address: str, bound_s: float) -> None:
+    """`ray.init` in a thread, waited for at most `bound_s`. Past the bound the thread is left
+    behind (Ray cannot be interrupted) and disconnects itself if it ever connects."""
+    done = threading.Event()
+    given_up = threading.Event()
+    failure: list[BaseException] = []
+
+    def init() -> None:
+        try:
+            r.init(
+                address=address,
+                namespace="benchbox",
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+        except BaseException as exc:  # handed to the waiting thread
+            failure.append(exc)
+        else:
+            if given_up.is_set():
+                r.shutdown()
+        finally:
+            done.set()
+
+    # Ray warns that it sets no SIGTERM handler off the main thread: the command has its own.
+    quiet = _DropMessage("SIGTERM handler is not set")
+    logging.getLogger("ray._private.worker").addFilter(quiet)
+    threading.Thread(target=init, name="benchbox-ray-init", daemon=True).start()
+    try:
+        finished = done.wait(bound_s)
+    finally:
+        logging.getLogger("ray._private.worker").removeFilter(quiet)
+    if not finished:
+        given_up.set()
+        raise BadInput(
+            f"the Ray cluster at {address!r} did not accept a connection within {bound_s:g}s "
+            f"(Ray tried {ray_used_address(address)})",
+            "check that the address is the cluster's GCS (host:6379) or Ray Client "
+            "(ray://host:10001) port and that Ray on this machine can reach that host; "
+            + _CONNECT_HINT,
+        )
+    if failure:
+        raise failure[0]
+
+
+class _DropMessage(logging.Filter):
+    """Drops the log records whose message starts with `prefix`."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
+def ray_used_address(address: str) -> str:
+    """The address Ray connects to for `address`: Ray Client's as given; a GCS address with a
+    loopback host rewritten to this machine's own address, as `ray.init` does."""
+    if address.startswith("ray://"):
+        return address
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        return canonicalize_bootstrap_address(address) or address
+    except Exception:  # a private helper of Ray: if it moved, name the address as given
+        return address
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,12 @@ class Machine:
     idle: IdlePower | None = None
 
 
+# How long `ray.init` may take, at most: it has no timeout of its own, and retries an address
+# that accepts TCP but never speaks Ray (or one Ray rewrote to an address it cannot reach) for
+# minutes. A Ray Client connection to a busy head takes tens of seconds; 120 s leaves room.
+CONNECT_BOUND_S = 120.0
+
+
 @dataclass(frozen=True)
 class GroupSpec:
     """A kind of node: its label value and the price profile of its machine type."""
@@ -39,6 +45,7 @@ class FleetRequest:
     address: str = "auto"
     group_label: str = DEFAULT_GROUP_LABEL
     placement_timeout_s: float = 60.0
+    connect_timeout_s: float = CONNECT_BOUND_S  # the bound on connecting to the cluster
     device: str = "cpu"  # the device list as typed; `all` is expanded on each node
     # The trials each group's cells get (`fleet --trials`; `sweep.trials` is not used): one by
     # default for a request built in code, the command's --trials from the command line.
