@@ -177,6 +177,10 @@ def test_sentence_reads_like_hyperfine():
     )
     f = trials.Ratio(0.8, 0.78, 0.82, "between-trial", 5, 5, 8.0)
     assert trials.ratio_sentence(f, "p99").startswith("candidate ran 1.25 ± 0.03 times faster")
+    one = trials.Ratio(1.01, 1.01, math.inf, "between-trial", 1, 1, 0.0)  # one trial a side
+    assert trials.ratio_sentence(one, "p50") == (
+        "candidate ran 1.01 times slower than baseline (p50; no interval)"
+    )
 
 
 # ---------------------------------------------------------------- the trial order

@@ -256,6 +256,8 @@ def ratio_sentence(
     else:
         factor, word = 1.0 / r.ratio, "faster"
         pm = (1.0 / r.lo - 1.0 / r.hi) / 2.0 if r.lo > 0 else math.inf
+    if not math.isfinite(pm):  # one trial a side: no between-trial interval to quote
+        return f"{candidate} ran {factor:.2f} times {word} than {base} ({what}; no interval)"
     return f"{candidate} ran {factor:.2f} ± {pm:.2f} times {word} than {base} ({what})"
 
 
