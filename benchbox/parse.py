@@ -321,3 +321,39 @@ def parse_request_timeout_s(text: str | None) -> float | None:
     if not value > 0:
         raise BadInput(f"--request-timeout {text} must be more than 0", "e.g. --request-timeout 5s")
     return value
+
+
+def parse_arrival(text: str, flag: str = "--arrival") -> str:  # an Arrival where it is one
+    """An open loop's arrival process, canonical: 'poisson', 'constant' or 'gamma:cv=N' (gaps of
+    mean 1/rate with coefficient of variation N > 0: N=1 is poisson, above 1 bursty)."""
+    from benchbox.kinds import Arrival
+
+    raw = str(text).strip().lower().replace(" ", "")
+    if raw in {a.value for a in Arrival}:
+        return Arrival(raw)
+    kind, _, params = raw.partition(":")
+    if kind != "gamma":
+        raise BadInput(
+            f"{flag} '{text}': unknown arrival distribution",
+            "choose one of poisson, constant, gamma:cv=N (e.g. gamma:cv=2 for bursts)",
+        )
+    name, _, value = params.partition("=")
+    try:
+        cv = float(value) if name == "cv" else math.nan
+    except ValueError:
+        cv = math.nan
+    if not (math.isfinite(cv) and cv > 0):
+        raise BadInput(
+            f"{flag} {text}: gamma needs cv=N with N above 0", "e.g. --arrival gamma:cv=2"
+        )
+    return f"gamma:cv={cv:g}"
+
+
+def arrival_cv(distribution: str) -> float:
+    """The coefficient of variation of an arrival process's gaps (canonical text)."""
+    if distribution == "constant":
+        return 0.0
+    if distribution.startswith("gamma:cv="):
+        return float(distribution.split("=", 1)[1])
+    return 1.0
+

@@ -90,13 +90,13 @@ DEVICE = opt(
     "Default: cpu.",
 )
 LOAD = choice("load", LoadKind, LoadKind.CLOSED, "--load", "load kind", help="How requests arrive.")
-ARRIVAL = choice(
+ARRIVAL = opt(
     "arrival",
-    Arrival,
-    Arrival.POISSON,
+    str,
+    Arrival.POISSON.value,
     "--arrival",
-    "arrival distribution",
-    help="Open-loop arrivals.",
+    help="Open-loop arrivals: poisson, constant, or gamma:cv=N (gaps with coefficient of "
+    "variation N: 1 is poisson, 2 or more bursty).",
 )
 
 # A sweep's axes: comma-separated lists.

@@ -42,11 +42,17 @@ Send = Callable[[int, int, int, int], object]
 def schedule_offsets_ns(
     rate_rps: float, count: int, distribution: str, seed: int = 0
 ) -> np.ndarray:
-    """Intended send times (ns after the start) of `count` requests at `rate_rps`."""
+    """Intended send times (ns after the start) of `count` requests at `rate_rps`: constant
+    gaps, exponential ones (poisson), or gamma ones of mean 1/rate and the given coefficient of
+    variation ('gamma:cv=2': shape 1/cv², bursts of short gaps between long ones)."""
+    mean_ns = 1e9 / rate_rps
     if distribution == "constant":
-        gaps = np.full(count, 1e9 / rate_rps)
+        gaps = np.full(count, mean_ns)
+    elif distribution.startswith("gamma:cv="):
+        shape = 1.0 / float(distribution.split("=", 1)[1]) ** 2
+        gaps = np.random.default_rng(seed).gamma(shape, mean_ns / shape, size=count)
     else:
-        gaps = np.random.default_rng(seed).exponential(1e9 / rate_rps, size=count)
+        gaps = np.random.default_rng(seed).exponential(mean_ns, size=count)
     return np.cumsum(gaps).astype(np.int64)
 
 

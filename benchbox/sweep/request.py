@@ -97,7 +97,7 @@ class SweepOptions:
     instances: str = "1"
     load: LoadKind = LoadKind.CLOSED
     rate: str | None = None
-    arrival: Arrival = Arrival.POISSON
+    arrival: str = Arrival.POISSON.value
     measure: MeasureOptions = MeasureOptions()
     search: SearchKind = SearchKind.ADAPTIVE
     latency_target: str | None = None
@@ -126,7 +126,7 @@ class CellOptions:
     instances: int | None = None
     load: LoadKind = LoadKind.CLOSED
     rate: float | None = None
-    arrival: Arrival = Arrival.POISSON
+    arrival: str = Arrival.POISSON.value
     measure: MeasureOptions = DEPTH
     shape: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()
@@ -529,12 +529,12 @@ def sweep_spec(
     instances: str,
     load: LoadKind | str,
     rate: str | None,
-    arrival: Arrival | str,
+    arrival: str,
     peak_search: bool = False,
 ) -> SweepSpec:
     """The sweep's axes from the command line's lists (`peak_search`: open loop may omit --rate)."""
     load = parse.parse_choice(LoadKind, load, "load kind", "--load")
-    arrival = parse.parse_choice(Arrival, arrival, "arrival distribution", "--arrival")
+    arrival = parse.parse_arrival(arrival)
     devices = [REMOTE_DEVICE] if device == REMOTE_DEVICE else expand_devices(device)
     rates = parse.parse_float_list(rate, "rate") if rate is not None else []
     if rates and rates[-1] > MAX_RATE_RPS:
