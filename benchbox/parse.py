@@ -356,4 +356,3 @@ def arrival_cv(distribution: str) -> float:
     if distribution.startswith("gamma:cv="):
         return float(distribution.split("=", 1)[1])
     return 1.0
-
