@@ -213,6 +213,114 @@ def _build_resnet18(resolution: int) -> onnx.ModelProto:
 # ---------------------------------------------------------------- bert
 
 
+class _Bert:
+    """The pieces of the zoo's encoder, added to one graph in the order they are called (the
+    random weights come from the graph's one generator, so the order fixes the model)."""
+
+    STD = 0.02
+    MAX_POSITIONS = 512
+
+    def __init__(self, g: _Graph, hidden: int, heads: int) -> None:
+        self.g, self.hidden, self.heads = g, hidden, heads
+
+    def layer_norm(self, x: str, name: str) -> str:
+        g = self.g
+        scale = g.const(f"{name}.weight", np.ones(self.hidden, np.float32))
+        bias = g.const(f"{name}.bias", np.zeros(self.hidden, np.float32))
+        return g.op("LayerNormalization", [x, scale, bias], name, axis=-1, epsilon=1e-12)
+
+    def linear(self, x: str, name: str, n_in: int, n_out: int) -> str:
+        g = self.g
+        y = g.op(
+            "MatMul", [x, g.normal(f"{name}.weight", (n_in, n_out), self.STD)], f"{name}.matmul"
+        )
+        return g.op("Add", [y, g.normal(f"{name}.bias", (n_out,), self.STD)], name)
+
+    def embeddings(self, vocab: int) -> str:
+        """Words + positions (0..seq-1), then LayerNorm."""
+        g, hidden, std = self.g, self.hidden, self.STD
+        words = g.op(
+            "Gather", [g.normal("embeddings.word", (vocab, hidden), std), "input_ids"], "word_emb"
+        )
+        seq_1d = g.op("Shape", ["input_ids"], "seq_len_1d", start=1, end=2)
+        seq = g.op("Squeeze", [seq_1d, g.const("axes0", np.array([0], np.int64))], "seq_len")
+        zero = g.const("zero_i64", np.array(0, np.int64))
+        one = g.const("one_i64", np.array(1, np.int64))
+        positions = g.op("Range", [zero, seq, one], "position_ids")
+        table = g.normal("embeddings.position", (self.MAX_POSITIONS, hidden), std)
+        pos = g.op("Gather", [table, positions], "pos")
+        return self.layer_norm(g.op("Add", [words, pos], "embeddings.sum"), "embeddings.layer_norm")
+
+    def mask(self) -> str:
+        """Additive attention mask: 0 where attended, -10000 where masked, [batch, 1, 1, seq]."""
+        g = self.g
+        mask_f = g.op("Cast", ["attention_mask"], "mask_float", to=TensorProto.FLOAT)
+        one = g.const("one_f", np.array(1.0, np.float32))
+        inverted = g.op("Sub", [one, mask_f], "mask_inverted")
+        additive = g.op(
+            "Mul", [inverted, g.const("neg_big", np.array(-1e4, np.float32))], "mask_add"
+        )
+        return g.op(
+            "Unsqueeze", [additive, g.const("axes12", np.array([1, 2], np.int64))], "mask4d"
+        )
+
+    def constants(self) -> dict[str, str]:
+        g, hidden, heads = self.g, self.hidden, self.heads
+        head_dim = hidden // heads
+        return {
+            "split": g.const("split_heads", np.array([0, 0, heads, head_dim], np.int64)),
+            "merge": g.const("merge_heads", np.array([0, 0, hidden], np.int64)),
+            "inv_sqrt_d": g.const(
+                "inv_sqrt_head_dim", np.array(1.0 / np.sqrt(head_dim), np.float32)
+            ),
+            "sqrt_half": g.const("inv_sqrt2", np.array(1.0 / np.sqrt(2.0), np.float32)),
+            "half": g.const("half", np.array(0.5, np.float32)),
+            "one": g.const("one_f_gelu", np.array(1.0, np.float32)),
+        }
+
+    def attention(self, x: str, mask: str, c: dict[str, str], p: str) -> str:
+        g, hidden = self.g, self.hidden
+        q, k, v = (self.linear(x, f"{p}.attention.{n}", hidden, hidden) for n in "qkv")
+        q = g.op("Reshape", [q, c["split"]], f"{p}.q_heads")
+        k = g.op("Reshape", [k, c["split"]], f"{p}.k_heads")
+        v = g.op("Reshape", [v, c["split"]], f"{p}.v_heads")
+        q = g.op("Transpose", [q], f"{p}.q_t", perm=[0, 2, 1, 3])  # [b, h, s, d]
+        k = g.op("Transpose", [k], f"{p}.k_t", perm=[0, 2, 3, 1])  # [b, h, d, s]
+        v = g.op("Transpose", [v], f"{p}.v_t", perm=[0, 2, 1, 3])  # [b, h, s, d]
+        scores = g.op("MatMul", [q, k], f"{p}.scores")
+        scores = g.op("Mul", [scores, c["inv_sqrt_d"]], f"{p}.scores_scaled")
+        scores = g.op("Add", [scores, mask], f"{p}.scores_masked")
+        probs = g.op("Softmax", [scores], f"{p}.probs", axis=-1)
+        ctx = g.op("MatMul", [probs, v], f"{p}.context")
+        ctx = g.op("Transpose", [ctx], f"{p}.context_t", perm=[0, 2, 1, 3])
+        ctx = g.op("Reshape", [ctx, c["merge"]], f"{p}.context_merged")
+        attn = self.linear(ctx, f"{p}.attention.out", hidden, hidden)
+        return self.layer_norm(
+            g.op("Add", [attn, x], f"{p}.attention.residual"), f"{p}.attention.norm"
+        )
+
+    def ffn(self, x: str, c: dict[str, str], p: str) -> str:
+        """FFN with the exact (Erf) GELU: 0.5 * h * (1 + erf(h / sqrt(2)))."""
+        g, hidden = self.g, self.hidden
+        h = self.linear(x, f"{p}.ffn.in", hidden, 4 * hidden)
+        erf = g.op("Erf", [g.op("Mul", [h, c["sqrt_half"]], f"{p}.gelu.scaled")], f"{p}.gelu.erf")
+        add = g.op("Add", [erf, c["one"]], f"{p}.gelu.add")
+        gate = g.op("Mul", [add, c["half"]], f"{p}.gelu.gate")
+        h = g.op("Mul", [h, gate], f"{p}.gelu")
+        h = self.linear(h, f"{p}.ffn.out", 4 * hidden, hidden)
+        return self.layer_norm(g.op("Add", [h, x], f"{p}.ffn.residual"), f"{p}.ffn.norm")
+
+    def outputs(self, x: str) -> None:
+        """last_hidden_state, and the pooler's tanh over the first token."""
+        g, hidden = self.g, self.hidden
+        g.nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="output"))
+        first = g.op("Gather", [x, g.const("index0", np.array(0, np.int64))], "cls_token", axis=1)
+        w = g.normal("pooler.weight", (hidden, hidden), self.STD)
+        b = g.normal("pooler.bias", (hidden,), self.STD)
+        pooled = g.op("Gemm", [first, w, b], "pooler.dense")
+        g.nodes.append(helper.make_node("Tanh", [pooled], ["pooler_output"], name="pooler"))
+
+
 def _build_bert(layers: int, hidden: int, heads: int, vocab: int) -> onnx.ModelProto:
     if layers < 1 or hidden < 1 or heads < 1 or hidden % heads:
         raise BadInput(
@@ -221,79 +329,15 @@ def _build_bert(layers: int, hidden: int, heads: int, vocab: int) -> onnx.ModelP
         )
     if vocab < 2:
         raise BadInput(f"bert: vocab={vocab} is too small", "use a vocabulary of at least 2")
-    max_positions = 512
-    head_dim = hidden // heads
     g = _Graph("bert")
-    std = 0.02
-
-    def layer_norm(x: str, name: str) -> str:
-        scale = g.const(f"{name}.weight", np.ones(hidden, np.float32))
-        bias = g.const(f"{name}.bias", np.zeros(hidden, np.float32))
-        return g.op("LayerNormalization", [x, scale, bias], name, axis=-1, epsilon=1e-12)
-
-    def linear(x: str, name: str, n_in: int, n_out: int) -> str:
-        y = g.op("MatMul", [x, g.normal(f"{name}.weight", (n_in, n_out), std)], f"{name}.matmul")
-        return g.op("Add", [y, g.normal(f"{name}.bias", (n_out,), std)], name)
-
-    # Embeddings: words + positions (0..seq-1), then LayerNorm.
-    words = g.op(
-        "Gather", [g.normal("embeddings.word", (vocab, hidden), std), "input_ids"], "word_emb"
-    )
-    seq_1d = g.op("Shape", ["input_ids"], "seq_len_1d", start=1, end=2)
-    seq = g.op("Squeeze", [seq_1d, g.const("axes0", np.array([0], np.int64))], "seq_len")
-    zero = g.const("zero_i64", np.array(0, np.int64))
-    one = g.const("one_i64", np.array(1, np.int64))
-    positions = g.op("Range", [zero, seq, one], "position_ids")
-    pos = g.op(
-        "Gather", [g.normal("embeddings.position", (max_positions, hidden), std), positions], "pos"
-    )
-    x = layer_norm(g.op("Add", [words, pos], "embeddings.sum"), "embeddings.layer_norm")
-
-    # Additive attention mask: 0 where attended, -10000 where masked, shaped [batch, 1, 1, seq].
-    mask_f = g.op("Cast", ["attention_mask"], "mask_float", to=TensorProto.FLOAT)
-    inverted = g.op("Sub", [g.const("one_f", np.array(1.0, np.float32)), mask_f], "mask_inverted")
-    additive = g.op("Mul", [inverted, g.const("neg_big", np.array(-1e4, np.float32))], "mask_add")
-    mask = g.op("Unsqueeze", [additive, g.const("axes12", np.array([1, 2], np.int64))], "mask4d")
-
-    split_shape = g.const("split_heads", np.array([0, 0, heads, head_dim], np.int64))
-    merge_shape = g.const("merge_heads", np.array([0, 0, hidden], np.int64))
-    inv_sqrt_d = g.const("inv_sqrt_head_dim", np.array(1.0 / np.sqrt(head_dim), np.float32))
-    sqrt_half = g.const("inv_sqrt2", np.array(1.0 / np.sqrt(2.0), np.float32))
-    half = g.const("half", np.array(0.5, np.float32))
-    one_f = g.const("one_f_gelu", np.array(1.0, np.float32))
-
+    bert = _Bert(g, hidden, heads)
+    x = bert.embeddings(vocab)
+    mask = bert.mask()
+    constants = bert.constants()
     for i in range(layers):
-        p = f"layer{i}"
-        q, k, v = (linear(x, f"{p}.attention.{n}", hidden, hidden) for n in "qkv")
-        q = g.op("Reshape", [q, split_shape], f"{p}.q_heads")
-        k = g.op("Reshape", [k, split_shape], f"{p}.k_heads")
-        v = g.op("Reshape", [v, split_shape], f"{p}.v_heads")
-        q = g.op("Transpose", [q], f"{p}.q_t", perm=[0, 2, 1, 3])  # [b, h, s, d]
-        k = g.op("Transpose", [k], f"{p}.k_t", perm=[0, 2, 3, 1])  # [b, h, d, s]
-        v = g.op("Transpose", [v], f"{p}.v_t", perm=[0, 2, 1, 3])  # [b, h, s, d]
-        scores = g.op("MatMul", [q, k], f"{p}.scores")
-        scores = g.op("Mul", [scores, inv_sqrt_d], f"{p}.scores_scaled")
-        scores = g.op("Add", [scores, mask], f"{p}.scores_masked")
-        probs = g.op("Softmax", [scores], f"{p}.probs", axis=-1)
-        ctx = g.op("MatMul", [probs, v], f"{p}.context")
-        ctx = g.op("Transpose", [ctx], f"{p}.context_t", perm=[0, 2, 1, 3])
-        ctx = g.op("Reshape", [ctx, merge_shape], f"{p}.context_merged")
-        attn = linear(ctx, f"{p}.attention.out", hidden, hidden)
-        x = layer_norm(g.op("Add", [attn, x], f"{p}.attention.residual"), f"{p}.attention.norm")
-        # FFN with the exact (Erf) GELU: 0.5 * h * (1 + erf(h / sqrt(2))).
-        h = linear(x, f"{p}.ffn.in", hidden, 4 * hidden)
-        erf = g.op("Erf", [g.op("Mul", [h, sqrt_half], f"{p}.gelu.scaled")], f"{p}.gelu.erf")
-        gate = g.op("Mul", [g.op("Add", [erf, one_f], f"{p}.gelu.add"), half], f"{p}.gelu.gate")
-        h = g.op("Mul", [h, gate], f"{p}.gelu")
-        h = linear(h, f"{p}.ffn.out", 4 * hidden, hidden)
-        x = layer_norm(g.op("Add", [h, x], f"{p}.ffn.residual"), f"{p}.ffn.norm")
-
-    g.nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="output"))
-    first = g.op("Gather", [x, g.const("index0", np.array(0, np.int64))], "cls_token", axis=1)
-    w = g.normal("pooler.weight", (hidden, hidden), std)
-    b = g.normal("pooler.bias", (hidden,), std)
-    pooled = g.op("Gemm", [first, w, b], "pooler.dense")
-    g.nodes.append(helper.make_node("Tanh", [pooled], ["pooler_output"], name="pooler"))
+        x = bert.attention(x, mask, constants, f"layer{i}")
+        x = bert.ffn(x, constants, f"layer{i}")
+    bert.outputs(x)
     return g.model(
         "bert",
         [
