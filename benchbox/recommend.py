@@ -18,7 +18,13 @@ from benchbox.format import fmt_ms_given, fmt_ms_text
 from benchbox.kinds import Objective  # noqa: F401 (re-exported)
 from benchbox.parse import LatencyTarget, parse_choice, percentile_label
 from benchbox.store import load_report
-from benchbox.verdict import accuracy_broken, accuracy_score, latency_bound, result_meets
+from benchbox.verdict import (
+    accuracy_broken,
+    accuracy_score,
+    buckets_over,
+    latency_bound,
+    result_meets,
+)
 
 TIE_RULE = "fewest cores x instances, then the smallest batch, then the lowest concurrency, then id"
 # What each objective ranks by, and the field of Result it reads (lower is better after sign).
@@ -142,6 +148,8 @@ def recommend(
     winner = passing[0] if passing else None
     if winner is None:
         notes.append(_nothing_met(target, judged, min_throughput_ips, max_memory_mb))
+    else:
+        notes.extend(_buckets_note(winner.cell, target))
 
     fleet = _fleet(report, winner, qps, headroom) if qps is not None else None
     return schema.Recommendation(
@@ -397,6 +405,25 @@ def _rank_key(j: Judged, objective: str) -> tuple[float, float, str]:
     if objective == "throughput":
         value = -value
     return (value, j.latency_ms, j.cell.id)
+
+
+def _buckets_note(cell: schema.Cell, target: LatencyTarget) -> list[str]:
+    """The winner's shape buckets (runs on --data) that break the target on their own."""
+    assert cell.result is not None
+    over = buckets_over(cell.result, target)
+    if not over:
+        return []
+    label = percentile_label(target.percentile)
+    total = sum(b.requests for b in cell.result.buckets) or 1
+    parts = [
+        f"{b.dim} ≤ {b.upper}: {label} {fmt_ms_text(getattr(b.latency_ms, target.percentile))}"
+        f" over {b.requests} of {total} requests"
+        for b in over
+    ]
+    return [
+        f"{cell.id} meets {target} over all its requests, but not every length does: "
+        f"{'; '.join(parts)} (each a point value over that bucket's requests)."
+    ]
 
 
 def _status_reason(cell: schema.Cell) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from benchbox.parse import LatencyTarget
 from benchbox.precision.bounds import AccuracyBound
-from benchbox.schema import MEASURED, Accuracy, Cell, OutputAccuracy, Result
+from benchbox.schema import MEASURED, Accuracy, BucketStat, Cell, OutputAccuracy, Result
 
 OK_ONLY = frozenset({"ok"})
 
@@ -175,3 +175,15 @@ def accuracy_score(accuracy: Accuracy | None) -> float | None:
     if accuracy is None or accuracy.error or not accuracy.outputs:
         return None
     return min(o.cosine for o in accuracy.outputs)
+
+
+def buckets_over(result: Result, target: LatencyTarget) -> tuple[BucketStat, ...]:
+    """The shape buckets (runs on --data) whose own percentile is above the target: a point
+    value over that bucket's requests (a bucket has no interval of its own), worst first."""
+    over = [
+        b
+        for b in result.buckets
+        if getattr(b.latency_ms, target.percentile, None) is not None
+        and getattr(b.latency_ms, target.percentile) > target.value_ms
+    ]
+    return tuple(sorted(over, key=lambda b: -getattr(b.latency_ms, target.percentile)))

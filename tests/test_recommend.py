@@ -423,3 +423,18 @@ def test_cli_rejects_export_without_out_and_a_bad_target(tmp_path, monkeypatch, 
         monkeypatch, capsys, "recommend", path, "--latency-target", "p99=20ms", "--objective", "x"
     )
     assert code == 2 and "--objective 'x'" in err
+
+
+def test_the_winner_names_the_lengths_that_break_the_target_on_their_own():
+    """issue 22: a cell can meet p99 over all its requests while its longest ones do not."""
+    short = schema.LatencyStats(1.0, 0.1, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0)
+    long = schema.LatencyStats(15.0, 2.0, 9.0, 15.0, 22.0, 25.0, 31.5, 33.0, 35.0)
+    cell = make_cell(1, p99=12.0, hi=14.0)
+    buckets = (schema.BucketStat("seq", 32, 900, short), schema.BucketStat("seq", 512, 100, long))
+    cell = schema.replace(cell, result=schema.replace(cell.result, buckets=buckets))
+    rec = recommend(make(cell), P99_20)
+    assert rec.winner == cell.id
+    assert "seq ≤ 512: p99 31.5 ms over 100 of 1000 requests" in rec.note
+    assert "seq ≤ 32" not in rec.note
+    calm = schema.replace(cell, result=schema.replace(cell.result, buckets=buckets[:1]))
+    assert recommend(make(calm), P99_20).note is None  # every bucket within the target: no note
