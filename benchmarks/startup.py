@@ -39,34 +39,42 @@ SWEEP = [
     "--duration",
     f"{DURATION_S}s",
 ]
-# Every command's help: none may load onnx, numpy, Ray or scipy (goal <= 0.3 s each).
-HELP_COMMANDS = (
-    "sweep",
-    "run",
-    "devices",
-    "recommend",
-    "compare",
-    "fleet",
-    "ab",
-    "models",
-    "report",
-    "profiles",
-    "verify",
-)
+
+
+def help_cases() -> dict[str, tuple[list[str], float]]:
+    """`--help` of every command and subcommand this checkout's app has (goal <= 0.3 s each: none
+    may load onnx, numpy, Ray or scipy), then `--version` and no arguments at all."""
+    sys.path.insert(0, str(HERE))
+    from typer.main import get_command
+
+    from benchbox.cli import app
+    from benchbox.commands import command_words
+
+    cases = {"--help": (["--help"], 0.0)}
+    cases.update(
+        {f"{' '.join(w)} --help": ([*w, "--help"], 0.0) for w in command_words(get_command(app))}
+    )
+    cases["--version"] = (["--version"], 0.0)
+    cases["(no arguments)"] = ([], 0.0)
+    return cases
+
+
 CASES = {
-    "--help": (["--help"], 0.0),
-    **{f"{name} --help": ([name, "--help"], 0.0) for name in HELP_COMMANDS},
+    **help_cases(),
     "sweep (isolated)": (SWEEP, WARMUP_S + DURATION_S),
     "sweep (in-process)": ([*SWEEP, "--no-isolation"], WARMUP_S + DURATION_S),
 }
+# What each case's exit status must be: no command at all is a usage error that shows the help.
+EXPECTED_RC = {"(no arguments)": 2}
 
 
-def wall_s(checkout: Path, args: list[str], out_dir: str) -> float:
+def wall_s(checkout: Path, args: list[str], out_dir: str, rc: int = 0) -> float:
     """Seconds one `python -m benchbox ARGS` takes with `checkout` first on the path (its CPU
     seconds, its worker's included, go to CPU_S: on a loaded machine they vary less)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     env = {**os.environ, "PYTHONPATH": str(checkout)}
-    extra = ["--out", out_dir] if args[0] == "sweep" else []
+    # A sweep's report goes to the scratch folder (not after --help: that asks the help alone).
+    extra = ["--out", out_dir] if args[:1] == ["sweep"] and "--help" not in args else []
     t0 = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "benchbox", *args, *extra],
@@ -80,7 +88,7 @@ def wall_s(checkout: Path, args: list[str], out_dir: str) -> float:
     elapsed = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU_S.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-    if done.returncode != 0:
+    if done.returncode != rc:
         raise SystemExit(
             f"{checkout}: benchbox {' '.join(args)} exited {done.returncode}:\n"
             f"{done.stderr[-2000:]}"
@@ -103,10 +111,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             argv, measuring_s = CASES[name]
-            wall_s(HERE, argv, tmp)  # first run: caches (zoo model, .pyc) are warm for all
+            rc = EXPECTED_RC.get(name, 0)
+            wall_s(HERE, argv, tmp, rc)  # first run: caches (zoo model, .pyc) are warm for all
             for _ in range(args.runs):
                 for label, path in checkouts.items():
-                    spent = wall_s(path, argv, tmp) - measuring_s
+                    spent = wall_s(path, argv, tmp, rc) - measuring_s
                     times.setdefault((name, label), []).append(spent)
                     cpu.setdefault((name, label), []).append(CPU_S[-1])
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -121,7 +130,7 @@ def main() -> None:
             v = times[(name, label)]
             c = statistics.median(cpu[(name, label)])
             cells.append(f"{label} {statistics.median(v):.3f} s (min {min(v):.3f}, CPU {c:.2f} s)")
-        line = f"{name:20s} " + "   ".join(cells)
+        line = f"{name:24s} " + "   ".join(cells)
         if "baseline" in checkouts:
             ratio = statistics.median(times[(name, "this")]) / statistics.median(
                 times[(name, "baseline")]

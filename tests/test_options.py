@@ -13,8 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from benchbox.commands import command_words, room_command
 from benchbox.commands import options as cli_options
-from benchbox.commands import room_command
 from benchbox.options import AB_TRIALS, DEPTH, MeasureOptions, TrialOptions
 from benchbox.sweep import sweep_settings
 
@@ -93,20 +93,74 @@ def test_a_command_given_an_option_twice_is_refused_where_it_is_declared():
 HEAVY = ("numpy", "onnx", "onnxruntime", "scipy", "pandas", "pydantic", "ray", "aiohttp")
 
 
-# The measuring commands and the light ones; recommend, compare, models and report still import
-# their stages at module level (not yet moved into their bodies).
-LIGHT_HELP = ["sweep", "run", "fleet", "ab", "verify", "devices", "profiles"]
+def every_command() -> list[list[str]]:
+    """Every command and subcommand the app has, read from the app (a command added later is
+    covered without a line here)."""
+    from typer.main import get_command
+
+    from benchbox.cli import app
+
+    return command_words(get_command(app))
 
 
-@pytest.mark.parametrize("command", LIGHT_HELP)
-def test_help_imports_no_stage(command):
+# One process asks every help in turn, through the console entry point, and notes what each
+# has imported: a stage imported by one help shows under that command.
+HELP_CHILD = """
+import contextlib, io, json, sys
+from benchbox.cli import main
+HEAVY = set(sys.argv[2].split(","))
+answers = []
+for argv in json.loads(sys.argv[1]):
+    sys.argv = ["benchbox", *argv]
+    out, err, code = io.StringIO(), io.StringIO(), None
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code
+    heavy = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
+    answers.append({"argv": argv, "code": code, "out": out.getvalue(), "err": err.getvalue(),
+                    "heavy": heavy})
+print(json.dumps(answers))
+"""
+
+
+def ask_in_one_process(argvs: list[list[str]]) -> list[dict]:
+    import json
+
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "benchbox", command, "--help"],
-        capture_output=True, text=True, env=env, timeout=60, cwd=ROOT,
+        [sys.executable, "-c", HELP_CHILD, json.dumps(argvs), ",".join(HEAVY)],
+        capture_output=True, text=True, env=env, timeout=120, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "Usage: benchbox" in done.stdout
-    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
-    heavy = sorted(m for m in imported if m.split(".")[0] in HEAVY)
-    assert not heavy, f"`{command} --help` imports {heavy[:5]}"
+    return json.loads(done.stdout)
+
+
+def test_every_command_is_found_in_the_app():
+    found = every_command()
+    for words in (["sweep"], ["run"], ["fleet"], ["ab"], ["verify"], ["devices"], ["recommend"]):
+        assert words in found
+    for words in (["compare"], ["models", "build"], ["report", "show"], ["profiles", "show"]):
+        assert words in found
+    assert ["report", "export"] in found and ["models", "list"] in found
+
+
+def test_help_imports_no_stage():
+    commands = every_command()
+    for answer in ask_in_one_process([[*words, "--help"] for words in commands]):
+        shown = " ".join(answer["argv"][:-1])
+        assert answer["code"] == 0, (shown, answer["err"])
+        assert answer["out"].startswith(f"Usage: benchbox {shown} "), (shown, answer["out"][:80])
+        assert not answer["heavy"], f"`{shown} --help` imports {answer['heavy'][:5]}"
+
+
+def test_version_and_no_arguments_answer_without_a_stage():
+    from benchbox import __version__
+
+    version, bare = ask_in_one_process([["--version"], []])
+    assert version["code"] == 0 and version["out"] == f"benchbox {__version__}\n"
+    # No command is a usage error (exit 2), answered with the help and its list of commands.
+    assert bare["code"] == 2 and "Traceback" not in bare["err"]
+    assert bare["err"].startswith("Usage: benchbox ") and "\n  sweep " in bare["err"]
+    assert not version["heavy"] and not bare["heavy"], (version["heavy"], bare["heavy"])

@@ -124,6 +124,20 @@ def short_help(text: str, limit: int) -> str:
     return TyperCommand(name="short", help=text).get_short_help_str(limit)
 
 
+def command_words(group: Any, ctx: Any | None = None) -> list[list[str]]:
+    """Every command and subcommand under `group` (the root: `typer.main.get_command(app)`), as
+    the words naming it, e.g. `["report", "show"]`, in the order of the help; imports each room."""
+    ctx = ctx or group.context_class(group, info_name="benchbox")
+    found: list[list[str]] = []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        found.append([name])
+        if hasattr(command, "list_commands"):  # a group of its own (`report show`)
+            sub_ctx = command.context_class(command, info_name=name, parent=ctx)
+            found.extend([name, *words] for words in command_words(command, sub_ctx))
+    return found
+
+
 HELP_FLAGS = ("--help",)
 
 

@@ -1,4 +1,7 @@
-"""`benchbox compare`: one model's reports across machines (cheapest first) or versions."""
+"""`benchbox compare`: one model's reports across machines (cheapest first) or versions.
+
+The comparison stage and its view are imported when the command runs.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from benchbox.commands.options import JsonOption, choice_option
-from benchbox.compare import CompareMode, VersionComparison, compare_files
-from benchbox.report.compare_view import (
-    comparison_json,
-    regression_gate,
-    render_comparison,
-    render_warnings,
-)
-from benchbox.report.render import stdout_console
+from benchbox.kinds import CompareMode
 
 app = typer.Typer()
 
@@ -67,6 +62,17 @@ def compare_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Compare reports of one model: across machines by cost, or versions cell by cell."""
+    from rich.console import Console
+
+    from benchbox.compare import VersionComparison, compare_files
+    from benchbox.report.compare_view import (
+        comparison_json,
+        regression_gate,
+        render_comparison,
+        render_warnings,
+    )
+    from benchbox.report.render import stdout_console
+
     result = compare_files(
         reports,
         latency_target,

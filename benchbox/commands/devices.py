@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from benchbox.commands.options import JsonOption
-from benchbox.devices.inventory import device_inventory
 from benchbox.format import fmt_gib
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer()
 
@@ -20,6 +20,10 @@ app = typer.Typer()
 @app.command()
 def devices(as_json: JsonOption = False) -> None:
     """List every device: usable or not (why, what to install), its memory and power source."""
+    from rich.console import Console
+
+    from benchbox.devices.inventory import device_inventory
+
     inv = device_inventory()
     if as_json:
         sys.stdout.write(json.dumps(inv, indent=1) + "\n")
@@ -29,6 +33,9 @@ def devices(as_json: JsonOption = False) -> None:
 
 def render_inventory(inv: dict, console: Console) -> None:
     """The inventory as a few header lines and one table row per device."""
+    from rich.markup import escape
+    from rich.table import Table
+
     h = inv["host"]
 
     def line(text: str) -> None:

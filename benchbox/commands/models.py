@@ -1,4 +1,7 @@
-"""`benchbox models`: list the built-in models, or build one into an ONNX file."""
+"""`benchbox models`: list the built-in models, or build one into an ONNX file.
+
+The zoo (and onnx with it) is imported when a command runs.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,7 @@ import pathlib
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from benchbox import zoo
 from benchbox.commands.options import JsonOption
 
 app = typer.Typer(
@@ -53,6 +52,8 @@ def build(
     as_json: JsonOption = False,
 ) -> None:
     """Build a built-in model into an ONNX file; prints its path and sha256."""
+    from benchbox import zoo
+
     params = zoo.resolve_params(name, **zoo.parse_params(param or [], name))
     target = out / f"{name}.onnx" if out.is_dir() else out
     sha256 = zoo.save(name, target, **params)
@@ -67,6 +68,12 @@ def build(
 
 
 def _print_list(as_json: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from benchbox import zoo
+
     entries = zoo.list_models()
     if as_json:
         rows = [

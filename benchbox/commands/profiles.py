@@ -7,9 +7,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from benchbox import cost
 from benchbox.commands.options import JsonOption
@@ -61,6 +58,9 @@ def _hardware(profile: cost.Profile) -> str:
 
 
 def _print_list(as_json: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     profiles = cost.list_profiles()
     if as_json:
         data = [cost.profile_to_dict(p) for p in profiles]
@@ -88,6 +88,9 @@ def _print_list(as_json: bool) -> None:
 
 
 def _print_one(p: cost.Profile) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
     console = Console()
     spec = p.power
     console.print(f"[bold]{escape(p.name)}[/]  {escape(p.description)}", highlight=False)

@@ -1,4 +1,7 @@
-"""`benchbox recommend`: the cheapest (or fastest, or leanest) config meeting a latency target."""
+"""`benchbox recommend`: the cheapest (or fastest, or leanest) config meeting a latency target.
+
+The stages (the recommender, the exporters, the view) are imported when the command runs.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +11,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from benchbox import parse, schema
 from benchbox.commands.options import JsonOption, choice_option
 from benchbox.errors import BadInput, GateFailed
-from benchbox.export import ExportKind, check_export_source, export_recommended
-from benchbox.pricing import mismatch_text
-from benchbox.recommend import Objective, recommend_file
-from benchbox.report.recommend_view import render_recommendation
+from benchbox.kinds import ExportKind, Objective
 
 app = typer.Typer()
 
@@ -98,6 +96,13 @@ def recommend_cmd(
     accuracy: AccuracyOpt = None,  # precision options (issue 25)
 ) -> None:
     """Recommend the config that meets a latency target at the best objective; export it."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from benchbox.export import check_export_source, export_recommended
+    from benchbox.recommend import recommend_file
+    from benchbox.report.recommend_view import render_recommendation
+
     target = parse.parse_target(latency_target)
     _check_export_out(export_kind, out)
     report, rec = recommend_file(
@@ -142,6 +147,8 @@ def recommend_cmd(
 
 def _print_json(report: schema.Report, rec: schema.Recommendation, written: list[Path]) -> None:
     """The recommendation, the winning cell and the files exported, as JSON on stdout."""
+    from benchbox.pricing import mismatch_text
+
     winner = next((c for c in report.cells if c.id == rec.winner), None)
     doc = {
         "recommendation": schema.to_dict(rec),

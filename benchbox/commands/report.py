@@ -1,4 +1,7 @@
-"""`benchbox report`: show a saved report, list a folder of them, export one."""
+"""`benchbox report`: show a saved report, list a folder of them, export one.
+
+The views and exporters are imported when a command runs.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from benchbox import store
 from benchbox.commands.options import JsonOption, choice_option
-from benchbox.report.listing import listing_rows, render_listing
-from benchbox.report.render import render_report, stdout_console
-from benchbox.report.tabular import TableFormat, default_out_path, export_table
+from benchbox.kinds import TableFormat
 from benchbox.schema import report_to_json
 
 app = typer.Typer(
@@ -33,6 +32,8 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a saved report: its cells, warnings and recommendation."""
+    from benchbox.report.render import render_report, stdout_console
+
     report = store.load_report(path)
     if as_json:
         sys.stdout.write(report_to_json(report))
@@ -48,6 +49,9 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List the reports in a folder (default reports/), newest first."""
+    from benchbox.report.listing import listing_rows, render_listing
+    from benchbox.report.render import stdout_console
+
     rows = listing_rows(folder)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
@@ -68,6 +72,11 @@ def export(
     ] = None,
 ) -> None:
     """Export the cells as CSV, Parquet or a Markdown table, or the whole report as HTML."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from benchbox.report.tabular import default_out_path, export_table
+
     target = out if out is not None else default_out_path(path, fmt)
     report = store.load_report(path)
     written = export_table(report, fmt, target)

@@ -305,6 +305,23 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
         highlight=False,
     )
     render_accuracy(report, cell, console)
+    console.print(_percentile_table(cell, r))
+    render_trials(r, console)
+    render_data(report, r, console)
+    for line in [*_serving_lines(r), *_outcome_lines(r)]:
+        console.print(line, highlight=False)
+    if r.histogram:
+        console.print(histogram_text(r.histogram))
+    for w in cell.warnings:
+        label = "[cyan]note[/]" if w.kind in NOTE_KINDS else "[yellow]warning[/]"
+        console.print(f"{label} {escape(str(w))}", highlight=False)
+    render_pricing(report, console)
+
+
+def _percentile_table(cell: Cell, r: Result) -> Table:
+    """A measured cell's percentiles, each with its interval (and, across trials, the
+    within-trial one beside it)."""
+    lat = r.latency_ms
     between = r.ci_level == "between-trial"
     table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
     table.add_column("percentile")
@@ -316,42 +333,47 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     for key, label in (("p50", "p50"), ("p90", "p90"), ("p95", "p95"), ("p99", "p99")):
         table.add_row(label, fmt_ms(getattr(lat, key)), _ci(cell, key), *_within(r, key, between))
     table.add_row("p99.9", fmt_ms(lat.p99_9), _ci(cell, "p99_9"), *_within(r, "p99_9", between))
-    console.print(table)
-    render_trials(r, console)
-    render_data(report, r, console)
+    return table
+
+
+def _serving_lines(r: Result) -> list[str]:
+    """How the load was served: send delay, peak rate, the server's queue/compute split and the
+    batch sizes it formed (each line only where measured)."""
+    lines = []
     if r.issue_delay_ms:
         d = r.issue_delay_ms
-        console.print(
+        lines.append(
             f"  Send delay:       p50 {fmt_ms(d.p50)}  p99 {fmt_ms(d.p99)}  "
             f"max {fmt_ms(d.max)}  "
-            f"(achieved {fmt_number(r.achieved_rate_rps, 1, MISSING)} req/s)",
-            highlight=False,
+            f"(achieved {fmt_number(r.achieved_rate_rps, 1, MISSING)} req/s)"
         )
     if r.peak_rate_rps is not None:
-        console.print(
+        lines.append(
             f"  Peak rate:        {fmt_number(r.peak_rate_rps, 1, MISSING)} requests/s meet the "
-            "target (the figures above are measured at that rate)",
-            highlight=False,
+            "target (the figures above are measured at that rate)"
         )
     if r.queue_ms and r.compute_ms:
         q, c = r.queue_ms, r.compute_ms
-        console.print(
+        lines.append(
             f"  Server split:     queue p50 {fmt_ms(q.p50)} p99 {fmt_ms(q.p99)}  "
-            f"compute p50 {fmt_ms(c.p50)} p99 {fmt_ms(c.p99)}",
-            highlight=False,
+            f"compute p50 {fmt_ms(c.p50)} p99 {fmt_ms(c.p99)}"
         )
     if r.batch_size_counts:
         total = sum(r.batch_size_counts.values()) or 1
         sizes = sorted(r.batch_size_counts.items())
         shown = "  ".join(f"{k}: {v / total:.0%}" for k, v in sizes if v / total >= 0.005)
-        console.print(f"  Batch sizes:      {shown}", highlight=False)
+        lines.append(f"  Batch sizes:      {shown}")
+    return lines
+
+
+def _outcome_lines(r: Result) -> list[str]:
+    """What the cell cost and used: price, the server side, errors, CPU and memory (each line
+    only where measured)."""
+    lines = []
     if r.cost_usd_per_million is not None:
-        console.print(
-            f"  Cost:             ${r.cost_usd_per_million:,.4g} per million inferences",
-            highlight=False,
-        )
+        lines.append(f"  Cost:             ${r.cost_usd_per_million:,.4g} per million inferences")
     if r.server_split is not None:
-        console.print(f"  Server side:      {server_split_text(r.server_split)}", highlight=False)
+        lines.append(f"  Server side:      {server_split_text(r.server_split)}")
     if r.errors is not None:
         gen = r.generator
         busy = (
@@ -360,27 +382,18 @@ def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
             if gen
             else ""
         )
-        console.print(
-            f"  Errors:           {r.errors:,} ({(r.error_rate or 0.0):.2%}){busy}",
-            highlight=False,
-        )
+        lines.append(f"  Errors:           {r.errors:,} ({(r.error_rate or 0.0):.2%}){busy}")
     if r.cpu_util_pct is not None:
-        console.print(
-            f"  Resources:        CPU {r.cpu_util_pct:.0f}% of the machine, "
-            f"peak RSS {fmt_mib(r.rss_mb)} measuring"
-            + (
-                f", {fmt_mib(r.session_rss_mb)} creating sessions"
-                if r.session_rss_mb is not None
-                else ""
-            ),
-            highlight=False,
+        sessions = (
+            f", {fmt_mib(r.session_rss_mb)} creating sessions"
+            if r.session_rss_mb is not None
+            else ""
         )
-    if r.histogram:
-        console.print(histogram_text(r.histogram))
-    for w in cell.warnings:
-        label = "[cyan]note[/]" if w.kind in NOTE_KINDS else "[yellow]warning[/]"
-        console.print(f"{label} {escape(str(w))}", highlight=False)
-    render_pricing(report, console)
+        lines.append(
+            f"  Resources:        CPU {r.cpu_util_pct:.0f}% of the machine, "
+            f"peak RSS {fmt_mib(r.rss_mb)} measuring{sessions}"
+        )
+    return lines
 
 
 def histogram_text(h: Histogram, bins: int = 12, width: int = 40) -> Text:
