@@ -58,6 +58,12 @@ def build_pool(data: SampleSet, info: ModelInfo, batch_size: int) -> RequestPool
     return RequestPool(feeds, lengths_arr, buckets, dim)
 
 
+def one_each(data: SampleSet, info: ModelInfo) -> list[dict[str, np.ndarray]]:
+    """Every sample as a request of its own (batch 1, its own length): for calibration and the
+    accuracy check, which run outside the timed path."""
+    return build_pool(data, info, 1).feeds
+
+
 def pad_batch(
     members: list[dict[str, np.ndarray]], info: ModelInfo, batch_size: int
 ) -> dict[str, np.ndarray]:

@@ -16,6 +16,7 @@ against compute, a different cache size, an accelerator's clock while the CPU ru
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -26,13 +27,11 @@ LOOPS = 8
 GROUPS = 7
 CONFOUNDED = 0.05  # the machine moved more than this (with confidence): the runs are confounded
 
-_session: list = []  # the ruler's one session, made on first use
 
-
+@functools.cache
 def _ruler_session():
-    """An onnxruntime session of LOOPS steps of tanh(x @ b) on one thread, made once."""
-    if _session:
-        return _session[0]
+    """An onnxruntime session of LOOPS steps of tanh(x @ b) on one thread, and its input (made
+    once per process)."""
     import numpy as np
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
@@ -64,8 +63,7 @@ def _ruler_session():
     )
     feed = {"x": rng.standard_normal((SIZE, SIZE)).astype(np.float32)}
     session.run(None, feed)  # the first run allocates
-    _session.append((session, feed))
-    return _session[0]
+    return session, feed
 
 
 def time_ruler() -> float:

@@ -120,9 +120,9 @@ def with_variants(
 
     samples, source = None, None
     if data is not None and "int8-static" in precisions:
-        from benchbox.data.pool import build_pool
+        from benchbox.data.pool import one_each
 
-        samples, source = build_pool(data, report.model, 1).feeds, data.info.source
+        samples, source = one_each(data, report.model), data.info.source
     variants = build_variants(model_path, report.model, tuple(precisions), samples, source)
     return replace(report, variants=variants)
 

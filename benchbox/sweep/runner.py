@@ -89,9 +89,9 @@ def with_accuracy(ctx: CellContext, instances: Instances, cell: Cell) -> Cell:
     samples, source = None, "synthetic"
     try:
         if ctx.data is not None:  # the data's own samples, one request of one each
-            from benchbox.data.pool import build_pool
+            from benchbox.data.pool import one_each
 
-            samples, source = build_pool(ctx.data, ctx.model, 1).feeds, ctx.data.info.source
+            samples, source = one_each(ctx.data, ctx.model), ctx.data.info.source
         acc = measure_cell_accuracy(
             instances.runners[0],
             cell.config,
