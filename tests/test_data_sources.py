@@ -130,6 +130,20 @@ def test_onnx_test_data_layout_from_the_onnx_wheel():
     assert np.array_equal(pool.feeds[0][info.inputs[0].name], whole)
 
 
+def test_kept_samples_own_their_memory_so_a_row_group_is_not_kept_alive(tmp_path, bert):
+    """A sample read from a row group is a view into the group's buffer; kept as such, one
+    sample would hold its whole group, and a sampled 10x-limit lake would be read whole into
+    memory. Kept samples own their arrays, and a batch-1 pool reuses them without a copy."""
+    path = write_parquet(tmp_path / "lake.parquet", bert_rows([5 + i % 9 for i in range(300)]), 64)
+    limit = 30 * (200 + 2 * (130 + 8 * 9))
+    data = load_samples(str(path), bert, limit_bytes=limit, seed=3)
+    assert data.info.sampled and data.info.samples_used < 300
+    assert all(a.base is None for s in data.samples for a in s.values())
+    pool = build_pool(data, bert, 1)
+    for feed, sample in zip(pool.feeds, data.samples, strict=True):
+        assert all(np.shares_memory(feed[k], sample[k]) for k in sample)
+
+
 def test_limit_samples_reproducibly_by_seed_and_says_so(tmp_path, bert):
     rows = bert_rows([4 + i % 7 for i in range(200)])
     path = write_jsonl(tmp_path / "big.jsonl", rows)

@@ -89,6 +89,9 @@ def pad_batch(
         if info.batch is None:
             feed[spec.name] = members[0][spec.name]
             continue
+        if batch_size == 1:  # nothing to pad: the sample itself, seen with a batch axis
+            feed[spec.name] = np.asarray(members[0][spec.name], dtype=dtype)[np.newaxis]
+            continue
         out = np.zeros((batch_size, *shape), dtype=dtype)
         for k, s in enumerate(members):
             arr = s[spec.name]
