@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -43,12 +46,16 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def prepared():
+def server() -> str:
     (port,) = free_ports(1)
     with serving(port):
-        session = connect(f"http://127.0.0.1:{port}/v2/models/ok")
-        pool = model_mod.synthesize_inputs(session.model, 1, pool_size=4, seed=0)
-        yield prepare(session, pool)
+        yield f"http://127.0.0.1:{port}/v2/models/ok"
+
+
+@pytest.fixture(scope="module")
+def prepared(server):
+    session = connect(server)
+    return prepare(session, model_mod.synthesize_inputs(session.model, 1, pool_size=4, seed=0))
 
 
 def schedule(seconds: float, rate: float = RATE_RPS) -> np.ndarray:
@@ -139,3 +146,35 @@ def test_a_lost_node_leaves_the_others_to_finish_flagged_and_then_fails_cells(cl
         assert str(err.value) == lost.lost
     finally:
         close_generators(gens)
+
+
+def sweep_cli(cluster, server, out, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "benchbox", "sweep", "--target", server, "--ray", cluster.address,
+         "--ray-group", GEN, "--load", "open", "--rate", "60", "--warmup", "0.3s",
+         "--duration", "1.5s", "--trials", "1", "--out", str(out), *args],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_the_command_sweeps_a_server_from_generator_nodes_and_records_them(
+    cluster, server, tmp_path
+):
+    p = sweep_cli(cluster, server, tmp_path, "--generators", "2", "--json")
+    assert p.returncode == 0, p.stderr
+    (cell,) = json.loads(p.stdout)["cells"]
+    gen = cell["result"]["generator"]
+    assert gen["percentiles_from"] == "merged-histogram" and gen["ray_group"] == GEN
+    assert len(gen["nodes"]) == 2 and gen["processes"] == 2 and not gen["partial"]
+    assert sum(n["requests"] for n in gen["nodes"]) == cell["result"]["requests"]
+    assert cell["result"]["histogram"]["count"] == cell["result"]["requests"]
+    for n in gen["nodes"]:
+        assert n["clock_rtt_ms"] > 0 and n["issue_delay_p99_ms"] is not None
+
+
+def test_the_command_refuses_more_generators_than_nodes_in_one_line(cluster, server, tmp_path):
+    p = sweep_cli(cluster, server, tmp_path, "--generators", "4", "--placement-timeout", "1s")
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert lines[0].startswith("error: --generators 4 needs 4 nodes of group 'gen'"), lines
+    assert "Traceback" not in p.stderr
