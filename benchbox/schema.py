@@ -71,9 +71,10 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
     requests measured and their latency summary. Empty for fixed-shape runs.
   - result.generator.nodes, ray_group, percentiles_from, partial (issue 26, `--ray ADDRESS
     --generators N`): the generator nodes of a Ray cluster, each with its clock offset from the
-    driver (and the round trip it was read from), requests, errors, issue-delay p99, busy share
-    and why it was lost; percentiles_from "merged-histogram" when the latency figures are read
-    from the nodes' histograms merged exactly (mean and std then from bucket midpoints).
+    driver (and the round trip it was read from), requests, errors, issue-delay p99 (the
+    generator's own lateness), pool-wait p99, busy share and why it was lost; percentiles_from
+    "merged-histogram" when the latency figures are read from the nodes' histograms merged
+    exactly (mean and std then from bucket midpoints).
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -353,6 +354,7 @@ class GeneratorNodeStats:
     issue_delay_p99_ms: float | None
     busy_share: float
     lost: str | None = None
+    pool_wait_p99_ms: float | None = None  # waits for a free slot past the intended time
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ def test_three_nodes_split_one_schedule_and_their_merged_histogram_is_the_pooled
 ):
     gens = place_generators(3, GEN, GROUP_LABEL, timeout_s=60)
     try:
-        offsets = schedule(3.0)
+        offsets = schedule(2.0)
         load = run_schedule(gens, prepared, offsets, 48, WARMUP_NS, BOUND_S, keep_raw=True)
     finally:
         close_generators(gens)
@@ -135,7 +135,7 @@ def test_a_lost_node_leaves_the_others_to_finish_flagged_and_then_fails_cells(cl
     try:
         victim = next(n for n in doomed if n.node_id == gens[0].node_id)
         killer = _when_served(40, lambda: kill_node(victim))
-        load = run_schedule(gens, prepared, schedule(6.0, 40.0), 16, 0, BOUND_S, partial=True)
+        load = run_schedule(gens, prepared, schedule(4.0, 40.0), 16, 0, BOUND_S, partial=True)
         killer.join(10)
         assert load.partial
         lost, kept = load.nodes

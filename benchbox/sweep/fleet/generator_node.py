@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from benchbox import __version__
+from benchbox.measure import stats
 from benchbox.measure.histogram import LatencyHistogram, to_plain
 from benchbox.remote.generator import ErrorLog, LoopStats, _sleep_until, make_sender
 from benchbox.remote.wire import Prepared
@@ -42,9 +43,11 @@ class Share:
 
 @dataclass
 class Records:
-    """Per timed request: intended, sent and answered (this node's perf_counter_ns)."""
+    """Per timed request: intended, taken from the pool, sent and answered (this node's
+    perf_counter_ns; `taken` as `remote.generator` records it)."""
 
     intended: array
+    taken: array
     sent: array
     ends: array
     errors: ErrorLog
@@ -85,12 +88,12 @@ class GeneratorNode:
 async def _drive(prepared: Prepared, share: Share, t0_ns: int, stopped: threading.Event) -> Records:
     sender = make_sender(prepared, share.concurrency)
     await sender.open()
-    rec = Records(array("q"), array("q"), array("q"), ErrorLog(), LoopStats())
+    rec = Records(array("q"), array("q"), array("q"), array("q"), ErrorLog(), LoopStats())
     clock, send, check = perf_counter_ns, sender.send, sender.check
     pool = asyncio.Semaphore(share.concurrency)
     inflight: set[asyncio.Task] = set()
 
-    async def one(i: int, t_int: int) -> None:
+    async def one(i: int, t_int: int, t_take: int) -> None:
         try:
             t_send = clock()
             err, answer = await send(i)
@@ -99,6 +102,7 @@ async def _drive(prepared: Prepared, share: Share, t0_ns: int, stopped: threadin
                 err = check(i, answer)
             if err is None:
                 rec.intended.append(t_int)
+                rec.taken.append(t_take)
                 rec.sent.append(t_send)
                 rec.ends.append(t_end)
             else:
@@ -111,10 +115,15 @@ async def _drive(prepared: Prepared, share: Share, t0_ns: int, stopped: threadin
         for k, off in enumerate(share.offsets_ns.tolist()):
             if stopped.is_set():
                 break
+            t_ask = clock()
             await pool.acquire()
+            t_got = clock()
             t_int = t0_ns + off
             await _sleep_until(t_int, rec.stats)
-            task = asyncio.create_task(one(share.index + k * share.stride, t_int))
+            # As in remote.generator: only a wait for a slot past the intended time is the pool's.
+            waited = t_got - max(t_ask, t_int)
+            t_take = t_int + waited if waited > 0 else min(t_got, t_int)
+            task = asyncio.create_task(one(share.index + k * share.stride, t_int, t_take))
             inflight.add(task)
             task.add_done_callback(inflight.discard)
         await asyncio.gather(*inflight)  # each is bounded by the request timeout
@@ -127,13 +136,17 @@ async def _drive(prepared: Prepared, share: Share, t0_ns: int, stopped: threadin
 
 def summary(rec: Records, share: Share, t0_ns: int) -> dict[str, Any]:
     """The node's answer: latency and issue-delay histograms of the requests intended after the
-    warm-up, their count, the failures, its busy share and the measured span."""
-    intended = np.frombuffer(rec.intended, dtype=np.int64) if rec.intended else np.empty(0, "i8")
-    sent = np.frombuffer(rec.sent, dtype=np.int64) if rec.sent else np.empty(0, "i8")
-    ends = np.frombuffer(rec.ends, dtype=np.int64) if rec.ends else np.empty(0, "i8")
+    warm-up, their count, the failures, its busy share and the measured span. The issue delay is
+    the generator's own lateness, pool waits excluded (`measure.cell.generator_delay_ns`)."""
+    intended, taken, sent, ends = (
+        np.frombuffer(c, dtype=np.int64) if c else np.empty(0, "i8")
+        for c in (rec.intended, rec.taken, rec.sent, rec.ends)
+    )
     t_warm = t0_ns + share.warmup_ns
     timed = intended >= t_warm
-    latency_ns, delay_ns = (ends - intended)[timed], (sent - intended)[timed]
+    wait_ns = np.maximum(taken - intended, 0)
+    latency_ns = (ends - intended)[timed]
+    delay_ns = np.maximum(sent - intended - wait_ns, 0)[timed]
     latency, delay = LatencyHistogram.empty(), LatencyHistogram.empty()
     latency.record_ns(latency_ns)
     delay.record_ns(delay_ns)
@@ -145,6 +158,9 @@ def summary(rec: Records, share: Share, t0_ns: int) -> dict[str, Any]:
         "latency": to_plain(latency),
         "issue_delay": to_plain(delay),
         "busy_share": rec.stats.busy_share,
+        "pool_wait_p99_ms": stats.percentile(np.sort(wait_ns[timed]) / 1e6, 99.0)
+        if timed.any()
+        else None,
         "span_s": max(0.0, (int(ends[timed].max()) - t_warm) / 1e9) if timed.any() else 0.0,
         "raw_ms": (latency_ns / 1e6).tolist() if share.keep_raw else None,
     }

@@ -273,6 +273,7 @@ def merged_load(gens: list[Generator], answers: dict[str, dict]) -> RayLoad:
                 issue_delay_p99_ms=d.percentile_ms(99.0) if d is not None and d.count else None,
                 busy_share=a["busy_share"] if a else 0.0,
                 lost=g.lost,
+                pool_wait_p99_ms=a["pool_wait_p99_ms"] if a else None,
             )
         )
     got = list(answers.values())
