@@ -21,8 +21,11 @@ from benchbox import model as model_mod
 from benchbox.errors import BadInput
 from benchbox.load.issuer import schedule_offsets_ns
 from benchbox.measure import stats
+from benchbox.measure.cell import Aborted
 from benchbox.measure.histogram import LatencyHistogram
 from benchbox.remote.session import connect, prepare
+from benchbox.report.render import ray_generator_lines
+from benchbox.store import load_report
 from benchbox.sweep.fleet.generators import (
     GeneratorLost,
     close_generators,
@@ -170,6 +173,12 @@ def test_the_command_sweeps_a_server_from_generator_nodes_and_records_them(
     assert cell["result"]["histogram"]["count"] == cell["result"]["requests"]
     for n in gen["nodes"]:
         assert n["clock_rtt_ms"] > 0 and n["issue_delay_p99_ms"] is not None
+    (saved,) = tmp_path.glob("*.json")  # the saved report loads back typed, and reads so
+    result = load_report(saved).cells[0].result
+    assert [n.node_id for n in result.generator.nodes] == [n["node_id"] for n in gen["nodes"]]
+    lines = ray_generator_lines(result.generator)
+    assert lines[0].startswith("  Generators:       2 of 2 nodes of group gen; percentiles from")
+    assert all(n["node_id"][:12] in line for n, line in zip(gen["nodes"], lines[1:], strict=True))
 
 
 def test_the_command_refuses_more_generators_than_nodes_in_one_line(cluster, server, tmp_path):
@@ -177,4 +186,42 @@ def test_the_command_refuses_more_generators_than_nodes_in_one_line(cluster, ser
     assert p.returncode == 2, p.stderr
     lines = p.stderr.strip().splitlines()
     assert lines[0].startswith("error: --generators 4 needs 4 nodes of group 'gen'"), lines
+    assert "Traceback" not in p.stderr
+
+
+def test_ctrl_c_stops_the_generator_nodes_mid_cell(cluster, prepared):
+    gens = place_generators(2, GEN, GROUP_LABEL, timeout_s=60)
+    abort = threading.Event()
+    offsets = schedule(30.0, 40.0)
+    start = oip_small.SERVED.get("ok", 0)
+    try:
+        setter = _when_served(20, abort.set)
+        with pytest.raises(Aborted):
+            run_schedule(gens, prepared, offsets, 16, 0, BOUND_S, abort=abort)
+        setter.join(10)
+        # Stopped, not sent to the end; and the nodes take the next cell as usual.
+        assert oip_small.SERVED["ok"] - start < len(offsets) // 2
+        again = run_schedule(gens, prepared, schedule(0.5, 40.0), 16, 0, BOUND_S)
+    finally:
+        close_generators(gens)
+    assert again.requests == 20 and all(g.lost is None for g in gens)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--ray", "auto"], "error: sweep --ray places the load generators of a --target"),
+        (
+            ["--target", "http://127.0.0.1:9/v2/models/ok", "--ray", "auto"],
+            "error: generators on Ray send one open-loop schedule",
+        ),
+    ],
+)
+def test_ray_options_that_cannot_apply_fail_in_one_line(args, says, tmp_path):
+    p = subprocess.run(
+        [sys.executable, "-m", "benchbox", "sweep", *args, "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip().splitlines()[0].startswith(says), p.stderr
     assert "Traceback" not in p.stderr

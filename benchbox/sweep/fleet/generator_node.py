@@ -72,16 +72,16 @@ class GeneratorNode:
         return time.time_ns()
 
     def stop(self) -> None:
-        """Send no more requests (the cell failed elsewhere)."""
+        """Send no more requests of the cell being sent (it failed elsewhere, or was stopped)."""
         self._stop.set()
 
     def run(self, prepared: Prepared, share: Share, start_ns: int, offset_ns: int) -> dict:
         """Send the share from `start_ns` (the driver's wall clock; this node's reads
         `offset_ns` ahead) and answer with its histograms and counts."""
-        self._stop.clear()
+        self._stop = stopped = threading.Event()  # a run of its own: an older one stays stopped
         local_start = start_ns + offset_ns
         t0 = perf_counter_ns() + (local_start - time.time_ns())
-        rec = asyncio.run(_drive(prepared, share, t0, self._stop))
+        rec = asyncio.run(_drive(prepared, share, t0, stopped))
         return summary(rec, share, t0)
 
 

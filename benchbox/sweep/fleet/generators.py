@@ -16,6 +16,7 @@ the nodes left.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ import numpy as np
 
 from benchbox import __version__
 from benchbox.errors import BadInput
+from benchbox.measure.cell import Aborted
 from benchbox.measure.histogram import LatencyHistogram, from_plain, merge
 from benchbox.remote.wire import Prepared
 from benchbox.schema import GeneratorNodeStats
@@ -186,10 +188,11 @@ def run_schedule(
     bound_s: float,
     partial: bool = False,
     keep_raw: bool = False,
+    abort: threading.Event | None = None,
 ) -> RayLoad:
     """Send one schedule from the alive generators (node k: indices k, k + N, ...), starting
     together, and merge what they measured; GeneratorLost when a node is lost (unless
-    `partial`, and one is left)."""
+    `partial`, and one is left); Aborted, the nodes stopped, when `abort` is set."""
     ray = require_ray()
     alive = [g for g in gens if g.lost is None]
     if not alive or (not partial and len(alive) < len(gens)):
@@ -205,7 +208,7 @@ def run_schedule(
     for k, g in enumerate(alive):
         share = Share(offsets_ns[k::n], k, n, max(1, concurrency // n), warmup_ns, keep_raw)
         refs[g.actor.run.remote(body, share, start_ns, g.offset_ns)] = g
-    answers = _collect(ray, refs, START_LEAD_NS / 1e9 + bound_s, partial)
+    answers = _collect(ray, refs, START_LEAD_NS / 1e9 + bound_s, partial, abort)
     return merged_load(gens, answers)
 
 
@@ -219,15 +222,25 @@ def _mark_lost_on_error(g: Generator, call: Any, partial: bool) -> None:
             raise GeneratorLost(g.lost) from None
 
 
-def _collect(ray: Any, refs: dict[Any, Generator], bound_s: float, partial: bool) -> dict:
+def _collect(
+    ray: Any,
+    refs: dict[Any, Generator],
+    bound_s: float,
+    partial: bool,
+    abort: threading.Event | None = None,
+) -> dict:
     """Each node's answer as it comes, within `bound_s`; a node that died or did not answer is
     marked lost, and (unless `partial`) the others are stopped and the cell fails."""
     deadline = time.monotonic() + bound_s
     pending, answers = list(refs), {}
-    while pending:  # each round takes one answer off, or ends at the deadline
-        done, pending = ray.wait(
-            pending, num_returns=1, timeout=max(0.0, deadline - time.monotonic())
-        )
+    while pending:  # each round takes one answer off, or waits POLL_S, until the deadline
+        if abort is not None and abort.is_set():
+            _stop(ray, [refs[r] for r in pending], pending)
+            raise Aborted()
+        left = deadline - time.monotonic()
+        done, pending = ray.wait(pending, num_returns=1, timeout=max(0.0, min(POLL_S, left)))
+        if not done and left > POLL_S:
+            continue
         if not done:
             late = [refs[r] for r in pending]
             for g in late:

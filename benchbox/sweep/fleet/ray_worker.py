@@ -100,7 +100,9 @@ class RayWorker:
         if self.abort is not None and self.abort.is_set():
             raise Aborted()
         try:
-            return measure_on_ray(self.session, self.gens, self.ray, cell, self.settings, self.data)
+            return measure_on_ray(
+                self.session, self.gens, self.ray, cell, self.settings, self.data, self.abort
+            )
         except (Aborted, KeyboardInterrupt):
             raise
         except Exception as exc:  # a lost node, a generator's failure: this cell's, not the sweep's
@@ -129,6 +131,7 @@ def measure_on_ray(
     cell: Cell,
     settings: MeasureSettings,
     data: Any = None,
+    abort: threading.Event | None = None,
 ) -> Cell:
     """One cell: its schedule sent from the generator nodes, its figures from their merged
     histograms."""
@@ -153,7 +156,7 @@ def measure_on_ray(
     pool = load.concurrency or remote.OPEN_POOL_DEFAULT
     bound_s = warmup_s + duration_s + session.timeout_s + ANSWER_GRACE_S
     got = run_schedule(
-        gens, prepared, offsets, pool, int(warmup_s * 1e9), bound_s, partial=ray.partial
+        gens, prepared, offsets, pool, int(warmup_s * 1e9), bound_s, ray.partial, abort=abort
     )
     if got.requests == 0:
         why = f"; first error: {got.first_error}" if got.first_error else ""
