@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import ray
 from ray_cluster import GROUP_LABEL, add_group_node, kill_node, local_cluster
+from rich.console import Console
 from servers import oip_small
 from servers.oip_small import serving
 from servers.process import free_ports
@@ -24,7 +25,7 @@ from benchbox.measure import stats
 from benchbox.measure.cell import Aborted
 from benchbox.measure.histogram import LatencyHistogram
 from benchbox.remote.session import connect, prepare
-from benchbox.report.render import ray_generator_lines
+from benchbox.report.render import ray_generator_lines, render_cell_detail, render_report
 from benchbox.store import load_report
 from benchbox.sweep.fleet.generators import (
     GeneratorLost,
@@ -174,7 +175,12 @@ def test_the_command_sweeps_a_server_from_generator_nodes_and_records_them(
     for n in gen["nodes"]:
         assert n["clock_rtt_ms"] > 0 and n["issue_delay_p99_ms"] is not None
     (saved,) = tmp_path.glob("*.json")  # the saved report loads back typed, and reads so
-    result = load_report(saved).cells[0].result
+    report = load_report(saved)
+    result = report.cells[0].result
+    console = Console(width=160, record=True)
+    render_report(report, console)
+    render_cell_detail(report, report.cells[0], console)
+    assert "percentiles from the merged-histogram" in console.export_text()
     assert [n.node_id for n in result.generator.nodes] == [n["node_id"] for n in gen["nodes"]]
     lines = ray_generator_lines(result.generator)
     assert lines[0].startswith("  Generators:       2 of 2 nodes of group gen; percentiles from")
