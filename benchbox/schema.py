@@ -68,7 +68,10 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
     --data-limit a seeded sample), limit_bytes, seed, table/query, data_map, and the shape histogram
     (length_dim and length_counts: samples per size of that dim). Null for synthetic inputs.
   - result.buckets (issue 22): per power-of-two bucket of the request's padded length, the
-    requests measured and their latency summary. Empty for fixed-shape runs.
+    requests measured and their latency summary, pooled over the cell's trials by the cell's
+    own between-trial rule. Empty for fixed-shape runs. result.repeat_check: one request repeated
+    against the distinct requests of its shape (MLPerf's TEST04): their median latencies and the
+    ratio, measured before a worker's first cell on --data (null elsewhere).
   - result.generator.nodes, ray_group, percentiles_from, partial (issue 26, `--ray ADDRESS
     --generators N`): the generator nodes of a Ray cluster, each with its clock offset from the
     driver (and the round trip it was read from), requests, errors, issue-delay p99 (the
@@ -421,6 +424,19 @@ class Result:
     ci_df: dict[str, float] | None = None
     session_rss_mb: float | None = None  # 2.1: peak RSS while the sessions were created
     buckets: tuple[BucketStat, ...] = ()  # 2.1: per shape bucket, for runs on --data
+    repeat_check: RepeatCheck | None = None  # 2.1: one sample repeated vs distinct (--data)
+
+
+@dataclass(frozen=True)
+class RepeatCheck:
+    """One request repeated against the distinct requests of its shape (`measure.repeat`): the
+    median latencies of each in alternating rounds, and distinct over repeated."""
+
+    distinct: int
+    length: int
+    repeated_p50_ms: float
+    distinct_p50_ms: float
+    ratio: float
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,10 @@ class WarningKind(StrEnum):
         "under the minimum trials: the cell is clearly out of the decision",
     )
     OWN_SPREAD = "own-spread", "its trials differ far more than the pool's: its own interval stands"
+    REPEAT_FASTER = (
+        "repeat-faster",
+        "a --data request repeated ran over 10% faster than distinct ones of its shape",
+    )
     # Remote servers (remote/session.py)
     REQUEST_ERRORS = "request-errors", "requests failed and are not in the latency figures"
     GENERATOR_BUSY = (

@@ -102,7 +102,8 @@ def test_ctrl_c_saves_the_partial_report_and_resume_measures_only_pending_and_fa
     assert after.cells[1] == before.cells[1]  # measured before: kept as it was
     assert after.cells[0].result.requests > 0 and after.cells[2].result.requests > 0
     assert after.settings == before.settings  # the original sweep's settings
-    assert after.cells[2].result.duration_s == pytest.approx(0.2, abs=0.05)
+    # Measured for the sweep's own 0.2 s, not the default adaptive rule's 1 s at least.
+    assert 0.2 <= after.cells[2].result.duration_s < 1.0
     assert list(tmp_path.glob("*.json")) == [path]  # the same file, no new one
     assert json.loads(p.stdout)["cells"] == json.loads(path.read_text())["cells"]
 

@@ -274,6 +274,31 @@ def _trial_result(samples_ms: np.ndarray, seconds: float = 2.0, power_w: float |
     )
 
 
+def test_combine_pools_each_shape_bucket_over_the_trials_that_met_it():
+    """A bucket's figures follow the cell's between-trial rule (requests add up, percentiles are
+    geometric means over the trials), not the median trial's alone."""
+    from benchbox.schema import BucketStat, replace
+
+    rng = np.random.default_rng(5)
+    results = []
+    for i in range(3):
+        short, long = rng.gamma(4.0, 0.5, 200) + i, rng.gamma(4.0, 3.0, 50 + 10 * i) + i
+        found = [BucketStat("seq", 32, 200, stats.summarize(np.sort(short)))]
+        if i != 1:  # the middle trial drew no long request
+            found.append(BucketStat("seq", 256, long.size, stats.summarize(np.sort(long))))
+        results.append(replace(_trial_result(np.concatenate([short, long])), buckets=tuple(found)))
+    c = trials.combine(results, 0.95)
+    by = {b.upper: b for b in c.buckets}
+    assert sorted(by) == [32, 256]
+    assert by[32].requests == 600 and by[256].requests == 50 + 70
+    met = [r.buckets[-1] for r in results if len(r.buckets) == 2]
+    assert by[256].latency_ms.p99 == pytest.approx(
+        trials.geometric_mean([b.latency_ms.p99 for b in met])
+    )
+    assert by[256].latency_ms.max == max(b.latency_ms.max for b in met)
+    assert by[32].latency_ms.min == min(r.buckets[0].latency_ms.min for r in results)
+
+
 def test_combine_keeps_each_trial_and_gives_between_trial_figures():
     rng = np.random.default_rng(3)
     lat = fake_runner(rng, 1, 4, REQUESTS)[0]

@@ -34,6 +34,7 @@ import numpy as np
 from benchbox.measure import stats
 from benchbox.schema import (
     PERCENTILE_KEYS,
+    BucketStat,
     Histogram,
     LatencyStats,
     Result,
@@ -288,18 +289,40 @@ def _max(values: list[float | None]) -> float | None:
 
 def _pooled_latency(results: list[Result]) -> LatencyStats:
     """Between-trial percentiles (geometric means of the trials'); mean, std, min, max pooled."""
-    n = np.array([r.requests for r in results], dtype=np.float64)
-    means = np.array([r.latency_ms.mean for r in results])
-    stds = np.array([r.latency_ms.std for r in results])
+    return _pooled_stats([(r.requests, r.latency_ms) for r in results])
+
+
+def _pooled_stats(trials: list[tuple[int, LatencyStats]]) -> LatencyStats:
+    """The between-trial summary of (requests, latency) pairs, one per trial."""
+    n = np.array([k for k, _ in trials], dtype=np.float64)
+    means = np.array([s.mean for _, s in trials])
+    stds = np.array([s.std for _, s in trials])
     mean = float(np.sum(n * means) / np.sum(n))
     var = float(np.sum(n * (stds**2 + (means - mean) ** 2)) / np.sum(n))
-    pct = {k: geometric_mean([getattr(r.latency_ms, k) for r in results]) for k in PERCENTILE_KEYS}
+    pct = {k: geometric_mean([getattr(s, k) for _, s in trials]) for k in PERCENTILE_KEYS}
     return LatencyStats(
         mean=mean,
         std=math.sqrt(var),
-        min=min(r.latency_ms.min for r in results),
-        max=max(r.latency_ms.max for r in results),
+        min=min(s.min for _, s in trials),
+        max=max(s.max for _, s in trials),
         **pct,
+    )
+
+
+def _pooled_buckets(results: list[Result]) -> tuple[BucketStat, ...]:
+    """Each shape bucket over the trials that met it, by the cell's own between-trial rule."""
+    met: dict[tuple[str, int], list[BucketStat]] = {}
+    for r in results:
+        for b in r.buckets:
+            met.setdefault((b.dim, b.upper), []).append(b)
+    return tuple(
+        BucketStat(
+            dim,
+            upper,
+            sum(b.requests for b in found),
+            _pooled_stats([(b.requests, b.latency_ms) for b in found]),
+        )
+        for (dim, upper), found in sorted(met.items(), key=lambda kv: kv[0][1])
     )
 
 
@@ -387,6 +410,8 @@ def combine(
         histogram=r.histogram if hist is None else hist,
         windows=sum(t.windows or 0 for t in results) or None,
         batch_size_counts=counts if not single else r.batch_size_counts,
+        buckets=r.buckets if single else _pooled_buckets(results),
+        repeat_check=next((t.repeat_check for t in results if t.repeat_check), None),
         samples_ms=[x for t in results for x in t.samples_ms]
         if all(t.samples_ms for t in results)
         else None,

@@ -29,6 +29,7 @@ from benchbox.schema import (
     Load,
     ModelInfo,
     Profile,
+    RepeatCheck,
     Result,
     ServingConfig,
     VariantInfo,
@@ -296,6 +297,7 @@ class InProcessWorker:
         self._buckets: RequestPool | None = None
         self._open_error: str | None = None
         self._session_rss_mb: float | None = None  # peak RSS while the sessions were created
+        self._repeat_checked = False  # --data: one repeat check per worker, before its first cell
 
     def _open(self, config: ServingConfig) -> None:
         self.close()
@@ -319,9 +321,11 @@ class InProcessWorker:
         if self._instances is None:
             return replace(cell, status="failed", reason=self._open_error, result=None)
         try:
+            check = self._repeat_check()
             done = measure_one(
                 self.ctx, self._instances, self._pool, cell, self.abort, self._buckets
             )
+            done = with_repeat_check(done, check, len(self._pool))
             if done.result is not None:
                 done = replace(
                     done, result=replace(done.result, session_rss_mb=self._session_rss_mb)
@@ -334,12 +338,41 @@ class InProcessWorker:
         finally:
             release_memory()
 
+    def _repeat_check(self) -> RepeatCheck | None:
+        """The worker's one repeat check on --data (None after the first, or without data)."""
+        if self._repeat_checked or self._buckets is None or self._instances is None:
+            return None
+        self._repeat_checked = True
+        from benchbox.measure.repeat import repeat_check
+
+        pool = self._buckets
+        return repeat_check(self._instances.runners[0], pool.feeds, pool.lengths)
+
     def close(self) -> None:
         if self._instances is not None:
             self._instances.close()
         self._instances, self._config, self._open_error, self._pool = None, None, None, []
         self._session_rss_mb = None
         self._buckets = None
+
+
+def with_repeat_check(cell: Cell, check: RepeatCheck | None, pool_size: int) -> Cell:
+    """The cell carrying its repeat check, and the warning when one repeated request was
+    flattered (`measure.repeat`)."""
+    if check is None or cell.result is None:
+        return cell
+    from benchbox.measure.repeat import flattered
+
+    warnings = cell.warnings
+    if flattered(check):
+        text = (
+            f"one request repeated ran {check.ratio:.2f}x faster (p50 "
+            f"{check.repeated_p50_ms:.3g} ms) than {check.distinct} distinct ones of length "
+            f"{check.length} ({check.distinct_p50_ms:.3g} ms): a small or synthetic pool would "
+            f"flatter this model; this cell cycled {pool_size} distinct requests"
+        )
+        warnings = (*warnings, CellWarning(WarningKind.REPEAT_FASTER, text))
+    return replace(cell, result=replace(cell.result, repeat_check=check), warnings=warnings)
 
 
 def failure_reason(exc: BaseException) -> str:
