@@ -72,6 +72,18 @@ class RemoteOptions:
 
 
 @dataclass(frozen=True)
+class RayOptions:
+    """A Ray cluster (`--ray ADDRESS`): `fleet` sweeps on its node groups; `sweep --target`
+    places its --generators there, one per node of `--ray-group`."""
+
+    address: str | None = "auto"  # `sweep` runs its generators here unless --ray is given
+    group_label: str = DEFAULT_GROUP_LABEL
+    placement_timeout: str = "60s"
+    group: str = "generators"  # the generator nodes' group (KubeRay's worker group name)
+    partial: bool = False
+
+
+@dataclass(frozen=True)
 class DataOptions:
     """Requests from the user's own data (`--data SOURCE`) instead of synthesized inputs."""
 

@@ -72,6 +72,12 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
     own between-trial rule. Empty for fixed-shape runs. result.repeat_check: one request repeated
     against the distinct requests of its shape (MLPerf's TEST04): their median latencies and the
     ratio, measured before a worker's first cell on --data (null elsewhere).
+  - result.generator.nodes, ray_group, percentiles_from, partial (issue 26, `--ray ADDRESS
+    --generators N`): the generator nodes of a Ray cluster, each with its clock offset from the
+    driver (and the round trip it was read from), requests, errors, issue-delay p99 (the
+    generator's own lateness), pool-wait p99, busy share and why it was lost; percentiles_from
+    "merged-histogram" when the latency figures are read from the nodes' histograms merged
+    exactly (mean and std then from bucket midpoints).
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -339,11 +345,34 @@ class ServerSplit:
 
 
 @dataclass(frozen=True)
+class GeneratorNodeStats:
+    """One generator node of a Ray cluster (`--ray`): its clock against the driver's, what it
+    sent, how late, and why it was lost (None: it finished)."""
+
+    node_id: str
+    clock_offset_ms: float  # the node's wall clock minus the driver's (min-RTT estimate)
+    clock_rtt_ms: float  # the round trip the offset was read from (its error is at most half)
+    requests: int
+    errors: int
+    issue_delay_p99_ms: float | None
+    busy_share: float
+    lost: str | None = None
+    pool_wait_p99_ms: float | None = None  # waits for a free slot past the intended time
+
+
+@dataclass(frozen=True)
 class GeneratorStats:
-    """The load generator's own load: processes used, and the busiest one's share of time."""
+    """The load generator's own load: processes used, and the busiest one's share of time.
+
+    On a Ray cluster (`nodes` non-empty) `processes` counts the nodes that finished and the
+    latency figures come from their histograms merged exactly (`percentiles_from`)."""
 
     processes: int
     busy_share: float
+    nodes: tuple[GeneratorNodeStats, ...] = ()
+    ray_group: str | None = None
+    percentiles_from: str | None = None  # "merged-histogram" on a Ray cluster; None: raw values
+    partial: bool = False  # a node was lost and the others finished (--ray-partial)
 
 
 @dataclass(frozen=True)

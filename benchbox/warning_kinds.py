@@ -60,6 +60,10 @@ class WarningKind(StrEnum):
     )
     NO_SERVER_SPLIT = "no-server-split", "the server gives no statistics for a server-side split"
     # Fleets (sweep/fleet/)
+    GENERATOR_LOST = (
+        "generator-lost",
+        "a generator node was lost mid-cell; the other nodes' requests make the figures",
+    )
     RAY_NODE = "ray-node", "measured on another node of the group than the report's host node"
     # Notes: how the cell ran (backends/, sweep/peak.py)
     PLACEMENT = "placement", "some graph nodes run on another device than the one asked for", True

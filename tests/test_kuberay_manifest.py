@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from benchbox.cost import load_profile
+from benchbox.options import RayOptions
 from benchbox.sweep.fleet import DEFAULT_GROUP_LABEL
 
 MANIFEST = Path(__file__).resolve().parent.parent / "deploy" / "kuberay" / "raycluster.yaml"
@@ -66,3 +67,49 @@ def test_every_pod_gets_the_cluster_token():
         env = {e["name"]: e for e in container["env"]}
         assert env["RAY_AUTH_MODE"]["value"] == "token"
         assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "benchbox-ray-token"
+
+
+GENERATORS = MANIFEST.parent / "generators.yaml"
+
+
+def generator_docs() -> dict[str, dict]:
+    """generators.yaml's documents by kind/name."""
+    docs = list(yaml.safe_load_all(GENERATORS.read_text()))
+    return {f"{d['kind']}/{d['metadata']['name']}": d for d in docs}
+
+
+def test_the_generator_group_is_what_sweep_ray_selects_one_generator_per_node():
+    docs = generator_docs()
+    cluster = docs["RayCluster/benchbox-gen"]["spec"]
+    assert cluster["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    (group,) = cluster["workerGroupSpecs"]
+    # `sweep --ray-group` default selects it by the label KubeRay sets, as `fleet` does.
+    assert group["groupName"] == RayOptions().group
+    assert group["labels"][DEFAULT_GROUP_LABEL] == group["groupName"] == RayOptions().group
+    assert RayOptions().group_label == DEFAULT_GROUP_LABEL
+    assert group["replicas"] >= 3 and group["minReplicas"] >= 3  # the issue's three nodes
+    assert float(group["rayStartParams"]["num-cpus"]) >= 1  # a generator takes one CPU
+    spec = group["template"]["spec"]
+    rules = spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    own = group["template"]["metadata"]["labels"]
+    server = docs["Deployment/model-server"]["spec"]["template"]["metadata"]["labels"]
+    assert {r["topologyKey"] for r in rules} == {"kubernetes.io/hostname"}
+    assert [r["labelSelector"]["matchLabels"] for r in rules] == [own, server]
+
+
+def test_the_server_and_the_driver_sit_beside_the_generators():
+    docs = generator_docs()
+    service = docs["Service/model-server"]["spec"]
+    server = docs["Deployment/model-server"]["spec"]
+    assert service["selector"] == server["template"]["metadata"]["labels"]
+    assert 8000 in {p["port"] for p in service["ports"]}
+    (driver,) = docs["Deployment/benchbox-driver"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in driver["env"]}
+    assert env["RAY_ADDRESS"]["value"].startswith("ray://benchbox-gen-head-svc:10001")
+    ray_pods = [docs["RayCluster/benchbox-gen"]["spec"]["headGroupSpec"]["template"]]
+    ray_pods += [g["template"] for g in docs["RayCluster/benchbox-gen"]["spec"]["workerGroupSpecs"]]
+    for template in ray_pods:
+        (container,) = template["spec"]["containers"]
+        names = {e["name"] for e in container["env"]}
+        assert {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN"} <= names
+    assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "benchbox-ray-token"

@@ -24,7 +24,7 @@ WRITTEN_BEFORE = {
     "too-few-samples", "trial-failed", "unstable", "unstable-trials",
 }  # fmt: skip
 # Kinds added since, each with the schema version that first wrote it.
-ADDED = {"accuracy": "2.1", "own-spread": "2.1", "repeat-faster": "2.1"}
+ADDED = {"accuracy": "2.1", "own-spread": "2.1", "repeat-faster": "2.1", "generator-lost": "2.1"}
 
 
 def readme_kinds(text: str) -> tuple[dict[str, str], dict[str, str]]:

@@ -6,24 +6,24 @@ from types import SimpleNamespace
 
 import typer
 
-from benchbox.commands.options import ISOLATION, arg, command, opt, print_json
+from benchbox.commands.options import (
+    GROUP_LABEL,
+    ISOLATION,
+    PLACEMENT_TIMEOUT,
+    RAY_ADDRESS,
+    arg,
+    command,
+    opt,
+    print_json,
+)
 from benchbox.commands.sweep import SWEEP_SETS, sweep_options
-from benchbox.options import DEFAULT_GROUP_LABEL
 
 app = typer.Typer()
 
 
 FLEET_SETS = (
     arg("model", str | None, None, "ONNX file or zoo model name (default: the demo model)."),
-    opt(
-        "ray_address",
-        str,
-        "auto",
-        "--ray",
-        metavar="ADDRESS",
-        help="The Ray cluster: auto (RAY_ADDRESS, or the one on this machine), ray://HOST:10001, "
-        "or HOST:6379.",
-    ),
+    RAY_ADDRESS,
     opt(
         "group",
         list[str] | None,
@@ -33,20 +33,8 @@ FLEET_SETS = (
         help="A node group (the nodes whose --group-label is NAME) and the price profile of its "
         "machine type; repeat for each group.",
     ),
-    opt(
-        "group_label",
-        str,
-        DEFAULT_GROUP_LABEL,
-        "--group-label",
-        help="The node label that names a node's group.",
-    ),
-    opt(
-        "placement_timeout",
-        str,
-        "60s",
-        "--placement-timeout",
-        help="How long to wait for every group's nodes to take it.",
-    ),
+    GROUP_LABEL,
+    PLACEMENT_TIMEOUT,
     *SWEEP_SETS,
     opt(
         "out",

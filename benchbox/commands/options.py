@@ -26,6 +26,7 @@ from benchbox.options import (
     DataOptions,
     MeasureOptions,
     PrecisionOptions,
+    RayOptions,
     RemoteOptions,
     TrialOptions,
 )
@@ -75,7 +76,7 @@ def arg(name: str, type_: Any, default: Any, help: str, **kw: Any) -> Opt:
 
 
 _M, _T, _R = MeasureOptions(), TrialOptions(), RemoteOptions()
-_D, _P = DataOptions(), PrecisionOptions()
+_D, _P, _Y = DataOptions(), PrecisionOptions(), RayOptions()
 
 # ---- the sets
 
@@ -316,6 +317,51 @@ REMOTE = (
     ),
 )
 
+# A Ray cluster: `fleet` sweeps on its node groups, `sweep --target` places generators there.
+RAY_ADDRESS = opt(
+    "ray_address",
+    str | None,
+    _Y.address,
+    "--ray",
+    metavar="ADDRESS",
+    help="The Ray cluster: auto (RAY_ADDRESS, or the one on this machine), ray://HOST:10001, "
+    "or HOST:6379. With sweep --target: run the --generators there, one per node.",
+)
+GROUP_LABEL = opt(
+    "group_label",
+    str,
+    _Y.group_label,
+    "--group-label",
+    help="The node label that names a node's group.",
+)
+PLACEMENT_TIMEOUT = opt(
+    "placement_timeout",
+    str,
+    _Y.placement_timeout,
+    "--placement-timeout",
+    help="How long to wait for every group's nodes (or the generators' nodes) to take it.",
+)
+RAY_GENERATORS = (
+    RAY_ADDRESS,
+    opt(
+        "ray_group",
+        str,
+        _Y.group,
+        "--ray-group",
+        help="With --ray: the group (--group-label value) of the generator nodes.",
+    ),
+    GROUP_LABEL,
+    PLACEMENT_TIMEOUT,
+    opt(
+        "ray_partial",
+        bool,
+        _Y.partial,
+        "--ray-partial",
+        help="With --ray: a generator node lost mid-cell leaves the others to finish it "
+        "(flagged) instead of failing the cell.",
+    ),
+)
+
 PROFILE = opt(
     "profile",
     str,
@@ -420,6 +466,10 @@ def remote_options(o: SimpleNamespace) -> RemoteOptions:
         ca_cert=o.ca_cert,
         insecure=o.insecure,
     )
+
+
+def ray_options(o: SimpleNamespace) -> RayOptions:
+    return RayOptions(o.ray_address, o.group_label, o.placement_timeout, o.ray_group, o.ray_partial)
 
 
 def data_options(o: SimpleNamespace) -> DataOptions:

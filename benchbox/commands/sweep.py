@@ -24,6 +24,7 @@ from benchbox.commands.options import (
     LATENCY_TARGET,
     OUT,
     PROFILE,
+    RAY_GENERATORS,
     REMOTE,
     SAVE_SAMPLES,
     SEARCH,
@@ -38,6 +39,7 @@ from benchbox.commands.options import (
     measure_options,
     opt,
     print_json,
+    ray_options,
     remote_options,
     trial_options,
     variant_options,
@@ -148,7 +150,10 @@ def measure_with_progress(req: SweepRequest | ResumeRequest, as_json: bool) -> t
                     cell_timeout_s=req.cell_timeout_s,
                     headers=req.headers,
                 )
-            return run_sweep(req, progress=bar, abort=abort)
+            run = run_sweep
+            if req.target is not None and req.target.ray is not None:  # generators on Ray
+                from benchbox.sweep.fleet.ray_worker import run_ray_sweep as run
+            return run(req, progress=bar, abort=abort)
     except NoCellMeasured as exc:
         if as_json:  # --json always prints the report, also when nothing could be measured
             print_json(exc.report)
@@ -183,9 +188,12 @@ def show_sweep(report: Report, saved: Path, as_json: bool) -> None:
 
 
 SWEEP_ONLY = (PROFILE, INPUT, OUT, JSON, RESUME, DYNAMIC_BATCHING, ISOLATION, REMOTE)
+SWEEP_ONLY += (RAY_GENERATORS,)
+# A sweep's generators run on this machine unless --ray names a cluster (fleet's default: auto).
+SWEEP_DEFAULTS = {"ray_address": None}
 
 
-@command(app, MODEL, *SWEEP_SETS, *SWEEP_ONLY)
+@command(app, MODEL, *SWEEP_SETS, *SWEEP_ONLY, defaults=SWEEP_DEFAULTS)
 def sweep(o: SimpleNamespace) -> None:
     """Sweep a model across devices, batch sizes, threads, instances and load levels."""
     from benchbox.sweep.request import build_request, build_resume
@@ -204,6 +212,7 @@ def sweep(o: SimpleNamespace) -> None:
             cell_timeout=o.cell_timeout,
             isolate=not o.no_isolation,
             remote=remote_options(o),
+            ray=ray_options(o) if o.ray_address is not None else None,
         )
         req = build_request(opts)
     report, saved = measure_with_progress(req, o.as_json)

@@ -30,7 +30,7 @@ from benchbox.format import (
 from benchbox.measure import stats
 from benchbox.pricing import pricing_lines
 from benchbox.report.recommend_view import render_recommendation
-from benchbox.schema import Cell, CellWarning, Histogram, Report, Result
+from benchbox.schema import Cell, CellWarning, GeneratorStats, Histogram, Report, Result
 from benchbox.warning_kinds import NOTE_KINDS
 
 STATUS_STYLE = {
@@ -383,6 +383,8 @@ def _outcome_lines(r: Result) -> list[str]:
             else ""
         )
         lines.append(f"  Errors:           {r.errors:,} ({(r.error_rate or 0.0):.2%}){busy}")
+    if r.generator is not None and r.generator.nodes:
+        lines += ray_generator_lines(r.generator)
     if r.cpu_util_pct is not None:
         sessions = (
             f", {fmt_mib(r.session_rss_mb)} creating sessions"
@@ -392,6 +394,27 @@ def _outcome_lines(r: Result) -> list[str]:
         lines.append(
             f"  Resources:        CPU {r.cpu_util_pct:.0f}% of the machine, "
             f"peak RSS {fmt_mib(r.rss_mb)} measuring{sessions}"
+        )
+    return lines
+
+
+def ray_generator_lines(gen: GeneratorStats) -> list[str]:
+    """The generator nodes of a Ray cluster: how many, where the percentiles come from, and per
+    node its clock offset, requests and issue-delay p99 (or why it was lost)."""
+    head = (
+        f"  Generators:       {gen.processes} of {len(gen.nodes)} nodes of group {gen.ray_group}"
+        f"; percentiles from the {gen.percentiles_from or 'pooled requests'}"
+        + (" (partial: a node was lost)" if gen.partial else "")
+    )
+    lines = [head]
+    for n in gen.nodes:
+        if n.lost is not None:
+            lines.append(f"    {n.node_id[:12]}  {n.lost}")
+            continue
+        delay = fmt_ms(n.issue_delay_p99_ms) if n.issue_delay_p99_ms is not None else "-"
+        lines.append(
+            f"    {n.node_id[:12]}  clock {n.clock_offset_ms:+.3f} ms (rtt {n.clock_rtt_ms:.2f})"
+            f"  {n.requests:,} requests  issue delay p99 {delay}  busy {n.busy_share:.0%}"
         )
     return lines
 

@@ -38,6 +38,17 @@ class SweepRequest:
 
 
 @dataclass(frozen=True)
+class RayGenerators:
+    """Where a remote sweep's generators run (`--ray ADDRESS`): one per node of a group."""
+
+    address: str
+    group: str  # --ray-group: the value of group_label on the generator nodes
+    group_label: str
+    placement_timeout_s: float
+    partial: bool = False  # --ray-partial: a lost node's cell finishes on the others, flagged
+
+
+@dataclass(frozen=True)
 class RemoteTarget:
     """A server to measure (`--target URL`): its URL, the headers to send, the generators.
 
@@ -50,6 +61,7 @@ class RemoteTarget:
     request_timeout_s: float | None = None  # None: remote.REQUEST_TIMEOUT_S
     ca_cert: str | None = None
     insecure: bool = False
+    ray: RayGenerators | None = None  # None: the generators run on this machine
 
 
 def sweep_settings(req: SweepRequest) -> SweepSettings:

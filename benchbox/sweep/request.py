@@ -24,6 +24,7 @@ from benchbox.options import (
     DataOptions,
     MeasureOptions,
     PrecisionOptions,
+    RayOptions,
     RemoteOptions,
     TrialOptions,
 )
@@ -34,7 +35,7 @@ from benchbox.schema import TrialPolicy, replace
 from benchbox.sweep import peak
 from benchbox.sweep.ab import AbRequest
 from benchbox.sweep.checks import check_devices
-from benchbox.sweep.job import RemoteTarget, SweepRequest
+from benchbox.sweep.job import RayGenerators, RemoteTarget, SweepRequest
 from benchbox.sweep.plan import SweepSpec
 from benchbox.sweep.schedule import trial_policy
 from benchbox.sweep.search import SearchKind
@@ -110,6 +111,7 @@ class SweepOptions:
     isolate: bool = True
     trials: TrialOptions = TrialOptions()
     remote: RemoteOptions = RemoteOptions()  # a server's URL: measure it instead of sessions
+    ray: RayOptions | None = None  # --ray: the remote sweep's generators run on that cluster
     data: DataOptions = DataOptions()
     variants: PrecisionOptions = PrecisionOptions()
 
@@ -159,6 +161,11 @@ def build_request(opts: SweepOptions) -> SweepRequest:
     check_data(opts.data)  # fail before a model is read
     if opts.remote.target is not None:
         return build_remote_request(opts)
+    if opts.ray is not None:
+        raise BadInput(
+            "sweep --ray places the load generators of a --target on the cluster",
+            "give --target URL, or sweep a model on a cluster's nodes with `benchbox fleet`",
+        )
     search = parse.parse_choice(SearchKind, opts.search, "search strategy", "--search")
     latency_target = target_of(opts.latency_target)  # fails before measuring
     if latency_target is None and opts.model is None:
@@ -439,6 +446,7 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
         parse.parse_request_timeout_s(remote.request_timeout),
         remote.ca_cert,
         remote.insecure,
+        ray_generators(opts.ray, opts.load, opts.rate, latency_target),
     )
     return SweepRequest(
         model_path=path,
@@ -597,3 +605,24 @@ def cell_timeout_s(text: str) -> float | None:
     if text.strip().lower() == "auto":
         return None
     return parse.parse_duration_s(text, "--cell-timeout")
+
+
+def ray_generators(
+    ray: RayOptions | None, load: str, rate: str | None, latency_target: LatencyTarget | None
+) -> RayGenerators | None:
+    """Where the generators run (`--ray`), checked: they send an open-loop schedule at given
+    rates, so a closed loop or a peak-rate search is BadInput."""
+    if ray is None:
+        return None
+    if load != LoadKind.OPEN or rate is None:
+        raise BadInput(
+            "generators on Ray send one open-loop schedule: give --load open --rate R[,R...]",
+            "a closed loop or a peak-rate search runs its generators on this machine (no --ray)",
+        )
+    return RayGenerators(
+        address=ray.address or "auto",
+        group=ray.group,
+        group_label=ray.group_label,
+        placement_timeout_s=parse.parse_duration_s(ray.placement_timeout, "--placement-timeout"),
+        partial=ray.partial,
+    )

@@ -49,6 +49,20 @@ def run_sweep(
     return _run_sweep(req, progress, abort, make_worker)
 
 
+def connect_target(req: SweepRequest) -> remote.Session:
+    """The probed session of the request's server; BadInput (exit 2) when it is not there."""
+    assert req.target is not None
+    return remote.connect(
+        req.target.url,
+        req.target.headers,
+        req.shapes,
+        model_path=req.model_path or None,
+        timeout_s=req.target.request_timeout_s or remote.REQUEST_TIMEOUT_S,
+        ca_cert=req.target.ca_cert,
+        insecure=req.target.insecure,
+    )
+
+
 def _run_sweep(
     req: SweepRequest,
     progress: Progress,
@@ -64,15 +78,7 @@ def _run_sweep(
         # only a profile named for the server's machine prices a remote sweep.
         auto = (req.profile or "").strip().lower() == AUTO
         profile = None if auto else choose_profile(req.profile, host)
-        session = remote.connect(
-            req.target.url,
-            req.target.headers,
-            req.shapes,
-            model_path=req.model_path or None,
-            timeout_s=req.target.request_timeout_s or remote.REQUEST_TIMEOUT_S,
-            ca_cert=req.target.ca_cert,
-            insecure=req.target.insecure,
-        )
+        session = connect_target(req)
         info, server = session.model, remote.target_info(session)
         make_worker = make_worker or remote_worker_factory(session, req.target.generators)
     else:

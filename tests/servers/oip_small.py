@@ -21,6 +21,7 @@ from aiohttp import web
 MODELS = ("ok", "truncated", "wrongshape", "hangup", "slow", "sometimes")
 SLOW_S = 3.0
 COUNTS: dict[str, int] = {}
+SERVED: dict[str, int] = {}  # infer requests received, per model (every model)
 # The distinct values of x that model `ok` was sent (a bounded set: tests send few values).
 SEEN: set[float] = set()
 SEEN_LIMIT = 10_000
@@ -49,6 +50,7 @@ async def _model(request: web.Request) -> web.Response:
 
 async def _infer(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
+    SERVED[name] = SERVED.get(name, 0) + 1
     body = await request.json()
     rows = int(body["inputs"][0]["shape"][0])
     if name == "ok" and len(SEEN) < SEEN_LIMIT:

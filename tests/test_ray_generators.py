@@ -1,0 +1,233 @@
+"""Generators on a real local Ray cluster (tests/ray_cluster.py) against a real OIP server, all on
+127.0.0.1: one schedule split by index, clocks read and recorded, histograms merged exactly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import ray
+from ray_cluster import GROUP_LABEL, add_group_node, kill_node, local_cluster
+from rich.console import Console
+from servers import oip_small
+from servers.oip_small import serving
+from servers.process import free_ports
+
+from benchbox import model as model_mod
+from benchbox.errors import BadInput
+from benchbox.load.issuer import schedule_offsets_ns
+from benchbox.measure import stats
+from benchbox.measure.cell import Aborted
+from benchbox.measure.histogram import LatencyHistogram
+from benchbox.remote.session import connect, prepare
+from benchbox.report.render import ray_generator_lines, render_cell_detail, render_report
+from benchbox.store import load_report
+from benchbox.sweep.fleet.generators import (
+    GeneratorLost,
+    close_generators,
+    place_generators,
+    run_schedule,
+)
+
+GEN = "gen"
+RATE_RPS = 120.0
+WARMUP_NS = 300_000_000
+BOUND_S = 120.0
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with local_cluster({GEN: 1}) as (c, nodes):
+        add_group_node(c, GEN, 1)
+        add_group_node(c, GEN, 1)
+        c.wait_for_nodes()
+        yield c
+
+
+@pytest.fixture(scope="module")
+def server() -> str:
+    (port,) = free_ports(1)
+    with serving(port):
+        yield f"http://127.0.0.1:{port}/v2/models/ok"
+
+
+@pytest.fixture(scope="module")
+def prepared(server):
+    session = connect(server)
+    return prepare(session, model_mod.synthesize_inputs(session.model, 1, pool_size=4, seed=0))
+
+
+def schedule(seconds: float, rate: float = RATE_RPS) -> np.ndarray:
+    return schedule_offsets_ns(rate, int(rate * seconds), "poisson", seed=1)
+
+
+def test_three_nodes_split_one_schedule_and_their_merged_histogram_is_the_pooled_one(
+    cluster, prepared
+):
+    gens = place_generators(3, GEN, GROUP_LABEL, timeout_s=60)
+    try:
+        offsets = schedule(2.0)
+        load = run_schedule(gens, prepared, offsets, 48, WARMUP_NS, BOUND_S, keep_raw=True)
+    finally:
+        close_generators(gens)
+    assert len({n.node_id for n in load.nodes}) == 3
+    assert load.errors == 0 and not load.partial
+    # Every request of the schedule was sent by exactly one node; the timed ones are those
+    # intended after the warm-up, and each node timed its own share.
+    timed = int(np.count_nonzero(offsets >= WARMUP_NS))
+    assert load.requests == timed == sum(n.requests for n in load.nodes) == load.latency.count
+    for k, node in enumerate(load.nodes):
+        assert node.requests == int(np.count_nonzero(offsets[k::3] >= WARMUP_NS))
+        assert node.issue_delay_p99_ms is not None and node.lost is None
+        # One machine, one clock: the min-RTT estimate is off by at most half its round trip.
+        assert node.clock_rtt_ms > 0
+        assert abs(node.clock_offset_ms) <= node.clock_rtt_ms / 2 + 1e-3
+    pooled = np.concatenate(load.raw_ms)
+    again = LatencyHistogram.empty()
+    again.record_ms(pooled)
+    assert np.array_equal(again.counts, load.latency.counts)  # merged == pooled, bucket by bucket
+    ordered = np.sort(pooled)
+    for q in (50.0, 90.0, 99.0):
+        exact = stats.percentile(ordered, q)
+        assert abs(load.latency.percentile_ms(q) - exact) <= 0.02 * exact
+
+
+def test_more_generators_than_nodes_is_bad_input_within_the_placement_timeout(cluster):
+    with pytest.raises(BadInput) as err:
+        place_generators(4, GEN, GROUP_LABEL, timeout_s=1.0)
+    assert "--generators 4 needs 4 nodes of group 'gen'" in err.value.message
+    assert "3 joined within 1s" in err.value.message
+
+
+def _when_served(count: int, then) -> threading.Thread:
+    """Run `then` once the server has answered `count` more requests (bounded: 120 s)."""
+    start = oip_small.SERVED.get("ok", 0)
+
+    def wait() -> None:
+        deadline = time.monotonic() + 120
+        while oip_small.SERVED.get("ok", 0) - start < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        then()
+
+    t = threading.Thread(target=wait, daemon=True)
+    t.start()
+    return t
+
+
+def test_a_killed_generator_actor_fails_the_cell_with_its_reason(cluster, prepared):
+    gens = place_generators(2, GEN, GROUP_LABEL, timeout_s=60)
+    try:
+        killer = _when_served(40, lambda: ray.kill(gens[1].actor, no_restart=True))
+        with pytest.raises(GeneratorLost) as err:
+            run_schedule(gens, prepared, schedule(20.0, 40.0), 16, WARMUP_NS, BOUND_S)
+        killer.join(10)
+    finally:
+        close_generators(gens)
+    assert str(err.value).startswith(f"generator node {gens[1].node_id[:12]} lost: ")
+    assert gens[1].lost == str(err.value) and gens[0].lost is None
+
+
+def test_a_lost_node_leaves_the_others_to_finish_flagged_and_then_fails_cells(cluster, prepared):
+    doomed = [add_group_node(cluster, "doomed", 1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    gens = place_generators(2, "doomed", GROUP_LABEL, timeout_s=60)
+    try:
+        victim = next(n for n in doomed if n.node_id == gens[0].node_id)
+        killer = _when_served(40, lambda: kill_node(victim))
+        load = run_schedule(gens, prepared, schedule(4.0, 40.0), 16, 0, BOUND_S, partial=True)
+        killer.join(10)
+        assert load.partial
+        lost, kept = load.nodes
+        assert lost.lost is not None and "lost" in lost.lost and lost.requests == 0
+        assert kept.lost is None and kept.requests > 0 and load.requests == kept.requests
+        with pytest.raises(GeneratorLost) as err:  # without --ray-partial a lost node fails
+            run_schedule(gens, prepared, schedule(1.0, 40.0), 16, 0, BOUND_S)
+        assert str(err.value) == lost.lost
+    finally:
+        close_generators(gens)
+
+
+def sweep_cli(cluster, server, out, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "benchbox", "sweep", "--target", server, "--ray", cluster.address,
+         "--ray-group", GEN, "--load", "open", "--rate", "60", "--warmup", "0.3s",
+         "--duration", "1.5s", "--trials", "1", "--out", str(out), *args],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_the_command_sweeps_a_server_from_generator_nodes_and_records_them(
+    cluster, server, tmp_path
+):
+    p = sweep_cli(cluster, server, tmp_path, "--generators", "2", "--json")
+    assert p.returncode == 0, p.stderr
+    (cell,) = json.loads(p.stdout)["cells"]
+    gen = cell["result"]["generator"]
+    assert gen["percentiles_from"] == "merged-histogram" and gen["ray_group"] == GEN
+    assert len(gen["nodes"]) == 2 and gen["processes"] == 2 and not gen["partial"]
+    assert sum(n["requests"] for n in gen["nodes"]) == cell["result"]["requests"]
+    assert cell["result"]["histogram"]["count"] == cell["result"]["requests"]
+    for n in gen["nodes"]:
+        assert n["clock_rtt_ms"] > 0 and n["issue_delay_p99_ms"] is not None
+    (saved,) = tmp_path.glob("*.json")  # the saved report loads back typed, and reads so
+    report = load_report(saved)
+    result = report.cells[0].result
+    console = Console(width=160, record=True)
+    render_report(report, console)
+    render_cell_detail(report, report.cells[0], console)
+    assert "percentiles from the merged-histogram" in console.export_text()
+    assert [n.node_id for n in result.generator.nodes] == [n["node_id"] for n in gen["nodes"]]
+    lines = ray_generator_lines(result.generator)
+    assert lines[0].startswith("  Generators:       2 of 2 nodes of group gen; percentiles from")
+    assert all(n["node_id"][:12] in line for n, line in zip(gen["nodes"], lines[1:], strict=True))
+
+
+def test_the_command_refuses_more_generators_than_nodes_in_one_line(cluster, server, tmp_path):
+    p = sweep_cli(cluster, server, tmp_path, "--generators", "4", "--placement-timeout", "1s")
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert lines[0].startswith("error: --generators 4 needs 4 nodes of group 'gen'"), lines
+    assert "Traceback" not in p.stderr
+
+
+def test_ctrl_c_stops_the_generator_nodes_mid_cell(cluster, prepared):
+    gens = place_generators(2, GEN, GROUP_LABEL, timeout_s=60)
+    abort = threading.Event()
+    offsets = schedule(30.0, 40.0)
+    start = oip_small.SERVED.get("ok", 0)
+    try:
+        setter = _when_served(20, abort.set)
+        with pytest.raises(Aborted):
+            run_schedule(gens, prepared, offsets, 16, 0, BOUND_S, abort=abort)
+        setter.join(10)
+        # Stopped, not sent to the end; and the nodes take the next cell as usual.
+        assert oip_small.SERVED["ok"] - start < len(offsets) // 2
+        again = run_schedule(gens, prepared, schedule(0.5, 40.0), 16, 0, BOUND_S)
+    finally:
+        close_generators(gens)
+    assert again.requests == 20 and all(g.lost is None for g in gens)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--ray", "auto"], "error: sweep --ray places the load generators of a --target"),
+        (
+            ["--target", "http://127.0.0.1:9/v2/models/ok", "--ray", "auto"],
+            "error: generators on Ray send one open-loop schedule",
+        ),
+    ],
+)
+def test_ray_options_that_cannot_apply_fail_in_one_line(args, says, tmp_path):
+    p = subprocess.run(
+        [sys.executable, "-m", "benchbox", "sweep", *args, "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip().splitlines()[0].startswith(says), p.stderr
+    assert "Traceback" not in p.stderr
