@@ -53,7 +53,7 @@ class LatencyHistogram:
             return
         if not np.all(np.isfinite(a)) or float(a.min()) < 0:
             raise ValueError("latencies must be finite and non-negative")
-        idx = stats._bucket_indices(a, stats.HIST_LOWEST_MS, stats.HIST_GROWTH)
+        idx = stats.bucket_indices(a, stats.HIST_LOWEST_MS, stats.HIST_GROWTH)
         self.over_range += int(np.count_nonzero(idx >= BUCKETS))
         np.add.at(self.counts, np.minimum(idx, BUCKETS - 1), 1)
         self.min_ms = min(self.min_ms, float(a.min()))

@@ -366,7 +366,8 @@ HIST_GROWTH = 1.02  # bucket i is [lowest * g**i, lowest * g**(i+1)): 2% wide
 HIST_RELATIVE_ERROR = math.sqrt(HIST_GROWTH) - 1.0
 
 
-def _bucket_indices(a: np.ndarray, lowest_ms: float, growth: float) -> np.ndarray:
+def bucket_indices(a: np.ndarray, lowest_ms: float, growth: float) -> np.ndarray:
+    """The histogram bucket of each value (ms): 0 up to `lowest_ms`, then one per factor `growth`."""
     ratio = np.maximum(a, lowest_ms) / lowest_ms
     return np.floor(np.log(ratio) / math.log(growth)).astype(np.int64)
 
@@ -389,7 +390,7 @@ def histogram_from_samples(
     a = _as_samples(a)
     if float(a.min()) < 0:
         raise ValueError("latency samples must not be negative")
-    idx, counts = np.unique(_bucket_indices(a, lowest_ms, growth), return_counts=True)
+    idx, counts = np.unique(bucket_indices(a, lowest_ms, growth), return_counts=True)
     buckets = tuple(zip(idx.tolist(), counts.tolist(), strict=True))
     return Histogram(lowest_ms, growth, buckets, int(a.size), float(a.min()), float(a.max()))
 
