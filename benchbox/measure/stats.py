@@ -367,7 +367,7 @@ HIST_RELATIVE_ERROR = math.sqrt(HIST_GROWTH) - 1.0
 
 
 def bucket_indices(a: np.ndarray, lowest_ms: float, growth: float) -> np.ndarray:
-    """The histogram bucket of each value (ms): 0 up to `lowest_ms`, then one per factor `growth`."""
+    """Each value's histogram bucket (ms): 0 up to `lowest_ms`, then one per factor `growth`."""
     ratio = np.maximum(a, lowest_ms) / lowest_ms
     return np.floor(np.log(ratio) / math.log(growth)).astype(np.int64)
 
