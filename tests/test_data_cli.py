@@ -147,12 +147,16 @@ def test_ab_measures_both_sides_on_the_same_samples(x4, tmp_path):
     assert reports[0]["data"]["sha256"] == reports[1]["data"]["sha256"]
 
 
-def test_a_fleet_refuses_data_it_cannot_send_to_its_nodes(x4, tmp_path):
-    data = write_npz(tmp_path / "requests.npz")
-    done = cli("fleet", str(x4), "--data", str(data), "--group", "a=aws-c7i-2xlarge",
+def test_a_fleet_checks_its_data_before_it_reaches_for_the_cluster(x4, tmp_path):
+    """Bad data is one line, exit 2, before any connection (nothing listens at port 1)."""
+    bad = tmp_path / "requests.npz"
+    np.savez(bad, y=np.zeros((3, 4), np.float32))
+    done = cli("fleet", str(x4), "--data", str(bad), "--group", "a=aws-c7i-2xlarge",
                "--ray", "127.0.0.1:1", "--out", str(tmp_path / "fleet"), cwd=tmp_path)  # fmt: skip
     assert done.returncode == 2, done.stderr
-    assert "--data is not sent to a fleet's nodes yet" in done.stderr
+    (line,) = [x for x in done.stderr.splitlines() if x.strip()][:1]
+    assert "input 'x'" in line and "its columns: y" in line and "Ray" not in done.stderr
+    assert "Traceback" not in done.stderr
     assert not (tmp_path / "fleet").exists()
 
 

@@ -189,6 +189,30 @@ def test_a_fleet_measures_each_precision_with_its_accuracy_on_the_nodes(
     assert fp32.accuracy.outputs[0].max_abs_error == 0.0 < int8.accuracy.outputs[0].max_abs_error
 
 
+def test_a_fleet_on_data_ships_the_samples_to_its_nodes(cluster, mlp_path, tmp_path):
+    """--data on a fleet: the driver reads and checks the samples, the nodes measure them (the
+    node's first cell carries the data-only repeat check), the report says what was read."""
+    import numpy as np
+
+    from benchbox.data.samples import load_samples
+    from benchbox.model import inspect_model
+    from benchbox.options import DataOptions
+
+    path = tmp_path / "requests.npz"
+    np.savez(path, x=np.random.default_rng(1).standard_normal((24, 64)).astype(np.float32))
+    req = request(mlp_path, tmp_path / "fleet", ["small"], batches=(1,))
+    req = replace(req, sweep=replace(req.sweep, data=DataOptions(source=str(path))))
+    (g,) = run_fleet(req).groups
+    assert g.status == "done", g
+    report = load_report(tmp_path / "fleet" / g.report)
+    local = load_samples(str(path), inspect_model(str(mlp_path)))
+    assert report.data is not None and report.data.sha256 == local.info.sha256
+    assert report.data.samples_used == 24
+    (cell,) = report.cells
+    assert cell.status in ("ok", "unstable") and cell.result.repeat_check is not None
+    assert cell.result.repeat_check.distinct == 24
+
+
 def test_a_group_no_node_carries_fails_within_the_placement_timeout(cluster, mlp_path, tmp_path):
     req = request(mlp_path, tmp_path, ["small"], placement_timeout_s=2.0)
     req = FleetRequest(

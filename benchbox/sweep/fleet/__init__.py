@@ -30,6 +30,7 @@ from typing import Any
 from benchbox import model as model_mod
 from benchbox.compare import MachineComparison, compare_machines
 from benchbox.cost import load_profile
+from benchbox.data.samples import SampleSet, samples_for
 from benchbox.errors import BadInput, BenchboxError, GateFailed, Interrupted, NothingMeasured
 from benchbox.parse import LatencyTarget
 from benchbox.schema import MEASURED, Profile, Report, from_dict, replace, to_dict
@@ -93,10 +94,15 @@ class GroupJob:
 
 
 def group_report(
-    req: FleetRequest, group: GroupSpec, pool: NodePool, out_dir: Path
+    req: FleetRequest,
+    group: GroupSpec,
+    pool: NodePool,
+    out_dir: Path,
+    samples: SampleSet | None = None,
 ) -> tuple[Report, Path, CellContext]:
     """The group's new report (its cells planned, the primary node's facts, the group's
-    profile) saved in `out_dir`, and the CellContext its cells share."""
+    profile, the --data samples' description) saved in `out_dir`, and the CellContext its
+    cells share."""
     facts = pool.primary.facts
     machine = from_dict(Machine, facts["machine"], "machine")
     host = replace(machine.host, ray_node_id=pool.primary.node_id, ray_group=group.name)
@@ -106,11 +112,14 @@ def group_report(
     sweep = replace(req.sweep, spec=spec, profile=group.profile, trials=req.trials)
     label = Path(sweep.model_label or sweep.model_path).stem
     profile = load_profile(group.profile)
-    report, path = new_report(sweep, host, profile, out_dir, f"{label}-{group.name}")
+    data = samples.info if samples is not None else None
+    report, path = new_report(sweep, host, profile, out_dir, f"{label}-{group.name}", data=data)
     # (precision) the variants as built here; each node builds its own from its copy of the model
-    report = with_variants(report, sweep.model_path, sweep.spec.precisions, True)
+    report = with_variants(report, sweep.model_path, sweep.spec.precisions, True, samples)
     report, ctx = cell_context(sweep, report, machine.cores, machine.idle)
-    ctx = replace(ctx, variants=report.variants, accuracy_samples=sweep.accuracy_samples)
+    ctx = replace(
+        ctx, variants=report.variants, accuracy_samples=sweep.accuracy_samples, data=samples
+    )
     return report, path, ctx
 
 
@@ -122,9 +131,10 @@ def group_job(
     target: LatencyTarget | None,
     progress: Progress,
     abort: threading.Event,
+    samples: SampleSet | None = None,
 ) -> GroupJob:
     """The group's report, planned and saved, and the job that measures it on the pool."""
-    report, path, ctx = group_report(req, group, pool, out_dir)
+    report, path, ctx = group_report(req, group, pool, out_dir, samples)
     factory = remote_factory(
         pool, req.sweep.isolate, req.sweep.cell_timeout_s, pool.primary.node_id
     )
@@ -156,15 +166,13 @@ def run_fleet(
     progress_for = progress_for or (lambda name: Progress())
     abort = abort or threading.Event()
     sweep = req.sweep
-    if sweep.data.source is not None:
-        raise BadInput(
-            "--data is not sent to a fleet's nodes yet: they would measure synthetic inputs",
-            "sweep each machine type with `benchbox sweep --data` on it, or leave --data out",
-        )
+    # A bad model or bad data fails before anything is placed or written; the samples read
+    # here are the ones every node measures (shipped once per group through the object store).
+    info = model_mod.inspect_model(sweep.model_path, sweep.shapes, sweep.input_values)
+    samples = samples_for(sweep.data, info, sweep.settings.seed)
     out_dir = check_writable(sweep.out_dir)
     target = sweep.latency_target
     profiles = {g.name: to_dict(load_profile(g.profile)) for g in req.groups}
-    model_mod.inspect_model(sweep.model_path, sweep.shapes)  # bad model: fail before placing
     with connected(req.address, req.connect_timeout_s):
         pools = place_groups(
             req.groups,
@@ -178,7 +186,9 @@ def run_fleet(
         try:
             created = now_iso()
             jobs = [
-                group_job(req, g, pools[g.name], out_dir, target, progress_for(g.name), abort)
+                group_job(
+                    req, g, pools[g.name], out_dir, target, progress_for(g.name), abort, samples
+                )
                 for g in req.groups
             ]
             files = [job.file for job in jobs]

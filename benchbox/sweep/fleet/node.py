@@ -60,6 +60,7 @@ class NodeSweeper:
         """One cell measured here, as plain data; `job` holds the caller's CellContext fields."""
         worker = self.workers.get(token)
         if worker is None:
+            data = job.get("data")
             ctx = CellContext(
                 model_path=self.model_path,
                 model=self.model,
@@ -67,6 +68,7 @@ class NodeSweeper:
                 cores=psutil.cpu_count(logical=True) or 1,
                 profile=_profile(job["profile"]),
                 idle_power_w=job["idle_power_w"],
+                data=require_ray().get(data) if data is not None else None,
             )
             ctx = self._with_precision(ctx, job)
             make = worker_factory(job["isolate"], job["cell_timeout_s"])
@@ -81,9 +83,14 @@ class NodeSweeper:
             return ctx
         from benchbox.precision.variants import build_variants
 
+        samples, source = None, None
+        if ctx.data is not None and "int8-static" in precisions:  # calibrated on the data
+            from benchbox.data.pool import one_each
+
+            samples, source = one_each(ctx.data, self.model), ctx.data.info.source
         return replace(
             ctx,
-            variants=build_variants(self.model_path, self.model, precisions),
+            variants=build_variants(self.model_path, self.model, precisions, samples, source),
             accuracy_samples=job.get("accuracy_samples"),
             accuracy_dir=str(Path(self._dir) / "accuracy"),
         )

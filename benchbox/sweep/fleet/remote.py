@@ -53,6 +53,8 @@ class RemoteWorker:
             # (precision) the variants the node builds from its copy, and the accuracy samples
             "precisions": [v.precision for v in ctx.variants if v.precision != "fp32"],
             "accuracy_samples": ctx.accuracy_samples,
+            # --data: the samples, put in the object store once; each node reads them once
+            "data": require_ray().put(ctx.data) if ctx.data is not None else None,
         }
         self.answer_s = (cell_timeout_s or default_cell_timeout_s(ctx.settings)) + ANSWER_MARGIN_S
         self._used: list[Node] = []
