@@ -27,6 +27,7 @@ from benchbox.options import (
     MeasureOptions,
     PrecisionOptions,
     RemoteOptions,
+    TraceOptions,
     TrialOptions,
 )
 from benchbox.parse import parse_choice
@@ -75,7 +76,7 @@ def arg(name: str, type_: Any, default: Any, help: str, **kw: Any) -> Opt:
 
 
 _M, _T, _R = MeasureOptions(), TrialOptions(), RemoteOptions()
-_D, _P = DataOptions(), PrecisionOptions()
+_D, _P, _TR = DataOptions(), PrecisionOptions(), TraceOptions()
 
 # ---- the sets
 
@@ -99,6 +100,41 @@ ARRIVAL = opt(
     "variation N: 1 is poisson, 2 or more bursty).",
 )
 
+# `--load trace`: where its arrival times come from, and how fast they are replayed.
+TRACE = (
+    opt(
+        "trace",
+        str | None,
+        _TR.file,
+        "--trace",
+        metavar="FILE",
+        help="With --load trace: the arrival times, one offset in seconds a line (or a JSON "
+        "list); requests cycle through the inputs.",
+    ),
+    opt(
+        "trace_column",
+        str | None,
+        _TR.column,
+        "--trace-column",
+        metavar="NAME[:UNIT]",
+        help="With --load trace: a --data column of timestamps (epoch or offsets; UNIT s, ms, "
+        "us or ns, default s); request i sends row i.",
+    ),
+    opt(
+        "speed",
+        str | None,
+        _TR.speed,
+        "--speed",
+        help="With --load trace: replay speed, e.g. 2x (twice as fast), 0.5x. The trace plays "
+        "once after the warm-up; its length is the measured duration.",
+    ),
+)
+RATE_HELP = (
+    "Open-loop rates, requests/s: 100,200 (a cell each), or one cell's profile of steps "
+    "RATE:DURATION and ramps FROM..TO:DURATION, e.g. 100:30s,500:30s or 100..500:60s (its "
+    "length is the measured duration, after the warm-up at its first rate)."
+)
+
 # A sweep's axes: comma-separated lists.
 GRID = (
     DEVICE,
@@ -114,8 +150,9 @@ GRID = (
     opt("threads", str | None, None, "--threads", "-t", help="Intra-op threads."),
     opt("instances", str, "1", "--instances", "-i", help="Independent sessions."),
     LOAD,
-    opt("rate", str | None, None, "--rate", help="Open-loop rates (requests/s)."),
+    opt("rate", str | None, None, "--rate", help=RATE_HELP),
     ARRIVAL,
+    *TRACE,
 )
 
 # One cell's config and load (`run`, `ab`): one value each.
@@ -128,12 +165,14 @@ CELL = (
     LOAD,
     opt(
         "rate",
-        float | None,
+        str | None,
         None,
         "--rate",
-        help="Open-loop rate (requests/s); none, with --latency-target: the peak.",
+        help="Open-loop rate (requests/s), or a profile such as 100:30s,500:30s or "
+        "100..500:60s; none, with --latency-target: the peak.",
     ),
     ARRIVAL,
+    *TRACE,
 )
 
 TIMING = (
@@ -424,6 +463,10 @@ def remote_options(o: SimpleNamespace) -> RemoteOptions:
 
 def data_options(o: SimpleNamespace) -> DataOptions:
     return DataOptions(o.data, tuple(o.data_map or ()), o.data_limit)
+
+
+def trace_options(o: SimpleNamespace) -> TraceOptions:
+    return TraceOptions(o.trace, o.trace_column, o.speed)
 
 
 def variant_options(o: SimpleNamespace) -> PrecisionOptions:

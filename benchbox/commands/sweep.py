@@ -39,6 +39,7 @@ from benchbox.commands.options import (
     opt,
     print_json,
     remote_options,
+    trace_options,
     trial_options,
     variant_options,
 )
@@ -96,6 +97,7 @@ def given_fields(o: SimpleNamespace) -> dict[str, Any]:
         trials=trial_options(o),
         data=data_options(o),
         variants=variant_options(o),
+        trace=trace_options(o),
     )
 
 
