@@ -129,10 +129,15 @@ TRACE = (
         "once after the warm-up; its length is the measured duration.",
     ),
 )
-RATE_HELP = (
-    "Open-loop rates, requests/s: 100,200 (a cell each), or one cell's profile of steps "
-    "RATE:DURATION and ramps FROM..TO:DURATION, e.g. 100:30s,500:30s or 100..500:60s (its "
-    "length is the measured duration, after the warm-up at its first rate)."
+RATE = opt(
+    "rate",
+    str | None,
+    None,
+    "--rate",
+    help="Open-loop rates, requests/s: 100,200 (a cell each; `run` takes one), or one cell's "
+    "profile of steps RATE:DURATION and ramps FROM..TO:DURATION, e.g. 100:30s,500:30s or "
+    "100..500:60s (its length is the measured duration, after the warm-up at its first rate). "
+    "None, with --latency-target: the peak.",
 )
 
 # A sweep's axes: comma-separated lists.
@@ -150,7 +155,7 @@ GRID = (
     opt("threads", str | None, None, "--threads", "-t", help="Intra-op threads."),
     opt("instances", str, "1", "--instances", "-i", help="Independent sessions."),
     LOAD,
-    opt("rate", str | None, None, "--rate", help=RATE_HELP),
+    RATE,
     ARRIVAL,
     *TRACE,
 )
@@ -163,14 +168,7 @@ CELL = (
     opt("threads", int | None, None, "--threads", "-t", help="Intra-op threads (default 1)."),
     opt("instances", int | None, None, "--instances", "-i", help="Sessions (default 1)."),
     LOAD,
-    opt(
-        "rate",
-        str | None,
-        None,
-        "--rate",
-        help="Open-loop rate (requests/s), or a profile such as 100:30s,500:30s or "
-        "100..500:60s; none, with --latency-target: the peak.",
-    ),
+    RATE,
     ARRIVAL,
     *TRACE,
 )

@@ -234,10 +234,7 @@ def with_precision(req: SweepRequest, opts: SweepOptions | CellOptions) -> Sweep
 
 def build_cell_request(opts: CellOptions) -> SweepRequest:
     """The SweepRequest of `benchbox run`: the one cell the options describe."""
-    for name in ("batch", "concurrency", "threads", "instances"):
-        value = getattr(opts, name)
-        if value is not None and value < 1:
-            raise BadInput(f"--{name} {value} must be at least 1")
+    check_cell_axes(opts)
     target = target_of(opts.latency_target)  # fails before measuring
     check_data(opts.data)
     if opts.remote.target is not None:
@@ -315,6 +312,14 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         data=opts.data,
     )
     return with_precision(req, opts)
+
+
+def check_cell_axes(opts: CellOptions) -> None:
+    """One cell's batch, concurrency, threads and instances: each at least 1."""
+    for name in ("batch", "concurrency", "threads", "instances"):
+        value = getattr(opts, name)
+        if value is not None and value < 1:
+            raise BadInput(f"--{name} {value} must be at least 1")
 
 
 def trials_policy(
