@@ -295,3 +295,42 @@ def test_bad_trace_and_profile_inputs_exit_2_in_one_line(tmp_path, args, says):
     assert lines[0].startswith("error: ") and re.search(says, lines[0]), done.stderr
     assert all(line.startswith("hint: ") for line in lines[1:2]) and len(lines) <= 2
     assert "Traceback" not in done.stderr and not (tmp_path / "none").exists()
+
+
+# ---------------------------------------------------------------- remote targets
+
+
+def test_split_generators_share_a_given_schedule_and_its_samples_round_robin():
+    from benchbox.remote.generator import LoadPlan, split_plan
+
+    offsets, items = np.arange(10, dtype=np.int64) * 1000, np.arange(10, dtype=np.int64)
+    plans = split_plan(LoadPlan("open", 3, 10.0, offsets_ns=offsets, items=items), 2)
+    assert [p.offsets_ns.tolist() for p in plans] == [
+        offsets[0::2].tolist(),
+        offsets[1::2].tolist(),
+    ]
+    assert [p.items.tolist() for p in plans] == [[0, 2, 4, 6, 8], [1, 3, 5, 7, 9]]
+
+
+def test_a_remote_trace_run_replays_the_data_on_the_server(tmp_path):
+    from servers import oip_small
+    from servers.oip_small import serving
+    from servers.process import free_ports
+
+    n = 60
+    data = tmp_path / "requests.npz"
+    x = np.repeat(np.arange(n, dtype=np.float32)[:, None], 4, axis=1)
+    np.savez(data, x=x, ts=1_700_000_000.0 + 0.01 * np.arange(n))  # epoch seconds
+    (port,) = free_ports(1)
+    oip_small.SEEN.clear()
+    with serving(port):
+        done = cli("run", "--target", f"http://127.0.0.1:{port}/v2/models/ok", "--load", "trace",
+                   "--data", str(data), "--trace-column", "ts", *QUICK, "--out", "out",
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (cell,) = one_report(tmp_path / "out")["cells"]
+    assert cell["id"] == "remote/t1/i1/b1/trace-n60-x1-c1"
+    assert cell["load"]["trace"]["source"] == "column:ts:s"
+    assert cell["load"]["trace"]["duration_s"] == pytest.approx(0.59)
+    assert cell["result"]["requests"] > 0
+    assert oip_small.SEEN and oip_small.SEEN <= set(range(n))  # the data's rows, none other
