@@ -211,6 +211,19 @@ def test_cell_ids_tell_profiles_and_traces_apart():
     assert cell_id(cfg, t) == "cpu/t1/i1/b1/trace-n200-x2-c2"
 
 
+def test_loads_keep_their_old_keys_and_the_new_ones_read_back():
+    from benchbox.schema import SweepSpec, from_dict, to_dict
+
+    plain = Load("open", 1, rate_rps=100.0, distribution="poisson")
+    assert to_dict(plain) == {"kind": "open", "concurrency": 1, "rate_rps": 100.0,
+                              "distribution": "poisson"}  # fmt: skip
+    assert "rate_profile" not in to_dict(SweepSpec()) and "trace" not in to_dict(SweepSpec())
+    traced = Trace("column:ts:ms", 200, 4.0, 2.0)
+    for load in (Load("open", 1, rate_rps=300.0, profile="100..500:60s"),
+                 Load("trace", 2, rate_rps=50.0, trace=traced)):  # fmt: skip
+        assert from_dict(Load, json.loads(json.dumps(to_dict(load)))) == load
+
+
 # ---------------------------------------------------------------- real runs
 
 
