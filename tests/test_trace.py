@@ -224,6 +224,20 @@ def test_loads_keep_their_old_keys_and_the_new_ones_read_back():
         assert from_dict(Load, json.loads(json.dumps(to_dict(load)))) == load
 
 
+def test_a_profile_or_trace_cell_measures_its_own_length_after_a_fixed_warmup():
+    from benchbox.options import MeasureOptions
+    from benchbox.schema import MeasureSettings, SweepSpec
+    from benchbox.sweep.request import shaped_settings
+
+    spec = SweepSpec(load_kind="open", rates_rps=(300.0,), rate_profile="100:30s,500:30s")
+    got = shaped_settings(MeasureSettings(warmup_s=1.0), spec, MeasureOptions())
+    assert (got.warmup_s, got.duration_s, got.max_duration_s) == (1.0, 60.0, 60.0)
+    traced = SweepSpec(load_kind="trace", trace=Trace("file:/t", 100, 10.0, 4.0))
+    assert shaped_settings(MeasureSettings(), traced, MeasureOptions()).duration_s == 2.5
+    with pytest.raises(BadInput, match="needs a fixed --warmup, not auto"):
+        shaped_settings(MeasureSettings(warmup_s=None), spec, MeasureOptions(warmup="auto"))
+
+
 # ---------------------------------------------------------------- real runs
 
 
@@ -284,6 +298,8 @@ def test_a_data_trace_run_replays_the_column_and_records_what_it_replayed(tmp_pa
     (["--load", "trace", "--data", "{data}", "--trace-column", "x"], "row 0: .* is not a number"),
     (["--load", "open", "--rate", "10", "--speed", "2x"], "--speed applies to --load trace"),
     (["--load", "open", "--rate", "10:1s", "--duration", "1s"], "--duration does not apply"),
+    (["--load", "trace", "--trace", "{good}", "--rate", "10"], "--rate does not apply to --load"),
+    (["--load", "open", "--rate", "1000000:1h"], "above the limit of 50,000,000"),
 ])  # fmt: skip
 def test_bad_trace_and_profile_inputs_exit_2_in_one_line(tmp_path, args, says):
     import re

@@ -91,7 +91,7 @@ def column_offsets_s(source: str, column: str, unit: str) -> np.ndarray:
     """The offsets (seconds from the first) of a --data source's timestamp column, row by row."""
     src = parse_source(source)
     scale = TRACE_UNITS[unit]
-    values: list[float] = []
+    values: list[int | float] = []
     where = f"--trace-column {column}"
     for row_number, row in enumerate(read_rows(src, [], split=False)):
         if column not in row:
@@ -103,16 +103,19 @@ def column_offsets_s(source: str, column: str, unit: str) -> np.ndarray:
                 f"{where}, row {row_number}: {_shown(arr)} is not a number",
                 "the column must hold one number a row: a time or an offset",
             )
-        value = float(arr.reshape(()))
+        value = arr.reshape(()).item()  # an int stays exact (epoch nanoseconds need 61 bits)
         if not math.isfinite(value):
             raise BadInput(f"{where}, row {row_number}: {value} is not a finite number")
-        if values and value * scale < values[-1]:
+        if values and value < values[-1]:
             raise BadInput(
                 f"{where}, row {row_number}: {value:g} comes before the row above it",
                 "the trace replays rows in order: sort them by time",
             )
-        values.append(value * scale)
-    return _checked(np.asarray(values, dtype=np.float64), where)
+        values.append(value)
+    # Less the first before scaling, so that epoch times keep their precision as offsets.
+    first = values[0] if values else 0
+    offsets = np.asarray([(v - first) * scale for v in values], dtype=np.float64)
+    return _checked(offsets, where)
 
 
 def _shown(arr: np.ndarray) -> str:

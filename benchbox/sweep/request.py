@@ -73,6 +73,8 @@ LIMITS = {
 # The highest open-loop rate: its schedule of send times is built up front (a rate of 1e9/s would
 # ask for billions of them), and a Python generator sends well below this.
 MAX_RATE_RPS = 1_000_000.0
+# The most requests a rate profile may schedule (8 bytes each, drawn before the cell starts).
+MAX_PROFILE_REQUESTS = 50_000_000
 
 # The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores. Each
 # measured cell gets at least 3 trials (auto), so a sweep's trial is short (1-3 s after a 0.5 s
@@ -599,6 +601,13 @@ def open_rates(
         segments = parse.parse_rate_profile(str(rate))
         peak_rps = max(max(a, b) for a, b, _ in segments)
         rates, profile = [parse.profile_mean_rps(segments)], parse.profile_text(segments)
+        expected = rates[0] * parse.profile_duration_s(segments)
+        if expected > MAX_PROFILE_REQUESTS:
+            raise BadInput(
+                f"--rate {rate}: about {expected:,.0f} requests, above the limit of "
+                f"{MAX_PROFILE_REQUESTS:,}",
+                "every intended send time is held in memory: shorten the profile",
+            )
     else:
         rates = parse.parse_float_list(str(rate), "rate") if rate is not None else []
         peak_rps, profile = (rates[-1] if rates else 0.0), None
