@@ -254,8 +254,10 @@ def load_plan(
     """The generator's plan for a cell's load (a trace's times given as `trace_offsets_s`);
     a profile or a trace is an open loop on a given schedule."""
     load = cell.load
+    horizon = (settings.warmup_s or settings.warmup_max_s) + (
+        settings.duration_s or settings.max_duration_s
+    )
     warmup_s = settings.warmup_s if settings.warmup_s is not None else settings.warmup_max_s
-    horizon = warmup_s + (settings.duration_s or settings.max_duration_s)
     schedule = cell_schedule_ns(load, warmup_s, settings.seed, trace_offsets_s)
     offsets, index = schedule if schedule is not None else (None, None)
     kind = "open" if load.kind == "trace" else load.kind

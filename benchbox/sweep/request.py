@@ -282,11 +282,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         trace=opts.trace,
         data_source=opts.data.source,
     )
-    if len(spec.rates_rps) > 1:
-        raise BadInput(
-            f"--rate {opts.rate}: `benchbox run` measures one cell, at one rate",
-            "give one rate or a profile (100:30s,500:30s), or use `benchbox sweep`",
-        )
+    check_one_rate(spec, opts.rate)
     check_choice(opts.profile)  # fail before measuring
     shapes = parse.parse_shapes(list(opts.shape))
     if opts.dynamic_batching is not None:
@@ -314,6 +310,15 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         data=opts.data,
     )
     return with_precision(req, opts)
+
+
+def check_one_rate(spec: SweepSpec, rate: object) -> None:
+    """BadInput for a list of rates where one cell is measured (a profile is one cell)."""
+    if len(spec.rates_rps) > 1:
+        raise BadInput(
+            f"--rate {rate}: `benchbox run` measures one cell, at one rate",
+            "give one rate or a profile (100:30s,500:30s), or use `benchbox sweep`",
+        )
 
 
 def check_cell_axes(opts: CellOptions) -> None:
@@ -451,6 +456,8 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
         trace=opts.trace,
         data_source=opts.data.source,
     )
+    if one_cell:
+        check_one_rate(spec, opts.rate)
     check_choice(opts.profile)  # fail before measuring (`auto` prices nothing for a server)
     target = RemoteTarget(
         remote.target,
