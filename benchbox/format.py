@@ -201,6 +201,10 @@ def load_label(cell: Cell) -> str:
     load = cell.load
     if cell.result is not None and cell.result.peak_rate_rps is not None:
         return f"open peak {cell.result.peak_rate_rps:,.0f}/s"
+    if load.kind == "open" and load.profile:
+        return f"open {load.profile} c={load.concurrency}"
+    if load.kind == "trace" and load.trace is not None:
+        return f"trace {load.trace.requests} req x{load.trace.speed:g} c={load.concurrency}"
     if load.kind == "open" and load.rate_rps is not None:
         return f"open {load.rate_rps:g}/s c={load.concurrency}"
     if load.kind == "open":
@@ -210,8 +214,12 @@ def load_label(cell: Cell) -> str:
 
 def load_text(cell: Cell) -> str:
     """The load level in words, for a page: `concurrency 4`, `200 req/s`."""
+    if cell.load.kind == "open" and cell.load.profile:
+        return f"rate profile {cell.load.profile}"
     if cell.load.kind == "open":
         return f"{cell.load.rate_rps:g} req/s"
+    if cell.load.kind == "trace" and cell.load.trace is not None:
+        return f"trace at {cell.load.trace.speed:g}x ({cell.load.rate_rps or 0:.0f} req/s mean)"
     return f"concurrency {cell.load.concurrency}"
 
 

@@ -14,11 +14,13 @@ class Arrival(StrEnum):
 
 
 class LoadKind(StrEnum):
-    """How requests arrive: N always outstanding, on a schedule, or everything at once."""
+    """How requests arrive: N always outstanding, on a schedule, everything at once, or at the
+    times of a recorded trace."""
 
     CLOSED = "closed"
     OPEN = "open"
     OFFLINE = "offline"
+    TRACE = "trace"
 
 
 class SearchKind(StrEnum):

@@ -93,6 +93,15 @@ class DataOptions:
 
 
 @dataclass(frozen=True)
+class TraceOptions:
+    """Arrival times replayed by `--load trace`: a file of offsets or a column of --data."""
+
+    file: str | None = None  # --trace FILE: one offset (s) a line, or JSON
+    column: str | None = None  # --trace-column NAME[:UNIT] of the --data source
+    speed: str | None = None  # --speed 2x (None: as recorded)
+
+
+@dataclass(frozen=True)
 class PrecisionOptions:
     """Model variants measured as a sweep dimension, and accuracy against the fp32 reference."""
 

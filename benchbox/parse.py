@@ -356,3 +356,106 @@ def arrival_cv(distribution: str) -> float:
     if distribution.startswith("gamma:cv="):
         return float(distribution.split("=", 1)[1])
     return 1.0
+
+
+# ---- rate profiles, trace speeds and trace columns (issue 22: arrivals from a shape of traffic)
+
+# A rate profile's segment: (rate at its start, rate at its end, duration), in requests/s and s.
+Segment = tuple[float, float, float]
+_PROFILE_HINT = (
+    "write RATE:DURATION steps or FROM..TO:DURATION ramps, comma-separated, e.g. "
+    "--rate 100:30s,500:30s or --rate 100..500:60s"
+)
+
+
+def is_rate_profile(text: str | None) -> bool:
+    """Whether `--rate` text is a profile (one cell whose rate changes) rather than a list."""
+    return text is not None and (":" in str(text) or ".." in str(text))
+
+
+def parse_rate_profile(text: str) -> tuple[Segment, ...]:
+    """'100:30s,500:30s' (steps) or '100..500:60s' (a linear ramp), mixed freely, as segments.
+
+    A rate may be 0 (a pause), not every rate; each duration is more than 0."""
+    segments = []
+    for part in _split(text, "rate"):
+        rates, sep, duration = part.rpartition(":")
+        if not sep or not rates.strip():
+            raise BadInput(f"--rate {text!r}: {part!r} has no :DURATION", _PROFILE_HINT)
+        start, dots, end = rates.partition("..")
+        first = _profile_rate(start, text, part)
+        last = _profile_rate(end, text, part) if dots else first
+        zero = _DURATION.match(duration.strip())
+        if zero and float(zero.group(1)) == 0:
+            raise BadInput(f"--rate {text!r}: {part!r} lasts 0s", "each step lasts more than 0s")
+        try:
+            seconds = parse_duration_s(duration.strip(), "--rate duration")
+        except BadInput:
+            raise BadInput(
+                f"--rate {text!r}: {duration.strip()!r} in {part!r} is not a duration",
+                _PROFILE_HINT,
+            ) from None
+        segments.append((first, last, seconds))
+    if not any(a > 0 or b > 0 for a, b, _ in segments):
+        raise BadInput(f"--rate {text!r}: every rate is 0", "give at least one rate above 0")
+    return tuple(segments)
+
+
+def _profile_rate(value: str, text: str, part: str) -> float:
+    try:
+        rate = float(value)
+    except ValueError:
+        raise BadInput(
+            f"--rate {text!r}: {value.strip()!r} in {part!r} is not a rate", _PROFILE_HINT
+        ) from None
+    if not (math.isfinite(rate) and rate >= 0):
+        raise BadInput(f"--rate {text!r}: {value.strip()!r} in {part!r} must be 0 or more")
+    return rate
+
+
+def profile_text(segments: tuple[Segment, ...]) -> str:
+    """The canonical text of a rate profile: '100:30s,100..500:60s'."""
+    return ",".join(f"{a:g}:{d:g}s" if a == b else f"{a:g}..{b:g}:{d:g}s" for a, b, d in segments)
+
+
+def profile_duration_s(segments: tuple[Segment, ...]) -> float:
+    """A rate profile's length: the measured duration of its cell."""
+    return float(sum(d for _, _, d in segments))
+
+
+def profile_mean_rps(segments: tuple[Segment, ...]) -> float:
+    """A rate profile's mean rate: its expected requests over its length."""
+    return sum((a + b) / 2 * d for a, b, d in segments) / profile_duration_s(segments)
+
+
+def parse_speed(text: str) -> float:
+    """--speed '2x', '0.5x' or '2' (times as fast as recorded) as a factor above 0."""
+    raw = str(text).strip().lower()
+    try:
+        speed = float(raw[:-1] if raw.endswith("x") else raw)
+    except ValueError:
+        speed = math.nan
+    if not (math.isfinite(speed) and speed > 0):
+        raise BadInput(
+            f"--speed {text!r} is not a speed above 0",
+            "write it like 2x (twice as fast), 0.5x or 1",
+        )
+    return speed
+
+
+# The units a --trace-column's timestamps may be in, as seconds.
+TRACE_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+def parse_trace_column(text: str) -> tuple[str, str]:
+    """--trace-column 'ts' or 'ts:ms' -> (column, unit); the unit is s unless given."""
+    name, _, unit = str(text).strip().rpartition(":") if ":" in str(text) else (text, "", "s")
+    name, unit = str(name).strip(), unit.strip().lower()
+    if not name:
+        raise BadInput(f"--trace-column {text!r} names no column", "e.g. --trace-column ts:ms")
+    if unit not in TRACE_UNITS:
+        raise BadInput(
+            f"--trace-column {text!r}: unknown unit {unit!r}",
+            "the units are s, ms, us and ns, e.g. --trace-column ts:ms",
+        )
+    return name, unit

@@ -78,6 +78,12 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
     generator's own lateness), pool-wait p99, busy share and why it was lost; percentiles_from
     "merged-histogram" when the latency figures are read from the nodes' histograms merged
     exactly (mean and std then from bucket midpoints).
+  - load.profile (issue 22, `--rate 100:30s,500:30s` or `100..500:60s`): an open loop's rate
+    profile, canonical text; load.rate_rps is then the profile's mean rate. load.kind "trace"
+    (`--load trace`) with load.trace (Trace: source `file:PATH` or `column:NAME:UNIT`, requests,
+    duration_s of the trace as recorded, speed) and load.rate_rps its mean rate at that speed.
+    settings.spec.rate_profile and settings.spec.trace likewise (left out while unset). Cell ids
+    gain `open-r<profile>-c<N>` and `trace-n<requests>-x<speed>-c<N>`.
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -106,7 +112,7 @@ SCHEMA_ID = f"{SCHEMA_NAME}/{SCHEMA_MAJOR}"
 
 Status = Literal["ok", "unstable", "failed", "skipped", "pending"]
 MEASURED: frozenset[str] = frozenset({"ok", "unstable"})  # statuses whose cells hold a result
-LoadKind = Literal["closed", "open", "offline"]
+LoadKind = Literal["closed", "open", "offline", "trace"]
 PERCENTILE_KEYS = ("p50", "p90", "p95", "p99", "p99_9")
 # The precisions a model can be measured at, and each one's cell-id segment (none for fp32).
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8-static")
@@ -229,13 +235,30 @@ class ServingConfig:
 
 
 @dataclass(frozen=True)
+class Trace:
+    """The arrival times a `--load trace` cell replays: where they came from (`file:PATH`, or
+    `column:NAME:UNIT` of the --data source), how many, the span from the first to the last as
+    recorded (seconds), and the speed they were replayed at (2.0: twice as fast)."""
+
+    source: str
+    requests: int
+    duration_s: float
+    speed: float = 1.0
+
+
+@dataclass(frozen=True)
 class Load:
-    """How requests arrive; `concurrency` is the worker count (closed, offline) or pool cap."""
+    """How requests arrive; `concurrency` is the worker count (closed, offline) or pool cap.
+
+    `profile` (open loop): the rate profile, canonical text (`100:30s,500:30s`, `100..500:60s`),
+    whose mean rate is `rate_rps`. `trace` (kind trace): the arrival times replayed."""
 
     kind: LoadKind = "closed"
     concurrency: int | None = 1
     rate_rps: float | None = None
     distribution: str | None = None
+    profile: str | None = None
+    trace: Trace | None = None
 
 
 # ---------------------------------------------------------------- results
@@ -641,6 +664,8 @@ class SweepSpec:
     dynamic_batching: tuple[DynamicBatching, ...] = ()
     io_binding: bool = False
     precisions: tuple[str, ...] = ("fp32",)  # (2.1) written only when not just fp32
+    rate_profile: str | None = None  # (2.1) one open-loop cell's rate profile, canonical text
+    trace: Trace | None = None  # (2.1) the arrival times of --load trace
 
 
 @dataclass(frozen=True)
@@ -803,8 +828,13 @@ def cell_id(config: ServingConfig, load: Load) -> str:
         parts.append(PRECISION_SEGMENTS.get(config.precision, config.precision))
     if load.kind == "closed":
         parts.append(f"closed-c{load.concurrency}")
+    elif load.kind == "open" and load.profile:
+        parts.append(f"open-r{load.profile}-c{load.concurrency}")
     elif load.kind == "open":
         parts.append(f"open-r{_num(load.rate_rps or 0)}-c{load.concurrency}")
+    elif load.kind == "trace" and load.trace is not None:
+        t = load.trace
+        parts.append(f"trace-n{t.requests}-x{_num(t.speed)}-c{load.concurrency}")
     else:
         parts.append(f"offline-c{load.concurrency}")
     return "/".join(parts)
@@ -843,6 +873,10 @@ def to_dict(obj: Any) -> Any:
                 out.pop("accuracy", None)
         if isinstance(obj, SweepSpec) and out.get("precisions") == ["fp32"]:
             out.pop("precisions", None)
+        if isinstance(obj, SweepSpec):
+            for key in ("rate_profile", "trace"):
+                if out.get(key) is None:
+                    out.pop(key, None)
         if isinstance(obj, ServingConfig) and out.get("precision") == "fp32":
             out.pop("precision", None)
         if isinstance(obj, Cell) and out.get("accuracy") is None:

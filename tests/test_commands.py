@@ -143,7 +143,7 @@ def test_the_help_lists_the_choices_of_each_vocabulary(monkeypatch, capsys) -> N
     _, out, _ = _cli(["recommend", "--help"], monkeypatch, capsys)
     assert "<cost|throughput|energy>" in out and "<triton|onnxruntime|kserve>" in out
     _, out, _ = _cli(["sweep", "--help"], monkeypatch, capsys)
-    assert "<closed|open|offline>" in out and "<grid|adaptive>" in out
+    assert "<closed|open|offline|trace>" in out and "<grid|adaptive>" in out
 
 
 def test_choices_take_any_case_as_before(tmp_path, monkeypatch, capsys) -> None:

@@ -28,6 +28,7 @@ from benchbox.options import (
     PrecisionOptions,
     RayOptions,
     RemoteOptions,
+    TraceOptions,
     TrialOptions,
 )
 from benchbox.parse import parse_choice
@@ -76,7 +77,7 @@ def arg(name: str, type_: Any, default: Any, help: str, **kw: Any) -> Opt:
 
 
 _M, _T, _R = MeasureOptions(), TrialOptions(), RemoteOptions()
-_D, _P, _Y = DataOptions(), PrecisionOptions(), RayOptions()
+_D, _P, _Y, _TR = DataOptions(), PrecisionOptions(), RayOptions(), TraceOptions()
 
 # ---- the sets
 
@@ -100,6 +101,46 @@ ARRIVAL = opt(
     "variation N: 1 is poisson, 2 or more bursty).",
 )
 
+# `--load trace`: where its arrival times come from, and how fast they are replayed.
+TRACE = (
+    opt(
+        "trace",
+        str | None,
+        _TR.file,
+        "--trace",
+        metavar="FILE",
+        help="With --load trace: the arrival times, one offset in seconds a line (or a JSON "
+        "list); requests cycle through the inputs.",
+    ),
+    opt(
+        "trace_column",
+        str | None,
+        _TR.column,
+        "--trace-column",
+        metavar="NAME[:UNIT]",
+        help="With --load trace: a --data column of timestamps (epoch or offsets; UNIT s, ms, "
+        "us or ns, default s); request i sends row i.",
+    ),
+    opt(
+        "speed",
+        str | None,
+        _TR.speed,
+        "--speed",
+        help="With --load trace: replay speed, e.g. 2x (twice as fast), 0.5x. The trace plays "
+        "once after the warm-up; its length is the measured duration.",
+    ),
+)
+RATE = opt(
+    "rate",
+    str | None,
+    None,
+    "--rate",
+    help="Open-loop rates, requests/s: 100,200 (a cell each; `run` takes one), or one cell's "
+    "profile of steps RATE:DURATION and ramps FROM..TO:DURATION, e.g. 100:30s,500:30s or "
+    "100..500:60s (its length is the measured duration, after the warm-up at its first rate). "
+    "None, with --latency-target: the peak.",
+)
+
 # A sweep's axes: comma-separated lists.
 GRID = (
     DEVICE,
@@ -115,8 +156,9 @@ GRID = (
     opt("threads", str | None, None, "--threads", "-t", help="Intra-op threads."),
     opt("instances", str, "1", "--instances", "-i", help="Independent sessions."),
     LOAD,
-    opt("rate", str | None, None, "--rate", help="Open-loop rates (requests/s)."),
+    RATE,
     ARRIVAL,
+    *TRACE,
 )
 
 # One cell's config and load (`run`, `ab`): one value each.
@@ -127,14 +169,9 @@ CELL = (
     opt("threads", int | None, None, "--threads", "-t", help="Intra-op threads (default 1)."),
     opt("instances", int | None, None, "--instances", "-i", help="Sessions (default 1)."),
     LOAD,
-    opt(
-        "rate",
-        float | None,
-        None,
-        "--rate",
-        help="Open-loop rate (requests/s); none, with --latency-target: the peak.",
-    ),
+    RATE,
     ARRIVAL,
+    *TRACE,
 )
 
 TIMING = (
@@ -474,6 +511,10 @@ def ray_options(o: SimpleNamespace) -> RayOptions:
 
 def data_options(o: SimpleNamespace) -> DataOptions:
     return DataOptions(o.data, tuple(o.data_map or ()), o.data_limit)
+
+
+def trace_options(o: SimpleNamespace) -> TraceOptions:
+    return TraceOptions(o.trace, o.trace_column, o.speed)
 
 
 def variant_options(o: SimpleNamespace) -> PrecisionOptions:

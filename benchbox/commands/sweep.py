@@ -41,6 +41,7 @@ from benchbox.commands.options import (
     print_json,
     ray_options,
     remote_options,
+    trace_options,
     trial_options,
     variant_options,
 )
@@ -98,6 +99,7 @@ def given_fields(o: SimpleNamespace) -> dict[str, Any]:
         trials=trial_options(o),
         data=data_options(o),
         variants=variant_options(o),
+        trace=trace_options(o),
     )
 
 

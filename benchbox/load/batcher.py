@@ -118,6 +118,7 @@ class BatcherDriver:
         horizon_s: float,
         distribution: str = "poisson",
         seed: int = 0,
+        offsets_ns: np.ndarray | None = None,
     ) -> None:
         if len(batches) <= batching.max_batch:
             raise ValueError(f"inputs for batch sizes up to {batching.max_batch} are needed")
@@ -126,7 +127,9 @@ class BatcherDriver:
         self.batching = batching
         self.items_per_request = 1
         count = int(rate_rps * horizon_s * 1.2) + 16
-        self.offsets_ns = schedule_offsets_ns(rate_rps, count, distribution, seed)
+        if offsets_ns is None:  # given: a rate profile's or a trace's schedule
+            offsets_ns = schedule_offsets_ns(rate_rps, count, distribution, seed)
+        self.offsets_ns = offsets_ns
         self.arrivals_ns: list[int] = []
         self.recorders = [
             Recorder(extra={QUEUE_NS: column(), COMPUTE_NS: column(), BATCH: column()})

@@ -14,6 +14,8 @@ from __future__ import annotations
 import threading
 from time import perf_counter_ns
 
+import numpy as np
+
 from benchbox.backends import Feeds, Runner
 from benchbox.load import Recorder, column, run_threads
 from benchbox.load.issuer import (
@@ -44,13 +46,20 @@ class OpenDriver:
         spin_ns: int = SPIN_NS,
         switch_interval_s: float = SWITCH_INTERVAL_S,
         record_items: bool = False,
+        offsets_ns: np.ndarray | None = None,
+        order: np.ndarray | None = None,
     ) -> None:
         self.runners = runners
-        self.pool = pool
         self.concurrency = concurrency
         self.items_per_request = items_per_request
-        count = int(rate_rps * horizon_s * 1.2) + 16
-        self.issuer = Issuer(schedule_offsets_ns(rate_rps, count, distribution, seed), spin_ns)
+        if offsets_ns is None:
+            count = int(rate_rps * horizon_s * 1.2) + 16
+            offsets_ns = schedule_offsets_ns(rate_rps, count, distribution, seed)
+        # order (a trace of the data): request i sends pool[order[i]], not pool[i % len(pool)];
+        # the pool is laid out in that order up front, so the send path stays one lookup.
+        self.pool_ids = None if order is None else [int(j) % len(pool) for j in order]
+        self.pool = pool if self.pool_ids is None else [pool[j] for j in self.pool_ids]
+        self.issuer = Issuer(offsets_ns, spin_ns)
         # record_items: each request's pool index (for per-bucket latency on --data), appended
         # after the request's end was read, so outside its timed interval.
         names = ("taken", "item") if record_items else ("taken",)
@@ -64,6 +73,7 @@ class OpenDriver:
     def _worker(self, k: int) -> None:
         run = self.runners[k % len(self.runners)]
         pool, n = self.pool, len(self.pool)
+        ids = self.pool_ids if self.pool_ids is not None else range(n)
         rec = self.recorders[k]
         intended, sent, ends = rec.intended_ns.append, rec.sent_ns.append, rec.end_ns.append
         taken = rec.extra["taken"].append
@@ -84,7 +94,7 @@ class OpenDriver:
             intended(t_int)
             taken(t_take)
             sent(t_send)
-            item(i % n)
+            item(ids[i % n])
             ends(t_end)
 
         try:

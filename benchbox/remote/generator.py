@@ -63,6 +63,10 @@ class LoadPlan:
     seed: int = 0
     horizon_s: float = 60.0
     first_index: int = 0  # request k of this generator sends body first_index + k
+    # A given schedule (a rate profile's or a trace's, ns from the start) instead of one drawn
+    # from the rate, and (a trace of the data) the body each of its requests sends.
+    offsets_ns: np.ndarray | None = None
+    items: np.ndarray | None = None
 
 
 @dataclass
@@ -145,7 +149,10 @@ async def _open(
     sender: Any, plan: LoadPlan, rec: Recorder, errs: ErrorLog, t0_ns: int, stats: LoopStats
 ) -> None:
     count = int((plan.rate_rps or 1.0) * plan.horizon_s) + 16
-    offsets = schedule_offsets_ns(plan.rate_rps or 1.0, count, plan.distribution, plan.seed)
+    offsets = plan.offsets_ns
+    if offsets is None:
+        offsets = schedule_offsets_ns(plan.rate_rps or 1.0, count, plan.distribution, plan.seed)
+    bodies = plan.items.tolist() if plan.items is not None else None
     intended, sent, ends = rec.intended_ns.append, rec.sent_ns.append, rec.end_ns.append
     taken = rec.extra.setdefault("taken", column()).append
     clock, send, check = perf_counter_ns, sender.send, sender.check
@@ -179,7 +186,8 @@ async def _open(
         # scheduler running late for any other reason is the generator's own lateness.
         waited = t_got - max(t_ask, t_int)
         t_take = t_int + waited if waited > 0 else min(t_got, t_int)
-        task = asyncio.create_task(one(plan.first_index + k, t_int, t_take))
+        body = plan.first_index + k if bodies is None else bodies[k]
+        task = asyncio.create_task(one(body, t_int, t_take))
         inflight.add(task)
         task.add_done_callback(inflight.discard)
 
@@ -232,6 +240,8 @@ def split_plan(plan: LoadPlan, processes: int) -> list[LoadPlan]:
             seed=plan.seed + 7919 * k,
             horizon_s=plan.horizon_s,
             first_index=k,
+            offsets_ns=None if plan.offsets_ns is None else plan.offsets_ns[k::n],
+            items=None if plan.items is None else plan.items[k::n],
         )
         for k, c in enumerate(shares)
     ]

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from benchbox import model as model_mod
+from benchbox.data.trace import from_data, trace_offsets
 from benchbox.errors import BadInput
+from benchbox.load.schedule import cell_schedule_ns
 from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
 from benchbox.remote import split as split_mod
 from benchbox.remote.generator import ErrorLog, LoadPlan, RemoteDriver, make_sender
@@ -246,20 +248,29 @@ class StatsProbe:
         return self.before, self._read()
 
 
-def load_plan(cell: Cell, settings: MeasureSettings) -> LoadPlan:
-    """The generator's plan for a cell's load."""
+def load_plan(
+    cell: Cell, settings: MeasureSettings, trace_offsets_s: np.ndarray | None = None
+) -> LoadPlan:
+    """The generator's plan for a cell's load (a trace's times given as `trace_offsets_s`);
+    a profile or a trace is an open loop on a given schedule."""
     load = cell.load
     horizon = (settings.warmup_s or settings.warmup_max_s) + (
         settings.duration_s or settings.max_duration_s
     )
-    default = OPEN_POOL_DEFAULT if load.kind == "open" else 1
+    warmup_s = settings.warmup_s if settings.warmup_s is not None else settings.warmup_max_s
+    schedule = cell_schedule_ns(load, warmup_s, settings.seed, trace_offsets_s)
+    offsets, index = schedule if schedule is not None else (None, None)
+    kind = "open" if load.kind == "trace" else load.kind
+    default = OPEN_POOL_DEFAULT if kind == "open" else 1
     return LoadPlan(
-        kind=load.kind,
+        kind=kind,
         concurrency=load.concurrency or default,
         rate_rps=load.rate_rps,
         distribution=load.distribution or "poisson",
         seed=settings.seed,
         horizon_s=horizon + 2.0,
+        offsets_ns=offsets,
+        items=index if from_data(load.trace) else None,
     )
 
 
@@ -297,7 +308,11 @@ def measure_cell(
         return replace(
             cell, status="failed", result=None, reason=f"the first request failed: {first}"
         )
-    driver = RemoteDriver(prepared, load_plan(cell, settings), cell.config.batch_size, generators)
+    offsets = None
+    if cell.load.kind == "trace" and cell.load.trace is not None:
+        offsets = trace_offsets(cell.load.trace, data.info.source if data is not None else None)
+    plan = load_plan(cell, settings, offsets)
+    driver = RemoteDriver(prepared, plan, cell.config.batch_size, generators)
     probes: dict[str, Any] = {"errors": ErrorProbe(driver.error_log)}
     if session.statistics:
         probes["stats"] = StatsProbe(session)

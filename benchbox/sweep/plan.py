@@ -39,10 +39,13 @@ def loads(spec: SweepSpec) -> list[Load]:
     """The load levels each config is measured under, lightest first."""
     if spec.load_kind == "open":
         return [
-            Load("open", concurrency=c, rate_rps=r, distribution=spec.arrival)
+            Load("open", c, rate_rps=r, distribution=spec.arrival, profile=spec.rate_profile)
             for c in spec.concurrencies
             for r in spec.rates_rps
         ]
+    if spec.load_kind == "trace":
+        rate = spec.rates_rps[0] if spec.rates_rps else None
+        return [Load("trace", c, rate_rps=rate, trace=spec.trace) for c in spec.concurrencies]
     if spec.load_kind == "offline":
         return [Load("offline", concurrency=c) for c in spec.concurrencies]
     return [Load("closed", concurrency=c) for c in spec.concurrencies]

@@ -26,12 +26,13 @@ from benchbox.options import (
     PrecisionOptions,
     RayOptions,
     RemoteOptions,
+    TraceOptions,
     TrialOptions,
 )
 from benchbox.parse import LatencyTarget
 from benchbox.pricing import AUTO, check_choice
 from benchbox.remote.target import REMOTE_DEVICE, parse_headers, parse_url
-from benchbox.schema import TrialPolicy, replace
+from benchbox.schema import Trace, TrialPolicy, replace
 from benchbox.sweep import peak
 from benchbox.sweep.ab import AbRequest
 from benchbox.sweep.checks import check_devices
@@ -73,6 +74,8 @@ LIMITS = {
 # The highest open-loop rate: its schedule of send times is built up front (a rate of 1e9/s would
 # ask for billions of them), and a Python generator sends well below this.
 MAX_RATE_RPS = 1_000_000.0
+# The most requests a rate profile may schedule (8 bytes each, drawn before the cell starts).
+MAX_PROFILE_REQUESTS = 50_000_000
 
 # The quick default sweep of `benchbox sweep` with no model: about a minute on 2 cores. Each
 # measured cell gets at least 3 trials (auto), so a sweep's trial is short (1-3 s after a 0.5 s
@@ -114,6 +117,7 @@ class SweepOptions:
     ray: RayOptions | None = None  # --ray: the remote sweep's generators run on that cluster
     data: DataOptions = DataOptions()
     variants: PrecisionOptions = PrecisionOptions()
+    trace: TraceOptions = TraceOptions()
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,7 @@ class CellOptions:
     threads: int | None = None
     instances: int | None = None
     load: LoadKind = LoadKind.CLOSED
-    rate: float | None = None
+    rate: str | float | None = None  # one rate, or a profile: 100:30s,500:30s
     arrival: str = Arrival.POISSON.value
     measure: MeasureOptions = DEPTH
     shape: tuple[str, ...] = ()
@@ -143,6 +147,7 @@ class CellOptions:
     remote: RemoteOptions = RemoteOptions()
     data: DataOptions = DataOptions()
     variants: PrecisionOptions = PrecisionOptions()
+    trace: TraceOptions = TraceOptions()
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,8 @@ def build_request(opts: SweepOptions) -> SweepRequest:
         opts.rate,
         opts.arrival,
         peak_search=latency_target is not None,
+        trace=opts.trace,
+        data_source=opts.data.source,
     )
     shapes = parse.parse_shapes(list(opts.shape))
     if opts.dynamic_batching is not None:
@@ -195,7 +202,7 @@ def build_request(opts: SweepOptions) -> SweepRequest:
     req = SweepRequest(
         model_path=path,
         spec=spec,
-        settings=measure_settings(opts.measure),
+        settings=shaped_settings(measure_settings(opts.measure), spec, opts.measure),
         shapes=shapes,
         input_values=parse.parse_input_values(list(opts.inputs)),
         out_dir=opts.out,
@@ -236,12 +243,7 @@ def with_precision(req: SweepRequest, opts: SweepOptions | CellOptions) -> Sweep
 
 def build_cell_request(opts: CellOptions) -> SweepRequest:
     """The SweepRequest of `benchbox run`: the one cell the options describe."""
-    for name in ("batch", "concurrency", "threads", "instances"):
-        value = getattr(opts, name)
-        if value is not None and value < 1:
-            raise BadInput(f"--{name} {value} must be at least 1")
-    if opts.rate is not None and not opts.rate > 0:
-        raise BadInput(f"--rate {opts.rate:g} must be above 0 requests/s")
+    check_cell_axes(opts)
     target = target_of(opts.latency_target)  # fails before measuring
     check_data(opts.data)
     if opts.remote.target is not None:
@@ -257,6 +259,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
                 load=opts.load,
                 rate=None if opts.rate is None else str(opts.rate),
                 arrival=opts.arrival,
+                trace=opts.trace,
                 measure=opts.measure,
                 search=SearchKind.GRID,
                 shape=opts.shape,
@@ -283,7 +286,10 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         None if opts.rate is None else str(opts.rate),
         opts.arrival,
         peak_search=target is not None,
+        trace=opts.trace,
+        data_source=opts.data.source,
     )
+    check_one_rate(spec, opts.rate)
     check_choice(opts.profile)  # fail before measuring
     shapes = parse.parse_shapes(list(opts.shape))
     if opts.dynamic_batching is not None:
@@ -298,7 +304,7 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
     req = SweepRequest(
         model_path=path,
         spec=spec,
-        settings=measure_settings(opts.measure),
+        settings=shaped_settings(measure_settings(opts.measure), spec, opts.measure),
         shapes=shapes,
         input_values=parse.parse_input_values(list(opts.inputs)),
         out_dir=opts.out,
@@ -311,6 +317,23 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
         data=opts.data,
     )
     return with_precision(req, opts)
+
+
+def check_one_rate(spec: SweepSpec, rate: object) -> None:
+    """BadInput for a list of rates where one cell is measured (a profile is one cell)."""
+    if len(spec.rates_rps) > 1:
+        raise BadInput(
+            f"--rate {rate}: `benchbox run` measures one cell, at one rate",
+            "give one rate or a profile (100:30s,500:30s), or use `benchbox sweep`",
+        )
+
+
+def check_cell_axes(opts: CellOptions) -> None:
+    """One cell's batch, concurrency, threads and instances: each at least 1."""
+    for name in ("batch", "concurrency", "threads", "instances"):
+        value = getattr(opts, name)
+        if value is not None and value < 1:
+            raise BadInput(f"--{name} {value} must be at least 1")
 
 
 def trials_policy(
@@ -437,7 +460,11 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
         opts.rate,
         opts.arrival,
         peak_search=latency_target is not None and not one_cell,
+        trace=opts.trace,
+        data_source=opts.data.source,
     )
+    if one_cell:
+        check_one_rate(spec, opts.rate)
     check_choice(opts.profile)  # fail before measuring (`auto` prices nothing for a server)
     target = RemoteTarget(
         remote.target,
@@ -451,7 +478,7 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
     return SweepRequest(
         model_path=path,
         spec=spec,
-        settings=measure_settings(opts.measure),
+        settings=shaped_settings(measure_settings(opts.measure), spec, opts.measure),
         shapes=parse.parse_shapes(list(opts.shape)),
         out_dir=opts.out,
         model_label=parse_url(remote.target).model,
@@ -539,24 +566,14 @@ def sweep_spec(
     rate: str | None,
     arrival: str,
     peak_search: bool = False,
+    trace: TraceOptions = TraceOptions(),
+    data_source: str | None = None,
 ) -> SweepSpec:
     """The sweep's axes from the command line's lists (`peak_search`: open loop may omit --rate)."""
     load = parse.parse_choice(LoadKind, load, "load kind", "--load")
     arrival = parse.parse_arrival(arrival)
     devices = [REMOTE_DEVICE] if device == REMOTE_DEVICE else expand_devices(device)
-    rates = parse.parse_float_list(rate, "rate") if rate is not None else []
-    if rates and rates[-1] > MAX_RATE_RPS:
-        raise BadInput(
-            f"--rate {rates[-1]:g} is above the limit of {MAX_RATE_RPS:,.0f} requests/s",
-            "the open-loop schedule holds every intended send time in memory, and one process"
-            " cannot send that fast: the figures would measure the generator, not the model",
-        )
-    if load == LoadKind.OPEN and not rates and not peak_search:
-        raise BadInput(
-            "--load open needs --rate",
-            "e.g. --load open --rate 100,200 (or, in a sweep, --latency-target p99=20ms without"
-            " --rate to search each config's peak rate)",
-        )
+    rates, profile = open_rates(load, rate, peak_search)
     axes = {
         name: parse.parse_int_list(text, name)
         for name, text in (
@@ -569,6 +586,9 @@ def sweep_spec(
     for name, (limit, why) in LIMITS.items():
         if axes[name][-1] > limit:
             raise BadInput(f"--{name} {axes[name][-1]} is above the limit of {limit}", why)
+    replay = trace_of(load, trace, data_source, tuple(axes["batch"]))
+    if replay is not None:
+        rates = [replay.requests / (replay.duration_s / replay.speed)]
     return SweepSpec(
         devices=tuple(devices),
         batch_sizes=tuple(axes["batch"]),
@@ -578,6 +598,116 @@ def sweep_spec(
         load_kind=load,
         rates_rps=tuple(rates),
         arrival=arrival,
+        rate_profile=profile,
+        trace=replay,
+    )
+
+
+def open_rates(
+    load: LoadKind, rate: str | None, peak_search: bool
+) -> tuple[list[float], str | None]:
+    """--rate as the open loop's rates, or (a profile) its mean rate and canonical text."""
+    if rate is not None and load == LoadKind.TRACE:
+        raise BadInput(
+            "--rate does not apply to --load trace: the trace sets the times",
+            "leave --rate out, or use --speed 2x to replay it faster",
+        )
+    if parse.is_rate_profile(rate):
+        segments = parse.parse_rate_profile(str(rate))
+        peak_rps = max(max(a, b) for a, b, _ in segments)
+        rates, profile = [parse.profile_mean_rps(segments)], parse.profile_text(segments)
+        expected = rates[0] * parse.profile_duration_s(segments)
+        if expected > MAX_PROFILE_REQUESTS:
+            raise BadInput(
+                f"--rate {rate}: about {expected:,.0f} requests, above the limit of "
+                f"{MAX_PROFILE_REQUESTS:,}",
+                "every intended send time is held in memory: shorten the profile",
+            )
+    else:
+        rates = parse.parse_float_list(str(rate), "rate") if rate is not None else []
+        peak_rps, profile = (rates[-1] if rates else 0.0), None
+    if peak_rps > MAX_RATE_RPS:
+        raise BadInput(
+            f"--rate {peak_rps:g} is above the limit of {MAX_RATE_RPS:,.0f} requests/s",
+            "the open-loop schedule holds every intended send time in memory, and one process"
+            " cannot send that fast: the figures would measure the generator, not the model",
+        )
+    if load == LoadKind.OPEN and not rates and not peak_search:
+        raise BadInput(
+            "--load open needs --rate",
+            "e.g. --load open --rate 100,200 (or, in a sweep, --latency-target p99=20ms without"
+            " --rate to search each config's peak rate)",
+        )
+    if profile is not None and load != LoadKind.OPEN:
+        raise BadInput(f"--rate {rate} is an open-loop rate profile", "add --load open")
+    return rates, profile
+
+
+def trace_of(
+    load: LoadKind, opts: TraceOptions, data_source: str | None, batch_sizes: tuple[int, ...]
+) -> Trace | None:
+    """The trace `--load trace` replays, read and checked now (None for other loads)."""
+    from benchbox.data.trace import trace_info
+
+    given = [
+        f
+        for f, v in (
+            ("--trace", opts.file),
+            ("--trace-column", opts.column),
+            ("--speed", opts.speed),
+        )
+        if v is not None
+    ]
+    if load != LoadKind.TRACE:
+        if given:
+            raise BadInput(f"{given[0]} applies to --load trace only", "add --load trace")
+        return None
+    if opts.file is None and opts.column is None:
+        raise BadInput(
+            "--load trace needs the arrival times: --trace FILE or --trace-column NAME",
+            "e.g. --load trace --trace offsets.txt, or --data requests.jsonl --trace-column ts:ms",
+        )
+    if opts.file is not None and opts.column is not None:
+        raise BadInput("give --trace FILE or --trace-column NAME, not both")
+    speed = parse.parse_speed(opts.speed) if opts.speed is not None else 1.0
+    column, unit = parse.parse_trace_column(opts.column) if opts.column else (None, "s")
+    if column is not None and batch_sizes != (1,):
+        raise BadInput(
+            "--trace-column replays one row a request, so the batch size is 1",
+            "leave --batch out (or give --trace FILE to batch the inputs)",
+        )
+    return trace_info(opts.file, column, unit, speed, data_source)
+
+
+def shaped_settings(
+    settings: MeasureSettings, spec: SweepSpec, opts: MeasureOptions
+) -> MeasureSettings:
+    """The measuring settings of a rate profile's or a trace's cell: its length is the measured
+    duration (after a fixed warm-up, so the schedule knows where the measured part starts)."""
+    if spec.rate_profile is not None:
+        span_s, what = (
+            parse.profile_duration_s(parse.parse_rate_profile(spec.rate_profile)),
+            "rate profile",
+        )
+    elif spec.trace is not None:
+        span_s, what = spec.trace.duration_s / spec.trace.speed, "trace"
+    else:
+        return settings
+    if opts.duration is not None:
+        raise BadInput(
+            f"--duration does not apply to a {what}: its length ({span_s:g}s) is the "
+            "measured duration",
+            "leave --duration out",
+        )
+    if settings.warmup_s is None:
+        raise BadInput(f"a {what} needs a fixed --warmup, not auto", "e.g. --warmup 1s")
+    if span_s < MIN_TIMING_S:
+        raise BadInput(f"the {what} lasts {span_s:g}s, too short to time requests in")
+    return replace(
+        settings,
+        duration_s=span_s,
+        max_duration_s=span_s,
+        min_duration_s=min(settings.min_duration_s, span_s),
     )
 
 

@@ -11,6 +11,7 @@ import psutil
 
 from benchbox import model as model_mod
 from benchbox.data.samples import samples_for
+from benchbox.data.trace import check_pairing
 from benchbox.devices import host_info
 from benchbox.pricing import AUTO, choose_profile
 from benchbox.remote import session as remote
@@ -88,6 +89,7 @@ def _run_sweep(
         check_input_memory(info, req.spec)
         make_worker = make_worker or worker_factory(req.isolate, req.cell_timeout_s)
     samples = samples_for(req.data, info, req.settings.seed)  # bad data: before any report
+    check_pairing(req.spec.trace, samples)
     data_info = samples.info if samples is not None else None
     report, path = new_report(req, host, profile, out_dir, info=info, server=server, data=data_info)
     report = with_variants(report, req.model_path, req.spec.precisions, server is None, samples)

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 
 from benchbox import model as model_mod
 from benchbox.backends import CellFailure, Instances, open_instances
+from benchbox.data.trace import from_data, trace_offsets
 from benchbox.devices import gpu_probes, parse_device
 from benchbox.load.batcher import BatcherDriver, batch_feeds
 from benchbox.load.closed import ClosedDriver
 from benchbox.load.open import OpenDriver
+from benchbox.load.schedule import cell_schedule_ns
 from benchbox.measure.buckets import bucket_stats
 from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
 from benchbox.measure.sampler import PeakRss, ResourceSampler
@@ -38,6 +40,8 @@ from benchbox.schema import (
 from benchbox.warning_kinds import WarningKind
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from benchbox.data.pool import RequestPool
     from benchbox.data.samples import SampleSet
 
@@ -139,13 +143,17 @@ def make_driver(
     cell: Cell,
     settings: MeasureSettings,
     record_items: bool = False,
+    trace_offsets_s: np.ndarray | None = None,
 ):
-    """The load generator for a cell's load kind."""
+    """The load generator for a cell's load kind (a trace's times given as `trace_offsets_s`)."""
     load, batch = cell.load, cell.config.batch_size
     workers = load.concurrency or len(instances.runners)
-    if load.kind == "open":
+    if load.kind in ("open", "trace"):
         warmup_s = settings.warmup_s if settings.warmup_s is not None else settings.warmup_max_s
         horizon = warmup_s + (settings.duration_s or settings.max_duration_s)
+        schedule = cell_schedule_ns(load, warmup_s, settings.seed, trace_offsets_s)
+        offsets, index = schedule if schedule is not None else (None, None)
+        order = index if from_data(load.trace) else None  # request i sends sample i
         db = cell.config.dynamic_batching
         if db is not None:
             return BatcherDriver(
@@ -156,6 +164,7 @@ def make_driver(
                 horizon_s=horizon + 2.0,
                 distribution=load.distribution or "poisson",
                 seed=settings.seed,
+                offsets_ns=offsets,
             )
         return OpenDriver(
             instances.runners,
@@ -167,6 +176,8 @@ def make_driver(
             distribution=load.distribution or "poisson",
             seed=settings.seed,
             record_items=record_items,
+            offsets_ns=offsets,
+            order=order,
         )
     return ClosedDriver(instances.runners, pool, workers, batch)
 
@@ -193,7 +204,18 @@ def measure_one(
     buckets: RequestPool | None = None,
 ) -> Cell:
     """Measure one cell on already-open instances (`buckets`: per-bucket latency on --data)."""
-    driver = make_driver(instances, pool, cell, ctx.settings, record_items=buckets is not None)
+    offsets = None
+    if cell.load.kind == "trace" and cell.load.trace is not None:
+        source = ctx.data.info.source if ctx.data is not None else None
+        offsets = trace_offsets(cell.load.trace, source)
+    driver = make_driver(
+        instances,
+        pool,
+        cell,
+        ctx.settings,
+        record_items=buckets is not None,
+        trace_offsets_s=offsets,
+    )
     probes: dict = {"resources": ResourceSampler(**gpu_probes(cell.config.device))}
     meter = power_meter(ctx, cell.config.device)
     if meter is not None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from benchbox import model as model_mod
 from benchbox.load.issuer import schedule_offsets_ns
+from benchbox.load.schedule import cell_schedule_ns
 from benchbox.measure import stats
 from benchbox.measure.cell import Aborted, MeasureSettings
 from benchbox.measure.histogram import LatencyHistogram
@@ -149,9 +150,14 @@ def measure_on_ray(
         return replace(cell, status="failed", result=None, reason=why)
     warmup_s = settings.warmup_s if settings.warmup_s is not None else 2 * settings.window_s
     duration_s = settings.duration_s or settings.max_duration_s
-    offsets = schedule_offsets_ns(
-        load.rate_rps, int(load.rate_rps * (warmup_s + duration_s)) + 1,
-        load.distribution or "poisson", settings.seed,
+    profiled = cell_schedule_ns(load, warmup_s, settings.seed)  # a --rate profile's schedule
+    offsets = (
+        profiled[0]
+        if profiled is not None
+        else schedule_offsets_ns(
+            load.rate_rps, int(load.rate_rps * (warmup_s + duration_s)) + 1,
+            load.distribution or "poisson", settings.seed,
+        )
     )  # fmt: skip
     pool = load.concurrency or remote.OPEN_POOL_DEFAULT
     bound_s = warmup_s + duration_s + session.timeout_s + ANSWER_GRACE_S
