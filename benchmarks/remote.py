@@ -14,7 +14,14 @@ Parts (alternating rounds, medians quoted; the machine may be shared, so figures
    how close one process was to its own limit (rate / busy share extrapolates it).
 3. fidelity: the server's peak (closed loop, concurrency 8), then open-loop Poisson at 50% and
    80% of it: benchbox's issue-delay p99 (the generator's own lateness). Goal: < 0.5 ms at 50%.
-4. prediction: an in-process sweep of the demo model with dynamic batching recommends a cell;
+4. clients: the candidate client paths of issue 26 (benchmarks/fast_oip.py: aiohttp on asyncio
+   and on uvloop, httpx, a bare asyncio.Protocol with pre-serialized bytes on both loops,
+   benchbox's own generator with 1 and 2 processes) beside wrk and hey, all closed loop with the
+   same connection count and JSON body, against a tiny uvicorn+httptools+uvloop OIP server
+   pinned to core 0 (clients pinned to core 1). Per candidate: requests/s, its CPU busy share,
+   and requests per CPU-second (its rate per core), each over wrk's. gRPC is not a candidate
+   here: wrk and hey speak no gRPC, and a Python gRPC server would be the bottleneck.
+5. prediction: an in-process sweep of the demo model with dynamic batching recommends a cell;
    PyTriton is started from benchbox's Triton export of it (max_batch_size, delay, preferred
    sizes, instances, threads) and `verify` drives it with the cell's load; prints the gap and
    what the server's statistics attribute it to.
@@ -28,11 +35,13 @@ import argparse
 import json
 import pathlib
 import re
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 import onnx
 from onnx import TensorProto, helper
@@ -42,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from servers import venvs  # noqa: E402
-from servers.process import serve  # noqa: E402
+from servers.process import _ready, free_ports, serve  # noqa: E402
 
 from benchbox import model as model_mod  # noqa: E402
 from benchbox import zoo  # noqa: E402
@@ -189,6 +198,79 @@ def fidelity(server, rounds: int, seconds: float) -> None:
         )
 
 
+FAST = ROOT / "benchmarks" / "fast_oip.py"
+CANDIDATES = ("aiohttp", "aiohttp-uvloop", "httpx", "protocol", "protocol-uvloop", "llhttp",
+              "llhttp-uvloop", "benchbox", "benchbox-2")  # fmt: skip
+
+
+def _peer(cmd: list[str], pattern: str) -> tuple[float, float]:
+    """(requests/s, CPU seconds) of a native load tool, its CPU from the children's rusage."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return float(re.search(pattern, out)[1]), cpu
+
+
+def _candidate(name: str, url: str, body: pathlib.Path, c: int, seconds: float) -> tuple:
+    cmd = [sys.executable, str(FAST), "client", name, url, str(body), str(c), f"{seconds:g}", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    return r["requests"] / r["seconds"], r["cpu_s"]
+
+
+def clients(tmp: pathlib.Path, rounds: int, seconds: float, connections: int = 16) -> None:
+    (port,) = free_ports(1)
+    server = subprocess.Popen([sys.executable, str(FAST), "serve", str(port), "0"],
+                              start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not _ready(f"http://127.0.0.1:{port}/v2") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}/v2/models/m/infer"
+        session = replace(remote.connect(url.removesuffix("/infer")), wire="json")
+        feeds = model_mod.synthesize_inputs(session.model, 1, pool_size=1)[0]
+        body = tmp / "fast-body.json"
+        body.write_bytes(remote.prepare(session, [feeds]).bodies[0])
+        lua = tmp / "fast-post.lua"
+        lua.write_text(WRK_LUA.format(body=body))
+        peers = {
+            "wrk": (["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s",
+                     "-s", str(lua), url], r"Requests/sec:\s+([\d.]+)"),
+            "hey": (["taskset", "-c", "1", "hey", "-z", f"{seconds:g}s", "-c", str(connections),
+                     "-m", "POST", "-T", "application/json", "-D", str(body), url],
+                    r"Requests/sec:\s+([\d.]+)"),
+        }  # fmt: skip
+        peers = {k: v for k, v in peers.items() if shutil.which(k)}
+        names = list(peers) + list(CANDIDATES)
+        figures: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+        for r in range(rounds):  # alternating: each round starts one name later
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                if name in peers:
+                    figures[name].append(_peer(*peers[name]))
+                else:
+                    figures[name].append(_candidate(name, url, body, connections, seconds))
+    finally:
+        server.terminate()
+        server.wait(10)
+    _print_clients(figures, rounds, seconds, connections)
+
+
+def _print_clients(figures: dict, rounds: int, seconds: float, c: int) -> None:
+    print(f"[clients] fast OIP server (uvicorn+httptools+uvloop, core 0), client on core 1, "
+          f"closed loop c={c}, JSON, {rounds} alternating rounds of {seconds:g}s")  # fmt: skip
+    rate = {n: med([f[0] for f in v]) for n, v in figures.items()}
+    per_cpu = {n: med([f[0] * seconds / max(f[1], 1e-9) for f in v]) for n, v in figures.items()}
+    base = "wrk" if "wrk" in rate else next(iter(rate))
+    print(f"  {'client':<16} {'req/s':>8} {'busy':>5} {'req/CPU-s':>10} {'rate/' + base:>9} "
+          f"{'per-core/' + base:>13}   rounds req/s")  # fmt: skip
+    for n, v in figures.items():
+        busy = med([f[1] / seconds for f in v])
+        print(f"  {n:<16} {rate[n]:>8,.0f} {busy:>5.0%} {per_cpu[n]:>10,.0f} "
+              f"{rate[n] / rate[base]:>9.2f} {per_cpu[n] / per_cpu[base]:>13.2f}   "
+              f"{[round(f[0]) for f in v]}")  # fmt: skip
+
+
 def prediction(tmp: pathlib.Path, seconds: float) -> None:
     demo = zoo.path_for(zoo.DEMO_MODEL)
     out = tmp / "reports"
@@ -258,6 +340,8 @@ def main() -> None:
                 fidelity(server, a.rounds, a.seconds)
     if "ceiling" not in skip:
         ceiling(tmp, a.rounds, a.seconds)
+    if "clients" not in skip:
+        clients(tmp, a.rounds, a.seconds)
     if "prediction" not in skip:
         prediction(tmp, max(a.seconds, 5.0))
 
