@@ -44,7 +44,7 @@ from benchbox.load import Recorder, column
 from benchbox.load.open import schedule_offsets_ns
 from benchbox.remote.wire import Prepared
 
-SENDERS = {"http": "benchbox.remote.rest", "grpc": "benchbox.remote.rpc"}
+SENDERS = {"http": "benchbox.remote.http1", "grpc": "benchbox.remote.rpc"}
 SPIN_S = 0.0012
 FLUSH_S = 0.05
 START_TIMEOUT_S = 60.0
