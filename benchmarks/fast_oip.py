@@ -20,6 +20,9 @@ pinned to CORE, and prints one JSON line: requests, seconds, cpu_s. Candidates:
     llhttp-uvloop    the same on uvloop
     benchbox         benchbox's own RemoteDriver (one generator, a thread of this process)
     benchbox-N       benchbox's RemoteDriver with N generator processes (on the same core)
+    benchbox-uvloop  benchbox's RemoteDriver, one generator, its loop on uvloop
+    benchbox@base    benchbox's RemoteDriver from the checkout in $BENCHBOX_BASELINE (the
+                     sender before this one: `remote.py --baseline PATH`)
 """
 
 from __future__ import annotations
@@ -219,8 +222,12 @@ def _benchbox(url: str, c: int, seconds: float, processes: int) -> tuple[int, fl
 def client(name: str, url: str, body: bytes, c: int, seconds: float, core: int) -> None:
     os.sched_setaffinity(0, {core})
     kind, _, variant = name.partition("-")
-    if kind == "benchbox":
-        n, cpu_s = _benchbox(url, c, seconds, int(variant or 1))
+    if kind.startswith("benchbox"):
+        if variant == "uvloop":
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # asyncio.run then uses it
+        n, cpu_s = _benchbox(url, c, seconds, int(variant) if variant.isdigit() else 1)
     else:
         import aiohttp  # noqa: F401  (imports before the CPU clock starts)
         import httpx  # noqa: F401

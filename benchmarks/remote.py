@@ -1,7 +1,7 @@
 """benchbox against real servers: client overhead, generator ceiling, open-loop fidelity, and
 the in-process prediction verified on PyTriton. Prints every figure; asserts nothing.
 
-    python benchmarks/remote.py [--rounds 3] [--seconds 4] [--skip PART,...]
+    python benchmarks/remote.py [--rounds 3] [--seconds 4] [--skip PART,...] [--baseline DIR]
 
 Parts (alternating rounds, medians quoted; the machine may be shared, so figures are noisy):
 
@@ -21,7 +21,10 @@ Parts (alternating rounds, medians quoted; the machine may be shared, so figures
    pinned to core 0 (clients pinned to core 1). Per candidate: requests/s, its CPU busy share,
    and requests per CPU-second (its rate per core), each over wrk's. gRPC is not a candidate
    here: wrk and hey speak no gRPC, and a Python gRPC server would be the bottleneck.
-5. prediction: an in-process sweep of the demo model with dynamic batching recommends a cell;
+5. auto: `--generators auto` beside fixed counts 1 and 2 on the fast server (closed loop,
+   c=16, JSON; the generators unpinned): each one's rate, and the count auto chose. Goal: auto
+   reaches >= 0.9 of the best fixed count's rate.
+6. prediction: an in-process sweep of the demo model with dynamic batching recommends a cell;
    PyTriton is started from benchbox's Triton export of it (max_batch_size, delay, preferred
    sizes, instances, threads) and `verify` drives it with the cell's load; prints the gap and
    what the server's statistics attribute it to.
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import re
 import resource
@@ -98,7 +102,7 @@ def cell(load: Load, batch: int = 1) -> Cell:
     return Cell(cell_id(config, load), config, load)
 
 
-def measure(session, load: Load, seconds: float, generators: int = 1) -> Cell:
+def measure(session, load: Load, seconds: float, generators: int | None = 1) -> Cell:
     settings = MeasureSettings(warmup_s=1.0, duration_s=seconds)
     done = remote.measure_cell(session, cell(load), settings, generators)
     if done.result is None:
@@ -200,7 +204,7 @@ def fidelity(server, rounds: int, seconds: float) -> None:
 
 FAST = ROOT / "benchmarks" / "fast_oip.py"
 CANDIDATES = ("aiohttp", "aiohttp-uvloop", "httpx", "protocol", "protocol-uvloop", "llhttp",
-              "llhttp-uvloop", "benchbox", "benchbox-2")  # fmt: skip
+              "llhttp-uvloop", "benchbox", "benchbox-uvloop", "benchbox-2")  # fmt: skip
 
 
 def _peer(cmd: list[str], pattern: str) -> tuple[float, float]:
@@ -214,21 +218,23 @@ def _peer(cmd: list[str], pattern: str) -> tuple[float, float]:
 
 def _candidate(name: str, url: str, body: pathlib.Path, c: int, seconds: float) -> tuple:
     cmd = [sys.executable, str(FAST), "client", name, url, str(body), str(c), f"{seconds:g}", "1"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120).stdout
+    env = dict(os.environ)
+    if name.endswith("@base"):  # the baseline checkout's benchbox, not this one
+        env["PYTHONPATH"] = os.environ["BENCHBOX_BASELINE"]
+    else:
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, check=True, timeout=120, env=env
+    ).stdout
     r = json.loads(out.strip().splitlines()[-1])
     return r["requests"] / r["seconds"], r["cpu_s"]
 
 
 def clients(tmp: pathlib.Path, rounds: int, seconds: float, connections: int = 16) -> None:
-    (port,) = free_ports(1)
-    server = subprocess.Popen([sys.executable, str(FAST), "serve", str(port), "0"],
-                              start_new_session=True)  # fmt: skip
+    server, model_url = _fast_server()
     try:
-        deadline = time.monotonic() + 30
-        while not _ready(f"http://127.0.0.1:{port}/v2") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        url = f"http://127.0.0.1:{port}/v2/models/m/infer"
-        session = replace(remote.connect(url.removesuffix("/infer")), wire="json")
+        url = model_url + "/infer"
+        session = replace(remote.connect(model_url), wire="json")
         feeds = model_mod.synthesize_inputs(session.model, 1, pool_size=1)[0]
         body = tmp / "fast-body.json"
         body.write_bytes(remote.prepare(session, [feeds]).bodies[0])
@@ -243,6 +249,8 @@ def clients(tmp: pathlib.Path, rounds: int, seconds: float, connections: int = 1
         }  # fmt: skip
         peers = {k: v for k, v in peers.items() if shutil.which(k)}
         names = list(peers) + list(CANDIDATES)
+        if os.environ.get("BENCHBOX_BASELINE"):
+            names.append("benchbox@base")
         figures: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
         for r in range(rounds):  # alternating: each round starts one name later
             for name in names[r % len(names) :] + names[: r % len(names)]:
@@ -254,6 +262,43 @@ def clients(tmp: pathlib.Path, rounds: int, seconds: float, connections: int = 1
         server.terminate()
         server.wait(10)
     _print_clients(figures, rounds, seconds, connections)
+
+
+def _fast_server() -> tuple[subprocess.Popen, str]:
+    (port,) = free_ports(1)
+    server = subprocess.Popen([sys.executable, str(FAST), "serve", str(port), "0"],
+                              start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not _ready(f"http://127.0.0.1:{port}/v2") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return server, f"http://127.0.0.1:{port}/v2/models/m"
+
+
+def auto_generators(rounds: int, seconds: float, connections: int = 16) -> None:
+    server, url = _fast_server()
+    try:
+        session = replace(remote.connect(url), wire="json")
+        counts: dict[str, list[float]] = {"1": [], "2": [], "auto": []}
+        chosen = []
+        for r in range(rounds):
+            names = list(counts)[r % 3 :] + list(counts)[: r % 3]
+            for name in names:
+                n = None if name == "auto" else int(name)
+                done = measure(session, Load("closed", connections), seconds, n)
+                counts[name].append(done.result.requests_per_s)
+                if n is None:
+                    chosen.append(done.result.generator.processes)
+    finally:
+        server.terminate()
+        server.wait(10)
+    best = max(med(v) for k, v in counts.items() if k != "auto")
+    print(f"[auto] fast OIP server on core 0, closed c={connections}, JSON, "
+          f"{rounds} alternating rounds of {seconds:g}s (medians)")  # fmt: skip
+    for name, v in counts.items():
+        rates = [round(x) for x in v]
+        print(f"  --generators {name:<5} {med(v):>8,.0f} requests/s   rounds {rates}")
+    ratio = med(counts["auto"]) / best
+    print(f"  auto chose {chosen}; auto / best fixed {ratio:.2f} (goal >= 0.9)")
 
 
 def _print_clients(figures: dict, rounds: int, seconds: float, c: int) -> None:
@@ -327,7 +372,10 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--skip", default="", help="comma-separated parts to skip")
+    p.add_argument("--baseline", help="another checkout whose generator `clients` also measures")
     a = p.parse_args()
+    if a.baseline:
+        os.environ["BENCHBOX_BASELINE"] = str(pathlib.Path(a.baseline).resolve())
     skip = set(filter(None, a.skip.split(",")))
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="benchbox-remote-"))
     mlp = zoo.path_for("mlp")
@@ -342,6 +390,8 @@ def main() -> None:
         ceiling(tmp, a.rounds, a.seconds)
     if "clients" not in skip:
         clients(tmp, a.rounds, a.seconds)
+    if "auto" not in skip:
+        auto_generators(a.rounds, a.seconds)
     if "prediction" not in skip:
         prediction(tmp, max(a.seconds, 5.0))
 

@@ -140,6 +140,8 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
     for cell in report.cells:
         r = cell.result
         status = Text(cell.status, style=STATUS_STYLE.get(cell.status, ""))
+        if r is not None and r.generator is not None and r.generator.limited:
+            status = Text(f"{cell.status}, client-limited", style="red")  # not the server's
         label = config_label(cell) + (" ★" if cell.id == winner else "")
         if r is None:
             rows.append([label, load_label(cell), status] + [""] * (len(headers) - 3))
