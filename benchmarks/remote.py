@@ -141,10 +141,12 @@ def overhead(server, rounds: int, seconds: float) -> None:
         )  # fmt: skip
         theirs.append(json.loads(out.stdout.strip().splitlines()[-1])["p50"])
     a, b = med(ours), med(theirs)
+    pairs = sorted(x / y for x, y in zip(ours, theirs, strict=True))  # each round's own ratio
     print(f"[overhead] c=1 p50, {rounds} alternating rounds of {seconds:g}s (medians)")
-    print(f"  benchbox (aiohttp, binary)      {a:.3f} ms   rounds {[round(x, 3) for x in ours]}")
+    print(f"  benchbox (http1, binary)        {a:.3f} ms   rounds {[round(x, 3) for x in ours]}")
     print(f"  tritonclient sync HTTP          {b:.3f} ms   rounds {[round(x, 3) for x in theirs]}")
     print(f"  ratio benchbox / tritonclient   {a / b:.3f}   (goal <= 1.05)")
+    print(f"  per-round ratios: median {med(pairs):.3f}, range {pairs[0]:.3f}-{pairs[-1]:.3f}")
 
 
 def ceiling(tmp: pathlib.Path, rounds: int, seconds: float, connections: int = 16) -> None:
