@@ -18,7 +18,9 @@ pinned to CORE, and prints one JSON line: requests, seconds, cpu_s. Candidates:
     protocol-uvloop  the same on uvloop
     llhttp           the bare protocol with httptools (llhttp, uvicorn's parser) reading answers
     llhttp-uvloop    the same on uvloop
-    benchbox         benchbox's own RemoteDriver (one generator, a thread of this process)
+    benchbox         benchbox's own RemoteDriver (one generator, a thread of this process), as
+                     shipped: since the README's figures, closed loops run on uvloop when it
+                     is installed, so this now equals benchbox-uvloop
     benchbox-N       benchbox's RemoteDriver with N generator processes (on the same core)
     benchbox-uvloop  benchbox's RemoteDriver, one generator, its loop on uvloop
     benchbox@base    benchbox's RemoteDriver from the checkout in $BENCHBOX_BASELINE (the
