@@ -30,7 +30,7 @@ from benchbox.format import (
 from benchbox.measure import stats
 from benchbox.pricing import pricing_lines
 from benchbox.report.recommend_view import render_recommendation
-from benchbox.schema import Cell, CellWarning, Histogram, Report, Result
+from benchbox.schema import Cell, CellWarning, GeneratorStats, Histogram, Report, Result
 from benchbox.warning_kinds import NOTE_KINDS
 
 STATUS_STYLE = {
@@ -284,6 +284,16 @@ def render_accuracy(report: Report, cell: Cell, console: Console) -> None:
         console.print(f"  [yellow]! {escape(acc.flag)}[/]")
 
 
+def generator_text(gen: GeneratorStats) -> str:
+    """The generators in a few words: busy share (each one's when several), count, how chosen."""
+    each = "/".join(f"{b:.0%}" for b in gen.busy_shares) if len(gen.busy_shares) > 1 else ""
+    busy = each or f"{gen.busy_share:.0%}"
+    count = f"{gen.processes} process" + ("es" if gen.processes > 1 else "")
+    how = ", auto" if gen.auto else ""
+    limit = "; the generators were the limit" if gen.limited else ""
+    return f"generator busy {busy} ({count}{how}){limit}"
+
+
 def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     """One cell in depth: every percentile with its CI, min/max, throughput, a histogram."""
     render_header(report, console)
@@ -377,13 +387,7 @@ def _outcome_lines(r: Result) -> list[str]:
     if r.server_split is not None:
         lines.append(f"  Server side:      {server_split_text(r.server_split)}")
     if r.errors is not None:
-        gen = r.generator
-        busy = (
-            f"; generator busy {gen.busy_share:.0%} ({gen.processes} process"
-            + ("es)" if gen.processes > 1 else ")")
-            if gen
-            else ""
-        )
+        busy = f"; {generator_text(r.generator)}" if r.generator else ""
         lines.append(f"  Errors:           {r.errors:,} ({(r.error_rate or 0.0):.2%}){busy}")
     if r.cpu_util_pct is not None:
         sessions = (
