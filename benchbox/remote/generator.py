@@ -109,7 +109,7 @@ def run_loop(main: Any, kind: str) -> Any:
     """Run a generator's loop to its end: on uvloop where it is installed, for closed and
     offline loops; an open loop, and any loop without uvloop, on asyncio's own."""
     # uvloop did 1.05-1.2x the requests per CPU-second of asyncio's loop on the same sender
-    # (README, "Remote servers"). Open loops stay on asyncio's: their punctuality (SPIN_S, the
+    # (README, "The client path"). Open loops stay on asyncio's: their punctuality (SPIN_S, the
     # issue-delay goal) was measured there, and libuv's timers count whole milliseconds.
     if kind != "open":
         try:

@@ -1,8 +1,9 @@
 """The REST sender: kept-alive HTTP/1.1 connections as bare asyncio protocols, each request
 pre-serialized to bytes, the answers read by httptools (llhttp, the parser under uvicorn).
 
-It replaced aiohttp's ClientSession as the generator's sender because it does a quarter of the
-work per request (issue 26; `benchmarks/remote.py clients` and the README have the figures):
+It replaced aiohttp's ClientSession as the generator's sender because the generator then
+spends a sixth to an eighth of the CPU per request (issue 26; `benchmarks/remote.py`'s clients
+part and the README have the figures):
 one `transport.write` of prepared bytes, and a C parser calling back per answer, with no
 request object, header multidict or response wrapper in between. The caller bounds how many
 sends are in flight (the plan's concurrency); each in-flight send holds one connection, so the
