@@ -65,7 +65,7 @@ class RemoteOptions:
 
     target: str | None = None
     headers: tuple[str, ...] = ()  # KEY=VALUE
-    generators: int = 1
+    generators: str = "auto"  # a count, or auto: a short probe per cell chooses it
     request_timeout: str | None = None  # None: the client's default
     ca_cert: str | None = None
     insecure: bool = False

@@ -323,6 +323,20 @@ def parse_request_timeout_s(text: str | None) -> float | None:
     return value
 
 
+def parse_generators(text: str | int) -> int | None:
+    """--generators as a count of at least 1, or None for `auto`; BadInput otherwise."""
+    raw = str(text).strip().lower()
+    if raw == "auto":
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1 or str(n) != raw.lstrip("+"):
+        raise BadInput(f"--generators {text}: give a count of at least 1, or auto")
+    return n
+
+
 def parse_arrival(text: str, flag: str = "--arrival") -> str:  # an Arrival where it is one
     """An open loop's arrival process, canonical: 'poisson', 'constant' or 'gamma:cv=N' (gaps of
     mean 1/rate with coefficient of variation N > 0: N=1 is poisson, above 1 bursty)."""

@@ -207,9 +207,11 @@ def _fleet(
 def judgeable(cell: schema.Cell) -> bool:
     """Whether the recommendation judges a cell: measured ok, or unsettled (`unstable`) with a
     between-trial bound, whose spread covers the unsettled windows. An unsettled single run has
-    no such bound, and is rejected."""
+    no such bound, and is rejected; so is a cell whose load generators were the limit."""
     if cell.result is None:
         return False
+    if cell.result.generator is not None and cell.result.generator.limited:
+        return False  # the client's figures, not the server's
     if cell.status == "ok":
         return True
     return cell.status == "unstable" and cell.result.ci_level == "between-trial"
@@ -427,6 +429,12 @@ def _buckets_note(cell: schema.Cell, target: LatencyTarget) -> list[str]:
 
 
 def _status_reason(cell: schema.Cell) -> str:
+    gen = cell.result.generator if cell.result is not None else None
+    if gen is not None and gen.limited:
+        return (
+            f"the load generators were the limit ({gen.processes} process"
+            f"{'es' if gen.processes > 1 else ''}): the client's figures, not the server's"
+        )
     if cell.status == "unstable":
         text = f"unstable measurement: {cell.reason or 'throughput or latency never settled'}"
         if cell.result is not None and cell.result.ci_level == "within-trial":

@@ -58,6 +58,10 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
     reports), target.insecure (--insecure: the TLS certificate was not verified), target.ca_cert
     (--ca-cert file). target.url and model.path of a remote report hold the URL without userinfo
     and with token-like query values replaced (benchbox.redact).
+  - result.generator.busy_shares (each generator process's busy share; empty in older
+    reports), result.generator.auto (`--generators auto` chose the count), and
+    result.generator.limited (the generators, not the server, were the limit: such a cell is
+    never recommended); both false in older reports.
   - result.session_rss_mb, the peak RSS (MiB) while the cell's
     sessions were created (result.rss_mb stays the peak while measuring); `--max-memory-mb`
     judges the larger of the two. profile.builtin and profile.shadows_builtin: whether the
@@ -385,13 +389,18 @@ class GeneratorNodeStats:
 
 @dataclass(frozen=True)
 class GeneratorStats:
-    """The load generator's own load: processes used, and the busiest one's share of time.
+    """The load generator's own load: processes used, the busiest one's share of time, each
+    one's share, whether `--generators auto` chose the count, and whether the generators
+    (not the server) were the limit.
 
     On a Ray cluster (`nodes` non-empty) `processes` counts the nodes that finished and the
     latency figures come from their histograms merged exactly (`percentiles_from`)."""
 
     processes: int
     busy_share: float
+    busy_shares: tuple[float, ...] = ()
+    auto: bool = False
+    limited: bool = False
     nodes: tuple[GeneratorNodeStats, ...] = ()
     ray_group: str | None = None
     percentiles_from: str | None = None  # "merged-histogram" on a Ray cluster; None: raw values

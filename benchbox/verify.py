@@ -49,7 +49,7 @@ class VerifyOptions:
     model: str | None = None
     duration: str = "10s"
     warmup: str = "2s"
-    generators: int = 1
+    generators: str = "auto"  # a count, or auto (benchbox.remote.auto)
     seed: int = 0
     data: DataOptions = field(default_factory=DataOptions)  # none: the report's own --data
     request_timeout: str | None = None
@@ -163,7 +163,7 @@ def verify(
     target: LatencyTarget | None = None,
     wanted: str | None = None,
     settings: MeasureSettings | None = None,
-    generators: int = 1,
+    generators: int | None = 1,
     abort: threading.Event | None = None,
     data: SampleSet | None = None,
     notes: tuple[str, ...] = (),
@@ -203,8 +203,7 @@ def verify_options(
     there), then verify the chosen cell on it."""
     report = load_report(opts.report)
     target = parse.parse_target(opts.latency_target) if opts.latency_target else None
-    if opts.generators < 1:
-        raise BadInput(f"--generators {opts.generators} must be at least 1")
+    generators = parse.parse_generators(opts.generators)
     settings = MeasureSettings(
         warmup_s=parse.parse_duration_s(opts.warmup, "--warmup"),
         duration_s=parse.parse_duration_s(opts.duration, "--duration"),
@@ -222,7 +221,7 @@ def verify_options(
         insecure=opts.insecure,
     )
     samples, notes = verify_data(report, opts.data, session.model, opts.seed)
-    v = verify(report, session, target, opts.cell, settings, opts.generators, abort, samples, notes)
+    v = verify(report, session, target, opts.cell, settings, generators, abort, samples, notes)
     return v, session
 
 

@@ -58,6 +58,10 @@ class WarningKind(StrEnum):
         "generator-busy",
         "the load generator was over 85% busy: it may be the limit",
     )
+    GENERATOR_LIMIT = (
+        "generator-limit",
+        "the load generators were the limit: the client's figures, not the server's",
+    )
     NO_SERVER_SPLIT = "no-server-split", "the server gives no statistics for a server-side split"
     # Fleets (sweep/fleet/)
     GENERATOR_LOST = (
@@ -82,6 +86,11 @@ class WarningKind(StrEnum):
         True,
     )
     PEAK_SEARCH = "peak-search", "the rates the peak-rate search tried, and the peak it found", True
+    GENERATORS_AUTO = (
+        "generators-auto",
+        "the generator counts --generators auto tried, and the one it measured with",
+        True,
+    )
 
 
 NOTE_KINDS: frozenset[WarningKind] = frozenset(k for k in WarningKind if k.is_note)

@@ -24,7 +24,14 @@ WRITTEN_BEFORE = {
     "too-few-samples", "trial-failed", "unstable", "unstable-trials",
 }  # fmt: skip
 # Kinds added since, each with the schema version that first wrote it.
-ADDED = {"accuracy": "2.1", "own-spread": "2.1", "repeat-faster": "2.1", "generator-lost": "2.1"}
+ADDED = {
+    "accuracy": "2.1",
+    "own-spread": "2.1",
+    "repeat-faster": "2.1",
+    "generator-lost": "2.1",
+    "generator-limit": "2.1",
+    "generators-auto": "2.1",
+}
 
 
 def readme_kinds(text: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -52,7 +59,7 @@ def test_every_kind_has_a_one_line_meaning():
 def test_notes_are_the_kinds_that_say_how_a_cell_ran():
     assert {str(k) for k in NOTE_KINDS} == {
         "openvino", "precision", "plugin-ep", "host-copies", "io-binding", "placement",
-        "graph-optimization", "peak-search",
+        "graph-optimization", "peak-search", "generators-auto",
     }  # fmt: skip
 
 

@@ -330,7 +330,14 @@ REMOTE = (
         "--header",
         help=_WITH_TARGET + "KEY=VALUE sent with every request (repeatable).",
     ),
-    opt("generators", int, _R.generators, "--generators", help=_WITH_TARGET + "load generators."),
+    opt(
+        "generators",
+        str,
+        _R.generators,
+        "--generators",
+        help=_WITH_TARGET + "load generator processes: a count, or auto (from one process, "
+        "one more while the generators, not the server, are the limit, up to the cores).",
+    ),
     opt(
         "request_timeout",
         str | None,

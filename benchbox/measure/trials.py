@@ -422,7 +422,17 @@ def combine(
         ci_level="within-trial" if single else "between-trial",
         within_trial_ci_ms=within,
         throughput_ci_ips=[tput.lo, tput.hi] if tput.ci is not None else None,
+        generator=_generator(r.generator, results),
     )
+
+
+def _generator(median: Any, results: list[Result]) -> Any:
+    """The median trial's generator figures, limited when any trial's generators were."""
+    if median is None or median.limited:
+        return median
+    if any(t.generator is not None and t.generator.limited for t in results):
+        return replace(median, limited=True)
+    return median
 
 
 def _percentile_cis(

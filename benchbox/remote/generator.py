@@ -42,14 +42,17 @@ import numpy as np
 
 from benchbox.load import Recorder, column
 from benchbox.load.open import schedule_offsets_ns
+from benchbox.remote.auto import ProbeStep
 from benchbox.remote.wire import Prepared
 
-SENDERS = {"http": "benchbox.remote.rest", "grpc": "benchbox.remote.rpc"}
+SENDERS = {"http": "benchbox.remote.http1", "grpc": "benchbox.remote.rpc"}
 SPIN_S = 0.0012
 FLUSH_S = 0.05
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 START_LEAD_NS = 5_000_000  # the schedule starts this long after `start`, so all loops are ready
+PROBE_WARM_S = 0.5  # a probe step's start, not counted (connections, the children's first flush)
+PROBE_S = 1.0  # a probe step's counted time
 
 
 @dataclass(frozen=True)
@@ -106,12 +109,31 @@ class LoopStats:
         return float(min(1.0, max(0.0, (self.cpu_s - self.spin_s) / self.wall_s)))
 
 
+def run_loop(main: Any, kind: str) -> Any:
+    """Run a generator's loop to its end: on uvloop where it is installed, for closed and
+    offline loops; an open loop, and any loop without uvloop, on asyncio's own."""
+    # uvloop did 1.05-1.2x the requests per CPU-second of asyncio's loop on the same sender
+    # (README, "The client path"). Open loops stay on asyncio's: their punctuality (SPIN_S, the
+    # issue-delay goal) was measured there, and libuv's timers count whole milliseconds.
+    if kind != "open":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(main)
+    return asyncio.run(main)
+
+
 def make_sender(prepared: Prepared, connections: int) -> Any:
     """The async sender for the prepared requests' protocol."""
     return importlib.import_module(SENDERS[prepared.protocol]).Sender(prepared, connections)
 
 
-async def _sleep_until(t_ns: int, stats: LoopStats) -> None:
+async def sleep_until(t_ns: int, stats: LoopStats) -> None:
+    """Sleep until SPIN_S before `t_ns`, then yield to the loop until it is due (the spin is
+    counted in `stats`)."""
     delay_s = (t_ns - perf_counter_ns()) / 1e9
     if delay_s > SPIN_S:
         await asyncio.sleep(delay_s - SPIN_S)
@@ -181,7 +203,7 @@ async def _open(
         await pool.acquire()
         t_got = clock()
         t_int = t0_ns + off
-        await _sleep_until(t_int, stats)
+        await sleep_until(t_int, stats)
         # Only the time spent waiting for a free slot after the intended time is the pool's: the
         # scheduler running late for any other reason is the generator's own lateness.
         waited = t_got - max(t_ask, t_int)
@@ -275,6 +297,15 @@ class RemoteDriver:
         """The busiest generator's busy share over its run."""
         return max((s.busy_share for s in self.loop_stats), default=0.0)
 
+    def busy_shares(self) -> tuple[float, ...]:
+        """Each generator's busy share over its run."""
+        return tuple(s.busy_share for s in self.loop_stats)
+
+    def completed(self) -> int:
+        """How many requests have been answered well so far (the children's as of their last
+        flush)."""
+        return sum(len(r.end_ns) for r in self.recorders)
+
     def start(self) -> None:
         if len(self.plans) == 1:
             self._start_thread()
@@ -287,8 +318,9 @@ class RemoteDriver:
 
         def run() -> None:
             try:
-                asyncio.run(
-                    generate(self.prepared, plan, rec, self.error_log, self._stop, t0, stats)
+                run_loop(
+                    generate(self.prepared, plan, rec, self.error_log, self._stop, t0, stats),
+                    plan.kind,
                 )
             except BaseException as exc:  # surfaced by the controller as a failed cell
                 self.errors.append(exc)
@@ -368,6 +400,32 @@ class RemoteDriver:
             conn.close()
 
 
+def probe_step(
+    prepared: Prepared, plan: LoadPlan, items_per_request: int, processes: int, abort: Any = None
+) -> ProbeStep:
+    """Drive the load with `processes` generators for a short probe: the rate it reached and
+    each generator's busy share (`--generators auto`)."""
+    driver = RemoteDriver(prepared, plan, items_per_request, processes)
+    driver.start()
+    try:
+        _pause(PROBE_WARM_S, abort)
+        n0, t0 = driver.completed(), perf_counter_ns()
+        _pause(PROBE_S, abort)
+        n1, t1 = driver.completed(), perf_counter_ns()
+    finally:
+        driver.stop()
+    if driver.errors:
+        raise driver.errors[0]
+    return ProbeStep(driver.processes, (n1 - n0) * 1e9 / max(t1 - t0, 1), driver.busy_shares())
+
+
+def _pause(seconds: float, abort: Any) -> None:
+    if abort is None:
+        time.sleep(seconds)
+    else:
+        abort.wait(seconds)
+
+
 def _child(prepared: Prepared, plan: LoadPlan, conn: Connection, stopped: Any) -> None:
     """A generator process: open the sender's loop, wait for the start time, drive, ship."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
@@ -394,7 +452,7 @@ def _child(prepared: Prepared, plan: LoadPlan, conn: Connection, stopped: Any) -
         importlib.import_module(SENDERS[prepared.protocol])  # its imports are slow: not later
         conn.send("ready")
         t0 = conn.recv()
-        asyncio.run(generate(prepared, plan, rec, errs, stopped, t0, stats, on_tick=flush))
+        run_loop(generate(prepared, plan, rec, errs, stopped, t0, stats, on_tick=flush), plan.kind)
         flush()
         conn.send(("done", stats.cpu_s, stats.spin_s, stats.wall_s))
     except (EOFError, OSError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import importlib
+import os
 import sys
 import threading
 from dataclasses import dataclass
@@ -23,8 +24,10 @@ from benchbox.data.trace import from_data, trace_offsets
 from benchbox.errors import BadInput
 from benchbox.load.schedule import cell_schedule_ns
 from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
+from benchbox.remote import auto
 from benchbox.remote import split as split_mod
-from benchbox.remote.generator import ErrorLog, LoadPlan, RemoteDriver, make_sender
+from benchbox.remote.auto import ProbeStep
+from benchbox.remote.generator import ErrorLog, LoadPlan, RemoteDriver, make_sender, probe_step
 from benchbox.remote.target import Target, parse_url
 from benchbox.remote.wire import (
     STATISTICS_EXTENSION,
@@ -285,12 +288,15 @@ def measure_cell(
     session: Session,
     cell: Cell,
     settings: MeasureSettings,
-    generators: int = 1,
+    generators: int | None = 1,
     abort: threading.Event | None = None,
     data: SampleSet | None = None,
+    probed: dict[str, tuple[int, tuple[ProbeStep, ...]]] | None = None,
 ) -> Cell:
     """Drive the server with the cell's load and return the measured (or failed) cell; with
-    `data` (--data), the requests are its samples, batched and padded as in-process."""
+    `data` (--data), the requests are its samples, batched and padded as in-process.
+    `generators` None is `--generators auto` (a probe chooses the count; `probed` keeps each
+    cell's choice, so a cell's later trials reuse it)."""
     reason = skip_reason(session, cell)
     if reason:
         return replace(cell, status="skipped", reason=reason, result=None)
@@ -312,11 +318,25 @@ def measure_cell(
     if cell.load.kind == "trace" and cell.load.trace is not None:
         offsets = trace_offsets(cell.load.trace, data.info.source if data is not None else None)
     plan = load_plan(cell, settings, offsets)
-    driver = RemoteDriver(prepared, plan, cell.config.batch_size, generators)
+    if probed is not None and cell.id in probed and generators is None:
+        count, steps = probed[cell.id]
+    else:
+        count, steps = generator_count(prepared, plan, cell.config.batch_size, generators, abort)
+        if probed is not None and generators is None:
+            probed[cell.id] = (count, steps)
+    driver = RemoteDriver(prepared, plan, cell.config.batch_size, count)
     probes: dict[str, Any] = {"errors": ErrorProbe(driver.error_log)}
     if session.statistics:
         probes["stats"] = StatsProbe(session)
     m = drive(driver, settings, abort=abort, probes=probes)
+    return _measured(session, cell, settings, driver, m, (generators, steps))
+
+
+def _measured(
+    session: Session, cell: Cell, settings: MeasureSettings, driver: RemoteDriver, m: Any,
+    chosen: tuple[int | None, tuple[ProbeStep, ...]],
+) -> Cell:  # fmt: skip
+    """The cell of a finished measurement: its result, warnings and status."""
     errors = int(m.probes.get("errors") or 0)
     total = m.requests + errors
     first_error = driver.error_log.first
@@ -331,16 +351,15 @@ def measure_cell(
     snapshots = m.probes.get("stats")
     if snapshots is not None and snapshots[0] is not None and snapshots[1] is not None:
         split = split_mod.diff(snapshots[0], snapshots[1], float(np.mean(sent_ms)) / 1e6)
-    busy = driver.busy_share()
     result = replace(
         result,
         errors=errors,
         error_rate=errors / total if total else 0.0,
         server_split=split,
-        generator=GeneratorStats(processes=driver.processes, busy_share=busy),
+        generator=generator_stats(driver, result.requests_per_s, driver.plans[0], *chosen),
         batch_size_counts=split.batch_sizes if split is not None and split.batch_sizes else None,
     )
-    warnings += remote_warnings(session, result, cell, first_error)
+    warnings += remote_warnings(session, result, cell, first_error, chosen[1])
     status = "unstable" if m.stable is False else "ok"
     assert status in MEASURED
     reason = None
@@ -353,10 +372,72 @@ def measure_cell(
     return replace(cell, status=status, reason=reason, result=result, warnings=tuple(warnings))
 
 
+def auto_cap(plan: LoadPlan) -> int:
+    """The most generator processes `--generators auto` may use: the cores this process may
+    run on, and the load's concurrency (each generator needs a slot)."""
+    return max(1, min(len(os.sched_getaffinity(0)), plan.concurrency))
+
+
+def intended_rps(plan: LoadPlan) -> float | None:
+    """The rate a load intends (an open loop's), or None (closed and offline loops)."""
+    return plan.rate_rps if plan.kind == "open" else None
+
+
+def generator_count(
+    prepared: Prepared,
+    plan: LoadPlan,
+    items_per_request: int,
+    generators: int | None,
+    abort: threading.Event | None = None,
+) -> tuple[int, tuple[ProbeStep, ...]]:
+    """The generator count to measure with, and the probe steps that chose it: `generators`
+    as given, or for None (auto) the probe's choice (the rules: benchbox.remote.auto)."""
+    if generators is not None:
+        return generators, ()
+    cap = auto_cap(plan)
+    if cap == 1:
+        return 1, ()
+    steps: tuple[ProbeStep, ...] = ()
+    n: int | None = 1
+    while n is not None:
+        if abort is not None and abort.is_set():
+            raise Aborted()
+        steps += (probe_step(prepared, plan, items_per_request, n, abort),)
+        n = auto.next_count(steps, intended_rps(plan), cap)
+    return auto.choose(steps).processes, steps
+
+
+def generator_stats(
+    driver: RemoteDriver,
+    rate_rps: float,
+    plan: LoadPlan,
+    generators: int | None,
+    steps: tuple[ProbeStep, ...],
+) -> GeneratorStats:
+    """What the report keeps of the generators: count, busy shares, auto, and whether they
+    were the limit (judged against the cap for auto, the count itself when fixed)."""
+    shares = driver.busy_shares()
+    measured = ProbeStep(driver.processes, rate_rps, shares)
+    cap = auto_cap(plan) if generators is None else driver.processes
+    limit = auto.limited(steps, measured, intended_rps(plan), cap)
+    return GeneratorStats(
+        processes=driver.processes,
+        busy_share=measured.busiest,
+        busy_shares=shares,
+        auto=generators is None,
+        limited=limit,
+    )
+
+
 def remote_warnings(
-    session: Session, result: Any, cell: Cell, first_error: str | None
+    session: Session,
+    result: Any,
+    cell: Cell,
+    first_error: str | None,
+    steps: tuple[ProbeStep, ...] = (),
 ) -> list[CellWarning]:
-    """The warnings a remote cell deserves: errors, a busy generator, a missing split."""
+    """The warnings a remote cell deserves: errors, busy or limiting generators, the auto
+    probe's note, a missing split."""
     out = []
     if result.errors:
         out.append(
@@ -367,7 +448,9 @@ def remote_warnings(
             )
         )
     gen = result.generator
-    if gen is not None and gen.busy_share > BUSY_WARN_SHARE:
+    if gen is not None and gen.limited:
+        out.append(CellWarning(WarningKind.GENERATOR_LIMIT, limit_text(gen)))
+    elif gen is not None and gen.busy_share > BUSY_WARN_SHARE:
         out.append(
             CellWarning(
                 WarningKind.GENERATOR_BUSY,
@@ -376,6 +459,8 @@ def remote_warnings(
                 "so the figures may be the client's — raise --generators",
             )
         )
+    if steps and gen is not None:
+        out.append(CellWarning(WarningKind.GENERATORS_AUTO, auto.probe_text(steps, gen.processes)))
     if not session.statistics:
         out.append(
             CellWarning(
@@ -386,6 +471,23 @@ def remote_warnings(
     return out
 
 
+def limit_text(gen: GeneratorStats) -> str:
+    """The generator-limit warning's text."""
+    shares = ", ".join(f"{b:.0%}" for b in gen.busy_shares) or f"{gen.busy_share:.0%}"
+    more = (
+        "--generators auto reached its cap (the cores this client may use, or the load's "
+        "concurrency)"
+        if gen.auto
+        else "raise --generators, or use --generators auto"
+    )
+    return (
+        f"the load generators were the limit ({gen.processes} process"
+        f"{'es' if gen.processes > 1 else ''}, busy {shares}): these are the client's figures, "
+        f"not the server's, and the cell is not recommended; {more}, or run the client on a "
+        "machine with more cores"
+    )
+
+
 class RemoteWorker:
     """The sweep's worker for a remote target (`measure(cell) -> Cell`, `close()`): cells are
     measured from this process, since the server, not this machine, runs the model."""
@@ -394,21 +496,28 @@ class RemoteWorker:
         self,
         session: Session,
         settings: MeasureSettings,
-        generators: int = 1,
+        generators: int | None = 1,
         abort: threading.Event | None = None,
         data: SampleSet | None = None,
     ) -> None:
         self.session = session
         self.settings = settings
         self.data = data
-        self.generators = generators
+        self.generators = generators  # None: auto
         self.abort = abort
+        self.probed: dict[str, tuple[int, tuple[ProbeStep, ...]]] = {}  # auto's count per cell
 
     def measure(self, cell: Cell) -> Cell:
         """The cell measured on the server, or failed with the reason (the sweep goes on)."""
         try:
             return measure_cell(
-                self.session, cell, self.settings, self.generators, self.abort, self.data
+                self.session,
+                cell,
+                self.settings,
+                self.generators,
+                self.abort,
+                self.data,
+                self.probed,
             )
         except (Aborted, KeyboardInterrupt):
             raise

@@ -140,6 +140,8 @@ def _table_rows(report: Report, wide: bool) -> tuple[list[str], list[list]]:
     for cell in report.cells:
         r = cell.result
         status = Text(cell.status, style=STATUS_STYLE.get(cell.status, ""))
+        if r is not None and r.generator is not None and r.generator.limited:
+            status = Text(f"{cell.status}, client-limited", style="red")  # not the server's
         label = config_label(cell) + (" ★" if cell.id == winner else "")
         if r is None:
             rows.append([label, load_label(cell), status] + [""] * (len(headers) - 3))
@@ -282,6 +284,16 @@ def render_accuracy(report: Report, cell: Cell, console: Console) -> None:
         console.print(f"  [yellow]! {escape(acc.flag)}[/]")
 
 
+def generator_text(gen: GeneratorStats) -> str:
+    """The generators in a few words: busy share (each one's when several), count, how chosen."""
+    each = "/".join(f"{b:.0%}" for b in gen.busy_shares) if len(gen.busy_shares) > 1 else ""
+    busy = each or f"{gen.busy_share:.0%}"
+    count = f"{gen.processes} process" + ("es" if gen.processes > 1 else "")
+    how = ", auto" if gen.auto else ""
+    limit = "; the generators were the limit" if gen.limited else ""
+    return f"generator busy {busy} ({count}{how}){limit}"
+
+
 def render_cell_detail(report: Report, cell: Cell, console: Console) -> None:
     """One cell in depth: every percentile with its CI, min/max, throughput, a histogram."""
     render_header(report, console)
@@ -375,13 +387,7 @@ def _outcome_lines(r: Result) -> list[str]:
     if r.server_split is not None:
         lines.append(f"  Server side:      {server_split_text(r.server_split)}")
     if r.errors is not None:
-        gen = r.generator
-        busy = (
-            f"; generator busy {gen.busy_share:.0%} ({gen.processes} process"
-            + ("es)" if gen.processes > 1 else ")")
-            if gen
-            else ""
-        )
+        busy = f"; {generator_text(r.generator)}" if r.generator else ""
         lines.append(f"  Errors:           {r.errors:,} ({(r.error_rate or 0.0):.2%}){busy}")
     if r.generator is not None and r.generator.nodes:
         lines += ray_generator_lines(r.generator)

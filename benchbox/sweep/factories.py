@@ -26,7 +26,7 @@ def make_in_process_worker(ctx: CellContext, abort: threading.Event | None):
 
 
 def remote_worker_factory(
-    session: remote.Session, generators: int = 1
+    session: remote.Session, generators: int | None = None
 ) -> Callable[[CellContext, threading.Event | None], Any]:
     """Workers that measure cells on a server, from this process (the model runs there)."""
 

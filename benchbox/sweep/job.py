@@ -57,7 +57,7 @@ class RemoteTarget:
 
     url: str
     headers: tuple[tuple[str, str], ...] = ()
-    generators: int = 1
+    generators: int | None = None  # None: --generators auto
     request_timeout_s: float | None = None  # None: remote.REQUEST_TIMEOUT_S
     ca_cert: str | None = None
     insecure: bool = False

@@ -445,8 +445,7 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
         ):
             raise BadInput(f"{flag} does not apply to a remote target: {SERVER_SIDE}",
                            f"leave {flag} out; measure the server as it is configured")  # fmt: skip
-    if remote.generators < 1:
-        raise BadInput(f"--generators {remote.generators} must be at least 1")
+    generators = parse.parse_generators(remote.generators)
     search = parse.parse_choice(SearchKind, opts.search, "search strategy", "--search")
     latency_target = target_of(opts.latency_target)  # fails before measuring
     path = str(zoo.resolve(opts.model)) if opts.model else ""
@@ -469,7 +468,7 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
     target = RemoteTarget(
         remote.target,
         parse_headers(list(remote.headers)),
-        remote.generators,
+        generators,
         parse.parse_request_timeout_s(remote.request_timeout),
         remote.ca_cert,
         remote.insecure,

@@ -143,8 +143,9 @@ def resume_workers(
         ca_cert=report.target.ca_cert,
         insecure=report.target.insecure,
     )
-    generators = max((c.result.generator.processes for c in report.cells if c.result
-                      and c.result.generator), default=1)  # fmt: skip
+    gens = [c.result.generator for c in report.cells if c.result and c.result.generator]
+    # auto when any cell's count was auto's or none was measured; else the largest fixed count
+    generators = None if not gens or any(g.auto for g in gens) else max(g.processes for g in gens)
     return model_path or "", make_worker or remote_worker_factory(session, generators)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from benchbox import __version__
 from benchbox.measure import stats
 from benchbox.measure.histogram import LatencyHistogram, to_plain
-from benchbox.remote.generator import ErrorLog, LoopStats, _sleep_until, make_sender
+from benchbox.remote.generator import ErrorLog, LoopStats, make_sender, sleep_until
 from benchbox.remote.wire import Prepared
 from benchbox.sweep.fleet.cluster import require_ray
 
@@ -119,7 +119,7 @@ async def _drive(prepared: Prepared, share: Share, t0_ns: int, stopped: threadin
             await pool.acquire()
             t_got = clock()
             t_int = t0_ns + off
-            await _sleep_until(t_int, rec.stats)
+            await sleep_until(t_int, rec.stats)
             # As in remote.generator: only a wait for a slot past the intended time is the pool's.
             waited = t_got - max(t_ask, t_int)
             t_take = t_int + waited if waited > 0 else min(t_got, t_int)

@@ -78,29 +78,36 @@ class RayLoad:
     raw_ms: tuple[np.ndarray, ...] | None = None  # per node, when asked (tests, the figure)
 
 
-def wait_for_nodes(count: int, group: str, label: str, timeout_s: float) -> list[NodeView]:
-    """`count` alive nodes labelled `label=group`, waiting up to `timeout_s` for nodes still
-    joining; BadInput (one line) when fewer joined."""
+def wait_for_nodes(count: int | None, group: str, label: str, timeout_s: float) -> list[NodeView]:
+    """`count` alive nodes labelled `label=group` (None, `--generators auto`: every node of the
+    group, at least one), waiting up to `timeout_s` for nodes still joining; BadInput (one
+    line) when fewer joined."""
     deadline = time.monotonic() + timeout_s
     while True:
         nodes = alive_nodes()
         found = [n for n in nodes if n.labels.get(label) == group]
-        if len(found) >= count:
+        if count is None and found:
+            return found
+        if count is not None and len(found) >= count:
             return found[:count]
         if time.monotonic() >= deadline:
+            nodes = f"{count} nodes" if count and count > 1 else "a node"
             raise BadInput(
-                f"--generators {count} needs {count} nodes of group {group!r} ({label}={group}), "
-                f"{len(found)} joined within {timeout_s:g}s; labels seen: "
+                f"--generators {count or 'auto'} needs {nodes} of group {group!r} "
+                f"({label}={group}), {len(found)} joined within {timeout_s:g}s; labels seen: "
                 f"{labels_seen(nodes, label)}",
                 "give fewer --generators (one per node), or add nodes to the group",
             )
         time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
 
 
-def place_generators(count: int, group: str, label: str, timeout_s: float) -> list[Generator]:
-    """One GeneratorNode pinned on each of `count` nodes of the group (one CPU each), all
-    answering within `timeout_s`; BadInput otherwise, with nothing left running."""
-    if count < 1:
+def place_generators(
+    count: int | None, group: str, label: str, timeout_s: float
+) -> list[Generator]:
+    """One GeneratorNode pinned on each of `count` nodes of the group (None, `--generators
+    auto`: on each node of the group), one CPU each, all answering within `timeout_s`;
+    BadInput otherwise, with nothing left running."""
+    if count is not None and count < 1:
         raise BadInput(f"--generators {count} must be at least 1")
     ray = require_ray()
     deadline = time.monotonic() + timeout_s
@@ -121,7 +128,7 @@ def place_generators(count: int, group: str, label: str, timeout_s: float) -> li
     problem = None
     if len(ready) < len(refs):
         problem = (
-            f"{len(refs) - len(ready)} of {count} generators on group {group!r} did not start "
+            f"{len(refs) - len(ready)} of {len(refs)} generators on group {group!r} did not start "
             f"within {timeout_s:g}s",
             "another job may hold the nodes' CPUs; a generator takes one CPU of its node",
         )
