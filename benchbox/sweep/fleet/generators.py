@@ -91,9 +91,9 @@ def wait_for_nodes(count: int | None, group: str, label: str, timeout_s: float) 
         if count is not None and len(found) >= count:
             return found[:count]
         if time.monotonic() >= deadline:
-            nodes = f"{count} nodes" if count and count > 1 else "a node"
+            need = f"{count} nodes" if count and count > 1 else "a node"
             raise BadInput(
-                f"--generators {count or 'auto'} needs {nodes} of group {group!r} "
+                f"--generators {count or 'auto'} needs {need} of group {group!r} "
                 f"({label}={group}), {len(found)} joined within {timeout_s:g}s; labels seen: "
                 f"{labels_seen(nodes, label)}",
                 "give fewer --generators (one per node), or add nodes to the group",
