@@ -88,6 +88,8 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
     duration_s of the trace as recorded, speed) and load.rate_rps its mean rate at that speed.
     settings.spec.rate_profile and settings.spec.trace likewise (left out while unset). Cell ids
     gain `open-r<profile>-c<N>` and `trace-n<requests>-x<speed>-c<N>`.
+  - target.ray_group: the Ray group whose nodes ran the generators (`--ray`); null when they ran
+    on the client.
 
 Additions bump the minor part of the version (`benchbox.report/1.1`), renames or removals the major
 one. Loading refuses a newer major version and ignores unknown keys of a newer minor one.
@@ -768,6 +770,7 @@ class TargetInfo:
     request_timeout_s: float | None = None  # --request-timeout: a request's bound (None: old)
     insecure: bool = False  # --insecure: the server's TLS certificate was not verified
     ca_cert: str | None = None  # --ca-cert: the PEM file of CAs trusted for the server
+    ray_group: str | None = None  # --ray: the generators ran on this group of a Ray cluster
 
 
 @dataclass(frozen=True)
@@ -1097,7 +1100,8 @@ def _build_tuple(args: tuple, data: Any, where: str, measured: bool = False) -> 
 _MEASURED_CLASSES: set[str] = {"Result"}
 _UNIT_SUFFIXES = ("_ms", "_s", "_ips", "_rps", "_mb", "_gb", "_w", "_pct", "_j", "_usd")
 _COUNT_NAMES = {"requests", "inferences", "count", "windows", "trials", "instances"}
-_SIGNED_FIELDS = {"issue_delay_ms"}  # a send delay may be a hair early: not checked for sign
+# Not checked for sign: a send delay may be a hair early; a node's clock may run behind.
+_SIGNED_FIELDS = {"issue_delay_ms", "clock_offset_ms"}
 
 
 def _is_measured(tp: type, name: str, inside: bool = False) -> bool:

@@ -185,6 +185,15 @@ def test_the_command_sweeps_a_server_from_generator_nodes_and_records_them(
     lines = ray_generator_lines(result.generator)
     assert lines[0].startswith("  Generators:       2 of 2 nodes of group gen; percentiles from")
     assert all(n["node_id"][:12] in line for n, line in zip(gen["nodes"], lines[1:], strict=True))
+    # The report knows its load came from the cluster: resuming it here would not, so it is
+    # refused in one line rather than measured from this machine.
+    assert report.target.ray_group == GEN
+    again = subprocess.run(
+        [sys.executable, "-m", "benchbox", "sweep", "--resume", str(saved)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 2 and "generators on Ray group 'gen'" in again.stderr
+    assert "Traceback" not in again.stderr
 
 
 def test_the_command_refuses_more_generators_than_nodes_in_one_line(cluster, server, tmp_path):

@@ -69,3 +69,22 @@ def test_old_reports_load_and_are_written_back_with_the_same_profile_and_model()
         if isinstance(raw.get("profile"), dict):
             assert written["profile"]["hardware"] == raw["profile"].get("hardware", {}), path.name
         assert written["model"].get("input_values", {}) == raw["model"].get("input_values", {})
+
+
+def test_a_generator_node_whose_clock_runs_behind_loads_back_and_a_negative_count_does_not():
+    """Measured figures are non-negative, but a clock offset is a difference: a node behind the
+    driver has a negative one (seen on a real cluster: -6.5 ms), and the report must load."""
+    from benchbox.schema import GeneratorNodeStats, GeneratorStats, Result
+
+    node = GeneratorNodeStats("n1", -6.5, 0.9, 120, 0, 0.4, 0.1)
+    gen = GeneratorStats(processes=1, busy_share=0.1, nodes=(node,))
+    data = {"requests": 1, "inferences": 1, "duration_s": 1.0, "throughput_ips": 1.0,
+            "requests_per_s": 1.0, "confidence": 0.95, "latency_ci_ms": None,
+            "latency_ms": {"mean": 1.0, "std": 0.0, "min": 1.0, "p50": 1.0, "p90": 1.0,
+                           "p95": 1.0, "p99": 1.0, "p99_9": 1.0, "max": 1.0},
+            "generator": to_dict(gen)}  # fmt: skip
+    back = from_dict(Result, json.loads(json.dumps(data)), "result")
+    assert back.generator.nodes[0].clock_offset_ms == -6.5
+    data["generator"]["nodes"][0]["requests"] = -1
+    with pytest.raises(BadInput, match="requests: a measured figure cannot be negative"):
+        from_dict(Result, data, "result")

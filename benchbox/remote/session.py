@@ -284,6 +284,20 @@ def skip_reason(session: Session, cell: Cell) -> str | None:
     return model_mod.batch_skip_reason(session.model, cell.config.batch_size)
 
 
+def request_feeds(
+    session: Session, cell: Cell, settings: MeasureSettings, data: SampleSet | None
+) -> list:
+    """The inputs a cell's requests carry: the data's samples batched and padded as in-process,
+    or synthesized ones."""
+    if data is not None:
+        from benchbox.data.pool import build_pool
+
+        return build_pool(data, session.model, cell.config.batch_size).feeds
+    return model_mod.synthesize_inputs(
+        session.model, cell.config.batch_size, pool_size=POOL_SIZE, seed=settings.seed
+    )
+
+
 def measure_cell(
     session: Session,
     cell: Cell,
@@ -300,15 +314,7 @@ def measure_cell(
     reason = skip_reason(session, cell)
     if reason:
         return replace(cell, status="skipped", reason=reason, result=None)
-    if data is not None:
-        from benchbox.data.pool import build_pool
-
-        pool = build_pool(data, session.model, cell.config.batch_size).feeds
-    else:
-        pool = model_mod.synthesize_inputs(
-            session.model, cell.config.batch_size, pool_size=POOL_SIZE, seed=settings.seed
-        )
-    prepared = prepare(session, pool)
+    prepared = prepare(session, request_feeds(session, cell, settings, data))
     first = first_request(prepared)
     if first is not None:
         return replace(

@@ -52,6 +52,12 @@ def resume_sweep(
     path = Path(report_file)
     report = load_report(path)
     check_writable(path.parent if str(path.parent) else ".")
+    if report.target is not None and report.target.ray_group and make_worker is None:
+        raise BadInput(
+            f"{path} was measured by generators on Ray group {report.target.ray_group!r}: "
+            "resuming here would send its load from this machine",
+            "start the sweep again with --ray (a Ray sweep cannot be resumed yet)",
+        )
     stored, search_kind, policy = resumable_settings(report, path)
     settings = stored.measure
     if policy.most > 1 and settings.min_requests is None:

@@ -81,6 +81,8 @@ def _run_sweep(
         profile = None if auto else choose_profile(req.profile, host)
         session = connect_target(req)
         info, server = session.model, remote.target_info(session)
+        if req.target.ray is not None:  # resume must know the generators were not on this host
+            server = replace(server, ray_group=req.target.ray.group)
         make_worker = make_worker or remote_worker_factory(session, req.target.generators)
     else:
         check_devices(req.spec.devices)

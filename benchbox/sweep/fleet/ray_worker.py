@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from benchbox import model as model_mod
 from benchbox.load.issuer import schedule_offsets_ns
 from benchbox.load.schedule import cell_schedule_ns
 from benchbox.measure import stats
@@ -114,17 +113,6 @@ class RayWorker:
         pass
 
 
-def _pool(session: remote.Session, cell: Cell, settings: MeasureSettings, data: Any) -> list:
-    # The same requests `remote.measure_cell` sends: the data's samples, or synthesized inputs.
-    if data is not None:
-        from benchbox.data.pool import build_pool
-
-        return build_pool(data, session.model, cell.config.batch_size).feeds
-    return model_mod.synthesize_inputs(
-        session.model, cell.config.batch_size, pool_size=remote.POOL_SIZE, seed=settings.seed
-    )
-
-
 def measure_on_ray(
     session: remote.Session,
     gens: list[Generator],
@@ -143,7 +131,7 @@ def measure_on_ray(
     if load.kind != "open" or not load.rate_rps:
         reason = "generators on Ray send an open-loop schedule: give --load open --rate R"
         return replace(cell, status="failed", result=None, reason=reason)
-    prepared = remote.prepare(session, _pool(session, cell, settings, data))
+    prepared = remote.prepare(session, remote.request_feeds(session, cell, settings, data))
     first = remote.first_request(prepared)
     if first is not None:
         why = f"the first request failed: {first}"
