@@ -52,12 +52,8 @@ def resume_sweep(
     path = Path(report_file)
     report = load_report(path)
     check_writable(path.parent if str(path.parent) else ".")
-    if report.target is not None and report.target.ray_group and make_worker is None:
-        raise BadInput(
-            f"{path} was measured by generators on Ray group {report.target.ray_group!r}: "
-            "resuming here would send its load from this machine",
-            "start the sweep again with --ray (a Ray sweep cannot be resumed yet)",
-        )
+    if make_worker is None:
+        check_not_on_ray(report, path)
     stored, search_kind, policy = resumable_settings(report, path)
     settings = stored.measure
     if policy.most > 1 and settings.min_requests is None:
@@ -108,6 +104,17 @@ def resume_sweep(
             keep,
             width=width,
             policy=policy,
+        )
+
+
+def check_not_on_ray(report: Report, path: Path) -> None:
+    """BadInput when the report's load came from generators on a Ray cluster: resuming it on
+    this machine's generators would measure something else."""
+    if report.target is not None and report.target.ray_group:
+        raise BadInput(
+            f"{path} was measured by generators on Ray group {report.target.ray_group!r}: "
+            "resuming here would send its load from this machine",
+            "start the sweep again with --ray (a Ray sweep cannot be resumed yet)",
         )
 
 
