@@ -90,6 +90,7 @@ class DataOptions:
     source: str | None = None
     data_map: tuple[str, ...] = ()  # COLUMN=INPUT
     limit: str | None = None  # --data-limit, e.g. 512MB (None: a share of the free memory)
+    label: str | None = None  # --data-label: the column of each sample's class, for accuracy
 
 
 @dataclass(frozen=True)

@@ -467,10 +467,13 @@ def _nothing_met(
     mem = memory_mb(closest.cell)
     if max_memory_mb is not None and (mem is None or mem > max_memory_mb):
         needs.append("no memory bound" if mem is None else f"a memory bound of {math.ceil(mem)} MB")
-    text = (
-        f"No configuration meets {target}. The closest is {closest.cell.id} "
-        f"({label} {kind} {fmt_ms_text(closest.latency_ms)})"
-    )
+    shown = f"{label} {kind} {fmt_ms_text(closest.latency_ms)}"
+    if not needs and closest.broken:  # fast enough: another constraint (accuracy) rejected it
+        return (
+            f"No configuration meets every constraint. The closest is {closest.cell.id} "
+            f"({shown}, within {target}), but {'; '.join(closest.broken)}."
+        )
+    text = f"No configuration meets {target}. The closest is {closest.cell.id} ({shown})"
     if needs:
         text += f": {' and '.join(needs)} would admit it, or try another device"
     return text + "."

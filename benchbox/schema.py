@@ -88,6 +88,8 @@ Report format history (the JSON written by `report_to_json`; keys are stable):
     duration_s of the trace as recorded, speed) and load.rate_rps its mean rate at that speed.
     settings.spec.rate_profile and settings.spec.trace likewise (left out while unset). Cell ids
     gain `open-r<profile>-c<N>` and `trace-n<requests>-x<speed>-c<N>`.
+  - data.label_column (`--data-label COLUMN`): the column read as each sample's class; the
+    accuracy check then fills label_correct/label_count on classification-like outputs.
   - target.ray_group: the Ray group whose nodes ran the generators (`--ray`); null when they ran
     on the client.
 
@@ -791,6 +793,7 @@ class DataInfo:
     data_map: dict[str, str] = field(default_factory=dict)
     length_dim: str | None = None
     length_counts: dict[int, int] = field(default_factory=dict)
+    label_column: str | None = None  # --data-label: each sample's class, for label accuracy
 
 
 @dataclass(frozen=True)

@@ -280,3 +280,40 @@ def test_a_remote_run_keeps_its_latency_target(server, tmp_path):
     _, report = one_report(out)
     assert report["settings"]["latency_target"] == "p99=10000ms"
     assert report["recommendation"] is not None
+
+
+def test_a_label_column_gives_label_accuracy_and_the_bound_judges_it(mlp_path, tmp_path):
+    """--data-label: each sample's class travels with it (through the seeded sample too), and
+    the accuracy check counts argmax == label. Half the labels are the fp32 model's own answer
+    and half are wrong, so label accuracy is exactly 50%: label>=40% is met, label>=90% is not."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((40, 64)).astype(np.float32)
+    sess = ort.InferenceSession(str(mlp_path), providers=["CPUExecutionProvider"])
+    answer = np.argmax(sess.run(None, {"x": x})[0], axis=-1)
+    y = np.where(np.arange(40) % 2 == 0, answer, (answer + 1) % 10)
+    np.savez(tmp_path / "labelled.npz", x=x, y=y)
+    common = ("run", str(mlp_path), "--data", "labelled.npz", "--data-label", "y",
+              "--accuracy-samples", "40", "--latency-target", "p99=10s", *QUICK)  # fmt: skip
+    met = cli(*common, "--accuracy", "label>=40%", "--out", "met", "--json", cwd=tmp_path)
+    assert met.returncode == 0, met.stderr
+    _, report = one_report(tmp_path / "met")
+    assert report["data"]["label_column"] == "y"
+    (out,) = report["cells"][0]["accuracy"]["outputs"]
+    assert (out["label_correct"], out["label_count"]) == (20, 40)
+    assert report["recommendation"] is not None
+    missed = cli(*common, "--accuracy", "label>=90%", "--out", "missed", cwd=tmp_path)
+    assert missed.returncode == 0, missed.stderr
+    _, report = one_report(tmp_path / "missed")
+    rec = report["recommendation"]
+    assert rec["winner"] is None
+    (why,) = rec["rejected"].values()
+    assert why.startswith("logits: label 20/40 = 50.00%") and "(label>=90%)" in why
+    # Fast enough: the note names the constraint it broke, not the latency target.
+    assert rec["note"].startswith("No configuration meets every constraint.") and why in rec["note"]
+    bad = cli("run", str(mlp_path), "--data", "labelled.npz", "--data-label", "z", *QUICK,
+              "--out", "bad", cwd=tmp_path)  # fmt: skip
+    assert bad.returncode == 2 and "--data-label z, sample 0: no column" in bad.stderr
+    alone = cli("run", str(mlp_path), "--data-label", "y", *QUICK, cwd=tmp_path)
+    assert alone.returncode == 2 and "--data-label needs --data SOURCE" in alone.stderr

@@ -311,6 +311,15 @@ DATA = (
         help="With --data: the most memory the samples may take, e.g. 512MB (past it, a seeded "
         "sample is kept); default a quarter of the free memory.",
     ),
+    opt(
+        "data_label",
+        str | None,
+        _D.label,
+        "--data-label",
+        metavar="COLUMN",
+        help="With --data: the column holding each sample's class, so accuracy checks count "
+        "argmax == label (the --accuracy bound label>=90%).",
+    ),
 )
 
 _WITH_TARGET = "With --target: "
@@ -517,7 +526,7 @@ def ray_options(o: SimpleNamespace) -> RayOptions:
 
 
 def data_options(o: SimpleNamespace) -> DataOptions:
-    return DataOptions(o.data, tuple(o.data_map or ()), o.data_limit)
+    return DataOptions(o.data, tuple(o.data_map or ()), o.data_limit, o.data_label)
 
 
 def trace_options(o: SimpleNamespace) -> TraceOptions:

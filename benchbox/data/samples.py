@@ -19,7 +19,7 @@ from benchbox.data.readers import Row, read_rows
 from benchbox.data.source import DataSource, parse_source
 from benchbox.errors import BadInput
 from benchbox.options import DataOptions
-from benchbox.schema import DataInfo, ModelInfo, TensorSpec
+from benchbox.schema import DataInfo, ModelInfo, TensorSpec, replace
 
 DEFAULT_LIMIT_SHARE = 0.25  # of the memory available when no --data-limit is given
 FALLBACK_LIMIT_BYTES = 1 << 30
@@ -37,6 +37,7 @@ class SampleSet:
 
     samples: tuple[dict[str, np.ndarray], ...]
     info: DataInfo
+    labels: tuple[int, ...] | None = None  # --data-label: sample i's class (None: no column)
 
 
 def parse_bytes(text: str, option: str = "--data-limit") -> int:
@@ -91,19 +92,53 @@ def load_samples(
     data_map: dict[str, str] | None = None,
     limit_bytes: int | None = None,
     seed: int = 0,
+    label: str | None = None,
 ) -> SampleSet:
-    """Read, check and (past the limit) sample a `--data` source for a model."""
+    """Read, check and (past the limit) sample a `--data` source for a model; with `label`,
+    each sample's class is read from that column and kept with it."""
     src = parse_source(text)
     data_map = dict(data_map or {})
     _check_map(data_map, info)
     limit = limit_bytes if limit_bytes is not None else default_limit_bytes()
     needed = [s for s in info.inputs if s.name not in info.input_values]
     rows = read_rows(src, [s.name for s in info.inputs], split=info.batch is not None)
+    if label is not None:
+        rows = _with_label(rows, label, src)
     checked = _checked(rows, info, needed, data_map, src)
     kept, read, digest, nbytes = _reservoir(checked, limit, seed)
     if read == 0:
         raise BadInput(f"--data {src.shown}: no samples in it (an empty table or file)")
-    return SampleSet(tuple(kept), _info(src, info, kept, read, digest, limit, seed, data_map))
+    labels = tuple(int(s.pop(LABEL_KEY)) for s in kept) if label is not None else None
+    data = _info(src, info, kept, read, digest, limit, seed, data_map)
+    return SampleSet(tuple(kept), replace(data, label_column=label), labels)
+
+
+# Where a sample carries its label between the reader and the reservoir (a key no check reads:
+# `_checked` keeps only the model's inputs, and this one, which it passes through).
+LABEL_KEY = "\x00label"
+
+
+def _with_label(rows: Iterator[Row], column: str, src: DataSource) -> Iterator[Row]:
+    """The rows with their label column checked (one integer a row) and moved to LABEL_KEY."""
+    for index, row in enumerate(rows):
+        if column not in row:
+            names = ", ".join(sorted(row)) or "none"
+            raise BadInput(
+                f"--data-label {column}, sample {index}: no column of that name in {src.shown} "
+                f"(its columns: {names})"
+            )
+        value = np.asarray(row.pop(column))
+        if value.size != 1 or value.dtype.kind not in "iub" and not _whole(value):
+            raise BadInput(
+                f"--data-label {column}, sample {index}: {value.ravel()[:4]} is not one class",
+                "the label column holds one integer class a sample",
+            )
+        row[LABEL_KEY] = np.asarray(int(value.reshape(())), dtype=np.int64)
+        yield row
+
+
+def _whole(value: np.ndarray) -> bool:
+    return value.dtype.kind == "f" and bool(np.all(np.isfinite(value) & (value == np.round(value))))
 
 
 def _check_map(data_map: dict[str, str], info: ModelInfo) -> None:
@@ -139,6 +174,8 @@ def _checked(
             arr = _typed(named[spec.name], spec, index, limits.get(spec.name))
             _check_dims(arr, sample_spec(info, spec), spec.name, index, sizes)
             sample[spec.name] = arr
+        if LABEL_KEY in row:
+            sample[LABEL_KEY] = row[LABEL_KEY]
         yield sample
 
 
@@ -302,8 +339,14 @@ def _info(
 def check_options(opts: DataOptions) -> None:
     """BadInput now, before a model is read, for a source, map or limit that cannot be used."""
     if opts.source is None:
-        if opts.data_map or opts.limit is not None:
-            flag = "--data-map" if opts.data_map else "--data-limit"
+        if opts.data_map or opts.limit is not None or opts.label is not None:
+            flag = (
+                "--data-map"
+                if opts.data_map
+                else "--data-limit"
+                if opts.limit is not None
+                else "--data-label"
+            )
             raise BadInput(f"{flag} needs --data SOURCE", "e.g. --data requests.jsonl")
         return
     parse_source(opts.source)
@@ -317,11 +360,11 @@ def samples_for(opts: DataOptions, info: ModelInfo, seed: int = 0) -> SampleSet 
     if opts.source is None:
         return None
     limit = parse_bytes(opts.limit) if opts.limit is not None else None
-    return load_samples(opts.source, info, parse_data_map(opts.data_map), limit, seed)
+    return load_samples(opts.source, info, parse_data_map(opts.data_map), limit, seed, opts.label)
 
 
 def options_of(info: DataInfo) -> DataOptions:
     """The options that read a report's data again (`--resume`)."""
     limit = str(info.limit_bytes) if info.limit_bytes is not None else None
     mapped = tuple(f"{column}={name}" for column, name in info.data_map.items())
-    return DataOptions(info.source, mapped, limit)
+    return DataOptions(info.source, mapped, limit, info.label_column)

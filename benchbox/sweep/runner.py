@@ -13,6 +13,8 @@ import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from benchbox import model as model_mod
 from benchbox.backends import CellFailure, Instances, open_instances
 from benchbox.data.trace import from_data, trace_offsets
@@ -40,8 +42,6 @@ from benchbox.schema import (
 from benchbox.warning_kinds import WarningKind
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from benchbox.data.pool import RequestPool
     from benchbox.data.samples import SampleSet
 
@@ -91,12 +91,14 @@ def with_accuracy(ctx: CellContext, instances: Instances, cell: Cell) -> Cell:
 
     from benchbox.precision.accuracy import measure_cell_accuracy
 
-    samples, source = None, "synthetic"
+    samples, source, labels = None, "synthetic", None
     try:
         if ctx.data is not None:  # the data's own samples, one request of one each
             from benchbox.data.pool import one_each
 
             samples, source = one_each(ctx.data, ctx.model), ctx.data.info.source
+            if ctx.data.labels is not None:  # request i is sample i: its label is label i
+                labels = [np.asarray([x]) for x in ctx.data.labels[: ctx.accuracy_samples]]
         acc = measure_cell_accuracy(
             instances.runners[0],
             cell.config,
@@ -106,6 +108,7 @@ def with_accuracy(ctx: CellContext, instances: Instances, cell: Cell) -> Cell:
             ctx.accuracy_samples,
             Path(ctx.accuracy_dir) if ctx.accuracy_dir else None,
             samples=samples,
+            labels=labels,
             source=source,
             threads=ctx.cores,
         )
