@@ -108,3 +108,14 @@ def test_nanoseconds_are_recorded_as_milliseconds_and_bad_values_refused():
         h.record_ms([float("nan")])
     with pytest.raises(ValueError):
         h.record_ms([-1.0])
+
+
+def test_the_share_above_a_bound_counts_the_buckets_wholly_above_it():
+    """What the Ray cells' generator-behind rule reads: 3 of 10 sends over 1 ms late (values
+    far from the bound, so bucket precision cannot move them)."""
+    from benchbox.measure.histogram import LatencyHistogram
+
+    h = LatencyHistogram.empty()
+    h.record_ms([0.01] * 5 + [0.5] * 2 + [1.5, 3.0, 40.0])
+    assert h.share_above_ms(1.0) == pytest.approx(0.3)
+    assert h.share_above_ms(100.0) == 0.0 and LatencyHistogram.empty().share_above_ms(1.0) == 0.0

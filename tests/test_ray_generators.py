@@ -240,3 +240,24 @@ def test_ray_options_that_cannot_apply_fail_in_one_line(args, says, tmp_path):
     assert p.returncode == 2, p.stderr
     assert p.stderr.strip().splitlines()[0].startswith(says), p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_a_ray_cell_gets_the_open_loops_load_warnings_from_what_the_nodes_shipped():
+    """Sends late by over 1 ms for over 1% of requests (the merged issue-delay histogram), and a
+    node whose pool-wait p99 is over 1 ms, warn as an in-process open loop's would."""
+    from benchbox.schema import GeneratorNodeStats
+    from benchbox.sweep.fleet.generators import RayLoad
+    from benchbox.sweep.fleet.ray_worker import ray_load_warnings
+
+    delay = LatencyHistogram.empty()
+    delay.record_ms([0.05] * 95 + [4.0] * 5)
+    node = GeneratorNodeStats("a" * 20, 0.0, 0.5, 100, 0, 3.9, 0.2, None, 2.5)
+    calm = GeneratorNodeStats("b" * 20, 0.0, 0.5, 100, 0, 0.1, 0.2, None, 0.0)
+    load = RayLoad(LatencyHistogram.empty(), delay, (node, calm), 200, 0, None, 1.0, 0.2, False)
+    kinds = {w.kind: w.text for w in ray_load_warnings(load)}
+    assert kinds["generator-behind"].startswith("5.0% of requests were sent over")
+    assert "aaaaaaaaaaaa" in kinds["pool-exhausted"] and "bbbb" not in kinds["pool-exhausted"]
+    quiet = LatencyHistogram.empty()
+    quiet.record_ms([0.05] * 100)
+    calm_load = RayLoad(LatencyHistogram.empty(), quiet, (calm,), 100, 0, None, 1.0, 0.2, False)
+    assert ray_load_warnings(calm_load) == []

@@ -356,26 +356,35 @@ def _issue_delay_ms(m: Measurement, warnings: list[CellWarning]) -> Spread | Non
     delay_ns = generator_delay_ns(m)
     d_ms = delay_ns / 1e6
     late = float(np.mean(d_ms > LATE_SEND_MS))
-    if late > LATE_SHARE:
-        warnings.append(
-            CellWarning(
-                WarningKind.GENERATOR_BEHIND,
-                f"{late:.1%} of requests were sent over {fmt_ms_given(LATE_SEND_MS)} late "
-                "by the load generator (the machine is too busy to keep the schedule); their "
-                "latency includes the delay — lower --rate or quiet the machine",
-            )
-        )
-    waited = pool_wait_share(m)
-    if waited > LATE_SHARE:
-        warnings.append(
-            CellWarning(
-                WarningKind.POOL_EXHAUSTED,
-                f"{waited:.1%} of requests waited over {fmt_ms_given(LATE_SEND_MS)} for a "
-                "free worker; that wait counts in their latency — raise --concurrency if the "
-                "server you model accepts more requests in flight",
-            )
-        )
+    for w in (behind_warning(late), pool_warning(pool_wait_share(m))):
+        if w is not None:
+            warnings.append(w)
     return spread_ms(delay_ns)
+
+
+def behind_warning(late_share: float, where: str = "") -> CellWarning | None:
+    """GENERATOR_BEHIND when over LATE_SHARE of the sends left over LATE_SEND_MS late (`where`:
+    which generators, when several)."""
+    if late_share <= LATE_SHARE:
+        return None
+    return CellWarning(
+        WarningKind.GENERATOR_BEHIND,
+        f"{late_share:.1%} of requests were sent over {fmt_ms_given(LATE_SEND_MS)} late "
+        f"by the load generator{where} (the machine is too busy to keep the schedule); their "
+        "latency includes the delay — lower --rate or quiet the machine",
+    )
+
+
+def pool_warning(waited_share: float, where: str = "") -> CellWarning | None:
+    """POOL_EXHAUSTED when over LATE_SHARE of the requests waited over LATE_SEND_MS for a slot."""
+    if waited_share <= LATE_SHARE:
+        return None
+    return CellWarning(
+        WarningKind.POOL_EXHAUSTED,
+        f"{waited_share:.1%} of requests{where} waited over {fmt_ms_given(LATE_SEND_MS)} for a "
+        "free worker; that wait counts in their latency — raise --concurrency if the "
+        "server you model accepts more requests in flight",
+    )
 
 
 def _window_warnings(windows: list[stats.WindowStat]) -> list[CellWarning]:

@@ -74,6 +74,16 @@ class LatencyHistogram:
             stats.HIST_LOWEST_MS, stats.HIST_GROWTH, buckets, self.count, self.min_ms, self.max_ms
         )
 
+    def share_above_ms(self, bound_ms: float) -> float:
+        """The share of values in buckets wholly above `bound_ms` (at bucket precision: a
+        value within RELATIVE_ERROR of the bound may be left out); 0 when empty."""
+        total = self.count
+        if total == 0:
+            return 0.0
+        first = int(stats.bucket_indices(np.asarray([bound_ms]), stats.HIST_LOWEST_MS,
+                                         stats.HIST_GROWTH)[0]) + 1  # fmt: skip
+        return float(self.counts[min(first, BUCKETS) :].sum()) / total
+
     def percentile_ms(self, q: float) -> float:
         """The nearest-rank q-th percentile (stats' rule), within RELATIVE_ERROR of the raw one
         for values in range; ValueError when empty."""

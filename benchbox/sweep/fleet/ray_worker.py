@@ -20,7 +20,13 @@ import numpy as np
 from benchbox.load.issuer import schedule_offsets_ns
 from benchbox.load.schedule import cell_schedule_ns
 from benchbox.measure import stats
-from benchbox.measure.cell import Aborted, MeasureSettings
+from benchbox.measure.cell import (
+    LATE_SEND_MS,
+    LATE_SHARE,
+    Aborted,
+    MeasureSettings,
+    behind_warning,
+)
 from benchbox.measure.histogram import LatencyHistogram
 from benchbox.remote import session as remote
 from benchbox.schema import (
@@ -157,6 +163,7 @@ def measure_on_ray(
         return replace(cell, status="failed", result=None, reason=f"no request succeeded{why}")
     result = ray_result(got, cell, settings, ray.group)
     warnings = remote.remote_warnings(session, result, cell, got.first_error)
+    warnings += ray_load_warnings(got)
     if got.partial:
         lost = "; ".join(n.lost for n in got.nodes if n.lost)
         warnings.append(CellWarning(WarningKind.GENERATOR_LOST, f"{lost}; the others finished"))
@@ -184,6 +191,24 @@ def _spread(h: LatencyHistogram) -> Spread | None:
         return None
     s = _latency_stats(h)
     return Spread(p50=s.p50, p99=s.p99, max=s.max, mean=s.mean, p90=s.p90)
+
+
+def ray_load_warnings(got: RayLoad) -> list[CellWarning]:
+    """The in-process open loop's load warnings, from what the nodes shipped: sends over
+    LATE_SEND_MS late (the merged issue-delay histogram) and, per node, pool waits (a pool-wait
+    p99 over LATE_SEND_MS means over 1% of that node's requests waited longer)."""
+    out = [behind_warning(got.issue_delay.share_above_ms(LATE_SEND_MS), " nodes")]
+    waited = [n for n in got.nodes if (n.pool_wait_p99_ms or 0.0) > LATE_SEND_MS]
+    if waited:
+        names = ", ".join(n.node_id[:12] for n in waited)
+        worst = max(n.pool_wait_p99_ms or 0.0 for n in waited)
+        text = (
+            f"over {LATE_SHARE:.0%} of the requests of node(s) {names} waited over "
+            f"{LATE_SEND_MS:g} ms for a free slot (pool-wait p99 {worst:.2f} ms); that wait "
+            "counts in their latency — raise --concurrency"
+        )
+        out.append(CellWarning(WarningKind.POOL_EXHAUSTED, text))
+    return [w for w in out if w is not None]
 
 
 def ray_result(got: RayLoad, cell: Cell, settings: MeasureSettings, group: str) -> Result:
