@@ -33,6 +33,7 @@ import signal
 import threading
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from time import perf_counter_ns
@@ -175,10 +176,37 @@ async def _open(
     if offsets is None:
         offsets = schedule_offsets_ns(plan.rate_rps or 1.0, count, plan.distribution, plan.seed)
     bodies = plan.items.tolist() if plan.items is not None else None
-    intended, sent, ends = rec.intended_ns.append, rec.sent_ns.append, rec.end_ns.append
-    taken = rec.extra.setdefault("taken", column()).append
+    first = plan.first_index
+    record = (
+        rec.intended_ns.append,
+        rec.extra.setdefault("taken", column()).append,
+        rec.sent_ns.append,
+        rec.end_ns.append,  # last: the collector reads up to len(end_ns)
+    )
+    body_of = (lambda k: first + k) if bodies is None else bodies.__getitem__
+    await send_schedule(
+        sender, offsets.tolist(), body_of, plan.concurrency, t0_ns, record, errs, stats
+    )
+
+
+async def send_schedule(
+    sender: Any,
+    offsets: list[int],
+    body_of: Callable[[int], int],
+    concurrency: int,
+    t0_ns: int,
+    record: tuple[Callable[[int], None], ...],
+    errs: ErrorLog,
+    stats: LoopStats,
+    stopped: Any = None,
+) -> set[asyncio.Task]:
+    """Send request k (body `body_of(k)`) at t0_ns + offsets[k], at most `concurrency` in
+    flight, never early; each answered request's (intended, taken, sent, end) go to the four
+    `record` appends, each failure to `errs`. Returns the requests still in flight when the
+    schedule ends (or `stopped.is_set()`); the caller awaits or drops them."""
+    intended, taken, sent, ends = record
     clock, send, check = perf_counter_ns, sender.send, sender.check
-    pool = asyncio.Semaphore(plan.concurrency)
+    pool = asyncio.Semaphore(concurrency)
     inflight: set[asyncio.Task] = set()
 
     async def one(i: int, t_int: int, t_take: int) -> None:
@@ -198,7 +226,9 @@ async def _open(
         finally:
             pool.release()
 
-    for k, off in enumerate(offsets.tolist()):
+    for k, off in enumerate(offsets):
+        if stopped is not None and stopped.is_set():
+            break
         t_ask = clock()
         await pool.acquire()
         t_got = clock()
@@ -208,10 +238,10 @@ async def _open(
         # scheduler running late for any other reason is the generator's own lateness.
         waited = t_got - max(t_ask, t_int)
         t_take = t_int + waited if waited > 0 else min(t_got, t_int)
-        body = plan.first_index + k if bodies is None else bodies[k]
-        task = asyncio.create_task(one(body, t_int, t_take))
+        task = asyncio.create_task(one(body_of(k), t_int, t_take))
         inflight.add(task)
         task.add_done_callback(inflight.discard)
+    return inflight
 
 
 async def generate(

@@ -24,7 +24,7 @@ import numpy as np
 from benchbox import __version__
 from benchbox.measure import stats
 from benchbox.measure.histogram import LatencyHistogram, to_plain
-from benchbox.remote.generator import ErrorLog, LoopStats, make_sender, sleep_until
+from benchbox.remote.generator import ErrorLog, LoopStats, make_sender, send_schedule
 from benchbox.remote.wire import Prepared
 from benchbox.sweep.fleet.cluster import require_ray
 
@@ -89,43 +89,20 @@ async def _drive(prepared: Prepared, share: Share, t0_ns: int, stopped: threadin
     sender = make_sender(prepared, share.concurrency)
     await sender.open()
     rec = Records(array("q"), array("q"), array("q"), array("q"), ErrorLog(), LoopStats())
-    clock, send, check = perf_counter_ns, sender.send, sender.check
-    pool = asyncio.Semaphore(share.concurrency)
-    inflight: set[asyncio.Task] = set()
-
-    async def one(i: int, t_int: int, t_take: int) -> None:
-        try:
-            t_send = clock()
-            err, answer = await send(i)
-            t_end = clock()
-            if err is None:
-                err = check(i, answer)
-            if err is None:
-                rec.intended.append(t_int)
-                rec.taken.append(t_take)
-                rec.sent.append(t_send)
-                rec.ends.append(t_end)
-            else:
-                rec.errors.add(t_end, err)
-        finally:
-            pool.release()
-
+    record = (rec.intended.append, rec.taken.append, rec.sent.append, rec.ends.append)
     cpu0, wall0 = time.thread_time(), perf_counter_ns()
     try:
-        for k, off in enumerate(share.offsets_ns.tolist()):
-            if stopped.is_set():
-                break
-            t_ask = clock()
-            await pool.acquire()
-            t_got = clock()
-            t_int = t0_ns + off
-            await sleep_until(t_int, rec.stats)
-            # As in remote.generator: only a wait for a slot past the intended time is the pool's.
-            waited = t_got - max(t_ask, t_int)
-            t_take = t_int + waited if waited > 0 else min(t_got, t_int)
-            task = asyncio.create_task(one(share.index + k * share.stride, t_int, t_take))
-            inflight.add(task)
-            task.add_done_callback(inflight.discard)
+        inflight = await send_schedule(
+            sender,
+            share.offsets_ns.tolist(),
+            lambda k: share.index + k * share.stride,
+            share.concurrency,
+            t0_ns,
+            record,
+            rec.errors,
+            rec.stats,
+            stopped,
+        )
         await asyncio.gather(*inflight)  # each is bounded by the request timeout
     finally:
         rec.stats.cpu_s = time.thread_time() - cpu0
