@@ -142,3 +142,20 @@ def test_unreachable_target_fails_before_any_report(tmp_path):
     done = cli("run", "--target", f"grpc://127.0.0.1:{port}/m", "--out", str(tmp_path))
     assert done.returncode == 2 and done.stderr.startswith("error: cannot reach the gRPC server")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_remote_target_without_the_remote_extra_says_what_to_install(tmp_path):
+    """The REST probe needs only the standard library, the generator's sender httptools: its
+    absence is one line and exit 2 before anything is sent, not a failed cell."""
+    code = (
+        "import sys; sys.modules['httptools'] = None\n"
+        "sys.argv = ['benchbox', 'run', '--target', 'http://127.0.0.1:9/v2/models/m']\n"
+        "from benchbox.cli import main; main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[0] == (
+        "error: remote targets need a library that is not installed (httptools)"
+    )
+    assert "pip install 'benchbox[remote]'" in done.stderr and "Traceback" not in done.stderr

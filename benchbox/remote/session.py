@@ -27,7 +27,14 @@ from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
 from benchbox.remote import auto
 from benchbox.remote import split as split_mod
 from benchbox.remote.auto import ProbeStep
-from benchbox.remote.generator import ErrorLog, LoadPlan, RemoteDriver, make_sender, probe_step
+from benchbox.remote.generator import (
+    SENDERS,
+    ErrorLog,
+    LoadPlan,
+    RemoteDriver,
+    make_sender,
+    probe_step,
+)
 from benchbox.remote.target import Target, parse_url
 from benchbox.remote.wire import (
     STATISTICS_EXTENSION,
@@ -79,8 +86,11 @@ class Session:
 
 
 def client(protocol: str) -> Any:
-    """The blocking client module (probe, statistics) of a protocol."""
+    """The blocking client module (probe, statistics) of a protocol; BadInput, before anything
+    is sent, when the load generator's sender for it cannot be imported either (the REST probe
+    needs only the standard library, the sender httptools)."""
     try:
+        importlib.import_module(SENDERS[protocol])
         return importlib.import_module(CLIENTS[protocol])
     except ImportError as exc:
         raise BadInput(
