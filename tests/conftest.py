@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 from collections.abc import Iterator
@@ -13,8 +14,9 @@ from benchbox import zoo
 
 ray_env.prepare()  # before any test imports Ray
 
-# The real test servers (PyTriton, KServe, MLServer), started by the tests that use them.
-pytest_plugins = ["servers.fixtures"]
+# The real test servers (PyTriton, KServe, MLServer), started by the tests that use them; the
+# session's PyTriton and Ray cluster stopped after their last test (their modules run last).
+pytest_plugins = ["last_use", "servers.fixtures"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -59,3 +61,23 @@ def bert_path(zoo_cache: pathlib.Path) -> pathlib.Path:
 def mixed_path(zoo_cache: pathlib.Path) -> pathlib.Path:
     """Inputs of every common dtype: float32, float16, int32 (ids < 50), bool; dynamic batch."""
     return zoo.path_for("mixed", cache=zoo_cache)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """The local Ray cluster of tests/ray_cluster.py that the fleet and generator tests share
+    (starting one takes ~20 s on a busy 2-core runner): RAY_GROUPS' nodes, RAY_GEN_NODES of group
+    `gen`, a head serving Ray Client; this process connected. Yields (cluster, nodes by group).
+
+    A test that takes nodes away (kills them) uses a group no other test counts on; one that
+    adds nodes gives them a group of its own."""
+    import last_use
+    from ray_cluster import RAY_GEN_NODES, RAY_GROUPS, add_group_node, free_port, local_cluster
+
+    with contextlib.ExitStack() as stack:
+        c, nodes = stack.enter_context(local_cluster(RAY_GROUPS, client_port=free_port()))
+        for _ in range(RAY_GEN_NODES - 1):
+            add_group_node(c, "gen")
+        c.wait_for_nodes()
+        last_use.hold("ray_cluster", stack)
+        yield c, nodes

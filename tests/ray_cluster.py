@@ -18,6 +18,11 @@ import ray
 from ray.cluster_utils import Cluster
 
 GROUP_LABEL = "ray.io/node-group"
+# The session's cluster (conftest's `ray_cluster`), one 1-CPU node a group: test_fleet's two
+# machine types and the group whose node its kill test takes away; test_ray_generators' `gen`,
+# which has RAY_GEN_NODES nodes.
+RAY_GROUPS = {"small": 1, "large": 1, "doomed": 1, "gen": 1}
+RAY_GEN_NODES = 3
 LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
 # The GCS declares a node dead after ~3 missed checks of 0.5 s (default: 5 of 3 s).
 FAST_HEALTH = {

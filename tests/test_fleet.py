@@ -20,7 +20,6 @@ from ray_cluster import (
     free_port,
     kill_node,
     listening_addresses,
-    local_cluster,
 )
 
 from benchbox.cost import load_profile
@@ -44,8 +43,8 @@ from benchbox.sweep.fleet import (
 )
 from benchbox.sweep.plan import SweepSpec
 
-# Two machine types (one node each) and a group whose node the kill test takes away.
-GROUPS = {"small": 1, "large": 1, "doomed": 1}
+# The cluster's groups (tests/ray_cluster.py RAY_GROUPS): two machine types (one node each) and
+# a group whose node the kill test takes away.
 PROFILES = {
     "small": "aws-c7i-2xlarge",
     "large": "aws-m7i-4xlarge",
@@ -59,9 +58,9 @@ TARGET = "p99=500ms"
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    with local_cluster(GROUPS, client_port=free_port()) as (c, nodes):
-        yield c, nodes
+def cluster(ray_cluster):
+    """The session's cluster (conftest), shared with test_ray_generators."""
+    return ray_cluster
 
 
 RAY_CLIENT_PROBE = """

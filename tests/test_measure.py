@@ -16,7 +16,7 @@ from benchbox.load import column
 from benchbox.load.closed import ClosedDriver
 from benchbox.load.open import OpenDriver, schedule_offsets_ns
 from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
-from benchbox.schema import ServingConfig
+from benchbox.schema import ServingConfig, replace
 
 FAST = MeasureSettings(warmup_s=0.1, duration_s=0.4, window_s=0.1)
 
@@ -202,8 +202,10 @@ def test_a_runner_error_surfaces_from_the_measurement():
     def broken(feeds):
         raise RuntimeError("kernel exploded")
 
+    # A runner that fails completes no request, so drive() measures on to max_duration_s (15 s
+    # by default) before the error surfaces; a short maximum keeps that wait short.
     with pytest.raises(RuntimeError, match="kernel exploded"):
-        drive(ClosedDriver([broken], [{}], 1, 1), FAST)
+        drive(ClosedDriver([broken], [{}], 1, 1), replace(FAST, max_duration_s=0.5))
 
 
 def test_a_cell_above_the_bound_with_confidence_stops_early():

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 import ray
-from ray_cluster import GROUP_LABEL, add_group_node, kill_node, local_cluster
+from ray_cluster import GROUP_LABEL, add_group_node, kill_node
 from rich.console import Console
 from servers import oip_small
 from servers.oip_small import serving
@@ -41,12 +41,10 @@ BOUND_S = 120.0
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    with local_cluster({GEN: 1}) as (c, nodes):
-        add_group_node(c, GEN, 1)
-        add_group_node(c, GEN, 1)
-        c.wait_for_nodes()
-        yield c
+def cluster(ray_cluster):
+    """The session's cluster (conftest), shared with test_fleet: three nodes of group `gen`."""
+    c, _ = ray_cluster
+    return c
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +131,10 @@ def test_a_killed_generator_actor_fails_the_cell_with_its_reason(cluster, prepar
 
 
 def test_a_lost_node_leaves_the_others_to_finish_flagged_and_then_fails_cells(cluster, prepared):
-    doomed = [add_group_node(cluster, "doomed", 1) for _ in range(2)]
+    # A group of its own: test_fleet's `doomed` nodes share the session's cluster.
+    doomed = [add_group_node(cluster, "gen-doomed", 1) for _ in range(2)]
     cluster.wait_for_nodes()
-    gens = place_generators(2, "doomed", GROUP_LABEL, timeout_s=60)
+    gens = place_generators(2, "gen-doomed", GROUP_LABEL, timeout_s=60)
     try:
         victim = next(n for n in doomed if n.node_id == gens[0].node_id)
         killer = _when_served(40, lambda: kill_node(victim))

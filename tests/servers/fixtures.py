@@ -1,15 +1,18 @@
-"""pytest fixtures: the test servers, started on first use (PyTriton once per session, the
-others once per module).
+"""pytest fixtures: the test servers, started on first use (PyTriton once per session, stopped
+after its last test by tests/last_use.py; the others once per module). A server's graceful stop
+goes on in the background while the next tests run; the session's end waits for it.
 
 Import the ones a module needs (`from servers.fixtures import pytriton  # noqa: F401`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 from collections.abc import Iterator
 
+import last_use
 import pytest
 
 from benchbox import zoo
@@ -25,7 +28,11 @@ def serve(*args):
     """process.serve, or a skip when BENCHBOX_SKIP_SERVERS=1."""
     if os.environ.get(SKIP_ENV, "") not in ("", "0"):
         pytest.skip(f"{SKIP_ENV} is set: the real-server tests are skipped")
-    return process.serve(*args)
+    return process.serve(*args, stop_in_background=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    process.join_stops()
 
 
 def _mlp(cache: pathlib.Path) -> str:
@@ -38,13 +45,17 @@ def pytriton(zoo_cache, tmp_path_factory) -> Iterator[Server]:
     delay, statistics opened with TritonSecurityConfig."""
     args = [_mlp(zoo_cache), "--max-batch", "16", "--delay-us", "200", "--preferred", "4,8"]
     args += ["--open-statistics", "--flaky"]
-    with serve(
-        "pytriton",
-        "pytriton_server.py",
-        args,
-        tmp_path_factory.mktemp("pytriton"),
-        "/v2/models/flaky/ready",
-    ) as server:
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(
+            serve(
+                "pytriton",
+                "pytriton_server.py",
+                args,
+                tmp_path_factory.mktemp("pytriton"),
+                "/v2/models/flaky/ready",
+            )
+        )
+        last_use.hold("pytriton", stack)
         yield server
 
 

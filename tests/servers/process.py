@@ -8,6 +8,7 @@ import pathlib
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -57,12 +58,24 @@ def _ready(url: str) -> bool:
         return False
 
 
+# Servers whose stop was started but not waited for (stop_in_background): joined by join_stops().
+_STOPPING: list[threading.Thread] = []
+
+
 @contextlib.contextmanager
 def serve(
-    venv: str, script: str, args: list[str], log_dir: pathlib.Path, ready_path: str
+    venv: str,
+    script: str,
+    args: list[str],
+    log_dir: pathlib.Path,
+    ready_path: str,
+    stop_in_background: bool = False,
 ) -> Iterator[Server]:
     """Run tests/servers/SCRIPT in VENV's Python with --http-port/--grpc-port/--metrics-port
-    added; yield once GET ready_path answers 200 (bounded), then stop the process group."""
+    added; yield once GET ready_path answers 200 (bounded), then stop the process group.
+
+    With `stop_in_background` the block ends as soon as SIGTERM is sent, and the graceful stop
+    (tritonserver unloads its models in 5-20 s) is waited for on a thread: join_stops() waits."""
     python = venvs.python_of(venv)
     http_port, grpc_port, metrics_port = free_ports(3)
     log = log_dir / f"{script}.{http_port}.log"
@@ -90,7 +103,18 @@ def serve(
             time.sleep(POLL_S)
         yield server
     finally:
-        _stop(proc)
+        if stop_in_background:
+            thread = threading.Thread(target=_stop, args=(proc,), name=f"stop {script}")
+            thread.start()
+            _STOPPING.append(thread)
+        else:
+            _stop(proc)
+
+
+def join_stops(timeout_s: float = 60.0) -> None:
+    """Wait (bounded: each stop is itself bounded to ~30 s) for the servers stopping."""
+    while _STOPPING:
+        _STOPPING.pop().join(timeout_s)
 
 
 def _stop(proc: subprocess.Popen) -> None:
