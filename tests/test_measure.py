@@ -82,12 +82,14 @@ def test_stable_load_stops_once_three_windows_agree():
 
 
 def test_a_load_that_never_settles_is_unstable():
+    """Each call sleeps 15% longer than the one before, so every window is slower than the
+    last, at any speed (a wall-clock pattern of slow and fast stretches could be straddled by
+    windows that then agree)."""
     state = {"n": 0}
 
     def erratic(feeds):
         state["n"] += 1
-        # every other window-sized stretch is 20x slower
-        time.sleep(0.02 if (time.perf_counter() * 10) % 2 < 1 else 0.001)
+        time.sleep(min(0.2, 0.001 * 1.15 ** state["n"]))
 
     driver = ClosedDriver([erratic], [{}], 1, 1)
     s = MeasureSettings(
