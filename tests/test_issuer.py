@@ -22,7 +22,7 @@ from benchbox.load.issuer import (
 )
 from benchbox.load.open import OpenDriver
 from benchbox.measure.cell import MeasureSettings, drive, generator_delay_ns, summarize
-from benchbox.schema import DynamicBatching, replace
+from benchbox.schema import DynamicBatching
 
 
 def _run_issuer(issuer: Issuer, threads: int, send) -> None:
@@ -175,9 +175,11 @@ def test_open_loops_lower_the_switch_interval_while_measuring_and_restore_it():
     def broken(feeds):
         raise RuntimeError("kernel exploded")
 
-    # No request completes, so drive() measures on to max_duration_s before the error surfaces.
+    # The error surfaces at the first read of the records, before any window is measured.
+    seen: list = []
     with pytest.raises(RuntimeError, match="kernel exploded"):
-        drive(OpenDriver([broken], [{}], 200.0, 1, 1, 1.0), replace(s, max_duration_s=0.5))
+        drive(OpenDriver([broken], [{}], 200.0, 1, 1, 1.0), s, on_window=lambda *w: seen.append(w))
+    assert seen == []
     assert sys.getswitchinterval() == before
     previous = lower_switch_interval(0.001)
     assert previous == before

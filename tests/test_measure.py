@@ -16,7 +16,7 @@ from benchbox.load import column
 from benchbox.load.closed import ClosedDriver
 from benchbox.load.open import OpenDriver, schedule_offsets_ns
 from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
-from benchbox.schema import ServingConfig, replace
+from benchbox.schema import ServingConfig
 
 FAST = MeasureSettings(warmup_s=0.1, duration_s=0.4, window_s=0.1)
 
@@ -190,24 +190,33 @@ def test_open_loop_latency_is_measured_from_the_intended_time():
     assert (m.latency_ns >= m.issue_delay_ns).all()
 
 
-def test_abort_stops_the_measurement_promptly():
+def test_abort_stops_the_measurement_at_its_next_wait():
+    """Aborted after the second window: no third window is measured (of the 300 asked for)."""
     abort = threading.Event()
+    seen: list = []
+
+    def on_window(elapsed_s, window):
+        seen.append(window)
+        if len(seen) == 2:
+            abort.set()
+
     driver = ClosedDriver([lambda f: time.sleep(0.001)], [{}], 1, 1)
-    threading.Timer(0.2, abort.set).start()
-    t0 = time.perf_counter()
+    settings = MeasureSettings(warmup_s=0.05, duration_s=30.0, window_s=0.1)
     with pytest.raises(Aborted):
-        drive(driver, MeasureSettings(warmup_s=0.05, duration_s=30.0), abort=abort)
-    assert time.perf_counter() - t0 < 20.0  # far less than the 30 s asked for
+        drive(driver, settings, abort=abort, on_window=on_window)
+    assert len(seen) == 2
 
 
 def test_a_runner_error_surfaces_from_the_measurement():
     def broken(feeds):
         raise RuntimeError("kernel exploded")
 
-    # A runner that fails completes no request, so drive() measures on to max_duration_s (15 s
-    # by default) before the error surfaces; a short maximum keeps that wait short.
+    # The error surfaces at the first read of the records, not after max_duration_s (15 s by
+    # default) of a load that completes nothing: no window is measured.
+    seen: list = []
     with pytest.raises(RuntimeError, match="kernel exploded"):
-        drive(ClosedDriver([broken], [{}], 1, 1), replace(FAST, max_duration_s=0.5))
+        drive(ClosedDriver([broken], [{}], 1, 1), FAST, on_window=lambda *w: seen.append(w))
+    assert seen == []
 
 
 def test_a_cell_above_the_bound_with_confidence_stops_early():

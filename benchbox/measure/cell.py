@@ -70,6 +70,11 @@ class _Collector:
         self.cursors = [0] * len(driver.recorders)
 
     def take(self) -> dict[str, np.ndarray]:
+        """The new records; a worker's failure is raised here, at the window it happened in,
+        rather than after the whole (up to max_duration_s) measurement."""
+        errors = getattr(self.driver, "errors", None)
+        if errors:
+            raise errors[0]
         cols: dict[str, list[np.ndarray]] = {"intended": [], "end": [], "sent": []}
         extra_cols: dict[str, list[np.ndarray]] = {}
         for k, rec in enumerate(self.driver.recorders):
