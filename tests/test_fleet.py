@@ -626,6 +626,9 @@ def test_the_command_without_ray_says_what_to_install(tmp_path):
     assert "pip install 'benchbox[ray]'" in p.stderr and "Traceback" not in p.stderr
 
 
+# Two fleet commands, a Ctrl-C and a resume, each placing on the cluster: about 60 s quiet, and
+# over the suite's 300 s bound beside two busy loops (it timed out there once, mid-resume).
+@pytest.mark.timeout(900)
 def test_ctrl_c_on_the_command_saves_the_partial_reports_and_resume_finishes(
     cluster, mlp_path, tmp_path
 ):
