@@ -23,7 +23,7 @@ from benchbox.data.source import parse_source
 from benchbox.errors import BadInput
 from benchbox.files import require_regular_file
 from benchbox.parse import TRACE_UNITS
-from benchbox.schema import Trace
+from benchbox.schema import Load, Trace
 
 # Fewer requests than this cannot give a figure (measure.cell's MIN_MEASURED_REQUESTS).
 MIN_TRACE_REQUESTS = 30
@@ -169,6 +169,13 @@ def trace_offsets(trace: Trace, data_source: str | None = None) -> np.ndarray:
             f"{len(offsets)} requests, not {trace.requests}"
         )
     return offsets
+
+
+def cell_trace_offsets(load: Load, data: SampleSet | None) -> np.ndarray | None:
+    """The offsets a trace cell replays (read again where it runs), None for other loads."""
+    if load.kind != "trace" or load.trace is None:
+        return None
+    return trace_offsets(load.trace, data.info.source if data is not None else None)
 
 
 def from_data(trace: Trace | None) -> bool:

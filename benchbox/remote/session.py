@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from benchbox import model as model_mod
-from benchbox.data.trace import from_data, trace_offsets
+from benchbox.data.trace import cell_trace_offsets, from_data
 from benchbox.errors import BadInput
 from benchbox.load.schedule import cell_schedule_ns
 from benchbox.measure.cell import Aborted, MeasureSettings, drive, summarize
@@ -330,10 +330,7 @@ def measure_cell(
         return replace(
             cell, status="failed", result=None, reason=f"the first request failed: {first}"
         )
-    offsets = None
-    if cell.load.kind == "trace" and cell.load.trace is not None:
-        offsets = trace_offsets(cell.load.trace, data.info.source if data is not None else None)
-    plan = load_plan(cell, settings, offsets)
+    plan = load_plan(cell, settings, cell_trace_offsets(cell.load, data))
     if probed is not None and cell.id in probed and generators is None:
         count, steps = probed[cell.id]
     else:

@@ -472,7 +472,7 @@ def build_remote_request(opts: SweepOptions, one_cell: bool = False) -> SweepReq
         parse.parse_request_timeout_s(remote.request_timeout),
         remote.ca_cert,
         remote.insecure,
-        ray_generators(opts.ray, opts.load, opts.rate, latency_target),
+        ray_generators(opts.ray, opts.load, opts.rate),
     )
     return SweepRequest(
         model_path=path,
@@ -736,9 +736,7 @@ def cell_timeout_s(text: str) -> float | None:
     return parse.parse_duration_s(text, "--cell-timeout")
 
 
-def ray_generators(
-    ray: RayOptions | None, load: str, rate: str | None, latency_target: LatencyTarget | None
-) -> RayGenerators | None:
+def ray_generators(ray: RayOptions | None, load: str, rate: str | None) -> RayGenerators | None:
     """Where the generators run (`--ray`), checked: they send an open-loop schedule at given
     rates, so a closed loop or a peak-rate search is BadInput."""
     if ray is None:

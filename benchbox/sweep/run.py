@@ -37,8 +37,10 @@ def run_sweep(
     progress: Progress | None = None,
     abort: threading.Event | None = None,
     make_worker: Callable[[CellContext, threading.Event | None], Any] | None = None,
+    session: remote.Session | None = None,
 ) -> tuple[Report, Path]:
-    """Measure the planned cells, saving the report after each; return it and its path."""
+    """Measure the planned cells, saving the report after each; return it and its path
+    (`session`: a remote target's session already probed by the caller)."""
     progress = progress or Progress()
     if make_worker is None and req.target is None:  # ours: its first process starts now
         make_worker = worker_factory(req.isolate, req.cell_timeout_s, warm=True)
@@ -47,7 +49,7 @@ def run_sweep(
         finally:
             if hasattr(make_worker, "close"):
                 make_worker.close()
-    return _run_sweep(req, progress, abort, make_worker)
+    return _run_sweep(req, progress, abort, make_worker, session)
 
 
 def connect_target(req: SweepRequest) -> remote.Session:
@@ -69,6 +71,7 @@ def _run_sweep(
     progress: Progress,
     abort: threading.Event | None,
     make_worker: Callable[[CellContext, threading.Event | None], Any] | None,
+    session: remote.Session | None = None,
 ) -> tuple[Report, Path]:
     out_dir = check_writable(req.out_dir)
     target = req.latency_target
@@ -79,7 +82,7 @@ def _run_sweep(
         # only a profile named for the server's machine prices a remote sweep.
         auto = (req.profile or "").strip().lower() == AUTO
         profile = None if auto else choose_profile(req.profile, host)
-        session = connect_target(req)
+        session = session or connect_target(req)
         info, server = session.model, remote.target_info(session)
         if req.target.ray is not None:  # resume must know the generators were not on this host
             server = replace(server, ray_group=req.target.ray.group)

@@ -17,7 +17,7 @@ import numpy as np
 
 from benchbox import model as model_mod
 from benchbox.backends import CellFailure, Instances, open_instances
-from benchbox.data.trace import from_data, trace_offsets
+from benchbox.data.trace import cell_trace_offsets, from_data
 from benchbox.devices import gpu_probes, parse_device
 from benchbox.load.batcher import BatcherDriver, batch_feeds
 from benchbox.load.closed import ClosedDriver
@@ -207,10 +207,7 @@ def measure_one(
     buckets: RequestPool | None = None,
 ) -> Cell:
     """Measure one cell on already-open instances (`buckets`: per-bucket latency on --data)."""
-    offsets = None
-    if cell.load.kind == "trace" and cell.load.trace is not None:
-        source = ctx.data.info.source if ctx.data is not None else None
-        offsets = trace_offsets(cell.load.trace, source)
+    offsets = cell_trace_offsets(cell.load, ctx.data)
     driver = make_driver(
         instances,
         pool,

@@ -65,7 +65,7 @@ def run_ray_sweep(
     assert req.target is not None and req.target.ray is not None
     session = connect_target(req)  # exit 2 before placing when the server is not there
     with ray_generators(session, req.target) as make_worker:
-        return run_sweep(req, progress, abort, make_worker=make_worker)
+        return run_sweep(req, progress, abort, make_worker=make_worker, session=session)
 
 
 @contextlib.contextmanager
