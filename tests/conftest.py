@@ -14,9 +14,22 @@ from benchbox import zoo
 
 ray_env.prepare()  # before any test imports Ray
 
+# pytest-xdist sets COLUMNS=80 and LINES=24 in its workers; the CLIs the tests run would then wrap
+# their tables at 80 columns where the serial run (and a terminal of ours) gives them 160.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
 # The real test servers (PyTriton, KServe, MLServer), started by the tests that use them; the
 # session's PyTriton and Ray cluster stopped after their last test (their modules run last).
 pytest_plugins = ["last_use", "servers.fixtures"]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups it sends to its workers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    import last_use
+
+    last_use.mark_groups(config, items)
 
 
 @pytest.fixture(scope="session", autouse=True)

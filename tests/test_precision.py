@@ -420,8 +420,18 @@ def test_openvino_maps_precision_to_its_hint_and_its_outputs_are_compared(mlp_pa
     report, _ = run_sweep(req, make_worker=make_in_process_worker)
     assert [c.status for c in report.cells] == ["ok", "ok", "ok"]
     fp32, fp16, int8 = (c.accuracy.outputs[0] for c in report.cells)
-    assert fp32.rel_error < 1e-3 and fp16.cosine > 0.999 and int8.cosine > 0.99
-    assert int8.max_abs_error > fp32.max_abs_error
+    assert fp16.cosine > 0.999 and int8.cosine > 0.99
+    # OpenVINO's CPU default is bf16 on CPUs with AVX-512 BF16 or AMX (benchbox's fp32 leaves it):
+    # there the fp32 cell must say it differs from the reference; elsewhere it is the reference.
+    from benchbox.devices import openvino_core
+
+    default = str(openvino_core().get_property("CPU", "INFERENCE_PRECISION_HINT"))
+    flag = report.cells[0].accuracy.flag
+    if "bf16" in default or "bfloat16" in default:
+        assert fp32.rel_error < 5e-2 and flag and "differs from the fp32 CPU reference" in flag
+    else:
+        assert fp32.rel_error < 1e-3 and flag is None
+        assert int8.max_abs_error > fp32.max_abs_error
 
 
 def test_pareto_front_gains_accuracy_as_an_axis(mlp_path, tmp_path):

@@ -309,6 +309,63 @@ def test_a_profile_sweep_resumes_its_failed_cell_with_the_same_profile(tmp_path)
     assert 0.6 <= after.result.duration_s < 1.2
 
 
+def test_a_data_trace_sweep_resumes_its_failed_cell_with_the_same_trace(tmp_path):
+    """--resume reads the trace column again and replays it into the same report: the same
+    load (source, requests, span, speed), measured over the trace's length."""
+    from dataclasses import replace
+
+    from benchbox.store import load_report, save_report
+
+    data = write_jsonl(tmp_path / "requests.jsonl", [1_700_000_000_000 + 10 * k for k in range(60)])
+    done = cli("sweep", "mlp", "--load", "trace", "--data", str(data), "--trace-column", "ts:ms",
+               "--batch", "1", "--threads", "1", "--concurrency", "1", *QUICK, "--out", "out",
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (path,) = (tmp_path / "out").glob("*.json")
+    before = load_report(path)
+    (cell,) = before.cells
+    assert cell.load.kind == "trace" and cell.load.trace.requests == 60
+    save_report(replace(before, cells=(replace(cell, status="failed", result=None),)), path)
+    again = cli("sweep", "--resume", str(path), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    after_report = load_report(path)
+    (after,) = after_report.cells
+    assert after.status in ("ok", "unstable") and after.load == cell.load
+    assert after_report.data.sha256 == before.data.sha256
+    assert 0.59 <= after.result.duration_s < 1.2  # 0.59 s of trace at 1x
+    assert 0 < after.result.requests <= 60 + 5
+
+
+def test_verify_replays_a_trace_cell_on_the_server_with_the_reports_data(tmp_path):
+    """A trace cell's verification sends the report's own rows at the report's times."""
+    from servers import oip_small
+    from servers.oip_small import serving
+    from servers.process import free_ports
+
+    n = 50
+    data = tmp_path / "requests.npz"
+    x = np.repeat(np.arange(n, dtype=np.float32)[:, None], 4, axis=1)
+    np.savez(data, x=x, ts=1_700_000_000.0 + 0.01 * np.arange(n))
+    (port,) = free_ports(1)
+    url = f"http://127.0.0.1:{port}/v2/models/ok"
+    with serving(port):
+        done = cli("run", "--target", url, "--load", "trace", "--data", str(data),
+                   "--trace-column", "ts", *QUICK, "--out", "out", cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        (path,) = (tmp_path / "out").glob("*.json")
+        saved = path.read_bytes()
+        oip_small.SEEN.clear()
+        checked = cli("verify", str(path), "--target", url, "--latency-target", "p99=10s",
+                      "--warmup", "0.1s", "--json", cwd=tmp_path)  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    assert "Traceback" not in checked.stderr and path.read_bytes() == saved
+    got = json.loads(checked.stdout)
+    assert got["cell"] == "remote/t1/i1/b1/trace-n50-x1-c1"
+    assert oip_small.SEEN and oip_small.SEEN <= set(range(n))  # the report's rows, none other
+    assert 0 < got["measured"]["requests"] <= n + 5
+    assert "requests from the report's data" in " ".join(got["notes"])
+
+
 @pytest.mark.parametrize("args, says", [
     (["--load", "trace"], "--load trace needs the arrival times"),
     (["--load", "trace", "--trace", "{bad}"], "line 3: 0.1 comes before the offset above it"),
