@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +82,10 @@ class CellDelta:
     p_holm: float | None = None  # p_value adjusted over the family of matched cells (Holm)
     ruler_ratio: float | None = None  # the machine's move the ratio was divided by, if any
     own_verdict: str = ""  # the cell's test alone at the stated confidence (supporting detail)
+    # between trials: the interval's degrees of freedom, and whether each side's variance was
+    # moderated toward its own report's pool of cells (`run_prior`)
+    df: float | None = None
+    pooled: bool = False
 
 
 @dataclass(frozen=True)
@@ -400,6 +405,7 @@ def compare_versions(
         machine = ruler_ratio(base, report, confidence)
         rulers.append(ruler_line(machine, base, report, base_label, label, threshold))
         cand_cells = {c.id: c for c in report.cells}
+        priors = (run_prior(base), run_prior(report))
         for cid in base_cells.keys() - cand_cells.keys():
             unmatched.append(f"{cid} only in {base_label}")
         for cid in cand_cells.keys() - base_cells.keys():
@@ -410,7 +416,7 @@ def compare_versions(
                 continue
             b_ok, c_ok = _measured(b), _measured(c)
             if b_ok and c_ok:
-                delta = _delta(b, c, base_label, label, threshold, confidence)
+                delta = _delta(b, c, base_label, label, threshold, confidence, priors)
                 if delta is not None and machine is not None:
                     delta = by_ruler(delta, machine, threshold, confidence)
                 if delta is None:
@@ -520,6 +526,7 @@ def by_ruler(d: CellDelta, machine: tstats.Ratio, threshold: float, confidence: 
         own_verdict=verdict,
         p_value=p_value,
         ruler_ratio=machine.ratio,
+        df=None,  # the ruler's interval is added on logs: the result has no one df
         summary=tstats.ratio_sentence(r, "p50, by the ruler", d.candidate, d.baseline),
     )
 
@@ -602,16 +609,33 @@ def _within(br, cr, confidence: float, threshold: float) -> tuple[stats.Comparis
     return None
 
 
+def run_prior(report: Report) -> Any:
+    """The pool of a report's cells for the p50 test: the prior of their per-trial p50 variances
+    (None with fewer than 3 cells of 2+ trials). The trial-to-trial noise of one run is largely
+    shared by its cells, so each report's pool moderates its own cells (two reports from
+    different days can have different noise, so the pools are not mixed)."""
+    return tstats.figure_prior([c.result for c in report.cells if _measured(c)], "p50")
+
+
 def _delta(
-    b: Cell, c: Cell, base_label: str, label: str, threshold: float, confidence: float
+    b: Cell,
+    c: Cell,
+    base_label: str,
+    label: str,
+    threshold: float,
+    confidence: float,
+    priors: tuple[Any, Any] | None = None,
 ) -> CellDelta | None:
     """The change of one cell's median: between the trials when both sides have 2+ of them
-    (Welch on the logs of the per-trial medians), else within one run (bootstrap + U test)."""
+    (Welch on the logs of the per-trial medians, each side's variance moderated toward its
+    report's pool when `priors` has one), else within one run (bootstrap + U test)."""
     br, cr = b.result, c.result
     assert br is not None and cr is not None
     between = len(br.per_trial) >= 2 and len(cr.per_trial) >= 2
     if between:
-        r = tstats.ratio(_trial_values(b, "p50"), _trial_values(c, "p50"), confidence)
+        r = tstats.ratio(
+            _trial_values(b, "p50"), _trial_values(c, "p50"), confidence, priors=priors
+        )
         ratio, lo, hi, method = r.ratio, r.lo, r.hi, "trials"
         p_value = tstats.ratio_p_value(r, threshold, confidence)
         verdict = tstats.verdict(r, threshold)
@@ -650,6 +674,8 @@ def _delta(
         accuracy=(
             f"{accuracy_label(b)} → {accuracy_label(c)}" if b.accuracy or c.accuracy else None
         ),
+        df=r.df,
+        pooled=r.pooled,
     )
 
 

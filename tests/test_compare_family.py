@@ -12,8 +12,8 @@ from scipy import stats as sps
 
 from benchbox import store
 from benchbox.cli import main
-from benchbox.compare import compare_reports, regressions
-from benchbox.measure import stats
+from benchbox.compare import compare_reports, regressions, run_prior
+from benchbox.measure import moderate, stats
 from benchbox.measure import trials as tstats
 from benchbox.schema import replace
 
@@ -46,14 +46,20 @@ def trial_report(shifts: list[list[float]], seed: int = 0):
     return replace(base, cells=tuple(cells))
 
 
+PATTERN = [-SPREAD, 0.0, SPREAD]
+
+
 def shift_for(p: float) -> float:
-    """The log shift of 3 against 3 trials (SPREAD apart) whose two-sided Welch p is `p`."""
-    se = SPREAD * math.sqrt(2.0 / 3.0)  # each side's variance is SPREAD^2, 3 trials a side
-    return float(sps.t.isf(p / 2.0, 4.0)) * se
+    """The log shift of 3 against 3 trials (SPREAD apart) whose two-sided Welch p is `p`, each
+    side's variance moderated toward its report's pool (compare.run_prior): every cell of both
+    reports has the variance SPREAD^2, so both sides have the same moderated variance and df."""
+    mod = moderate.moderate(SPREAD**2, 2.0, run_prior(trial_report([PATTERN] * 8)))
+    se = math.sqrt(2.0 * mod.var / 3.0)  # 3 trials a side
+    return float(sps.t.isf(p / 2.0, 2.0 * mod.df)) * se  # Welch's df of two equal sides
 
 
 def pair(p_by_cell: list[float]):
-    pattern = [-SPREAD, 0.0, SPREAD]
+    pattern = PATTERN
     base = trial_report([pattern] * 8)
     cand = trial_report([[shift_for(p) + x for x in pattern] for p in p_by_cell])
     return base, cand

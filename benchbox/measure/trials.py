@@ -155,6 +155,8 @@ class Ratio:
     baseline_trials: int
     candidate_trials: int
     df: float | None  # Welch's degrees of freedom (None: within-trial fallback)
+    # True when both sides' variances were moderated toward their runs' pools (`priors`)
+    pooled: bool = False
 
     @property
     def plus_minus(self) -> float:
@@ -167,13 +169,21 @@ def ratio(
     candidate: Sequence[float],
     confidence: float = 0.95,
     within_ci: tuple[float, float] | None = None,
+    priors: tuple[Any, Any] | None = None,
 ) -> Ratio:
     """Ratio of geometric means with a Welch interval on the logs (each side needs 2+ trials).
 
     `within_ci` is a within-trial CI of the same ratio (e.g. a bootstrap over pooled requests):
     the interval is widened to contain it, and it is the whole answer when either side has a
     single trial (level `within-trial`; without it the CI is the point).
+
+    `priors` (baseline's, candidate's; `figure_prior` of each side's run, either may be None)
+    moderate each side's variance toward its own run's pool of cells, as the sweep's intervals
+    are (measure/moderate.py): Welch's df then adds up the moderated dfs, d0 + n - 1 a side,
+    not n - 1. A side whose spread is far above its pool keeps its own variance and df.
     """
+    from benchbox.measure import moderate
+
     la, lb = _logs(baseline, "baseline"), _logs(candidate, "candidate")
     d = float(np.mean(lb) - np.mean(la))
     point = math.exp(d)
@@ -181,17 +191,21 @@ def ratio(
     if la.size < 2 or lb.size < 2:
         lo, hi = within if within is not None else (point, point)
         return Ratio(point, min(lo, point), max(hi, point), "within-trial", la.size, lb.size, None)
-    va, vb = float(np.var(la, ddof=1)) / la.size, float(np.var(lb, ddof=1)) / lb.size
+    prior_a, prior_b = priors if priors is not None else (None, None)
+    ma = moderate.moderate(float(np.var(la, ddof=1)), la.size - 1.0, prior_a)
+    mb = moderate.moderate(float(np.var(lb, ddof=1)), lb.size - 1.0, prior_b)
+    pooled = prior_a is not None and prior_b is not None and not (ma.own or mb.own)
+    va, vb = ma.var / la.size, mb.var / lb.size
     se = math.sqrt(va + vb)
     if se > 0:
-        df = (va + vb) ** 2 / (va**2 / (la.size - 1) + vb**2 / (lb.size - 1))
+        df = (va + vb) ** 2 / (va**2 / ma.df + vb**2 / mb.df)
         half = t_quantile(confidence, df) * se
     else:
         df, half = float(la.size + lb.size - 2), 0.0
     lo, hi = math.exp(d - half), math.exp(d + half)
     if within is not None:
         lo, hi = min(lo, within[0]), max(hi, within[1])
-    return Ratio(point, lo, hi, "between-trial", la.size, lb.size, df)
+    return Ratio(point, lo, hi, "between-trial", la.size, lb.size, df, pooled)
 
 
 def verdict(r: Ratio, threshold: float = 0.0, higher_is_slower: bool = True) -> Verdict:
@@ -510,7 +524,9 @@ class Pooled:
     own_spread: tuple[str, ...]
 
 
-def _figure_prior(results: Sequence[Result], figure: str) -> Any:
+def figure_prior(results: Sequence[Result], figure: str) -> Any:
+    """The pool's prior (measure/moderate.py) of one figure over the results with 2+ trials
+    (None: too few of them)."""
     from benchbox.measure import moderate
 
     logs = [trial_logs(r, figure) for r in results]
@@ -548,7 +564,7 @@ def moderate_results(results: Sequence[Result], confidence: float = 0.95) -> lis
     of freedom. A figure whose spread is far above the pool's keeps its own interval (and is
     named in `own_spread`). Without a prior (fewer than 3 such results) results are unchanged.
     """
-    priors = {f: _figure_prior(results, f) for f in TRIAL_FIGURES}
+    priors = {f: figure_prior(results, f) for f in TRIAL_FIGURES}
     out: list[Pooled] = []
     for r in results:
         cis = dict(r.latency_ci_ms or {})

@@ -185,11 +185,17 @@ def render_versions(result: VersionComparison, console: Console) -> None:
         console.print(line if d.verdict != "not significant" else f"[dim]{line}[/]")
     slower = sum(d.verdict == "slower" for d in result.cells)
     faster = sum(d.verdict == "faster" for d in result.cells)
+    pooled = sum(d.pooled for d in result.cells)
+    cis = (
+        f"{pooled} of the CIs pool each report's trial-to-trial noise over its cells"
+        if pooled
+        else "each ratio's CI is the cell's own"
+    )
     console.print(
         f"{len(result.cells)} cells matched: {slower} slower, {faster} faster, "
         f"{len(result.cells) - slower - faster} not significant after Holm over the "
         f"{len(result.cells)} cells (ratio = candidate / baseline median latency; above 1 is "
-        "slower; each ratio's CI is the cell's own)"
+        f"slower; {cis})"
     )
     if result.verdict:
         console.print(escape(result.verdict), style="bold", highlight=False)
