@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -195,6 +196,26 @@ def test_the_command_sweeps_a_server_from_generator_nodes_and_records_them(
     assert "Traceback" not in again.stderr
 
 
+def test_run_measures_one_cell_from_generator_nodes_and_shows_them(cluster, server, tmp_path):
+    """`benchbox run --target URL --ray`: the one cell's load comes from the nodes, its
+    percentiles from their merged histograms, and the detail view names each node."""
+    p = subprocess.run(
+        [sys.executable, "-m", "benchbox", "run", "--target", server, "--ray", cluster.address,
+         "--ray-group", GEN, "--generators", "2", "--load", "open", "--rate", "60",
+         "--warmup", "0.3s", "--duration", "1.5s", "--trials", "1", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "160"},
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "Generators:       2 of 2 nodes of group gen" in p.stdout, p.stdout
+    (saved,) = tmp_path.glob("*.json")
+    (cell,) = load_report(saved).cells
+    gen = cell.result.generator
+    assert cell.load.kind == "open" and cell.load.rate_rps == 60
+    assert gen.percentiles_from == "merged-histogram" and len(gen.nodes) == 2
+    assert sum(n.requests for n in gen.nodes) == cell.result.requests > 0
+    assert all(n.node_id[:12] in p.stdout for n in gen.nodes)
+
+
 def test_the_command_refuses_more_generators_than_nodes_in_one_line(cluster, server, tmp_path):
     p = sweep_cli(cluster, server, tmp_path, "--generators", "4", "--placement-timeout", "1s")
     assert p.returncode == 2, p.stderr
@@ -229,11 +250,18 @@ def test_ctrl_c_stops_the_generator_nodes_mid_cell(cluster, prepared):
             ["--target", "http://127.0.0.1:9/v2/models/ok", "--ray", "auto"],
             "error: generators on Ray send one open-loop schedule",
         ),
+        (["run", "mlp", "--ray", "auto"], "error: run --ray places the load generators of a"),
+        (
+            ["run", "--target", "http://127.0.0.1:9/v2/models/ok", "--ray", "auto"],
+            "error: generators on Ray send one open-loop schedule",
+        ),
     ],
 )
 def test_ray_options_that_cannot_apply_fail_in_one_line(args, says, tmp_path):
+    command = args[:1] if args[0] == "run" else ["sweep"]
+    args = args[1:] if args[0] == "run" else args
     p = subprocess.run(
-        [sys.executable, "-m", "benchbox", "sweep", *args, "--out", str(tmp_path)],
+        [sys.executable, "-m", "benchbox", *command, *args, "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert p.returncode == 2, p.stderr

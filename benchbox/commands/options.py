@@ -378,7 +378,7 @@ RAY_ADDRESS = opt(
     "--ray",
     metavar="ADDRESS",
     help="The Ray cluster: auto (RAY_ADDRESS, or the one on this machine), ray://HOST:10001, "
-    "or HOST:6379. With sweep --target: run the --generators there, one per node.",
+    "or HOST:6379. With sweep or run --target: run the --generators there, one per node.",
 )
 GROUP_LABEL = opt(
     "group_label",

@@ -223,9 +223,10 @@ def sweep(o: SimpleNamespace) -> None:
 
 RUN_SETS = (RUN_MODEL, CELL, TIMING, PROFILE, SHAPE, INPUT, DATA, OUT, SAVE_SAMPLES, SEED, TRIALS)
 RUN_SETS += (JSON, DYNAMIC_BATCHING, LATENCY_TARGET, ISOLATION, REMOTE, VARIANTS, ACCURACY)
+RUN_SETS += (RAY_GENERATORS,)
 
 
-@command(app, *RUN_SETS, defaults=depth_defaults())
+@command(app, *RUN_SETS, defaults=depth_defaults() | SWEEP_DEFAULTS)
 def run(o: SimpleNamespace) -> None:
     """Measure one cell in depth: every percentile, the histogram, resources."""
     from rich.markup import escape
@@ -242,6 +243,7 @@ def run(o: SimpleNamespace) -> None:
         cell_timeout=o.cell_timeout,
         isolate=not o.no_isolation,
         remote=remote_options(o),
+        ray=ray_options(o) if o.ray_address is not None else None,
     )
     report, saved = measure_with_progress(build_cell_request(opts), o.as_json)
     if o.as_json:

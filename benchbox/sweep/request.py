@@ -145,6 +145,7 @@ class CellOptions:
     cell_timeout: str = "auto"
     isolate: bool = True
     remote: RemoteOptions = RemoteOptions()
+    ray: RayOptions | None = None  # --ray: the one remote cell's generators run on that cluster
     data: DataOptions = DataOptions()
     variants: PrecisionOptions = PrecisionOptions()
     trace: TraceOptions = TraceOptions()
@@ -270,8 +271,14 @@ def build_cell_request(opts: CellOptions) -> SweepRequest:
                 variants=opts.variants,
                 latency_target=opts.latency_target,
                 trials=opts.trials,
+                ray=opts.ray,
             ),
             one_cell=True,
+        )
+    if opts.ray is not None:
+        raise BadInput(
+            "run --ray places the load generators of a --target on the cluster",
+            "give --target URL, or measure a model on a cluster's nodes with `benchbox fleet`",
         )
     if opts.model is None:
         raise BadInput("benchbox run needs a MODEL (or --target URL to measure a server)")
