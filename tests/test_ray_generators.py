@@ -36,6 +36,9 @@ from benchbox.sweep.fleet.generators import (
 )
 
 GEN = "gen"
+# Placement may wait for a core: beside two busy loops, the first placement after the fleet tests
+# did not start 3 generators within 60 s (quiet, this whole module takes under a minute).
+PLACE_S = 180
 RATE_RPS = 120.0
 WARMUP_NS = 300_000_000
 BOUND_S = 120.0
@@ -68,7 +71,7 @@ def schedule(seconds: float, rate: float = RATE_RPS) -> np.ndarray:
 def test_three_nodes_split_one_schedule_and_their_merged_histogram_is_the_pooled_one(
     cluster, prepared
 ):
-    gens = place_generators(3, GEN, GROUP_LABEL, timeout_s=60)
+    gens = place_generators(3, GEN, GROUP_LABEL, timeout_s=PLACE_S)
     try:
         offsets = schedule(2.0)
         load = run_schedule(gens, prepared, offsets, 48, WARMUP_NS, BOUND_S, keep_raw=True)
@@ -119,7 +122,7 @@ def _when_served(count: int, then) -> threading.Thread:
 
 
 def test_a_killed_generator_actor_fails_the_cell_with_its_reason(cluster, prepared):
-    gens = place_generators(2, GEN, GROUP_LABEL, timeout_s=60)
+    gens = place_generators(2, GEN, GROUP_LABEL, timeout_s=PLACE_S)
     try:
         killer = _when_served(40, lambda: ray.kill(gens[1].actor, no_restart=True))
         with pytest.raises(GeneratorLost) as err:
@@ -135,7 +138,7 @@ def test_a_lost_node_leaves_the_others_to_finish_flagged_and_then_fails_cells(cl
     # A group of its own: test_fleet's `doomed` nodes share the session's cluster.
     doomed = [add_group_node(cluster, "gen-doomed", 1) for _ in range(2)]
     cluster.wait_for_nodes()
-    gens = place_generators(2, "gen-doomed", GROUP_LABEL, timeout_s=60)
+    gens = place_generators(2, "gen-doomed", GROUP_LABEL, timeout_s=PLACE_S)
     try:
         victim = next(n for n in doomed if n.node_id == gens[0].node_id)
         killer = _when_served(40, lambda: kill_node(victim))
@@ -155,7 +158,8 @@ def test_a_lost_node_leaves_the_others_to_finish_flagged_and_then_fails_cells(cl
 def sweep_cli(cluster, server, out, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "benchbox", "sweep", "--target", server, "--ray", cluster.address,
-         "--ray-group", GEN, "--load", "open", "--rate", "60", "--warmup", "0.3s",
+         "--ray-group", GEN, "--placement-timeout", f"{PLACE_S}s", "--load", "open", "--rate",
+         "60", "--warmup", "0.3s",
          "--duration", "1.5s", "--trials", "1", "--out", str(out), *args],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -201,7 +205,8 @@ def test_run_measures_one_cell_from_generator_nodes_and_shows_them(cluster, serv
     percentiles from their merged histograms, and the detail view names each node."""
     p = subprocess.run(
         [sys.executable, "-m", "benchbox", "run", "--target", server, "--ray", cluster.address,
-         "--ray-group", GEN, "--generators", "2", "--load", "open", "--rate", "60",
+         "--ray-group", GEN, "--generators", "2", "--placement-timeout", f"{PLACE_S}s",
+         "--load", "open", "--rate", "60",
          "--warmup", "0.3s", "--duration", "1.5s", "--trials", "1", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "160"},
     )  # fmt: skip
@@ -225,7 +230,7 @@ def test_the_command_refuses_more_generators_than_nodes_in_one_line(cluster, ser
 
 
 def test_ctrl_c_stops_the_generator_nodes_mid_cell(cluster, prepared):
-    gens = place_generators(2, GEN, GROUP_LABEL, timeout_s=60)
+    gens = place_generators(2, GEN, GROUP_LABEL, timeout_s=PLACE_S)
     abort = threading.Event()
     offsets = schedule(30.0, 40.0)
     start = oip_small.SERVED.get("ok", 0)
