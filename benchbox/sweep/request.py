@@ -242,39 +242,44 @@ def with_precision(req: SweepRequest, opts: SweepOptions | CellOptions) -> Sweep
     return replace(req, spec=spec, accuracy_samples=samples, accuracy=bounds)
 
 
+def remote_cell_request(opts: CellOptions) -> SweepRequest:
+    """`benchbox run --target URL`: the one cell, as a remote sweep of one cell measures it."""
+    return build_remote_request(
+        SweepOptions(
+            model=opts.model,
+            device=opts.device,
+            batch=str(opts.batch),
+            concurrency=str(opts.concurrency),
+            threads=None if opts.threads is None else str(opts.threads),
+            instances="1" if opts.instances is None else str(opts.instances),
+            dynamic_batching=opts.dynamic_batching,  # refused there, as threads are
+            load=opts.load,
+            rate=None if opts.rate is None else str(opts.rate),
+            arrival=opts.arrival,
+            trace=opts.trace,
+            measure=opts.measure,
+            search=SearchKind.GRID,
+            shape=opts.shape,
+            out=opts.out,
+            profile=opts.profile,
+            remote=opts.remote,
+            data=opts.data,
+            variants=opts.variants,
+            latency_target=opts.latency_target,
+            trials=opts.trials,
+            ray=opts.ray,
+        ),
+        one_cell=True,
+    )
+
+
 def build_cell_request(opts: CellOptions) -> SweepRequest:
     """The SweepRequest of `benchbox run`: the one cell the options describe."""
     check_cell_axes(opts)
     target = target_of(opts.latency_target)  # fails before measuring
     check_data(opts.data)
     if opts.remote.target is not None:
-        return build_remote_request(
-            SweepOptions(
-                model=opts.model,
-                device=opts.device,
-                batch=str(opts.batch),
-                concurrency=str(opts.concurrency),
-                threads=None if opts.threads is None else str(opts.threads),
-                instances="1" if opts.instances is None else str(opts.instances),
-                dynamic_batching=opts.dynamic_batching,  # refused there, as threads are
-                load=opts.load,
-                rate=None if opts.rate is None else str(opts.rate),
-                arrival=opts.arrival,
-                trace=opts.trace,
-                measure=opts.measure,
-                search=SearchKind.GRID,
-                shape=opts.shape,
-                out=opts.out,
-                profile=opts.profile,
-                remote=opts.remote,
-                data=opts.data,
-                variants=opts.variants,
-                latency_target=opts.latency_target,
-                trials=opts.trials,
-                ray=opts.ray,
-            ),
-            one_cell=True,
-        )
+        return remote_cell_request(opts)
     if opts.ray is not None:
         raise BadInput(
             "run --ray places the load generators of a --target on the cluster",
