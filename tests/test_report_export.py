@@ -107,7 +107,9 @@ def test_parquet_round_trips_with_typed_columns(report, tmp_path) -> None:
 
 
 def test_parquet_without_pyarrow_says_which_extra_to_install(report, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow` fail
+    # makes `import pyarrow.parquet` fail; pyarrow itself stays, since pandas may already hold
+    # arrow-backed strings when another test in this worker imported pyarrow first
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     with pytest.raises(BadInput) as exc:
         export_table(report, "parquet", tmp_path / "r.parquet")
     assert exc.value.hint == "pip install 'benchbox[parquet]'"

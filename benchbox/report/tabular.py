@@ -198,7 +198,7 @@ def export_table(report: Report, fmt: str, out_path: str | Path) -> Path:
 
 def _write_parquet(frame: pd.DataFrame, out_path: Path) -> Path:
     try:
-        import pyarrow  # noqa: F401
+        import pyarrow.parquet  # noqa: F401 (what to_parquet writes with)
     except ImportError:
         raise BadInput(
             "Parquet export needs pyarrow, which is not installed",
